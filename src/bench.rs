@@ -1,0 +1,369 @@
+//! `lifelapse bench`: fixed workloads timed on this machine, printed as a table or JSON.
+
+use crate::album::{self, IntakeOptions};
+use crate::config::Config;
+use crate::lapse::{Lapse, TimelineOptions};
+use crate::pipeline;
+use crate::video::{self, gif::GifOptions, palette::Dither};
+use image::RgbImage;
+use serde::Serialize;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("benchmark input: {0}")]
+    Input(String),
+    #[error(transparent)]
+    Video(#[from] video::VideoError),
+    #[error(transparent)]
+    Pipeline(#[from] pipeline::PipelineError),
+}
+
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub machine: String,
+    pub threads: usize,
+    pub intake: Option<IntakeBench>,
+    pub album_200: Option<AlbumMemoryBench>,
+    pub gif: Vec<GifBench>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IntakeBench {
+    /// Decode + orientation + hash + working copy of one 12 MP JPEG, median over runs.
+    pub photo_12mp_ms: f64,
+    pub runs: usize,
+    pub jpeg_bytes: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GifBench {
+    pub encoder: String,
+    pub frames: usize,
+    pub size: u32,
+    /// Median wall time over runs.
+    pub seconds: f64,
+    pub bytes: u64,
+    /// Mean PSNR of the decoded GIF's frames against the source frames.
+    pub psnr_db: f64,
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn time<T>(
+    runs: usize,
+    mut f: impl FnMut() -> Result<T, BenchError>,
+) -> Result<(Duration, T), BenchError> {
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..runs {
+        let start = Instant::now();
+        last = Some(f()?);
+        times.push(start.elapsed());
+    }
+    let last = last.ok_or_else(|| BenchError::Input("no runs".into()))?;
+    Ok((median(times), last))
+}
+
+/// The demo album's photos, taken in with default settings.
+fn sample_album(samples: &Path) -> Result<album::Album, BenchError> {
+    let (files, _) = album::expand_paths(&[samples.to_path_buf()]);
+    let album = album::intake(
+        &files,
+        &IntakeOptions::from_config(&Config::default().album),
+        &|| {},
+    );
+    if album.photos.len() < 2 {
+        return Err(BenchError::Input(format!(
+            "{} holds fewer than two usable photos",
+            samples.display()
+        )));
+    }
+    Ok(album)
+}
+
+pub fn intake(samples: &Path, runs: usize) -> Result<IntakeBench, BenchError> {
+    let album = sample_album(samples)?;
+    let tiles: Vec<RgbImage> = album.photos.iter().map(|p| p.image.clone()).collect();
+    let jpeg = phone_jpeg(&tiles, 7)?;
+    let sources = vec![("bench-12mp.jpg".to_string(), jpeg.clone())];
+    let options = IntakeOptions::from_config(&Config::default().album);
+    let (t, _) = time(runs, || {
+        let a = album::intake(&sources, &options, &|| {});
+        match a.photos.len() {
+            1 => Ok(()),
+            _ => Err(BenchError::Input(format!(
+                "12 MP photo not taken in: {:?}",
+                a.rejected
+            ))),
+        }
+    })?;
+    Ok(IntakeBench {
+        photo_12mp_ms: t.as_secs_f64() * 1e3,
+        runs,
+        jpeg_bytes: jpeg.len(),
+    })
+}
+
+/// A 4000×3000 JPEG (the size phones send): a 2×2 mosaic of the sample photos picked by the
+/// digits of `seed`, so every seed gives a different picture, with sensor-like noise so that it
+/// is as hard to decode as a real photo.
+fn phone_jpeg(tiles: &[RgbImage], seed: u32) -> Result<Vec<u8>, BenchError> {
+    let n = tiles.len().max(1) as u32;
+    let mut big = RgbImage::new(4000, 3000);
+    for q in 0..4u32 {
+        let pick = (seed / n.pow(q)) % n;
+        let tile = image::imageops::resize(
+            &tiles[pick as usize],
+            2000,
+            1500,
+            image::imageops::FilterType::Triangle,
+        );
+        image::imageops::replace(
+            &mut big,
+            &tile,
+            (q % 2) as i64 * 2000,
+            (q / 2) as i64 * 1500,
+        );
+    }
+    for (i, v) in big.iter_mut().enumerate() {
+        // A cheap integer hash as sensor noise: ±8 levels, different for every pixel and seed.
+        let h = (i as u32 ^ seed.wrapping_mul(0x9E37_79B9))
+            .wrapping_mul(0x85EB_CA6B)
+            .rotate_left(13)
+            .wrapping_mul(0xC2B2_AE35);
+        *v = (*v as i32 + (h >> 28) as i32 - 8).clamp(0, 255) as u8;
+    }
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+        .encode_image(&big)
+        .map_err(|e| BenchError::Input(e.to_string()))?;
+    Ok(jpeg)
+}
+
+/// Peak resident memory of this process so far, in MB (Linux).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+#[derive(Debug, Serialize)]
+pub struct AlbumMemoryBench {
+    pub photos: usize,
+    pub megapixels_each: f64,
+    pub seconds: f64,
+    /// Peak resident memory before and after taking in the album.
+    pub peak_rss_before_mb: f64,
+    pub peak_rss_after_mb: f64,
+}
+
+/// Takes in an album of `count` distinct 12 MP photos from disk and reports time and peak memory.
+pub fn album_memory(samples: &Path, count: usize) -> Result<AlbumMemoryBench, BenchError> {
+    use rayon::prelude::*;
+    let album = sample_album(samples)?;
+    let dir = tempfile::tempdir().map_err(|e| BenchError::Input(e.to_string()))?;
+    let tiles: Vec<RgbImage> = album.photos.iter().map(|p| p.image.clone()).collect();
+    drop(album);
+    let paths: Vec<std::path::PathBuf> = (0..count)
+        .into_par_iter()
+        .map(|i| {
+            let path = dir.path().join(format!("{i:04}.jpg"));
+            std::fs::write(&path, phone_jpeg(&tiles, i as u32)?)
+                .map_err(|e| BenchError::Input(e.to_string()))?;
+            Ok(path)
+        })
+        .collect::<Result<_, BenchError>>()?;
+    let before = peak_rss_mb().unwrap_or(0.0);
+    let start = Instant::now();
+    // The mosaics share quadrants, which near-duplicate grouping would (rightly) catch at the
+    // default threshold; only identical fingerprints are grouped here, so all 200 are decoded.
+    let mut options = IntakeOptions::from_config(&Config::default().album);
+    options.near_duplicate_bits = 0;
+    let taken = album::intake(&paths, &options, &|| {});
+    let seconds = start.elapsed().as_secs_f64();
+    if taken.photos.len() != count {
+        return Err(BenchError::Input(format!(
+            "{} of {count} photos taken in",
+            taken.photos.len()
+        )));
+    }
+    Ok(AlbumMemoryBench {
+        photos: count,
+        megapixels_each: 12.0,
+        seconds,
+        peak_rss_before_mb: before,
+        peak_rss_after_mb: peak_rss_mb().unwrap_or(0.0),
+    })
+}
+
+/// 100 frames of the demo album at `size`², rendered once, then encoded by each encoder.
+pub fn gif(
+    samples: &Path,
+    size: u32,
+    frames: usize,
+    runs: usize,
+) -> Result<Vec<GifBench>, BenchError> {
+    let album = sample_album(samples)?;
+    let keyframes = pipeline::keyframes(&album, size, None);
+    let gaps = keyframes.len().saturating_sub(1).max(1);
+    let between = (frames.saturating_sub(1).div_ceil(gaps)).saturating_sub(1) as u32;
+    let lapse = Lapse::new(
+        keyframes,
+        TimelineOptions {
+            frames_between: between,
+            hold_frames: 0,
+        },
+        Box::new(crate::lapse::pixel::PixelRenderer),
+        0.5,
+    )
+    .map_err(pipeline::PipelineError::from)?;
+    let mut source: Vec<RgbImage> = (0..lapse.len())
+        .map(|i| lapse.frame(i))
+        .collect::<Result<_, _>>()
+        .map_err(pipeline::PipelineError::from)?;
+    source.truncate(frames);
+    while source.len() < frames {
+        let last = source[source.len() - 1].clone();
+        source.push(last);
+    }
+
+    let mut results = Vec::new();
+    for dither in [Dither::Ordered, Dither::FloydSteinberg, Dither::None] {
+        let options = GifOptions {
+            dither,
+            ..GifOptions::default()
+        };
+        let (t, bytes) = time(runs, || {
+            let mut out = Vec::new();
+            video::gif::encode(&source, &options, &mut out, &|_| {})?;
+            Ok(out)
+        })?;
+        results.push(GifBench {
+            encoder: format!("lifelapse ({dither:?})"),
+            frames,
+            size,
+            seconds: t.as_secs_f64(),
+            bytes: bytes.len() as u64,
+            psnr_db: mean_psnr(&bytes, &source)?,
+        });
+    }
+    if let Some(r) = ffmpeg_gif(&source, size, runs)? {
+        results.push(r);
+    }
+    Ok(results)
+}
+
+/// ffmpeg's two-pass palettegen/paletteuse on the same raw frames, when ffmpeg is installed.
+fn ffmpeg_gif(frames: &[RgbImage], size: u32, runs: usize) -> Result<Option<GifBench>, BenchError> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    if Command::new("ffmpeg").arg("-version").output().is_err() {
+        return Ok(None);
+    }
+    let dir = tempfile::tempdir().map_err(|e| BenchError::Input(e.to_string()))?;
+    let out = dir.path().join("ffmpeg.gif");
+    let (t, _) = time(runs, || {
+        let mut child = Command::new("ffmpeg")
+            .args([
+                "-y",
+                "-loglevel",
+                "error",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+                "-s",
+            ])
+            .arg(format!("{size}x{size}"))
+            .args([
+                "-r",
+                "12",
+                "-i",
+                "-",
+                "-filter_complex",
+                "[0:v]split[a][b];[a]palettegen[p];[b][p]paletteuse",
+            ])
+            .arg(&out)
+            .stdin(Stdio::piped())
+            .spawn()
+            .map_err(|e| BenchError::Input(e.to_string()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            for f in frames {
+                stdin
+                    .write_all(f.as_raw())
+                    .map_err(|e| BenchError::Input(e.to_string()))?;
+            }
+        }
+        let status = child.wait().map_err(|e| BenchError::Input(e.to_string()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(BenchError::Input(format!("ffmpeg failed: {status}")))
+        }
+    })?;
+    let bytes = std::fs::read(&out).map_err(|e| BenchError::Input(e.to_string()))?;
+    Ok(Some(GifBench {
+        encoder: "ffmpeg palettegen/paletteuse".into(),
+        frames: frames.len(),
+        size,
+        seconds: t.as_secs_f64(),
+        bytes: bytes.len() as u64,
+        psnr_db: mean_psnr(&bytes, frames)?,
+    }))
+}
+
+/// Decodes a GIF (composing partial frames) and compares each frame with its source.
+pub fn mean_psnr(gif_bytes: &[u8], source: &[RgbImage]) -> Result<f64, BenchError> {
+    use image::AnimationDecoder;
+    let decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(gif_bytes))
+        .map_err(|e| BenchError::Input(e.to_string()))?;
+    let mut total = 0.0;
+    let mut n = 0;
+    for (frame, src) in decoder.into_frames().zip(source) {
+        let frame = frame.map_err(|e| BenchError::Input(e.to_string()))?;
+        let rgb = image::DynamicImage::ImageRgba8(frame.into_buffer()).into_rgb8();
+        total += video::psnr(src, &rgb).min(99.0);
+        n += 1;
+    }
+    if n != source.len() {
+        return Err(BenchError::Input(format!(
+            "GIF holds {n} frames, expected {}",
+            source.len()
+        )));
+    }
+    Ok(total / n as f64)
+}
+
+/// Everything, with the machine it ran on.
+pub fn run(samples: &Path, only: Option<&str>, runs: usize) -> Result<BenchReport, BenchError> {
+    let machine = format!(
+        "{} cores, {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        crate::nets::device::describe(tch::Device::Cpu)
+    );
+    let intake = match only {
+        None | Some("intake") => Some(intake(samples, runs)?),
+        _ => None,
+    };
+    let album_200 = match only {
+        None | Some("album") => Some(album_memory(samples, 200)?),
+        _ => None,
+    };
+    let gif = match only {
+        None | Some("gif") => gif(samples, 512, 100, runs)?,
+        _ => Vec::new(),
+    };
+    Ok(BenchReport {
+        machine,
+        threads: rayon::current_num_threads(),
+        intake,
+        album_200,
+        gif,
+    })
+}

@@ -1,0 +1,506 @@
+//! `config.toml` plus `LIFELAPSE_<SECTION>_<KEY>` environment overrides. Secrets (bot tokens,
+//! API keys) come only from the environment and never appear in `Debug` output or logs.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Every setting of the program. The defaults here are the documented defaults of `config.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub general: GeneralConfig,
+    pub album: AlbumConfig,
+    pub render: RenderConfig,
+    pub gif: GifConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeneralConfig {
+    /// Where lifelapse keeps its state; empty means `$XDG_DATA_HOME/lifelapse` (or
+    /// `~/.local/share/lifelapse`). `LIFELAPSE_DATA_DIR` overrides it too.
+    pub data_dir: String,
+    /// `auto` (CUDA when available), `cpu` or `cuda:N`.
+    pub device: String,
+    /// Log filter in `tracing` syntax, e.g. `info` or `lifelapse=debug`.
+    pub log: String,
+}
+
+impl Default for GeneralConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: String::new(),
+            device: "auto".into(),
+            log: "warn".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlbumConfig {
+    /// Files larger than this are refused before they are read.
+    pub max_file_mb: u64,
+    /// Images with more pixels than this are refused before they are decoded (decompression bombs).
+    pub max_megapixels: f64,
+    /// Photos past this count in one album are refused, each with its own message.
+    pub max_photos: usize,
+    /// Long side, in pixels, of the copy kept after decoding; the full-size image is dropped.
+    pub working_size: u32,
+    /// Two photos whose 128-bit difference hashes differ in at most this many bits are near-duplicates.
+    pub near_duplicate_bits: u32,
+}
+
+impl Default for AlbumConfig {
+    fn default() -> Self {
+        Self {
+            max_file_mb: 50,
+            max_megapixels: 64.0,
+            max_photos: 500,
+            working_size: 1024,
+            near_duplicate_bits: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RenderConfig {
+    /// Side of the square output video in pixels (256, 512 or 1024).
+    pub size: u32,
+    /// Frames generated between two consecutive keyframes.
+    pub frames_between: u32,
+    /// Strength γ of the real photo shown near its keyframe: weight γ(1+cos 2πα)/2.
+    pub gamma: f32,
+    /// Frames per second of the output video.
+    pub fps: f32,
+    /// Frames the first and last photo are held still.
+    pub hold_frames: u32,
+    /// `pixel` (cross-fade); `morph` and `stylegan` arrive with their renderers.
+    pub renderer: String,
+}
+
+impl Default for RenderConfig {
+    fn default() -> Self {
+        Self {
+            size: 512,
+            frames_between: 12,
+            gamma: 0.5,
+            fps: 12.0,
+            hold_frames: 6,
+            renderer: "pixel".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GifConfig {
+    /// Palette size, 2 to 256; one palette serves the whole video.
+    pub colors: u32,
+    /// `ordered` (stable from frame to frame, smaller files), `floyd-steinberg` or `none`.
+    pub dither: String,
+    /// How often the video repeats; 0 loops forever.
+    pub loop_count: u16,
+}
+
+impl Default for GifConfig {
+    fn default() -> Self {
+        Self {
+            colors: 256,
+            dither: "ordered".into(),
+            loop_count: 0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{name}={value:?} is not a valid {expected}")]
+    Env {
+        name: String,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("config file {path} holds a secret ({key}); secrets are read only from the environment (LIFELAPSE_…)")]
+    SecretInFile { path: PathBuf, key: String },
+    #[error("setting {key} = {value}: {reason}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+/// Environment variable naming another config file.
+pub const CONFIG_ENV: &str = "LIFELAPSE_CONFIG";
+/// Environment variable naming the data directory (same as `LIFELAPSE_GENERAL_DATA_DIR`).
+pub const DATA_DIR_ENV: &str = "LIFELAPSE_DATA_DIR";
+
+/// Key names that mark a secret: they may only come from the environment.
+const SECRET_KEY_WORDS: [&str; 4] = ["token", "api_key", "secret", "password"];
+
+impl Config {
+    /// Loads the config file (explicit path, else `LIFELAPSE_CONFIG`, else `./config.toml` when it
+    /// exists, else built-in defaults), then applies environment overrides.
+    pub fn load(explicit: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(explicit, |name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::load`] with the environment given as a function, so tests need no globals.
+    pub fn load_with_env(
+        explicit: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let path = explicit
+            .map(Path::to_path_buf)
+            .or_else(|| env(CONFIG_ENV).map(PathBuf::from))
+            .or_else(|| {
+                let local = PathBuf::from("config.toml");
+                local.is_file().then_some(local)
+            });
+        let mut table =
+            toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Parse {
+                path: PathBuf::from("<defaults>"),
+                message: e.to_string(),
+            })?;
+        if let Some(path) = &path {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let file: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Parse {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
+            reject_secrets(path, &file)?;
+            merge(&mut table, file);
+        }
+        apply_env(&mut table, &env)?;
+        let config: Config = table
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: path.unwrap_or_else(|| PathBuf::from("<defaults>")),
+                message: e.to_string(),
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks value ranges; call again after changing settings in code (command-line flags).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let r = &self.render;
+        if !(16..=2048).contains(&r.size) {
+            return Err(invalid(
+                "render.size",
+                r.size,
+                "must be between 16 and 2048",
+            ));
+        }
+        if !(0.0..=1.0).contains(&r.gamma) {
+            return Err(invalid("render.gamma", r.gamma, "must be between 0 and 1"));
+        }
+        if !(r.fps > 0.0 && r.fps <= 100.0) {
+            return Err(invalid(
+                "render.fps",
+                r.fps,
+                "must be above 0 and at most 100",
+            ));
+        }
+        if !(2..=256).contains(&self.gif.colors) {
+            return Err(invalid(
+                "gif.colors",
+                self.gif.colors,
+                "must be between 2 and 256",
+            ));
+        }
+        if self.album.working_size < 64 {
+            return Err(invalid(
+                "album.working_size",
+                self.album.working_size,
+                "must be at least 64",
+            ));
+        }
+        if self.album.max_megapixels <= 0.0 {
+            return Err(invalid(
+                "album.max_megapixels",
+                self.album.max_megapixels,
+                "must be positive",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The data directory, resolved: `LIFELAPSE_DATA_DIR` was already folded into `general.data_dir`.
+    pub fn data_dir(&self) -> PathBuf {
+        if !self.general.data_dir.is_empty() {
+            return PathBuf::from(&self.general.data_dir);
+        }
+        if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(xdg).join("lifelapse");
+        }
+        match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".local/share/lifelapse"),
+            None => PathBuf::from(".lifelapse"),
+        }
+    }
+}
+
+fn invalid(key: &'static str, value: impl ToString, reason: &'static str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        value: value.to_string(),
+        reason,
+    }
+}
+
+fn reject_secrets(path: &Path, file: &toml::Table) -> Result<(), ConfigError> {
+    for (section, value) in file {
+        let keys: Vec<String> = match value {
+            toml::Value::Table(t) => t.keys().map(|k| format!("{section}.{k}")).collect(),
+            _ => vec![section.clone()],
+        };
+        for key in keys {
+            let lower = key.to_ascii_lowercase();
+            if SECRET_KEY_WORDS.iter().any(|w| lower.ends_with(w)) {
+                return Err(ConfigError::SecretInFile {
+                    path: path.to_path_buf(),
+                    key,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Overlays `file` onto `base` one section deep; unknown keys stay and are refused on deserialising.
+fn merge(base: &mut toml::Table, file: toml::Table) {
+    for (key, value) in file {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(base_section)), toml::Value::Table(section)) => {
+                base_section.extend(section);
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// The environment variable that overrides `[section] key`.
+pub fn env_name(section: &str, key: &str) -> String {
+    format!("LIFELAPSE_{}_{}", section, key).to_ascii_uppercase()
+}
+
+fn apply_env(
+    table: &mut toml::Table,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    for (section, value) in table.iter_mut() {
+        let toml::Value::Table(section_table) = value else {
+            continue;
+        };
+        for (key, slot) in section_table.iter_mut() {
+            let name = env_name(section, key);
+            let raw = if section == "general" && key == "data_dir" {
+                env(&name).or_else(|| env(DATA_DIR_ENV))
+            } else {
+                env(&name)
+            };
+            if let Some(raw) = raw {
+                *slot = parse_like(slot, &name, raw)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses an environment string as the same TOML type as the setting it overrides.
+fn parse_like(current: &toml::Value, name: &str, raw: String) -> Result<toml::Value, ConfigError> {
+    let err = |expected| ConfigError::Env {
+        name: name.to_string(),
+        value: raw.clone(),
+        expected,
+    };
+    let trimmed = raw.trim();
+    Ok(match current {
+        toml::Value::Integer(_) => {
+            toml::Value::Integer(trimmed.parse().map_err(|_| err("integer"))?)
+        }
+        toml::Value::Float(_) => toml::Value::Float(trimmed.parse().map_err(|_| err("number"))?),
+        toml::Value::Boolean(_) => match trimmed.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => toml::Value::Boolean(true),
+            "0" | "false" | "no" | "off" => toml::Value::Boolean(false),
+            _ => return Err(err("boolean (true/false)")),
+        },
+        _ => toml::Value::String(raw),
+    })
+}
+
+/// A secret value that never prints itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Tokens and API keys, read from the environment only.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    pub telegram_token: Option<Secret>,
+    pub discord_token: Option<Secret>,
+    pub search_api_key: Option<Secret>,
+}
+
+impl Secrets {
+    pub fn from_env() -> Self {
+        Self::from_env_with(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_env_with(env: impl Fn(&str) -> Option<String>) -> Self {
+        let get = |name: &str| env(name).filter(|v| !v.trim().is_empty()).map(Secret);
+        Self {
+            telegram_token: get("LIFELAPSE_TELEGRAM_TOKEN"),
+            discord_token: get("LIFELAPSE_DISCORD_TOKEN"),
+            search_api_key: get("LIFELAPSE_CRAWL_SEARCH_API_KEY"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("config.toml");
+        std::fs::write(&path, text).expect("write config");
+        path
+    }
+
+    #[test]
+    fn shipped_config_file_equals_the_defaults() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        let loaded = Config::load_with_env(Some(&shipped), env_of(&[])).expect("load");
+        assert_eq!(loaded, Config::default());
+    }
+
+    #[test]
+    fn every_setting_is_overridable_by_its_env_var() {
+        let defaults = toml::Table::try_from(Config::default()).expect("table");
+        for (section, keys) in &defaults {
+            let toml::Value::Table(keys) = keys else {
+                continue;
+            };
+            for (key, value) in keys {
+                let name = env_name(section, key);
+                let new = match value {
+                    toml::Value::Integer(_) => "77",
+                    toml::Value::Float(_) => "0.25",
+                    toml::Value::Boolean(_) => "true",
+                    _ => "changed",
+                };
+                let dir = tempfile::tempdir().expect("tempdir");
+                let path = write(dir.path(), "");
+                let result = Config::load_with_env(Some(&path), env_of(&[(&name, new)]));
+                let table = match result {
+                    Ok(config) => toml::Table::try_from(config).expect("table"),
+                    // Some values are out of range for some keys: the error must name the key.
+                    Err(ConfigError::Invalid { key: k, .. }) => {
+                        assert_eq!(k, format!("{section}.{key}"));
+                        continue;
+                    }
+                    Err(e) => panic!("{name}: {e}"),
+                };
+                let got = table[section.as_str()][key.as_str()].to_string();
+                assert!(got.contains(new.trim_matches('"')), "{name}: got {got}");
+            }
+        }
+    }
+
+    #[test]
+    fn env_beats_file_and_data_dir_has_a_short_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(dir.path(), "[render]\nsize = 256\nfps = 10.0\n");
+        let config = Config::load_with_env(
+            Some(&path),
+            env_of(&[
+                ("LIFELAPSE_RENDER_SIZE", "1024"),
+                ("LIFELAPSE_DATA_DIR", "/tmp/x"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(config.render.size, 1024);
+        assert_eq!(config.render.fps, 10.0);
+        assert_eq!(config.data_dir(), PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn config_env_var_names_another_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(dir.path(), "[gif]\ncolors = 64\n");
+        let env = env_of(&[(CONFIG_ENV, path.to_str().expect("utf-8"))]);
+        let config = Config::load_with_env(None, env).expect("load");
+        assert_eq!(config.gif.colors, 64);
+    }
+
+    #[test]
+    fn typo_in_config_file_is_refused_with_its_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(dir.path(), "[render]\nsiez = 256\n");
+        let err = Config::load_with_env(Some(&path), env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("siez"), "{err}");
+    }
+
+    #[test]
+    fn bad_env_value_names_the_variable() {
+        let err =
+            Config::load_with_env(None, env_of(&[("LIFELAPSE_RENDER_SIZE", "big")])).unwrap_err();
+        assert!(err.to_string().contains("LIFELAPSE_RENDER_SIZE"), "{err}");
+    }
+
+    #[test]
+    fn token_in_config_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(dir.path(), "[telegram]\ntoken = \"123:abc\"\n");
+        let err = Config::load_with_env(Some(&path), env_of(&[])).unwrap_err();
+        assert!(matches!(err, ConfigError::SecretInFile { .. }), "{err}");
+        assert!(!err.to_string().contains("123:abc"));
+    }
+
+    #[test]
+    fn secrets_come_from_env_and_never_print() {
+        let secrets = Secrets::from_env_with(env_of(&[("LIFELAPSE_TELEGRAM_TOKEN", "123:abc")]));
+        let token = secrets.telegram_token.as_ref().expect("token");
+        assert_eq!(token.expose(), "123:abc");
+        assert!(!format!("{secrets:?}").contains("123:abc"));
+        assert!(secrets.discord_token.is_none());
+    }
+}

@@ -1,0 +1,112 @@
+//! From ordered keyframes to frames: the timeline, the real-photo blend and the renderers.
+
+pub mod blend;
+pub mod keyframe;
+pub mod pixel;
+pub mod timeline;
+
+pub use keyframe::Keyframe;
+pub use timeline::{FrameSpec, Timeline, TimelineOptions};
+
+use image::RgbImage;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LapseError {
+    #[error("a time-lapse needs at least two usable photos; {0} found")]
+    TooFewKeyframes(usize),
+    #[error("keyframes differ in size ({0}×{1} vs {2}×{3})")]
+    SizeMismatch(u32, u32, u32, u32),
+    #[error("renderer {0:?} is not available yet; use: pixel")]
+    UnknownRenderer(String),
+    #[error("frame {index} is outside the timeline of {len} frames")]
+    FrameOutOfRange { index: usize, len: usize },
+}
+
+/// Makes the frame between two keyframes. Implementations hold whatever they precompute from
+/// the keyframes (triangulations, latent codes) and are shared across threads.
+pub trait Renderer: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// The frame at `spec.alpha` of the way from keyframe `spec.from` to `spec.to`, before the
+    /// real photo is blended back in.
+    fn frame(&self, keyframes: &[Keyframe], spec: FrameSpec) -> Result<RgbImage, LapseError>;
+}
+
+/// Picks a renderer by its name on the command line or in the config.
+pub fn renderer_by_name(name: &str) -> Result<Box<dyn Renderer>, LapseError> {
+    match name {
+        "pixel" => Ok(Box::new(pixel::PixelRenderer)),
+        other => Err(LapseError::UnknownRenderer(other.to_string())),
+    }
+}
+
+/// A whole time-lapse, ready to be rendered frame by frame in any order.
+pub struct Lapse {
+    pub keyframes: Vec<Keyframe>,
+    pub timeline: Timeline,
+    pub renderer: Box<dyn Renderer>,
+    /// Strength of the real photo near its keyframe; see [`blend::keyframe_weight`].
+    pub gamma: f32,
+}
+
+impl Lapse {
+    pub fn new(
+        keyframes: Vec<Keyframe>,
+        options: TimelineOptions,
+        renderer: Box<dyn Renderer>,
+        gamma: f32,
+    ) -> Result<Self, LapseError> {
+        if keyframes.len() < 2 {
+            return Err(LapseError::TooFewKeyframes(keyframes.len()));
+        }
+        let (w, h) = keyframes[0].image.dimensions();
+        for k in &keyframes[1..] {
+            let (kw, kh) = k.image.dimensions();
+            if (kw, kh) != (w, h) {
+                return Err(LapseError::SizeMismatch(w, h, kw, kh));
+            }
+        }
+        let timeline = Timeline::new(keyframes.len(), options);
+        Ok(Self {
+            keyframes,
+            timeline,
+            renderer,
+            gamma,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.timeline.frames.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.timeline.frames.is_empty()
+    }
+
+    pub fn size(&self) -> (u32, u32) {
+        self.keyframes[0].image.dimensions()
+    }
+
+    /// Frame `index`: the renderer's frame with the nearest real photo blended back in.
+    pub fn frame(&self, index: usize) -> Result<RgbImage, LapseError> {
+        let spec = *self
+            .timeline
+            .frames
+            .get(index)
+            .ok_or(LapseError::FrameOutOfRange {
+                index,
+                len: self.len(),
+            })?;
+        let rendered = self.renderer.frame(&self.keyframes, spec)?;
+        let (nearest, alpha) = if spec.alpha < 0.5 {
+            (spec.from, spec.alpha)
+        } else {
+            (spec.to, spec.alpha)
+        };
+        let weight = blend::keyframe_weight(alpha, self.gamma);
+        Ok(blend::mix(
+            &rendered,
+            &self.keyframes[nearest].image,
+            weight,
+        ))
+    }
+}

@@ -1,0 +1,27 @@
+//! Pixel cross-fade: the baseline every other renderer is measured against.
+
+use super::{blend, FrameSpec, Keyframe, LapseError, Renderer};
+use image::RgbImage;
+
+/// Linear blend of the two keyframes' pixels. Shows two overlaid faces mid-way ("ghosts").
+pub struct PixelRenderer;
+
+impl Renderer for PixelRenderer {
+    fn name(&self) -> &'static str {
+        "pixel"
+    }
+
+    fn frame(&self, keyframes: &[Keyframe], spec: FrameSpec) -> Result<RgbImage, LapseError> {
+        let len = keyframes.len();
+        let get = |i: usize| {
+            keyframes
+                .get(i)
+                .ok_or(LapseError::FrameOutOfRange { index: i, len })
+        };
+        Ok(blend::mix(
+            &get(spec.from)?.image,
+            &get(spec.to)?.image,
+            spec.alpha,
+        ))
+    }
+}

@@ -1,0 +1,13 @@
+//! lifelapse: photos of one person in, a facial time-lapse of them growing up out.
+//!
+//! Data flows one way through modules with one job each:
+//! `album` (bytes → photos) → `lapse` (photos → timeline → frames) → `video` (frames → GIF).
+//! The CLI and, later, the chat bots drive the same functions.
+
+pub mod album;
+pub mod bench;
+pub mod config;
+pub mod lapse;
+pub mod nets;
+pub mod pipeline;
+pub mod video;

@@ -1,0 +1,386 @@
+//! The `lifelapse` command: parses arguments, loads the config, hands off to the library and
+//! prints what happened for a person (or as JSON for a script).
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use lifelapse::config::Config;
+use lifelapse::pipeline::{self, PipelineError, RenderSettings};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes, also listed in the README.
+mod exit {
+    /// Something unexpected failed (a bug, or the machine).
+    pub const FAILURE: u8 = 1;
+    /// The command line or the config is wrong.
+    pub const USAGE: u8 = 2;
+    /// The photos cannot make what was asked (none usable, fewer than two for a video).
+    pub const INPUT: u8 = 3;
+    /// The output could not be written.
+    pub const OUTPUT: u8 = 4;
+}
+
+const AFTER_HELP: &str = "\
+Examples:
+  lifelapse render samples/ -o lapse.gif            a time-lapse of a folder of photos
+  lifelapse analyze photos/*.jpg --born 1942-11-20  what lifelapse sees in each photo
+  lifelapse bench --json                            timings on this machine
+
+Exit codes: 0 done (unusable photos are listed and skipped), 1 unexpected failure,
+2 bad command line or config, 3 no usable photos, 4 output could not be written.
+Settings come from config.toml (or LIFELAPSE_CONFIG), each overridable as LIFELAPSE_<SECTION>_<KEY>.";
+
+#[derive(Parser)]
+#[command(name = "lifelapse", version, about = "Turns photos of one person into a time-lapse of them growing up.", after_help = AFTER_HELP)]
+struct Cli {
+    /// Config file (default: $LIFELAPSE_CONFIG, else ./config.toml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show what lifelapse finds in each photo: size, date, age, duplicates, errors.
+    #[command(
+        after_help = "Example:\n  lifelapse analyze ~/album --born 2001-06-30 --json > album.json"
+    )]
+    Analyze {
+        /// Photo files or folders (JPEG, PNG, WebP, HEIC).
+        #[arg(required = true, value_name = "PHOTOS")]
+        photos: Vec<PathBuf>,
+        /// Birth date (YYYY-MM-DD): ages come from capture date minus this.
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
+        born: Option<NaiveDate>,
+        /// Print one JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Also write each photo's keyframe crop and the JSON report here.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
+    /// Make the time-lapse video.
+    #[command(
+        after_help = "Example:\n  lifelapse render samples/ -o lapse.gif --size 512 --frames-between 12 --fps 12"
+    )]
+    Render {
+        /// Photo files or folders (JPEG, PNG, WebP, HEIC).
+        #[arg(required = true, value_name = "PHOTOS")]
+        photos: Vec<PathBuf>,
+        /// Output video (.gif).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Side of the square video in pixels.
+        #[arg(long, value_parser = parse_size)]
+        size: Option<u32>,
+        /// Frames between two photos.
+        #[arg(long, value_name = "N")]
+        frames_between: Option<u32>,
+        /// How strongly each real photo shows through near its keyframe, 0–1.
+        #[arg(long, value_name = "G")]
+        gamma: Option<f32>,
+        /// How frames between photos are made.
+        #[arg(long, value_parser = ["pixel", "morph", "stylegan"])]
+        renderer: Option<String>,
+        /// Frames per second.
+        #[arg(long, value_name = "F")]
+        fps: Option<f32>,
+        /// Birth date (YYYY-MM-DD), for ages.
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
+        born: Option<NaiveDate>,
+    },
+    /// Time intake and GIF encoding on this machine.
+    Bench {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Folder of photos to benchmark with.
+        #[arg(long, default_value = "samples")]
+        samples: PathBuf,
+        /// Only this benchmark.
+        #[arg(long, value_parser = ["intake", "album", "gif"])]
+        only: Option<String>,
+        /// Runs per measurement (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
+    /// Show the configuration, compute device and optional features.
+    Info,
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("{s:?} is not a date like 1990-04-30"))
+}
+
+fn parse_size(s: &str) -> Result<u32, String> {
+    match s {
+        "256" | "512" | "1024" => s.parse().map_err(|_| s.to_string()),
+        _ => Err(format!("{s} is not one of 256, 512, 1024")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    init_logging(&config, cli.verbose);
+    match run(cli.command, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn init_logging(config: &Config, verbose: u8) {
+    let filter = match verbose {
+        0 => std::env::var("RUST_LOG").unwrap_or_else(|_| config.general.log.clone()),
+        1 => "info".into(),
+        _ => "debug".into(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+fn fail(code: u8) -> impl FnOnce(anyhow::Error) -> Failure {
+    move |error| Failure { code, error }
+}
+
+fn code_of(e: &PipelineError) -> u8 {
+    match e {
+        PipelineError::NoPhotos(_) | PipelineError::Lapse(_) => exit::INPUT,
+        PipelineError::Video(lifelapse::video::VideoError::Write { .. }) => exit::OUTPUT,
+        PipelineError::Options(_) => exit::USAGE,
+        PipelineError::Video(_) => exit::FAILURE,
+    }
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {elapsed}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn take_in(photos: &[PathBuf], config: &Config) -> lifelapse::album::Album {
+    let progress = bar(0, "photos");
+    let album = pipeline::intake_paths(photos, config, &|| progress.inc(1), &|n| {
+        progress.set_length(n as u64)
+    });
+    progress.finish_and_clear();
+    album
+}
+
+fn print_problems(album: &lifelapse::album::Album) {
+    for r in &album.rejected {
+        eprintln!("skipped {}: {}", r.source, r.error);
+    }
+    for d in &album.duplicates {
+        eprintln!("skipped {}: duplicate of {}", d.source, d.of);
+    }
+}
+
+fn run(command: Command, mut config: Config) -> Result<(), Failure> {
+    match command {
+        Command::Analyze {
+            photos,
+            born,
+            json,
+            out_dir,
+        } => {
+            let album = take_in(&photos, &config);
+            let report = pipeline::analyze(&album, born);
+            let text = serde_json::to_string_pretty(&report)
+                .context("report")
+                .map_err(fail(exit::FAILURE))?;
+            if let Some(dir) = out_dir {
+                write_analysis(&dir, &album, &config, born, &text).map_err(fail(exit::OUTPUT))?;
+            }
+            if json {
+                println!("{text}");
+            } else {
+                print_table(&report);
+                print_problems(&album);
+            }
+            if album.photos.is_empty() {
+                return Err(fail(exit::INPUT)(anyhow::anyhow!("no usable photos")));
+            }
+            Ok(())
+        }
+        Command::Render {
+            photos,
+            output,
+            size,
+            frames_between,
+            gamma,
+            renderer,
+            fps,
+            born,
+        } => {
+            let r = &mut config.render;
+            r.size = size.unwrap_or(r.size);
+            r.frames_between = frames_between.unwrap_or(r.frames_between);
+            r.gamma = gamma.unwrap_or(r.gamma);
+            r.fps = fps.unwrap_or(r.fps);
+            if let Some(name) = renderer {
+                r.renderer = name;
+            }
+            config.validate().map_err(|e| fail(exit::USAGE)(e.into()))?;
+            let settings =
+                RenderSettings::from_config(&config).map_err(|e| fail(code_of(&e))(e.into()))?;
+            let album = take_in(&photos, &config);
+            print_problems(&album);
+            let lapse = pipeline::build_lapse(&album, &settings, born)
+                .map_err(|e| fail(code_of(&e))(e.into()))?;
+            let progress = bar(lapse.len() as u64, "frames");
+            let stats = pipeline::write_video(&output, &lapse, &settings, &|n| {
+                progress.set_position(n as u64)
+            })
+            .map_err(|e| fail(code_of(&e))(e.into()))?;
+            progress.finish_and_clear();
+            eprintln!(
+                "wrote {} ({} photos, {} frames, {} KB)",
+                output.display(),
+                lapse.keyframes.len(),
+                stats.frames,
+                stats.bytes / 1000
+            );
+            Ok(())
+        }
+        Command::Bench {
+            json,
+            samples,
+            only,
+            runs,
+        } => {
+            let report = lifelapse::bench::run(&samples, only.as_deref(), runs.max(1))
+                .context("benchmark")
+                .map_err(fail(exit::FAILURE))?;
+            if json {
+                let text = serde_json::to_string_pretty(&report)
+                    .context("report")
+                    .map_err(fail(exit::FAILURE))?;
+                println!("{text}");
+            } else {
+                println!(
+                    "machine: {} ({} worker threads)",
+                    report.machine, report.threads
+                );
+                if let Some(i) = &report.intake {
+                    println!(
+                        "intake: 12 MP JPEG in {:.0} ms (median of {})",
+                        i.photo_12mp_ms, i.runs
+                    );
+                }
+                if let Some(a) = &report.album_200 {
+                    println!(
+                        "album: {} photos of {} MP in {:.1} s, peak memory {:.0} MB -> {:.0} MB",
+                        a.photos,
+                        a.megapixels_each,
+                        a.seconds,
+                        a.peak_rss_before_mb,
+                        a.peak_rss_after_mb
+                    );
+                }
+                for g in &report.gif {
+                    println!(
+                        "gif: {:<32} {} frames {}²  {:>6.2} s  {:>7} KB  {:.1} dB",
+                        g.encoder,
+                        g.frames,
+                        g.size,
+                        g.seconds,
+                        g.bytes / 1000,
+                        g.psnr_db
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Info => {
+            let device = lifelapse::nets::device::select(&config.general.device)
+                .map_err(|e| fail(exit::USAGE)(e.into()))?;
+            println!("lifelapse {}", env!("CARGO_PKG_VERSION"));
+            println!("device: {}", lifelapse::nets::device::describe(device));
+            println!(
+                "HEIC: {}",
+                if lifelapse::album::heif::available() {
+                    "yes (libheif)"
+                } else {
+                    "no (install libheif1)"
+                }
+            );
+            println!("data dir: {}", config.data_dir().display());
+            let text = toml::to_string(&config)
+                .context("config")
+                .map_err(fail(exit::FAILURE))?;
+            println!("\nsettings in effect:\n{text}");
+            Ok(())
+        }
+    }
+}
+
+fn print_table(report: &pipeline::AnalyzeReport) {
+    println!(
+        "{:>3}  {:<40} {:>11}  {:<25} {:>6}",
+        "#", "photo", "size", "taken", "age"
+    );
+    for (i, p) in report.photos.iter().enumerate() {
+        println!(
+            "{:>3}  {:<40} {:>11}  {:<25} {:>6}",
+            i + 1,
+            p.photo,
+            format!("{}×{}", p.width, p.height),
+            p.capture_date.as_deref().unwrap_or("-"),
+            p.age.map_or("-".to_string(), |a| format!("{a:.1}"))
+        );
+        if let Some(note) = &p.date_note {
+            println!("     note: {note}");
+        }
+    }
+}
+
+fn write_analysis(
+    dir: &std::path::Path,
+    album: &lifelapse::album::Album,
+    config: &Config,
+    born: Option<NaiveDate>,
+    report: &str,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (i, k) in pipeline::keyframes(album, config.render.size, born)
+        .iter()
+        .enumerate()
+    {
+        let path = dir.join(format!("{:03}.png", i + 1));
+        k.image
+            .save(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let path = dir.join("analysis.json");
+    std::fs::write(&path, report).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

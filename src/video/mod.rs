@@ -1,0 +1,126 @@
+//! Video encoders over a source of frames that can be rendered in any order.
+
+pub mod gif;
+pub mod palette;
+
+use image::RgbImage;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VideoError {
+    #[error("a video needs at least one frame")]
+    NoFrames,
+    #[error("frame size {0}×{1} is too large for a GIF (at most 65535×65535)")]
+    TooLarge(u32, u32),
+    #[error("frame {index} has size {got:?}, expected {expected:?}")]
+    FrameSize {
+        index: usize,
+        got: (u32, u32),
+        expected: (u32, u32),
+    },
+    #[error("cannot render frame {index}: {message}")]
+    Frame { index: usize, message: String },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("GIF encoding failed: {0}")]
+    Encode(String),
+}
+
+/// Frames, rendered on demand from any thread. Encoders ask for each frame once (plus a few
+/// for the palette) and never hold more than a small batch in memory.
+pub trait FrameSource: Sync {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn size(&self) -> (u32, u32);
+    fn frame(&self, index: usize) -> Result<RgbImage, VideoError>;
+}
+
+impl FrameSource for crate::lapse::Lapse {
+    fn len(&self) -> usize {
+        crate::lapse::Lapse::len(self)
+    }
+    fn size(&self) -> (u32, u32) {
+        crate::lapse::Lapse::size(self)
+    }
+    fn frame(&self, index: usize) -> Result<RgbImage, VideoError> {
+        crate::lapse::Lapse::frame(self, index).map_err(|e| VideoError::Frame {
+            index,
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Frames already in memory (benchmarks, tests).
+impl FrameSource for Vec<RgbImage> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn size(&self) -> (u32, u32) {
+        self.first().map_or((0, 0), |f| f.dimensions())
+    }
+    fn frame(&self, index: usize) -> Result<RgbImage, VideoError> {
+        self.get(index).cloned().ok_or(VideoError::Frame {
+            index,
+            message: "no such frame".into(),
+        })
+    }
+}
+
+/// Writes through `write` into a temporary file beside `path`, then renames it into place, so
+/// `path` is either the old file or the whole new one, never half a video.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> Result<(), VideoError>,
+) -> Result<u64, VideoError> {
+    let err = |source| VideoError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".lifelapse-")
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    {
+        let mut out = std::io::BufWriter::new(tmp.as_file_mut());
+        write(&mut out)?;
+        std::io::Write::flush(&mut out).map_err(err)?;
+    }
+    tmp.as_file().sync_all().map_err(err)?;
+    // Temporary files are private (0600); the video is an ordinary file.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(err)?;
+    }
+    let size = tmp.as_file().metadata().map_err(err)?.len();
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(size)
+}
+
+/// Peak signal-to-noise ratio in dB between two images of the same size (∞ when identical).
+pub fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
+    let n = a.as_raw().len().min(b.as_raw().len()).max(1);
+    let sse: f64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| {
+            let d = x as f64 - y as f64;
+            d * d
+        })
+        .sum();
+    if sse == 0.0 {
+        return f64::INFINITY;
+    }
+    10.0 * (255.0f64 * 255.0 / (sse / n as f64)).log10()
+}

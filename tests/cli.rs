@@ -1,0 +1,411 @@
+//! The real binary on real photos: what a person running `lifelapse` sees.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+/// Inserts an EXIF block with DateTimeOriginal (and its UTC offset) into a JPEG.
+fn with_exif_date(jpeg: &[u8], date: &str, offset: &str) -> Vec<u8> {
+    let mut tiff: Vec<u8> = b"II\x2a\x00\x08\x00\x00\x00".to_vec();
+    let entry = |t: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: u32| {
+        t.extend_from_slice(&tag.to_le_bytes());
+        t.extend_from_slice(&kind.to_le_bytes());
+        t.extend_from_slice(&count.to_le_bytes());
+        t.extend_from_slice(&value.to_le_bytes());
+    };
+    let exif_ifd = 8 + 2 + 12 + 4;
+    tiff.extend_from_slice(&1u16.to_le_bytes());
+    entry(&mut tiff, 0x8769, 4, 1, exif_ifd); // ExifIFDPointer
+    tiff.extend_from_slice(&0u32.to_le_bytes());
+    let data = exif_ifd + 2 + 2 * 12 + 4;
+    tiff.extend_from_slice(&2u16.to_le_bytes());
+    entry(&mut tiff, 0x9003, 2, 20, data); // DateTimeOriginal
+    entry(&mut tiff, 0x9011, 2, 7, data + 20); // OffsetTimeOriginal
+    tiff.extend_from_slice(&0u32.to_le_bytes());
+    tiff.extend_from_slice(date.as_bytes());
+    tiff.push(0);
+    tiff.extend_from_slice(offset.as_bytes());
+    tiff.push(0);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+fn entry_for<'a>(list: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    list.as_array()
+        .expect("array")
+        .iter()
+        .find(|e| {
+            e["photo"].as_str().is_some_and(|p| p.ends_with(name))
+                || e["source"].as_str().is_some_and(|p| p.ends_with(name))
+        })
+        .unwrap_or_else(|| panic!("{name} not in {list}"))
+}
+
+#[test]
+fn renders_a_looping_gif_with_the_expected_frames() {
+    let dir = tmp();
+    let out = dir.path().join("obama.gif");
+    let result = run(lifelapse(dir.path())
+        .arg("render")
+        .arg(photo("faces/barack_obama"))
+        .arg("-o")
+        .arg(&out)
+        .args(["--size", "256", "--frames-between", "3", "--fps", "10"]));
+    assert!(result.status.success(), "{}", stderr(&result));
+    let gif = decode_gif(&out);
+    // 4 photos: 3 gaps of (1 keyframe + 3 between), the last photo, and 6 held frames at each end.
+    assert_eq!(gif.frames.len(), 3 * 4 + 1 + 2 * 6);
+    assert!(gif.frames.iter().all(|f| f.dimensions() == (256, 256)));
+    assert!(
+        gif.delays_ms.iter().all(|&d| d == 100),
+        "{:?}",
+        gif.delays_ms
+    );
+    assert!(gif.loops_forever);
+    // The held frames show a real photo; frames mid-way differ from both ends.
+    assert_eq!(gif.frames[0], gif.frames[5]);
+    assert_ne!(gif.frames[0], gif.frames[8]);
+    assert!(
+        stderr(&result).contains("4 photos, 25 frames"),
+        "{}",
+        stderr(&result)
+    );
+}
+
+#[test]
+fn every_bad_file_gets_its_own_clear_error_and_the_rest_go_on() {
+    let dir = tmp();
+    let result = run(lifelapse(dir.path())
+        .arg("analyze")
+        .arg("--json")
+        .arg(photo("bad")));
+    assert!(result.status.success(), "{}", stderr(&result));
+    let report = json(&result);
+    let errors = &report["errors"];
+    let reason = |name| {
+        entry_for(errors, name)["error"]
+            .as_str()
+            .expect("error text")
+            .to_string()
+    };
+    assert!(
+        reason("empty.jpg").contains("empty"),
+        "{}",
+        reason("empty.jpg")
+    );
+    assert!(reason("not_an_image.jpg").contains("not a supported image"));
+    assert!(reason("truncated.jpg").contains("truncated"));
+    assert_eq!(errors.as_array().map(Vec::len), Some(3), "{errors}");
+    for name in [
+        "alpha.png",
+        "exif_rotated.jpg",
+        "large_6000x4000.jpg",
+        "many_faces.jpg",
+        "no_face.jpg",
+        "small_face_in_large_frame.jpg",
+        "tiny_face_40x40.jpg",
+        "two_faces.jpg",
+    ] {
+        entry_for(&report["photos"], name);
+    }
+}
+
+#[test]
+fn exif_orientation_turns_the_photo_upright() {
+    let dir = tmp();
+    let path = photo("bad/exif_rotated.jpg");
+    let (stored_w, stored_h) = image::image_dimensions(&path).expect("dimensions");
+    let result = run(lifelapse(dir.path()).args(["analyze", "--json"]).arg(&path));
+    let report = json(&result);
+    let p = &report["photos"][0];
+    assert_eq!(
+        (p["width"].as_u64(), p["height"].as_u64()),
+        (Some(stored_h as u64), Some(stored_w as u64))
+    );
+}
+
+#[test]
+fn transparent_png_is_flattened_onto_white() {
+    let dir = tmp();
+    let result = run(lifelapse(dir.path())
+        .args(["analyze", "--out-dir"])
+        .arg(dir.path().join("crops"))
+        .arg(photo("bad/alpha.png")));
+    assert!(result.status.success(), "{}", stderr(&result));
+    let crop = image::open(dir.path().join("crops/001.png"))
+        .expect("crop")
+        .into_rgb8();
+    // The transparent corners of the source come out white, not black.
+    assert_eq!(crop.get_pixel(0, 0).0, [255, 255, 255]);
+}
+
+#[test]
+fn decompression_bomb_limit_comes_from_the_environment() {
+    let dir = tmp();
+    let result = run(lifelapse(dir.path())
+        .env("LIFELAPSE_ALBUM_MAX_MEGAPIXELS", "10")
+        .arg("analyze")
+        .arg(photo("bad/large_6000x4000.jpg")));
+    assert_eq!(result.status.code(), Some(3));
+    let err = stderr(&result);
+    assert!(
+        err.contains("6000×4000") && err.contains("10 MP limit"),
+        "{err}"
+    );
+}
+
+#[test]
+fn huge_photo_is_kept_as_a_bounded_working_copy() {
+    let dir = tmp();
+    let result = run(lifelapse(dir.path())
+        .args(["analyze", "--out-dir"])
+        .arg(dir.path().join("crops"))
+        .arg(photo("bad/large_6000x4000.jpg")));
+    assert!(result.status.success(), "{}", stderr(&result));
+    let crop = image::open(dir.path().join("crops/001.png")).expect("crop");
+    assert_eq!((crop.width(), crop.height()), (512, 512));
+}
+
+#[test]
+fn album_size_limit_refuses_each_extra_photo_by_name() {
+    let dir = tmp();
+    let result = run(lifelapse(dir.path())
+        .env("LIFELAPSE_ALBUM_MAX_PHOTOS", "2")
+        .args(["analyze", "--json"])
+        .arg(photo("faces/barack_obama")));
+    let report = json(&result);
+    assert_eq!(report["photos"].as_array().map(Vec::len), Some(2));
+    let errors = report["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 2);
+    assert!(errors.iter().all(|e| e["error"]
+        .as_str()
+        .is_some_and(|t| t.contains("most one album may hold"))));
+}
+
+#[test]
+fn no_usable_photos_fails_cleanly_and_writes_nothing() {
+    let dir = tmp();
+    let out = dir.path().join("out.gif");
+    let result = run(lifelapse(dir.path())
+        .arg("render")
+        .arg(photo("bad/empty.jpg"))
+        .arg(photo("bad/not_an_image.jpg"))
+        .arg("-o")
+        .arg(&out));
+    assert_eq!(result.status.code(), Some(3));
+    let err = stderr(&result);
+    assert!(
+        err.contains("no usable photos") && err.contains("empty.jpg: the file is empty"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("dir").count(),
+        0,
+        "something was written"
+    );
+}
+
+#[test]
+fn one_photo_is_not_a_time_lapse() {
+    let dir = tmp();
+    let result = run(lifelapse(dir.path())
+        .arg("render")
+        .arg(photo("faces/barack_obama/01.jpg"))
+        .arg("-o")
+        .arg(dir.path().join("out.gif")));
+    assert_eq!(result.status.code(), Some(3));
+    assert!(
+        stderr(&result).contains("at least two usable photos"),
+        "{}",
+        stderr(&result)
+    );
+    assert!(!dir.path().join("out.gif").exists());
+}
+
+#[test]
+fn unwritable_output_exits_4_and_names_the_path() {
+    let dir = tmp();
+    let result = run(lifelapse(dir.path())
+        .arg("render")
+        .arg(photo("faces/barack_obama"))
+        .args(["--size", "256", "-o", "/nonexistent-dir/out.gif"]));
+    assert_eq!(result.status.code(), Some(4), "{}", stderr(&result));
+    assert!(stderr(&result).contains("/nonexistent-dir/out.gif"));
+}
+
+#[test]
+fn unknown_output_format_and_bad_flags_are_usage_errors() {
+    let dir = tmp();
+    let bad_ext = run(lifelapse(dir.path())
+        .arg("render")
+        .arg(photo("faces/barack_obama"))
+        .args(["-o", "out.avi"]));
+    assert_eq!(bad_ext.status.code(), Some(2));
+    assert!(stderr(&bad_ext).contains(".gif"));
+    let bad_size =
+        run(lifelapse(dir.path()).args(["render", "x.jpg", "-o", "o.gif", "--size", "300"]));
+    assert_eq!(bad_size.status.code(), Some(2));
+    let unknown = run(lifelapse(dir.path()).arg("make-coffee"));
+    assert_eq!(unknown.status.code(), Some(2));
+    let bad_env = run(lifelapse(dir.path())
+        .env("LIFELAPSE_RENDER_SIZE", "big")
+        .arg("info"));
+    assert_eq!(bad_env.status.code(), Some(2));
+    assert!(stderr(&bad_env).contains("LIFELAPSE_RENDER_SIZE"));
+}
+
+#[test]
+fn exact_and_near_duplicates_are_reported_and_left_out() {
+    let dir = tmp();
+    let album = dir.path().join("album");
+    std::fs::create_dir(&album).expect("mkdir");
+    let original = photo("faces/barack_obama/01.jpg");
+    std::fs::copy(&original, album.join("a.jpg")).expect("copy");
+    std::fs::copy(&original, album.join("b_copy.jpg")).expect("copy");
+    let img = image::open(&original).expect("open").into_rgb8();
+    let small = image::imageops::resize(
+        &img,
+        img.width() * 3 / 5,
+        img.height() * 3 / 5,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut file = std::fs::File::create(album.join("c_small.jpg")).expect("create");
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut file, 70)
+        .encode_image(&small)
+        .expect("encode");
+    std::fs::copy(
+        photo("faces/barack_obama/02.jpg"),
+        album.join("d_other.jpg"),
+    )
+    .expect("copy");
+
+    let result = run(lifelapse(dir.path())
+        .args(["analyze", "--json"])
+        .arg(&album));
+    let report = json(&result);
+    assert_eq!(
+        report["photos"].as_array().map(Vec::len),
+        Some(2),
+        "{report}"
+    );
+    let dups = &report["duplicates"];
+    let exact = entry_for(dups, "b_copy.jpg");
+    assert_eq!(exact["kind"], "exact");
+    assert!(exact["of"].as_str().is_some_and(|s| s.ends_with("a.jpg")));
+    let near = entry_for(dups, "c_small.jpg");
+    assert_eq!(near["kind"], "near");
+    assert!(
+        near["of"].as_str().is_some_and(|s| s.ends_with("a.jpg")),
+        "the larger original is kept"
+    );
+}
+
+#[test]
+fn capture_dates_order_the_album_and_give_ages() {
+    let dir = tmp();
+    let album = dir.path().join("album");
+    std::fs::create_dir(&album).expect("mkdir");
+    let dated = [
+        ("01.jpg", "2012:06:01 10:00:00", "-04:00"),
+        ("02.jpg", "2008:11:04 23:30:00", "-06:00"),
+        ("03.jpg", "2000:01:01 00:00:00", "+00:00"),
+        ("04.jpg", "2016:01:12 21:00:00", "-05:00"),
+    ];
+    for (name, date, offset) in dated {
+        let bytes = std::fs::read(photo(&format!("faces/barack_obama/{name}"))).expect("read");
+        std::fs::write(album.join(name), with_exif_date(&bytes, date, offset)).expect("write");
+    }
+    let result = run(lifelapse(dir.path())
+        .args(["analyze", "--json", "--born", "1961-08-04"])
+        .arg(&album));
+    assert!(result.status.success(), "{}", stderr(&result));
+    let report = json(&result);
+    let photos = report["photos"].as_array().expect("photos");
+    let order: Vec<&str> = photos
+        .iter()
+        .filter_map(|p| p["photo"].as_str())
+        .map(|p| &p[p.len() - 6..])
+        .collect();
+    // Dated photos by date; the one with a camera-default date has none and comes last.
+    assert_eq!(order, ["02.jpg", "01.jpg", "04.jpg", "03.jpg"]);
+    assert_eq!(photos[0]["capture_date"], "2008-11-04 23:30:00-06:00");
+    assert_eq!(photos[0]["age"], 47.3);
+    assert_eq!(photos[0]["age_source"], "exif");
+    assert!(photos[3]["capture_date"].is_null());
+    assert!(photos[3]["date_note"]
+        .as_str()
+        .is_some_and(|n| n.contains("unset clock")));
+}
+
+#[test]
+fn heic_photos_are_decoded_when_libheif_is_installed() {
+    let dir = tmp();
+    let heic = dir.path().join("photo.heic");
+    let encoded = std::process::Command::new("heif-enc")
+        .args(["-q", "60", "-o"])
+        .arg(&heic)
+        .arg(photo("faces/barack_obama/02.jpg"))
+        .output();
+    match encoded {
+        Ok(out) if out.status.success() => {}
+        // Developers without libheif's tools skip; CI installs them, so there it must run.
+        _ if std::env::var_os("CI").is_none() => {
+            eprintln!("skipped: heif-enc (Debian libheif-examples) is not installed");
+            return;
+        }
+        other => panic!("heif-enc failed in CI: {other:?}"),
+    }
+    let (w, h) = image::image_dimensions(photo("faces/barack_obama/02.jpg")).expect("dims");
+    let result = run(lifelapse(dir.path()).args(["analyze", "--json"]).arg(&heic));
+    assert!(result.status.success(), "{}", stderr(&result));
+    let report = json(&result);
+    let p = &report["photos"][0];
+    assert_eq!(p["format"], "heif");
+    assert_eq!(
+        (p["width"].as_u64(), p["height"].as_u64()),
+        (Some(w as u64), Some(h as u64))
+    );
+}
+
+#[test]
+fn a_render_killed_mid_way_leaves_the_previous_video_intact() {
+    let dir = tmp();
+    let out = dir.path().join("lapse.gif");
+    std::fs::write(&out, b"previous video").expect("write");
+    let mut child = lifelapse(dir.path())
+        .arg("render")
+        .arg(photo("faces/barack_obama"))
+        .args(["--size", "1024", "--frames-between", "80", "-o"])
+        .arg(&out)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let still_running = child.try_wait().expect("wait").is_none();
+    child.kill().expect("kill -9");
+    child.wait().expect("reap");
+    assert!(
+        still_running,
+        "the render finished too fast to be interrupted"
+    );
+    assert_eq!(std::fs::read(&out).expect("read"), b"previous video");
+}
+
+#[test]
+fn help_teaches_with_examples_and_exit_codes() {
+    let out = run(lifelapse(Path::new(".")).arg("--help"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("lifelapse render samples/ -o lapse.gif"));
+    assert!(text.contains("Exit codes"));
+}

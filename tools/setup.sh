@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what lifelapse needs on a fresh Debian/Ubuntu machine with Rust (rustup) and Python 3:
+# libheif for HEIC photos, and libtorch for the networks. Safe to run again: finished steps are skipped.
+#
+#   tools/setup.sh          # what running lifelapse needs
+#   tools/setup.sh --test   # plus what the test suite needs (heif-enc to make HEIC test photos)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libheif1)
+[[ "${1:-}" == "--test" ]] && packages+=(libheif-examples)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+        echo "installing ${missing[*]}..."
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "note: please install ${missing[*]} (HEIC support); continuing without" >&2
+    fi
+fi
+
+if ! command -v cargo >/dev/null; then
+    echo "error: Rust is not installed; get it from rustup (https://rustup.rs), then run this again" >&2
+    exit 1
+fi
+
+tools/setup-libtorch.sh
