@@ -2,6 +2,7 @@
 
 use crate::album::{self, IntakeOptions};
 use crate::config::Config;
+use crate::face::FaceAnalyzer;
 use crate::lapse::{Lapse, TimelineOptions};
 use crate::pipeline;
 use crate::video::{self, gif::GifOptions, palette::Dither};
@@ -25,6 +26,7 @@ pub struct BenchReport {
     pub machine: String,
     pub threads: usize,
     pub intake: Option<IntakeBench>,
+    pub faces: Option<FaceBench>,
     pub album_200: Option<AlbumMemoryBench>,
     pub gif: Vec<GifBench>,
 }
@@ -145,6 +147,59 @@ fn phone_jpeg(tiles: &[RgbImage], seed: u32) -> Result<Vec<u8>, BenchError> {
     Ok(jpeg)
 }
 
+#[derive(Debug, Serialize)]
+pub struct FaceBench {
+    /// Per photo of the demo album (working copies, long side 1024), median over runs:
+    /// detection on a 608² grid, landmarks of the first face, alignment of it to 1024².
+    pub detect_ms: f64,
+    pub landmarks_ms: f64,
+    pub align_1024_ms: f64,
+    pub photos: usize,
+}
+
+/// Times each stage of face analysis over the demo album.
+pub fn faces(samples: &Path, runs: usize) -> Result<FaceBench, BenchError> {
+    use crate::face::{align, detect, landmarks, DetectOptions};
+    let album = sample_album(samples)?;
+    let load_err = |e: crate::nets::weights::WeightsError| BenchError::Input(e.to_string());
+    let (_vs_d, detector) = crate::nets::face_detector::load(tch::Device::Cpu).map_err(load_err)?;
+    let (_vs_l, marker) = crate::nets::landmarks68::load(tch::Device::Cpu).map_err(load_err)?;
+    let n = album.photos.len() as f64;
+    let per_photo = |t: Duration| t.as_secs_f64() * 1e3 / n;
+    let (t_detect, boxes) = time(runs, || {
+        Ok(album
+            .photos
+            .iter()
+            .map(|p| detect::detect(&detector, &p.image, DetectOptions::default()))
+            .collect::<Vec<_>>())
+    })?;
+    let (t_marks, marks) = time(runs, || {
+        Ok(album
+            .photos
+            .iter()
+            .zip(&boxes)
+            .map(|(p, b)| landmarks::locate(&marker, &p.image, &b[..b.len().min(1)]))
+            .collect::<Vec<_>>())
+    })?;
+    let (t_align, _) = time(runs, || {
+        Ok(album
+            .photos
+            .iter()
+            .zip(&marks)
+            .filter_map(|(p, m)| {
+                m.first()
+                    .map(|m| align::align(&p.image, align::ffhq_quad(m), 1024))
+            })
+            .count())
+    })?;
+    Ok(FaceBench {
+        detect_ms: per_photo(t_detect),
+        landmarks_ms: per_photo(t_marks),
+        align_1024_ms: per_photo(t_align),
+        photos: album.photos.len(),
+    })
+}
+
 /// Peak resident memory of this process so far, in MB (Linux).
 fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -210,7 +265,10 @@ pub fn gif(
     runs: usize,
 ) -> Result<Vec<GifBench>, BenchError> {
     let album = sample_album(samples)?;
-    let keyframes = pipeline::keyframes(&album, size, None);
+    let analyzer =
+        FaceAnalyzer::load(tch::Device::Cpu).map_err(|e| BenchError::Input(e.to_string()))?;
+    let faces = pipeline::find_faces(&album, &analyzer, &|| {});
+    let (keyframes, _) = pipeline::keyframes(&album, &faces, size, None);
     let gaps = keyframes.len().saturating_sub(1).max(1);
     let between = (frames.saturating_sub(1).div_ceil(gaps)).saturating_sub(1) as u32;
     let lapse = Lapse::new(
@@ -351,6 +409,10 @@ pub fn run(samples: &Path, only: Option<&str>, runs: usize) -> Result<BenchRepor
         None | Some("intake") => Some(intake(samples, runs)?),
         _ => None,
     };
+    let faces = match only {
+        None | Some("faces") => Some(faces(samples, runs)?),
+        _ => None,
+    };
     let album_200 = match only {
         None | Some("album") => Some(album_memory(samples, 200)?),
         _ => None,
@@ -363,6 +425,7 @@ pub fn run(samples: &Path, only: Option<&str>, runs: usize) -> Result<BenchRepor
         machine,
         threads: rayon::current_num_threads(),
         intake,
+        faces,
         album_200,
         gif,
     })

@@ -7,6 +7,7 @@
 pub mod album;
 pub mod bench;
 pub mod config;
+pub mod face;
 pub mod lapse;
 pub mod nets;
 pub mod pipeline;

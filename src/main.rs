@@ -47,7 +47,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Show what lifelapse finds in each photo: size, date, age, duplicates, errors.
+    /// Show what lifelapse finds in each photo: faces, date, age, duplicates, errors.
     #[command(
         after_help = "Example:\n  lifelapse analyze ~/album --born 2001-06-30 --json > album.json"
     )]
@@ -61,7 +61,7 @@ enum Command {
         /// Print one JSON document instead of a table.
         #[arg(long)]
         json: bool,
-        /// Also write each photo's keyframe crop and the JSON report here.
+        /// Also write each keyframe's aligned face (001.png, …) and the JSON report here.
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
@@ -104,7 +104,7 @@ enum Command {
         #[arg(long, default_value = "samples")]
         samples: PathBuf,
         /// Only this benchmark.
-        #[arg(long, value_parser = ["intake", "album", "gif"])]
+        #[arg(long, value_parser = ["intake", "faces", "album", "gif"])]
         only: Option<String>,
         /// Runs per measurement (the median is reported).
         #[arg(long, default_value_t = 3)]
@@ -195,6 +195,21 @@ fn take_in(photos: &[PathBuf], config: &Config) -> lifelapse::album::Album {
     album
 }
 
+/// Loads the face networks and finds the faces in every photo, with a progress bar.
+fn find_faces(
+    album: &lifelapse::album::Album,
+    config: &Config,
+) -> Result<Vec<Vec<lifelapse::face::Face>>, Failure> {
+    let device = lifelapse::nets::device::select(&config.general.device)
+        .map_err(|e| fail(exit::USAGE)(e.into()))?;
+    let analyzer =
+        lifelapse::face::FaceAnalyzer::load(device).map_err(|e| fail(exit::FAILURE)(e.into()))?;
+    let progress = bar(album.photos.len() as u64, "faces");
+    let faces = pipeline::find_faces(album, &analyzer, &|| progress.inc(1));
+    progress.finish_and_clear();
+    Ok(faces)
+}
+
 fn print_problems(album: &lifelapse::album::Album) {
     for r in &album.rejected {
         eprintln!("skipped {}: {}", r.source, r.error);
@@ -213,12 +228,14 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             out_dir,
         } => {
             let album = take_in(&photos, &config);
-            let report = pipeline::analyze(&album, born);
+            let faces = find_faces(&album, &config)?;
+            let report = pipeline::analyze(&album, &faces, born);
             let text = serde_json::to_string_pretty(&report)
                 .context("report")
                 .map_err(fail(exit::FAILURE))?;
             if let Some(dir) = out_dir {
-                write_analysis(&dir, &album, &config, born, &text).map_err(fail(exit::OUTPUT))?;
+                write_analysis(&dir, &album, &faces, &config, born, &text)
+                    .map_err(fail(exit::OUTPUT))?;
             }
             if json {
                 println!("{text}");
@@ -254,8 +271,12 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                 RenderSettings::from_config(&config).map_err(|e| fail(code_of(&e))(e.into()))?;
             let album = take_in(&photos, &config);
             print_problems(&album);
-            let lapse = pipeline::build_lapse(&album, &settings, born)
+            let faces = find_faces(&album, &config)?;
+            let (lapse, left_out) = pipeline::build_lapse(&album, &faces, &settings, born)
                 .map_err(|e| fail(code_of(&e))(e.into()))?;
+            for l in &left_out {
+                eprintln!("left out {}: {}", l.photo, l.error);
+            }
             let progress = bar(lapse.len() as u64, "frames");
             let stats = pipeline::write_video(&output, &lapse, &settings, &|n| {
                 progress.set_position(n as u64)
@@ -294,6 +315,12 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                     println!(
                         "intake: 12 MP JPEG in {:.0} ms (median of {})",
                         i.photo_12mp_ms, i.runs
+                    );
+                }
+                if let Some(f) = &report.faces {
+                    println!(
+                        "faces: detect {:.0} ms, landmarks {:.0} ms, align to 1024² {:.0} ms per photo ({} photos)",
+                        f.detect_ms, f.landmarks_ms, f.align_1024_ms, f.photos
                     );
                 }
                 if let Some(a) = &report.album_200 {
@@ -366,15 +393,14 @@ fn print_table(report: &pipeline::AnalyzeReport) {
 fn write_analysis(
     dir: &std::path::Path,
     album: &lifelapse::album::Album,
+    faces: &[Vec<lifelapse::face::Face>],
     config: &Config,
     born: Option<NaiveDate>,
     report: &str,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for (i, k) in pipeline::keyframes(album, config.render.size, born)
-        .iter()
-        .enumerate()
-    {
+    let (keyframes, _) = pipeline::keyframes(album, faces, config.render.size, born);
+    for (i, k) in keyframes.iter().enumerate() {
         let path = dir.join(format!("{:03}.png", i + 1));
         k.image
             .save(&path)

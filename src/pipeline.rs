@@ -3,6 +3,7 @@
 
 use crate::album::{self, Album, Duplicate, IntakeOptions, Rejected};
 use crate::config::Config;
+use crate::face::{self, Face, FaceAnalyzer};
 use crate::lapse::{keyframe, Keyframe, Lapse, TimelineOptions};
 use crate::video::{self, gif::GifOptions};
 use chrono::NaiveDate;
@@ -36,11 +37,32 @@ pub struct PhotoReport {
     pub age_source: Option<&'static str>,
     /// Why a capture date in the file was ignored.
     pub date_note: Option<String>,
+    /// Faces found in the photo.
+    pub faces: usize,
 }
 
-/// The whole `analyze` result; every input appears exactly once across the three lists.
+/// One face found in a photo.
+#[derive(Debug, Serialize)]
+pub struct FaceReport {
+    pub photo: String,
+    /// x, y, width, height in pixels of the photo's working copy.
+    #[serde(rename = "box")]
+    pub bbox: [f32; 4],
+    pub score: f32,
+    pub landmarks: Vec<[f32; 2]>,
+    pub age: Option<f64>,
+    pub age_source: Option<&'static str>,
+    /// Whether the face is a keyframe of the time-lapse.
+    pub used: bool,
+    /// Why it is not used.
+    pub reason: Option<String>,
+}
+
+/// The whole `analyze` result; every input appears exactly once across photos, duplicates and
+/// errors, and every face found in a photo is listed, used or not.
 #[derive(Debug, Serialize)]
 pub struct AnalyzeReport {
+    pub faces: Vec<FaceReport>,
     pub photos: Vec<PhotoReport>,
     pub duplicates: Vec<Duplicate>,
     pub errors: Vec<ErrorReport>,
@@ -75,48 +97,142 @@ pub fn intake_paths(
     album
 }
 
-/// Reports the album in time-lapse order.
-pub fn analyze(album: &Album, born: Option<NaiveDate>) -> AnalyzeReport {
-    let mut ordered: Vec<&album::Photo> = album.photos.iter().collect();
-    ordered.sort_by(|a, b| {
-        keyframe::timeline_order((a.capture_date, &a.source), (b.capture_date, &b.source))
-    });
-    let photos = ordered
-        .into_iter()
+/// Finds the faces in every photo of the album, in album order.
+pub fn find_faces(album: &Album, analyzer: &FaceAnalyzer, progress: &dyn Fn()) -> Vec<Vec<Face>> {
+    album
+        .photos
+        .iter()
         .map(|p| {
-            let age = born
-                .zip(p.capture_date)
-                .and_then(|(b, d)| keyframe::age_at(b, d.date()));
-            PhotoReport {
-                photo: p.source.clone(),
-                format: p.format,
-                width: p.width,
-                height: p.height,
-                hash: p.hash.clone(),
-                capture_date: p.capture_date.map(|d| d.to_string()),
-                age: age.map(|a| (a * 10.0).round() / 10.0),
-                age_source: age.map(|_| "exif"),
-                date_note: p.date_note.clone(),
-            }
+            let faces = analyzer.analyze(&p.image);
+            progress();
+            faces
         })
-        .collect();
+        .collect()
+}
+
+/// Which face of a photo becomes its keyframe: the largest one that is big enough to align.
+/// (Identity matching will pick the target person's face once descriptors land.)
+fn chosen_face(faces: &[Face]) -> Option<usize> {
+    faces
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !f.too_small())
+        .max_by(|(_, a), (_, b)| (a.bbox.w * a.bbox.h).total_cmp(&(b.bbox.w * b.bbox.h)))
+        .map(|(i, _)| i)
+}
+
+fn why_not_used(faces: &[Face], i: usize, chosen: Option<usize>) -> Option<String> {
+    match chosen {
+        Some(c) if c == i => None,
+        _ if faces[i].too_small() => Some(format!(
+            "too small to align ({:.0} px, at least {:.0} needed)",
+            faces[i].bbox.w.min(faces[i].bbox.h),
+            face::MIN_ALIGN_PX
+        )),
+        _ => Some("another face in this photo is larger".to_string()),
+    }
+}
+
+/// Photo indices in time-lapse order.
+fn timeline_order(album: &Album) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..album.photos.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (pa, pb) = (&album.photos[a], &album.photos[b]);
+        keyframe::timeline_order((pa.capture_date, &pa.source), (pb.capture_date, &pb.source))
+    });
+    order
+}
+
+fn age_of(photo: &album::Photo, born: Option<NaiveDate>) -> Option<f64> {
+    born.zip(photo.capture_date)
+        .and_then(|(b, d)| keyframe::age_at(b, d.date()))
+        .map(|a| (a * 10.0).round() / 10.0)
+}
+
+/// Reports the album in time-lapse order. `faces` holds each photo's faces (see [`find_faces`]).
+pub fn analyze(album: &Album, faces: &[Vec<Face>], born: Option<NaiveDate>) -> AnalyzeReport {
+    let order = timeline_order(album);
+    let mut face_reports = Vec::new();
+    let mut photos = Vec::new();
+    for &i in &order {
+        let p = &album.photos[i];
+        let age = age_of(p, born);
+        let found = faces.get(i).map(Vec::as_slice).unwrap_or_default();
+        let chosen = chosen_face(found);
+        for (k, f) in found.iter().enumerate() {
+            face_reports.push(FaceReport {
+                photo: p.source.clone(),
+                bbox: [f.bbox.x, f.bbox.y, f.bbox.w, f.bbox.h],
+                score: f.bbox.score,
+                landmarks: f.landmarks.to_vec(),
+                age,
+                age_source: age.map(|_| "exif"),
+                used: chosen == Some(k),
+                reason: why_not_used(found, k, chosen),
+            });
+        }
+        photos.push(PhotoReport {
+            photo: p.source.clone(),
+            format: p.format,
+            width: p.width,
+            height: p.height,
+            hash: p.hash.clone(),
+            capture_date: p.capture_date.map(|d| d.to_string()),
+            age,
+            age_source: age.map(|_| "exif"),
+            date_note: p.date_note.clone(),
+            faces: found.len(),
+        });
+    }
     AnalyzeReport {
+        faces: face_reports,
         photos,
         duplicates: album.duplicates.clone(),
         errors: album.rejected.iter().map(ErrorReport::from).collect(),
     }
 }
 
-/// The album's photos as square keyframes of side `size`, in time-lapse order.
-pub fn keyframes(album: &Album, size: u32, born: Option<NaiveDate>) -> Vec<Keyframe> {
+/// The album's chosen faces, aligned FFHQ-style to `size`², in time-lapse order, and the
+/// photos left out with the reason.
+pub fn keyframes(
+    album: &Album,
+    faces: &[Vec<Face>],
+    size: u32,
+    born: Option<NaiveDate>,
+) -> (Vec<Keyframe>, Vec<ErrorReport>) {
     use rayon::prelude::*;
-    let mut frames: Vec<Keyframe> = album
-        .photos
+    let order = timeline_order(album);
+    let mut left_out = Vec::new();
+    let mut picks = Vec::new();
+    for i in order {
+        let found = faces.get(i).map(Vec::as_slice).unwrap_or_default();
+        match chosen_face(found) {
+            Some(k) => picks.push((i, found[k].quad)),
+            None => left_out.push(ErrorReport {
+                photo: album.photos[i].source.clone(),
+                error: if found.is_empty() {
+                    "no face found".to_string()
+                } else {
+                    "every face in it is too small to align".to_string()
+                },
+            }),
+        }
+    }
+    let frames = picks
         .par_iter()
-        .map(|p| Keyframe::from_photo(p, size, born))
+        .map(|&(i, quad)| {
+            let p = &album.photos[i];
+            Keyframe {
+                source: p.source.clone(),
+                image: face::align::align(&p.image, quad, size),
+                capture_date: p.capture_date,
+                age_years: born
+                    .zip(p.capture_date)
+                    .and_then(|(b, d)| keyframe::age_at(b, d.date())),
+            }
+        })
         .collect();
-    keyframe::order(&mut frames);
-    frames
+    (frames, left_out)
 }
 
 /// Settings of one render, from the config with command-line overrides applied.
@@ -149,12 +265,14 @@ impl RenderSettings {
     }
 }
 
-/// Builds the time-lapse of an album (without rendering any frame yet).
+/// Builds the time-lapse of an album (without rendering any frame yet). Photos without a usable
+/// face are returned with the reason.
 pub fn build_lapse(
     album: &Album,
+    faces: &[Vec<Face>],
     settings: &RenderSettings,
     born: Option<NaiveDate>,
-) -> Result<Lapse, PipelineError> {
+) -> Result<(Lapse, Vec<ErrorReport>), PipelineError> {
     if album.photos.is_empty() {
         let why = match album.rejected.len() + album.duplicates.len() {
             0 => "no photos were given".to_string(),
@@ -163,13 +281,11 @@ pub fn build_lapse(
         return Err(PipelineError::NoPhotos(why));
     }
     let renderer = crate::lapse::renderer_by_name(&settings.renderer)?;
-    let keyframes = keyframes(album, settings.size, born);
-    Ok(Lapse::new(
-        keyframes,
-        settings.timeline,
-        renderer,
-        settings.gamma,
-    )?)
+    let (keyframes, left_out) = keyframes(album, faces, settings.size, born);
+    Ok((
+        Lapse::new(keyframes, settings.timeline, renderer, settings.gamma)?,
+        left_out,
+    ))
 }
 
 /// Renders and writes the video; the format follows the extension (GIF for now).

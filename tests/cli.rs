@@ -136,18 +136,19 @@ fn exif_orientation_turns_the_photo_upright() {
 }
 
 #[test]
-fn transparent_png_is_flattened_onto_white() {
+fn transparent_png_is_taken_in_and_its_face_found() {
     let dir = tmp();
     let result = run(lifelapse(dir.path())
-        .args(["analyze", "--out-dir"])
-        .arg(dir.path().join("crops"))
+        .args(["analyze", "--json"])
         .arg(photo("bad/alpha.png")));
     assert!(result.status.success(), "{}", stderr(&result));
-    let crop = image::open(dir.path().join("crops/001.png"))
-        .expect("crop")
-        .into_rgb8();
-    // The transparent corners of the source come out white, not black.
-    assert_eq!(crop.get_pixel(0, 0).0, [255, 255, 255]);
+    let report = json(&result);
+    assert_eq!(report["photos"][0]["format"], "png");
+    assert_eq!(
+        report["faces"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
 }
 
 #[test]
@@ -408,4 +409,53 @@ fn help_teaches_with_examples_and_exit_codes() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("lifelapse render samples/ -o lapse.gif"));
     assert!(text.contains("Exit codes"));
+}
+
+#[test]
+fn analyze_lists_every_face_and_which_one_is_used() {
+    let dir = tmp();
+    let result = run(lifelapse(dir.path())
+        .args(["analyze", "--json"])
+        .arg(photo("bad/two_faces.jpg"))
+        .arg(photo("bad/no_face.jpg")));
+    assert!(result.status.success(), "{}", stderr(&result));
+    let report = json(&result);
+    let faces = report["faces"].as_array().expect("faces");
+    assert_eq!(faces.len(), 2, "{report}");
+    assert!(faces.iter().all(|f| f["photo"]
+        .as_str()
+        .is_some_and(|p| p.ends_with("two_faces.jpg"))));
+    assert!(faces
+        .iter()
+        .all(|f| f["landmarks"].as_array().map(Vec::len) == Some(68)));
+    assert_eq!(faces.iter().filter(|f| f["used"] == true).count(), 1);
+    let unused = faces
+        .iter()
+        .find(|f| f["used"] == false)
+        .expect("unused face");
+    assert!(unused["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("larger")));
+    assert_eq!(entry_for(&report["photos"], "no_face.jpg")["faces"], 0);
+}
+
+#[test]
+fn render_leaves_out_photos_without_a_face_and_says_so() {
+    let dir = tmp();
+    let out = dir.path().join("out.gif");
+    let result = run(lifelapse(dir.path())
+        .arg("render")
+        .arg(photo("faces/barack_obama/01.jpg"))
+        .arg(photo("faces/barack_obama/02.jpg"))
+        .arg(photo("bad/no_face.jpg"))
+        .args(["--size", "256", "-o"])
+        .arg(&out));
+    assert!(result.status.success(), "{}", stderr(&result));
+    assert!(
+        stderr(&result).contains("no_face.jpg: no face found"),
+        "{}",
+        stderr(&result)
+    );
+    // Two keyframes: 12 frames between them, 6 held at each end.
+    assert_eq!(decode_gif(&out).frames.len(), 13 + 1 + 12);
 }

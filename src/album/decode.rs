@@ -351,6 +351,15 @@ mod tests {
     }
 
     #[test]
+    fn transparent_pixels_become_white_and_opaque_ones_stay() {
+        let mut rgba = image::RgbaImage::from_pixel(2, 1, image::Rgba([10, 20, 30, 255]));
+        rgba.put_pixel(1, 0, image::Rgba([10, 20, 30, 0]));
+        let flat = flatten(DynamicImage::ImageRgba8(rgba));
+        assert_eq!(flat.get_pixel(0, 0).0, [10, 20, 30]);
+        assert_eq!(flat.get_pixel(1, 0).0, [255, 255, 255]);
+    }
+
+    #[test]
     fn sniffs_heif_brands() {
         let mut b = vec![0, 0, 0, 24];
         b.extend_from_slice(b"ftypheic\0\0\0\0mif1heic");

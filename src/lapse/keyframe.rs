@@ -1,10 +1,10 @@
 //! Keyframes: one square image per photo, in time-lapse order.
 
-use crate::album::{resize, CaptureDate, Photo};
+use crate::album::CaptureDate;
 use chrono::NaiveDate;
 use image::RgbImage;
 
-/// One photo's square image at the output size, with what is known of when it was taken.
+/// One photo's aligned face at the output size, with what is known of when it was taken.
 #[derive(Debug, Clone)]
 pub struct Keyframe {
     pub source: String,
@@ -18,36 +18,6 @@ pub struct Keyframe {
 pub fn age_at(born: NaiveDate, taken: NaiveDate) -> Option<f64> {
     let days = (taken - born).num_days();
     (days >= 0).then(|| days as f64 / 365.2425)
-}
-
-/// The square to keep from a photo until faces are found: the largest centred square, moved up
-/// a little on portrait photos because faces sit in their upper part.
-pub fn portrait_square(width: u32, height: u32) -> (f64, f64, f64, f64) {
-    let side = width.min(height) as f64;
-    let x = (width as f64 - side) / 2.0;
-    let y = if height > width {
-        (height as f64 - side) * 0.25
-    } else {
-        0.0
-    };
-    (x, y, side, side)
-}
-
-impl Keyframe {
-    pub fn from_photo(photo: &Photo, size: u32, born: Option<NaiveDate>) -> Self {
-        let (w, h) = photo.image.dimensions();
-        let image = resize::crop_resize(&photo.image, portrait_square(w, h), size, size);
-        let age_years = match (born, photo.capture_date) {
-            (Some(b), Some(d)) => age_at(b, d.date()),
-            _ => None,
-        };
-        Self {
-            source: photo.source.clone(),
-            image,
-            capture_date: photo.capture_date,
-            age_years,
-        }
-    }
 }
 
 /// Time-lapse order: by capture date where known (undated photos keep their album order after
@@ -81,11 +51,5 @@ mod tests {
         let age = age_at(born, taken).expect("age");
         assert!((67.0..68.0).contains(&age), "{age}");
         assert!(age_at(taken, born).is_none());
-    }
-
-    #[test]
-    fn portrait_square_sits_high_and_landscape_is_centred() {
-        assert_eq!(portrait_square(100, 200), (0.0, 25.0, 100.0, 100.0));
-        assert_eq!(portrait_square(200, 100), (50.0, 0.0, 100.0, 100.0));
     }
 }

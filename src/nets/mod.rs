@@ -1,6 +1,10 @@
 //! Networks in tch. Images meet tensors only here, at one seam.
 
 pub mod device;
+pub mod face_detector;
+pub mod landmarks68;
+pub mod layers;
+pub mod weights;
 
 use image::RgbImage;
 use tch::{Kind, Tensor};
@@ -25,6 +29,16 @@ pub fn tensor_from_rgb(image: &RgbImage) -> Tensor {
         .permute([2, 0, 1])
         .to_kind(Kind::Float)
         / 255.0
+}
+
+/// `[N, 3, H, W]` float batch with values in 0–255, the input the face networks expect.
+/// All images must have the same size.
+pub fn batch_from_rgb(images: &[&RgbImage]) -> Tensor {
+    let tensors: Vec<Tensor> = images
+        .iter()
+        .map(|img| tensor_from_rgb(img) * 255.0)
+        .collect();
+    Tensor::stack(&tensors, 0)
 }
 
 /// The inverse of [`tensor_from_rgb`]: clamps to 0–1 and rounds to 8 bits.

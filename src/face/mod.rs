@@ -1,0 +1,106 @@
+//! Faces in photos: detection, 68 landmarks and FFHQ alignment behind one facade.
+
+pub mod align;
+pub mod detect;
+pub mod landmarks;
+
+pub use align::Quad;
+pub use detect::{DetectOptions, FaceBox};
+pub use landmarks::Landmarks;
+
+use crate::nets::{face_detector, landmarks68, weights::WeightsError};
+use image::RgbImage;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FaceError {
+    #[error("cannot load the face models: {0}")]
+    Weights(#[from] WeightsError),
+}
+
+/// Faces narrower than this (in photo pixels) are found and reported, but too coarse to align.
+pub const MIN_ALIGN_PX: f32 = 32.0;
+
+/// One face found in a photo.
+#[derive(Debug, Clone)]
+pub struct Face {
+    pub bbox: FaceBox,
+    pub landmarks: Landmarks,
+    pub quad: Quad,
+}
+
+impl Face {
+    pub fn too_small(&self) -> bool {
+        self.bbox.w.min(self.bbox.h) < MIN_ALIGN_PX
+    }
+}
+
+/// The face networks, loaded once and used for every photo.
+pub struct FaceAnalyzer {
+    detector: face_detector::TinyFaceDetector,
+    landmarks: landmarks68::FaceLandmark68Net,
+    // The networks' weights live here; kept alive with them.
+    _stores: Vec<tch::nn::VarStore>,
+    pub detect_options: DetectOptions,
+}
+
+impl FaceAnalyzer {
+    pub fn load(device: tch::Device) -> Result<Self, FaceError> {
+        let (vs_d, detector) = face_detector::load(device)?;
+        let (vs_l, landmarks) = landmarks68::load(device)?;
+        Ok(Self {
+            detector,
+            landmarks,
+            _stores: vec![vs_d, vs_l],
+            detect_options: DetectOptions::default(),
+        })
+    }
+
+    /// Every face in `image`, best detection first. A photo that is one tight face crop (the
+    /// face fills the frame) is retried with a border, as the detector needs context.
+    pub fn analyze(&self, image: &RgbImage) -> Vec<Face> {
+        let _span = tracing::debug_span!("faces").entered();
+        let mut boxes = detect::detect(&self.detector, image, self.detect_options);
+        if boxes.is_empty() {
+            boxes = self.detect_with_border(image);
+        }
+        let marks = landmarks::locate(&self.landmarks, image, &boxes);
+        boxes
+            .into_iter()
+            .zip(marks)
+            .map(|(bbox, landmarks)| Face {
+                bbox,
+                quad: align::ffhq_quad(&landmarks),
+                landmarks,
+            })
+            .collect()
+    }
+
+    fn detect_with_border(&self, image: &RgbImage) -> Vec<FaceBox> {
+        let (w, h) = image.dimensions();
+        let (bx, by) = (w, h);
+        let mut padded = RgbImage::from_pixel(w + 2 * bx, h + 2 * by, image::Rgb([128, 128, 128]));
+        image::imageops::replace(&mut padded, image, bx as i64, by as i64);
+        // A face filling the whole frame scores lower than one in context: accept less.
+        let options = DetectOptions {
+            score_threshold: self.detect_options.score_threshold * 0.6,
+            ..self.detect_options
+        };
+        detect::detect(&self.detector, &padded, options)
+            .into_iter()
+            .map(|b| {
+                let (x0, y0) = ((b.x - bx as f32).max(0.0), (b.y - by as f32).max(0.0));
+                let (x1, y1) = (
+                    (b.x + b.w - bx as f32).min(w as f32),
+                    (b.y + b.h - by as f32).min(h as f32),
+                );
+                FaceBox {
+                    x: x0,
+                    y: y0,
+                    w: (x1 - x0).max(1.0),
+                    h: (y1 - y0).max(1.0),
+                    ..b
+                }
+            })
+            .collect()
+    }
+}
