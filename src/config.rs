@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     pub general: GeneralConfig,
     pub album: AlbumConfig,
+    pub faces: FacesConfig,
     pub render: RenderConfig,
     pub gif: GifConfig,
 }
@@ -59,6 +60,30 @@ impl Default for AlbumConfig {
             max_photos: 500,
             working_size: 1024,
             near_duplicate_bits: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FacesConfig {
+    /// Side of the grid the detector sees (a multiple of 32): larger finds smaller faces, slower.
+    pub detect_size: u32,
+    /// Detector confidence needed to report a face, 0–1.
+    pub detect_score: f32,
+    /// Identity distance from the album's person above which a face is flagged as an intruder.
+    pub flag_distance: f32,
+    /// Albums with fewer faces than this flag nobody.
+    pub min_faces_to_flag: usize,
+}
+
+impl Default for FacesConfig {
+    fn default() -> Self {
+        Self {
+            detect_size: 608,
+            detect_score: 0.5,
+            flag_distance: 0.55,
+            min_faces_to_flag: 4,
         }
     }
 }
@@ -221,6 +246,13 @@ impl Config {
                 "gif.colors",
                 self.gif.colors,
                 "must be between 2 and 256",
+            ));
+        }
+        if !(32..=2048).contains(&self.faces.detect_size) {
+            return Err(invalid(
+                "faces.detect_size",
+                self.faces.detect_size,
+                "must be between 32 and 2048",
             ));
         }
         if self.album.working_size < 64 {

@@ -94,6 +94,9 @@ enum Command {
         /// Birth date (YYYY-MM-DD), for ages.
         #[arg(long, value_name = "DATE", value_parser = parse_date)]
         born: Option<NaiveDate>,
+        /// Also use faces flagged as suspected intruders.
+        #[arg(long)]
+        keep_all: bool,
     },
     /// Time intake and GIF encoding on this machine.
     Bench {
@@ -229,12 +232,13 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
         } => {
             let album = take_in(&photos, &config);
             let faces = find_faces(&album, &config)?;
-            let report = pipeline::analyze(&album, &faces, born);
+            let decisions = pipeline::decide(&faces, pipeline::identity_options(&config), false);
+            let report = pipeline::analyze(&album, &faces, &decisions, born);
             let text = serde_json::to_string_pretty(&report)
                 .context("report")
                 .map_err(fail(exit::FAILURE))?;
             if let Some(dir) = out_dir {
-                write_analysis(&dir, &album, &faces, &config, born, &text)
+                write_analysis(&dir, &album, &faces, &decisions, &config, born, &text)
                     .map_err(fail(exit::OUTPUT))?;
             }
             if json {
@@ -257,6 +261,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             renderer,
             fps,
             born,
+            keep_all,
         } => {
             let r = &mut config.render;
             r.size = size.unwrap_or(r.size);
@@ -272,8 +277,10 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             let album = take_in(&photos, &config);
             print_problems(&album);
             let faces = find_faces(&album, &config)?;
-            let (lapse, left_out) = pipeline::build_lapse(&album, &faces, &settings, born)
-                .map_err(|e| fail(code_of(&e))(e.into()))?;
+            let decisions = pipeline::decide(&faces, pipeline::identity_options(&config), keep_all);
+            let (lapse, left_out) =
+                pipeline::build_lapse(&album, &faces, &decisions, &settings, born)
+                    .map_err(|e| fail(code_of(&e))(e.into()))?;
             for l in &left_out {
                 eprintln!("left out {}: {}", l.photo, l.error);
             }
@@ -394,12 +401,13 @@ fn write_analysis(
     dir: &std::path::Path,
     album: &lifelapse::album::Album,
     faces: &[Vec<lifelapse::face::Face>],
+    decisions: &[Vec<pipeline::FaceDecision>],
     config: &Config,
     born: Option<NaiveDate>,
     report: &str,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let (keyframes, _) = pipeline::keyframes(album, faces, config.render.size, born);
+    let (keyframes, _) = pipeline::keyframes(album, faces, decisions, config.render.size, born);
     for (i, k) in keyframes.iter().enumerate() {
         let path = dir.join(format!("{:03}.png", i + 1));
         k.image

@@ -3,7 +3,7 @@
 
 use crate::album::{self, Album, Duplicate, IntakeOptions, Rejected};
 use crate::config::Config;
-use crate::face::{self, Face, FaceAnalyzer};
+use crate::face::{self, Face, FaceAnalyzer, IdentityOptions, Verdict};
 use crate::lapse::{keyframe, Keyframe, Lapse, TimelineOptions};
 use crate::video::{self, gif::GifOptions};
 use chrono::NaiveDate;
@@ -52,6 +52,10 @@ pub struct FaceReport {
     pub landmarks: Vec<[f32; 2]>,
     pub age: Option<f64>,
     pub age_source: Option<&'static str>,
+    /// Distance of its identity descriptor from the album's person (median of all faces).
+    pub distance: Option<f32>,
+    /// Suspected intruder: too far from the album's person.
+    pub flagged: bool,
     /// Whether the face is a keyframe of the time-lapse.
     pub used: bool,
     /// Why it is not used.
@@ -110,27 +114,64 @@ pub fn find_faces(album: &Album, analyzer: &FaceAnalyzer, progress: &dyn Fn()) -
         .collect()
 }
 
-/// Which face of a photo becomes its keyframe: the largest one that is big enough to align.
-/// (Identity matching will pick the target person's face once descriptors land.)
-fn chosen_face(faces: &[Face]) -> Option<usize> {
-    faces
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| !f.too_small())
-        .max_by(|(_, a), (_, b)| (a.bbox.w * a.bbox.h).total_cmp(&(b.bbox.w * b.bbox.h)))
-        .map(|(i, _)| i)
+/// What the album makes of one face.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceDecision {
+    pub verdict: Verdict,
+    /// Whether the face becomes a keyframe.
+    pub used: bool,
+    /// Why it does not (a sentence for the user).
+    pub reason: Option<String>,
 }
 
-fn why_not_used(faces: &[Face], i: usize, chosen: Option<usize>) -> Option<String> {
-    match chosen {
-        Some(c) if c == i => None,
-        _ if faces[i].too_small() => Some(format!(
-            "too small to align ({:.0} px, at least {:.0} needed)",
-            faces[i].bbox.w.min(faces[i].bbox.h),
-            face::MIN_ALIGN_PX
-        )),
-        _ => Some("another face in this photo is larger".to_string()),
+impl FaceDecision {
+    pub fn flagged(&self) -> bool {
+        matches!(self.verdict, Verdict::Flagged { .. })
     }
+}
+
+/// Decides which face of each photo is the album's person, which are flagged, and which are used.
+/// With `keep_all`, flagged faces are used too (the user vouched for them).
+pub fn decide(
+    faces: &[Vec<Face>],
+    options: IdentityOptions,
+    keep_all: bool,
+) -> Vec<Vec<FaceDecision>> {
+    let descriptors: Vec<Vec<Option<face::Descriptor>>> = faces
+        .iter()
+        .map(|fs| fs.iter().map(|f| f.descriptor).collect())
+        .collect();
+    face::identity::judge(&descriptors, options)
+        .into_iter()
+        .zip(faces)
+        .map(|(verdicts, fs)| {
+            verdicts
+                .into_iter()
+                .zip(fs)
+                .map(|(verdict, f)| {
+                    let reason = match verdict {
+                        Verdict::Target { .. } => None,
+                        Verdict::Flagged { .. } if keep_all => None,
+                        Verdict::Flagged { distance } => Some(format!(
+                            "suspected intruder: {distance:.2} from the album's person (limit {:.2})",
+                            options.threshold
+                        )),
+                        Verdict::OtherPerson { .. } => Some("someone else in the same photo".to_string()),
+                        Verdict::NoDescriptor => Some(format!(
+                            "too small to align ({:.0} px, at least {:.0} needed)",
+                            f.bbox.w.min(f.bbox.h),
+                            face::MIN_ALIGN_PX
+                        )),
+                    };
+                    FaceDecision {
+                        used: reason.is_none(),
+                        verdict,
+                        reason,
+                    }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Photo indices in time-lapse order.
@@ -149,8 +190,14 @@ fn age_of(photo: &album::Photo, born: Option<NaiveDate>) -> Option<f64> {
         .map(|a| (a * 10.0).round() / 10.0)
 }
 
-/// Reports the album in time-lapse order. `faces` holds each photo's faces (see [`find_faces`]).
-pub fn analyze(album: &Album, faces: &[Vec<Face>], born: Option<NaiveDate>) -> AnalyzeReport {
+/// Reports the album in time-lapse order. `faces` holds each photo's faces (see [`find_faces`])
+/// and `decisions` what became of them (see [`decide`]).
+pub fn analyze(
+    album: &Album,
+    faces: &[Vec<Face>],
+    decisions: &[Vec<FaceDecision>],
+    born: Option<NaiveDate>,
+) -> AnalyzeReport {
     let order = timeline_order(album);
     let mut face_reports = Vec::new();
     let mut photos = Vec::new();
@@ -158,8 +205,8 @@ pub fn analyze(album: &Album, faces: &[Vec<Face>], born: Option<NaiveDate>) -> A
         let p = &album.photos[i];
         let age = age_of(p, born);
         let found = faces.get(i).map(Vec::as_slice).unwrap_or_default();
-        let chosen = chosen_face(found);
-        for (k, f) in found.iter().enumerate() {
+        let decided = decisions.get(i).map(Vec::as_slice).unwrap_or_default();
+        for (f, d) in found.iter().zip(decided) {
             face_reports.push(FaceReport {
                 photo: p.source.clone(),
                 bbox: [f.bbox.x, f.bbox.y, f.bbox.w, f.bbox.h],
@@ -167,8 +214,10 @@ pub fn analyze(album: &Album, faces: &[Vec<Face>], born: Option<NaiveDate>) -> A
                 landmarks: f.landmarks.to_vec(),
                 age,
                 age_source: age.map(|_| "exif"),
-                used: chosen == Some(k),
-                reason: why_not_used(found, k, chosen),
+                distance: d.verdict.distance().map(|x| (x * 1000.0).round() / 1000.0),
+                flagged: d.flagged(),
+                used: d.used,
+                reason: d.reason.clone(),
             });
         }
         photos.push(PhotoReport {
@@ -197,6 +246,7 @@ pub fn analyze(album: &Album, faces: &[Vec<Face>], born: Option<NaiveDate>) -> A
 pub fn keyframes(
     album: &Album,
     faces: &[Vec<Face>],
+    decisions: &[Vec<FaceDecision>],
     size: u32,
     born: Option<NaiveDate>,
 ) -> (Vec<Keyframe>, Vec<ErrorReport>) {
@@ -206,14 +256,18 @@ pub fn keyframes(
     let mut picks = Vec::new();
     for i in order {
         let found = faces.get(i).map(Vec::as_slice).unwrap_or_default();
-        match chosen_face(found) {
-            Some(k) => picks.push((i, found[k].quad)),
+        let decided = decisions.get(i).map(Vec::as_slice).unwrap_or_default();
+        match found.iter().zip(decided).find(|(_, d)| d.used) {
+            Some((f, _)) => picks.push((i, f.quad)),
             None => left_out.push(ErrorReport {
                 photo: album.photos[i].source.clone(),
-                error: if found.is_empty() {
-                    "no face found".to_string()
-                } else {
-                    "every face in it is too small to align".to_string()
+                error: match decided
+                    .iter()
+                    .find_map(|d| d.flagged().then_some(d.reason.clone()).flatten())
+                {
+                    Some(reason) => format!("{reason} (--keep-all uses it anyway)"),
+                    None if found.is_empty() => "no face found".to_string(),
+                    None => "no usable face (too small to align)".to_string(),
                 },
             }),
         }
@@ -233,6 +287,14 @@ pub fn keyframes(
         })
         .collect();
     (frames, left_out)
+}
+
+/// Identity settings from the config.
+pub fn identity_options(config: &Config) -> IdentityOptions {
+    IdentityOptions {
+        threshold: config.faces.flag_distance,
+        min_faces: config.faces.min_faces_to_flag,
+    }
 }
 
 /// Settings of one render, from the config with command-line overrides applied.
@@ -270,6 +332,7 @@ impl RenderSettings {
 pub fn build_lapse(
     album: &Album,
     faces: &[Vec<Face>],
+    decisions: &[Vec<FaceDecision>],
     settings: &RenderSettings,
     born: Option<NaiveDate>,
 ) -> Result<(Lapse, Vec<ErrorReport>), PipelineError> {
@@ -281,7 +344,7 @@ pub fn build_lapse(
         return Err(PipelineError::NoPhotos(why));
     }
     let renderer = crate::lapse::renderer_by_name(&settings.renderer)?;
-    let (keyframes, left_out) = keyframes(album, faces, settings.size, born);
+    let (keyframes, left_out) = keyframes(album, faces, decisions, settings.size, born);
     Ok((
         Lapse::new(keyframes, settings.timeline, renderer, settings.gamma)?,
         left_out,

@@ -435,7 +435,7 @@ fn analyze_lists_every_face_and_which_one_is_used() {
         .expect("unused face");
     assert!(unused["reason"]
         .as_str()
-        .is_some_and(|r| r.contains("larger")));
+        .is_some_and(|r| r.contains("someone else")));
     assert_eq!(entry_for(&report["photos"], "no_face.jpg")["faces"], 0);
 }
 
@@ -458,4 +458,59 @@ fn render_leaves_out_photos_without_a_face_and_says_so() {
     );
     // Two keyframes: 12 frames between them, 6 held at each end.
     assert_eq!(decode_gif(&out).frames.len(), 13 + 1 + 12);
+}
+
+#[test]
+fn flags_the_stranger_in_a_family_album_and_keep_all_brings_it_back() {
+    let dir = tmp();
+    let analyzed = run(lifelapse(dir.path())
+        .args(["analyze", "--json"])
+        .arg(photo("faces/barack_obama"))
+        .arg(photo("intruders/01.jpg")));
+    assert!(analyzed.status.success(), "{}", stderr(&analyzed));
+    let report = json(&analyzed);
+    let stranger = entry_for(&report["faces"], "intruders/01.jpg");
+    assert_eq!(stranger["flagged"], true, "{stranger}");
+    assert_eq!(stranger["used"], false);
+    assert!(stranger["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("suspected intruder")));
+    let family: Vec<&serde_json::Value> = report["faces"]
+        .as_array()
+        .expect("faces")
+        .iter()
+        .filter(|f| {
+            f["photo"]
+                .as_str()
+                .is_some_and(|p| p.contains("barack_obama"))
+        })
+        .collect();
+    assert_eq!(family.len(), 4);
+    assert!(family
+        .iter()
+        .all(|f| f["flagged"] == false && f["used"] == true));
+
+    let rendered = run(lifelapse(dir.path())
+        .arg("render")
+        .arg(photo("faces/barack_obama"))
+        .arg(photo("intruders/01.jpg"))
+        .args(["--size", "256", "-o"])
+        .arg(dir.path().join("out.gif")));
+    assert!(
+        stderr(&rendered).contains("suspected intruder"),
+        "{}",
+        stderr(&rendered)
+    );
+    assert!(
+        stderr(&rendered).contains("4 photos"),
+        "{}",
+        stderr(&rendered)
+    );
+    let kept = run(lifelapse(dir.path())
+        .arg("render")
+        .arg(photo("faces/barack_obama"))
+        .arg(photo("intruders/01.jpg"))
+        .args(["--size", "256", "--keep-all", "-o"])
+        .arg(dir.path().join("all.gif")));
+    assert!(stderr(&kept).contains("5 photos"), "{}", stderr(&kept));
 }

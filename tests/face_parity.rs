@@ -87,3 +87,15 @@ fn tiny_face_detector_matches_face_api() {
     // Logits of magnitude up to ~10: agreement to 1e-4 leaves every box and score unchanged.
     assert!(diff < 1e-4, "max |tch - tfjs| = {diff:e}");
 }
+
+#[test]
+fn face_recognition_matches_face_api() {
+    let reference = reference();
+    let (_vs, net) = lifelapse::nets::face_descriptor::load(Device::Cpu).expect("load weights");
+    let out = tch::no_grad(|| net.forward(&inputs(150)));
+    assert_eq!(out.size(), vec![3, 128]);
+    let diff = max_abs_diff(&out, &reference["face_recognition"]["outputs"]);
+    eprintln!("face_recognition: max |tch - tfjs| = {diff:e}");
+    // Descriptors of ~1.4 length compared at 0.6: 1e-4 moves no decision.
+    assert!(diff < 1e-4, "max |tch - tfjs| = {diff:e}");
+}

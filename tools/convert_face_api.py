@@ -29,6 +29,7 @@ LICENCE = "MIT (package @vladmandic/face-api; text in models/README.md)"
 NETS = {
     "face_landmark_68_model": "face_landmark_68.safetensors",
     "tiny_face_detector_model": "tiny_face_detector.safetensors",
+    "face_recognition_model": "face_recognition.safetensors",
 }
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

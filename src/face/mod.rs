@@ -2,13 +2,15 @@
 
 pub mod align;
 pub mod detect;
+pub mod identity;
 pub mod landmarks;
 
 pub use align::Quad;
 pub use detect::{DetectOptions, FaceBox};
+pub use identity::{Descriptor, IdentityOptions, Verdict};
 pub use landmarks::Landmarks;
 
-use crate::nets::{face_detector, landmarks68, weights::WeightsError};
+use crate::nets::{self, face_descriptor, face_detector, landmarks68, weights::WeightsError};
 use image::RgbImage;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +28,8 @@ pub struct Face {
     pub bbox: FaceBox,
     pub landmarks: Landmarks,
     pub quad: Quad,
+    /// Identity descriptor; `None` for faces too small to describe.
+    pub descriptor: Option<Descriptor>,
 }
 
 impl Face {
@@ -38,6 +42,7 @@ impl Face {
 pub struct FaceAnalyzer {
     detector: face_detector::TinyFaceDetector,
     landmarks: landmarks68::FaceLandmark68Net,
+    descriptor: face_descriptor::FaceRecognitionNet,
     // The networks' weights live here; kept alive with them.
     _stores: Vec<tch::nn::VarStore>,
     pub detect_options: DetectOptions,
@@ -47,10 +52,12 @@ impl FaceAnalyzer {
     pub fn load(device: tch::Device) -> Result<Self, FaceError> {
         let (vs_d, detector) = face_detector::load(device)?;
         let (vs_l, landmarks) = landmarks68::load(device)?;
+        let (vs_r, descriptor) = face_descriptor::load(device)?;
         Ok(Self {
             detector,
             landmarks,
-            _stores: vec![vs_d, vs_l],
+            descriptor,
+            _stores: vec![vs_d, vs_l, vs_r],
             detect_options: DetectOptions::default(),
         })
     }
@@ -64,15 +71,45 @@ impl FaceAnalyzer {
             boxes = self.detect_with_border(image);
         }
         let marks = landmarks::locate(&self.landmarks, image, &boxes);
-        boxes
+        let mut faces: Vec<Face> = boxes
             .into_iter()
             .zip(marks)
             .map(|(bbox, landmarks)| Face {
                 bbox,
                 quad: align::ffhq_quad(&landmarks),
                 landmarks,
+                descriptor: None,
             })
-            .collect()
+            .collect();
+        self.describe(image, &mut faces);
+        faces
+    }
+
+    /// Fills in the descriptors of the faces large enough to describe, in one batch.
+    fn describe(&self, image: &RgbImage, faces: &mut [Face]) {
+        let size = self.descriptor.input_size() as u32;
+        let wanted: Vec<usize> = (0..faces.len())
+            .filter(|&i| !faces[i].too_small())
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let chips: Vec<RgbImage> = wanted
+            .iter()
+            .map(|&i| align::align(image, identity::chip_quad(&faces[i].landmarks), size))
+            .collect();
+        let refs: Vec<&RgbImage> = chips.iter().collect();
+        let out = tch::no_grad(|| self.descriptor.forward(&nets::batch_from_rgb(&refs)));
+        let Ok(values) = Vec::<f32>::try_from(out.flatten(0, -1)) else {
+            return;
+        };
+        for (row, &i) in wanted.iter().enumerate() {
+            let mut d = [0.0f32; 128];
+            if let Some(src) = values.get(row * 128..(row + 1) * 128) {
+                d.copy_from_slice(src);
+                faces[i].descriptor = Some(d);
+            }
+        }
     }
 
     fn detect_with_border(&self, image: &RgbImage) -> Vec<FaceBox> {

@@ -1,6 +1,7 @@
 //! Networks in tch. Images meet tensors only here, at one seam.
 
 pub mod device;
+pub mod face_descriptor;
 pub mod face_detector;
 pub mod landmarks68;
 pub mod layers;

@@ -53,6 +53,7 @@ async function main() {
   await tf.ready();
   await faceapi.nets.faceLandmark68Net.loadFromDisk(modelDir);
   await faceapi.nets.tinyFaceDetector.loadFromDisk(modelDir);
+  await faceapi.nets.faceRecognitionNet.loadFromDisk(modelDir);
   const result = {
     generator: 'tools/face-api-reference/reference.js',
     package: '@vladmandic/face-api@1.7.15',
@@ -60,6 +61,7 @@ async function main() {
     inputs: ['noise seed 1', 'noise seed 2', 'sawtooth (x*3 + y*5 + c*40) % 256'],
     landmarks68: { input_size: 112, outputs: await runBatch((x) => faceapi.nets.faceLandmark68Net.runNet(x), 112) },
     // Raw grid before box decoding, NHWC flattened: [13, 13, 25] per image.
+    face_recognition: { input_size: 150, outputs: await runBatch((x) => faceapi.nets.faceRecognitionNet.forwardInput(x), 150) },
     tiny_face_detector: { input_size: 416, outputs: await runBatch((x) => faceapi.nets.tinyFaceDetector.forwardInput(x, 416), 416) },
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
