@@ -269,7 +269,13 @@ pub fn gif(
         FaceAnalyzer::load(tch::Device::Cpu).map_err(|e| BenchError::Input(e.to_string()))?;
     let faces = pipeline::find_faces(&album, &analyzer, &|| {});
     let decisions = pipeline::decide(&faces, crate::face::IdentityOptions::default(), false);
-    let (keyframes, _) = pipeline::keyframes(&album, &faces, &decisions, size, None);
+    let (keyframes, _) = pipeline::keyframes(
+        &album,
+        &faces,
+        &decisions,
+        size,
+        &pipeline::AgeFacts::default(),
+    );
     let gaps = keyframes.len().saturating_sub(1).max(1);
     let between = (frames.saturating_sub(1).div_ceil(gaps)).saturating_sub(1) as u32;
     let lapse = Lapse::new(

@@ -58,6 +58,9 @@ enum Command {
         /// Birth date (YYYY-MM-DD): ages come from capture date minus this.
         #[arg(long, value_name = "DATE", value_parser = parse_date)]
         born: Option<NaiveDate>,
+        /// Fix a photo's age by hand: NAME=YEARS (file name or path), repeatable.
+        #[arg(long = "age", value_name = "NAME=YEARS", value_parser = parse_age)]
+        ages: Vec<(String, f64)>,
         /// Print one JSON document instead of a table.
         #[arg(long)]
         json: bool,
@@ -94,6 +97,9 @@ enum Command {
         /// Birth date (YYYY-MM-DD), for ages.
         #[arg(long, value_name = "DATE", value_parser = parse_date)]
         born: Option<NaiveDate>,
+        /// Fix a photo's age by hand: NAME=YEARS (file name or path), repeatable.
+        #[arg(long = "age", value_name = "NAME=YEARS", value_parser = parse_age)]
+        ages: Vec<(String, f64)>,
         /// Also use faces flagged as suspected intruders.
         #[arg(long)]
         keep_all: bool,
@@ -120,6 +126,22 @@ enum Command {
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|_| format!("{s:?} is not a date like 1990-04-30"))
+}
+
+fn parse_age(s: &str) -> Result<(String, f64), String> {
+    let (name, years) = s
+        .rsplit_once('=')
+        .ok_or_else(|| format!("{s:?} is not NAME=YEARS, e.g. photo3.jpg=12"))?;
+    let years: f64 = years
+        .trim()
+        .parse()
+        .map_err(|_| format!("{years:?} is not a number of years"))?;
+    if !(0.0..=130.0).contains(&years) || name.is_empty() {
+        return Err(format!(
+            "{s:?}: the age must be 0–130 years and the name not empty"
+        ));
+    }
+    Ok((name.to_string(), years))
 }
 
 fn parse_size(s: &str) -> Result<u32, String> {
@@ -227,18 +249,20 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
         Command::Analyze {
             photos,
             born,
+            ages,
             json,
             out_dir,
         } => {
             let album = take_in(&photos, &config);
             let faces = find_faces(&album, &config)?;
             let decisions = pipeline::decide(&faces, pipeline::identity_options(&config), false);
-            let report = pipeline::analyze(&album, &faces, &decisions, born);
+            let ages = pipeline::AgeFacts { born, fixed: ages };
+            let report = pipeline::analyze(&album, &faces, &decisions, &ages);
             let text = serde_json::to_string_pretty(&report)
                 .context("report")
                 .map_err(fail(exit::FAILURE))?;
             if let Some(dir) = out_dir {
-                write_analysis(&dir, &album, &faces, &decisions, &config, born, &text)
+                write_analysis(&dir, &album, &faces, &decisions, &config, &ages, &text)
                     .map_err(fail(exit::OUTPUT))?;
             }
             if json {
@@ -261,8 +285,10 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             renderer,
             fps,
             born,
+            ages,
             keep_all,
         } => {
+            let ages = pipeline::AgeFacts { born, fixed: ages };
             let r = &mut config.render;
             r.size = size.unwrap_or(r.size);
             r.frames_between = frames_between.unwrap_or(r.frames_between);
@@ -279,7 +305,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             let faces = find_faces(&album, &config)?;
             let decisions = pipeline::decide(&faces, pipeline::identity_options(&config), keep_all);
             let (lapse, left_out) =
-                pipeline::build_lapse(&album, &faces, &decisions, &settings, born)
+                pipeline::build_lapse(&album, &faces, &decisions, &settings, &ages)
                     .map_err(|e| fail(code_of(&e))(e.into()))?;
             for l in &left_out {
                 eprintln!("left out {}: {}", l.photo, l.error);
@@ -403,11 +429,11 @@ fn write_analysis(
     faces: &[Vec<lifelapse::face::Face>],
     decisions: &[Vec<pipeline::FaceDecision>],
     config: &Config,
-    born: Option<NaiveDate>,
+    ages: &pipeline::AgeFacts,
     report: &str,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let (keyframes, _) = pipeline::keyframes(album, faces, decisions, config.render.size, born);
+    let (keyframes, _) = pipeline::keyframes(album, faces, decisions, config.render.size, ages);
     for (i, k) in keyframes.iter().enumerate() {
         let path = dir.join(format!("{:03}.png", i + 1));
         k.image

@@ -34,7 +34,7 @@ pub struct PhotoReport {
     pub capture_date: Option<String>,
     /// Age in years at capture (needs `--born` and a capture date).
     pub age: Option<f64>,
-    pub age_source: Option<&'static str>,
+    pub age_source: Option<AgeSource>,
     /// Why a capture date in the file was ignored.
     pub date_note: Option<String>,
     /// Faces found in the photo.
@@ -51,7 +51,7 @@ pub struct FaceReport {
     pub score: f32,
     pub landmarks: Vec<[f32; 2]>,
     pub age: Option<f64>,
-    pub age_source: Option<&'static str>,
+    pub age_source: Option<AgeSource>,
     /// Distance of its identity descriptor from the album's person (median of all faces).
     pub distance: Option<f32>,
     /// Suspected intruder: too far from the album's person.
@@ -174,20 +174,107 @@ pub fn decide(
         .collect()
 }
 
-/// Photo indices in time-lapse order.
-fn timeline_order(album: &Album) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..album.photos.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (pa, pb) = (&album.photos[a], &album.photos[b]);
-        keyframe::timeline_order((pa.capture_date, &pa.source), (pb.capture_date, &pb.source))
-    });
-    order
+/// What the user told us about ages: a birth date, and ages fixed by hand.
+#[derive(Debug, Clone, Default)]
+pub struct AgeFacts {
+    pub born: Option<NaiveDate>,
+    /// (photo name or path suffix, age in years); the last match wins.
+    pub fixed: Vec<(String, f64)>,
 }
 
-fn age_of(photo: &album::Photo, born: Option<NaiveDate>) -> Option<f64> {
-    born.zip(photo.capture_date)
+impl AgeFacts {
+    fn fixed_for(&self, source: &str) -> Option<f64> {
+        self.fixed
+            .iter()
+            .rev()
+            .find(|(name, _)| source == name || source.ends_with(&format!("/{name}")))
+            .map(|&(_, age)| age)
+    }
+}
+
+/// Where an age came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgeSource {
+    /// Capture date minus birth date.
+    Exif,
+    /// The age network's estimate.
+    Model,
+    /// Set by the user.
+    User,
+}
+
+/// A face's age, for the album's person: set by the user, else capture date minus birth date
+/// when both are known; else (and for strangers, whom a birth date says nothing about) the
+/// network's estimate. One decimal.
+fn face_age(
+    photo: &album::Photo,
+    face: &Face,
+    decision: &FaceDecision,
+    ages: &AgeFacts,
+) -> Option<(f64, AgeSource)> {
+    let by_user = ages
+        .fixed_for(&photo.source)
+        .filter(|_| decision.used)
+        .map(|a| (a, AgeSource::User));
+    let from_dates = ages
+        .born
+        .zip(photo.capture_date)
+        .filter(|_| decision.used)
         .and_then(|(b, d)| keyframe::age_at(b, d.date()))
-        .map(|a| (a * 10.0).round() / 10.0)
+        .map(|a| (a, AgeSource::Exif));
+    by_user
+        .or(from_dates)
+        .or_else(|| face.estimated_age.map(|a| (a as f64, AgeSource::Model)))
+        .map(|(a, s)| ((a * 10.0).round() / 10.0, s))
+}
+
+/// An age in years and where it came from.
+type Age = (f64, AgeSource);
+/// A photo's used face and its age, when it has one.
+type UsedFace<'a> = Option<(&'a Face, Option<Age>)>;
+
+/// Each photo's used face and its age, if it has one.
+fn used_faces<'a>(
+    album: &'a Album,
+    faces: &'a [Vec<Face>],
+    decisions: &'a [Vec<FaceDecision>],
+    ages: &AgeFacts,
+) -> Vec<UsedFace<'a>> {
+    album
+        .photos
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let found = faces.get(i).map(Vec::as_slice).unwrap_or_default();
+            let decided = decisions.get(i).map(Vec::as_slice).unwrap_or_default();
+            found
+                .iter()
+                .zip(decided)
+                .find(|(_, d)| d.used)
+                .map(|(f, d)| (f, face_age(p, f, d, ages)))
+        })
+        .collect()
+}
+
+/// Photo indices in time-lapse order: by the age of the photo's face, ties by capture date,
+/// then by name; photos without a used face last.
+fn album_order(album: &Album, used: &[UsedFace]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..album.photos.len()).collect();
+    let age = |i: usize| used[i].and_then(|(_, a)| a).map(|(a, _)| a);
+    order.sort_by(|&a, &b| {
+        let by_age = match (age(a), age(b)) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        };
+        let (pa, pb) = (&album.photos[a], &album.photos[b]);
+        by_age.then_with(|| {
+            keyframe::timeline_order((pa.capture_date, &pa.source), (pb.capture_date, &pb.source))
+        })
+    });
+    order
 }
 
 /// Reports the album in time-lapse order. `faces` holds each photo's faces (see [`find_faces`])
@@ -196,24 +283,25 @@ pub fn analyze(
     album: &Album,
     faces: &[Vec<Face>],
     decisions: &[Vec<FaceDecision>],
-    born: Option<NaiveDate>,
+    ages: &AgeFacts,
 ) -> AnalyzeReport {
-    let order = timeline_order(album);
+    let used = used_faces(album, faces, decisions, ages);
     let mut face_reports = Vec::new();
     let mut photos = Vec::new();
-    for &i in &order {
+    for i in album_order(album, &used) {
         let p = &album.photos[i];
-        let age = age_of(p, born);
+        let age = used[i].and_then(|(_, a)| a);
         let found = faces.get(i).map(Vec::as_slice).unwrap_or_default();
         let decided = decisions.get(i).map(Vec::as_slice).unwrap_or_default();
         for (f, d) in found.iter().zip(decided) {
+            let age = face_age(p, f, d, ages);
             face_reports.push(FaceReport {
                 photo: p.source.clone(),
                 bbox: [f.bbox.x, f.bbox.y, f.bbox.w, f.bbox.h],
                 score: f.bbox.score,
                 landmarks: f.landmarks.to_vec(),
-                age,
-                age_source: age.map(|_| "exif"),
+                age: age.map(|a| a.0),
+                age_source: age.map(|a| a.1),
                 distance: d.verdict.distance().map(|x| (x * 1000.0).round() / 1000.0),
                 flagged: d.flagged(),
                 used: d.used,
@@ -227,8 +315,8 @@ pub fn analyze(
             height: p.height,
             hash: p.hash.clone(),
             capture_date: p.capture_date.map(|d| d.to_string()),
-            age,
-            age_source: age.map(|_| "exif"),
+            age: age.map(|a| a.0),
+            age_source: age.map(|a| a.1),
             date_note: p.date_note.clone(),
             faces: found.len(),
         });
@@ -248,17 +336,17 @@ pub fn keyframes(
     faces: &[Vec<Face>],
     decisions: &[Vec<FaceDecision>],
     size: u32,
-    born: Option<NaiveDate>,
+    ages: &AgeFacts,
 ) -> (Vec<Keyframe>, Vec<ErrorReport>) {
     use rayon::prelude::*;
-    let order = timeline_order(album);
+    let used = used_faces(album, faces, decisions, ages);
     let mut left_out = Vec::new();
     let mut picks = Vec::new();
-    for i in order {
+    for i in album_order(album, &used) {
         let found = faces.get(i).map(Vec::as_slice).unwrap_or_default();
         let decided = decisions.get(i).map(Vec::as_slice).unwrap_or_default();
-        match found.iter().zip(decided).find(|(_, d)| d.used) {
-            Some((f, _)) => picks.push((i, f.quad)),
+        match used[i] {
+            Some((f, age)) => picks.push((i, f.quad, age.map(|a| a.0))),
             None => left_out.push(ErrorReport {
                 photo: album.photos[i].source.clone(),
                 error: match decided
@@ -274,15 +362,13 @@ pub fn keyframes(
     }
     let frames = picks
         .par_iter()
-        .map(|&(i, quad)| {
+        .map(|&(i, quad, age_years)| {
             let p = &album.photos[i];
             Keyframe {
                 source: p.source.clone(),
                 image: face::align::align(&p.image, quad, size),
                 capture_date: p.capture_date,
-                age_years: born
-                    .zip(p.capture_date)
-                    .and_then(|(b, d)| keyframe::age_at(b, d.date())),
+                age_years,
             }
         })
         .collect();
@@ -334,7 +420,7 @@ pub fn build_lapse(
     faces: &[Vec<Face>],
     decisions: &[Vec<FaceDecision>],
     settings: &RenderSettings,
-    born: Option<NaiveDate>,
+    ages: &AgeFacts,
 ) -> Result<(Lapse, Vec<ErrorReport>), PipelineError> {
     if album.photos.is_empty() {
         let why = match album.rejected.len() + album.duplicates.len() {
@@ -344,7 +430,7 @@ pub fn build_lapse(
         return Err(PipelineError::NoPhotos(why));
     }
     let renderer = crate::lapse::renderer_by_name(&settings.renderer)?;
-    let (keyframes, left_out) = keyframes(album, faces, decisions, settings.size, born);
+    let (keyframes, left_out) = keyframes(album, faces, decisions, settings.size, ages);
     Ok((
         Lapse::new(keyframes, settings.timeline, renderer, settings.gamma)?,
         left_out,

@@ -338,15 +338,23 @@ fn capture_dates_order_the_album_and_give_ages() {
         .filter_map(|p| p["photo"].as_str())
         .map(|p| &p[p.len() - 6..])
         .collect();
-    // Dated photos by date; the one with a camera-default date has none and comes last.
-    assert_eq!(order, ["02.jpg", "01.jpg", "04.jpg", "03.jpg"]);
-    assert_eq!(photos[0]["capture_date"], "2008-11-04 23:30:00-06:00");
-    assert_eq!(photos[0]["age"], 47.3);
-    assert_eq!(photos[0]["age_source"], "exif");
-    assert!(photos[3]["capture_date"].is_null());
-    assert!(photos[3]["date_note"]
+    // Photos go by age: the dated ones by capture date minus birth date, in date order.
+    let dated: Vec<&str> = order.iter().copied().filter(|n| *n != "03.jpg").collect();
+    assert_eq!(dated, ["02.jpg", "01.jpg", "04.jpg"]);
+    let first = entry_for(&report["photos"], "02.jpg");
+    assert_eq!(first["capture_date"], "2008-11-04 23:30:00-06:00");
+    assert_eq!(first["age"], 47.3);
+    assert_eq!(first["age_source"], "exif");
+    // The camera-default date is ignored: that photo's age comes from the age network.
+    let undated = entry_for(&report["photos"], "03.jpg");
+    assert!(undated["capture_date"].is_null());
+    assert_eq!(undated["age_source"], "model");
+    assert!(undated["date_note"]
         .as_str()
         .is_some_and(|n| n.contains("unset clock")));
+    // Ages never go down along the album.
+    let ages: Vec<f64> = photos.iter().filter_map(|p| p["age"].as_f64()).collect();
+    assert!(ages.windows(2).all(|w| w[0] <= w[1]), "{ages:?}");
 }
 
 #[test]
@@ -513,4 +521,33 @@ fn flags_the_stranger_in_a_family_album_and_keep_all_brings_it_back() {
         .args(["--size", "256", "--keep-all", "-o"])
         .arg(dir.path().join("all.gif")));
     assert!(stderr(&kept).contains("5 photos"), "{}", stderr(&kept));
+}
+
+#[test]
+fn ages_fixed_by_hand_win_and_order_the_video() {
+    let dir = tmp();
+    let result = run(lifelapse(dir.path())
+        .args(["analyze", "--json"])
+        .arg(photo("faces/barack_obama"))
+        .args([
+            "--age",
+            "01.jpg=60",
+            "--age",
+            "faces/barack_obama/04.jpg=10",
+        ]));
+    assert!(result.status.success(), "{}", stderr(&result));
+    let report = json(&result);
+    let photos = report["photos"].as_array().expect("photos");
+    assert!(photos[0]["photo"]
+        .as_str()
+        .is_some_and(|p| p.ends_with("04.jpg")));
+    assert_eq!(photos[0]["age"], 10.0);
+    assert_eq!(photos[0]["age_source"], "user");
+    assert!(photos[3]["photo"]
+        .as_str()
+        .is_some_and(|p| p.ends_with("01.jpg")));
+    assert_eq!(photos[3]["age_source"], "user");
+    assert_eq!(photos[1]["age_source"], "model");
+    let bad = run(lifelapse(dir.path()).args(["analyze", "x.jpg", "--age", "x.jpg=old"]));
+    assert_eq!(bad.status.code(), Some(2));
 }

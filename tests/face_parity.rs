@@ -99,3 +99,16 @@ fn face_recognition_matches_face_api() {
     // Descriptors of ~1.4 length compared at 0.6: 1e-4 moves no decision.
     assert!(diff < 1e-4, "max |tch - tfjs| = {diff:e}");
 }
+
+#[test]
+fn age_gender_matches_face_api() {
+    let reference = reference();
+    let (_vs, net) = lifelapse::nets::age::load(Device::Cpu).expect("load weights");
+    let (age, gender) = tch::no_grad(|| net.forward(&inputs(112)));
+    let out = Tensor::cat(&[age.unsqueeze(1), gender], 1);
+    assert_eq!(out.size(), vec![3, 3]);
+    let diff = max_abs_diff(&out, &reference["age_gender"]["outputs"]);
+    eprintln!("age_gender: max |tch - tfjs| = {diff:e}");
+    // Ages in years: 1e-3 is half a minute.
+    assert!(diff < 1e-3, "max |tch - tfjs| = {diff:e}");
+}

@@ -30,6 +30,7 @@ NETS = {
     "face_landmark_68_model": "face_landmark_68.safetensors",
     "tiny_face_detector_model": "tiny_face_detector.safetensors",
     "face_recognition_model": "face_recognition.safetensors",
+    "age_gender_model": "age_gender.safetensors",
 }
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

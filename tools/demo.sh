@@ -3,5 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh
-cargo run --release --locked -- render samples/biden_*.jpg --born 1942-11-20 -o demo.gif
+# The photos carry no capture dates; their ages come from samples/CREDITS.md.
+cargo run --release --locked -- render samples/ -o demo.gif \
+    --age biden_1_senate_portrait.jpg=62 --age biden_2_2010_white_house.jpg=67 \
+    --age biden_3_2013_vp_portrait.jpg=70 --age biden_4_2021_presidential_portrait.jpg=78
 echo "open demo.gif to watch it"

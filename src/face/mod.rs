@@ -10,7 +10,7 @@ pub use detect::{DetectOptions, FaceBox};
 pub use identity::{Descriptor, IdentityOptions, Verdict};
 pub use landmarks::Landmarks;
 
-use crate::nets::{self, face_descriptor, face_detector, landmarks68, weights::WeightsError};
+use crate::nets::{self, age, face_descriptor, face_detector, landmarks68, weights::WeightsError};
 use image::RgbImage;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,8 @@ pub struct Face {
     pub quad: Quad,
     /// Identity descriptor; `None` for faces too small to describe.
     pub descriptor: Option<Descriptor>,
+    /// The age network's estimate in years; `None` for faces too small to describe.
+    pub estimated_age: Option<f32>,
 }
 
 impl Face {
@@ -43,6 +45,7 @@ pub struct FaceAnalyzer {
     detector: face_detector::TinyFaceDetector,
     landmarks: landmarks68::FaceLandmark68Net,
     descriptor: face_descriptor::FaceRecognitionNet,
+    age: age::AgeGenderNet,
     // The networks' weights live here; kept alive with them.
     _stores: Vec<tch::nn::VarStore>,
     pub detect_options: DetectOptions,
@@ -53,11 +56,13 @@ impl FaceAnalyzer {
         let (vs_d, detector) = face_detector::load(device)?;
         let (vs_l, landmarks) = landmarks68::load(device)?;
         let (vs_r, descriptor) = face_descriptor::load(device)?;
+        let (vs_a, age) = age::load(device)?;
         Ok(Self {
             detector,
             landmarks,
             descriptor,
-            _stores: vec![vs_d, vs_l, vs_r],
+            age,
+            _stores: vec![vs_d, vs_l, vs_r, vs_a],
             detect_options: DetectOptions::default(),
         })
     }
@@ -79,36 +84,54 @@ impl FaceAnalyzer {
                 quad: align::ffhq_quad(&landmarks),
                 landmarks,
                 descriptor: None,
+                estimated_age: None,
             })
             .collect();
         self.describe(image, &mut faces);
         faces
     }
 
-    /// Fills in the descriptors of the faces large enough to describe, in one batch.
+    /// Fills in the descriptors and age estimates of the faces large enough, in one batch per
+    /// network. Both networks see the same rotation-free chip at their own input size.
     fn describe(&self, image: &RgbImage, faces: &mut [Face]) {
-        let size = self.descriptor.input_size() as u32;
         let wanted: Vec<usize> = (0..faces.len())
             .filter(|&i| !faces[i].too_small())
             .collect();
         if wanted.is_empty() {
             return;
         }
-        let chips: Vec<RgbImage> = wanted
-            .iter()
-            .map(|&i| align::align(image, identity::chip_quad(&faces[i].landmarks), size))
-            .collect();
-        let refs: Vec<&RgbImage> = chips.iter().collect();
-        let out = tch::no_grad(|| self.descriptor.forward(&nets::batch_from_rgb(&refs)));
-        let Ok(values) = Vec::<f32>::try_from(out.flatten(0, -1)) else {
+        let chips = |size: i64| -> Vec<RgbImage> {
+            wanted
+                .iter()
+                .map(|&i| {
+                    align::align(image, identity::chip_quad(&faces[i].landmarks), size as u32)
+                })
+                .collect()
+        };
+        let id_chips = chips(self.descriptor.input_size());
+        let age_chips = chips(self.age.input_size());
+        let (descriptors, ages) = tch::no_grad(|| {
+            let d = self
+                .descriptor
+                .forward(&nets::batch_from_rgb(&id_chips.iter().collect::<Vec<_>>()));
+            let (a, _gender) = self
+                .age
+                .forward(&nets::batch_from_rgb(&age_chips.iter().collect::<Vec<_>>()));
+            (
+                Vec::<f32>::try_from(d.flatten(0, -1)),
+                Vec::<f32>::try_from(a),
+            )
+        });
+        let (Ok(descriptors), Ok(ages)) = (descriptors, ages) else {
             return;
         };
         for (row, &i) in wanted.iter().enumerate() {
-            let mut d = [0.0f32; 128];
-            if let Some(src) = values.get(row * 128..(row + 1) * 128) {
+            if let Some(src) = descriptors.get(row * 128..(row + 1) * 128) {
+                let mut d = [0.0f32; 128];
                 d.copy_from_slice(src);
                 faces[i].descriptor = Some(d);
             }
+            faces[i].estimated_age = ages.get(row).map(|a| a.max(0.0));
         }
     }
 

@@ -34,12 +34,6 @@ pub fn timeline_order(
     }
 }
 
-/// Sorts keyframes into [`timeline_order`].
-pub fn order(keyframes: &mut [Keyframe]) {
-    keyframes
-        .sort_by(|a, b| timeline_order((a.capture_date, &a.source), (b.capture_date, &b.source)));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

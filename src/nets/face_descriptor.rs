@@ -132,11 +132,7 @@ impl FaceRecognitionNet {
     /// `images`: [N, 3, 150, 150] RGB in 0–255. Returns [N, 128] descriptors.
     pub fn forward(&self, images: &Tensor) -> Tensor {
         let _span = tracing::trace_span!("face_descriptor").entered();
-        let mean = Tensor::from_slice(&self.config.mean_rgb)
-            .to_kind(Kind::Float)
-            .to_device(images.device())
-            .view([1, 3, 1, 1]);
-        let x = (images.to_kind(Kind::Float) - mean) / 255.0;
+        let x = super::layers::normalize(images, &self.config.mean_rgb);
         let mut x =
             self.stem
                 .forward(&x, true)

@@ -2,8 +2,9 @@
 //! 2016, <https://arxiv.org/abs/1612.08242>) built from depthwise-separable convolutions, with
 //! five anchor boxes per cell of a 32-pixel grid. Tensor names are those of the weights manifest.
 
+use super::layers::{max_pool_same, normalize};
 use tch::nn::{Init, Path};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -34,16 +35,6 @@ impl Default for Config {
 /// The value of TensorFlow's `leaky` activation used by this network: slope 0.1 below zero.
 fn leaky(x: &Tensor) -> Tensor {
     x.maximum(&(x * 0.1))
-}
-
-/// TF "same" 2×2 max pooling: windows that run past the bottom/right edge see only real pixels,
-/// so the padding is −∞.
-fn max_pool_same(x: &Tensor, stride: i64) -> Tensor {
-    let size = x.size();
-    let (h, w) = (size[2], size[3]);
-    let pad = |n: i64| (((n + stride - 1) / stride - 1) * stride + 2 - n).max(0);
-    x.pad([0, pad(w), 0, pad(h)], "constant", Some(f64::NEG_INFINITY))
-        .max_pool2d([2, 2], [stride, stride], [0, 0], [1, 1], false)
 }
 
 struct SeparableConv {
@@ -112,11 +103,7 @@ impl TinyFaceDetector {
     /// [N, 5 × anchors, S/32, S/32]: per anchor x, y, w, h, score logits.
     pub fn forward(&self, images: &Tensor) -> Tensor {
         let _span = tracing::trace_span!("tiny_face_detector").entered();
-        let mean = Tensor::from_slice(&self.config.mean_rgb)
-            .to_kind(Kind::Float)
-            .to_device(images.device())
-            .view([1, 3, 1, 1]);
-        let x = (images.to_kind(Kind::Float) - mean) / 255.0;
+        let x = normalize(images, &self.config.mean_rgb);
         let mut x = leaky(&x.conv2d(
             &self.conv0_filters,
             Some(&self.conv0_bias),
@@ -126,10 +113,10 @@ impl TinyFaceDetector {
             1,
         ));
         for (i, conv) in self.separable.iter().enumerate() {
-            x = max_pool_same(&x, 2);
+            x = max_pool_same(&x, 2, 2);
             x = conv.forward(&x);
             if i == self.separable.len() - 1 {
-                x = max_pool_same(&x, 1);
+                x = max_pool_same(&x, 2, 1);
             }
         }
         x.conv2d(

@@ -3,9 +3,9 @@
 //! <https://arxiv.org/abs/1608.06993>) on a 112² crop, then a dense layer of 136 = 68 × (x, y).
 //! Tensor names are those of the package's weights manifest.
 
-use super::layers::{conv2d_same, separable_conv2d_same};
+use super::layers::{normalize, Conv, SeparableConv};
 use tch::nn::{Init, Path};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 /// The published network's fixed shape.
 #[derive(Debug, Clone)]
@@ -28,30 +28,9 @@ impl Default for Config {
     }
 }
 
-/// A depthwise-separable convolution's weights.
-struct SeparableConv {
-    depthwise: Tensor,
-    pointwise: Tensor,
-    bias: Tensor,
-}
-
-impl SeparableConv {
-    fn new(p: &Path, c_in: i64, c_out: i64) -> Self {
-        Self {
-            depthwise: p.var("depthwise_filter", &[c_in, 1, 3, 3], Init::Const(0.0)),
-            pointwise: p.var("pointwise_filter", &[c_out, c_in, 1, 1], Init::Const(0.0)),
-            bias: p.var("bias", &[c_out], Init::Const(0.0)),
-        }
-    }
-
-    fn forward(&self, x: &Tensor, stride: i64) -> Tensor {
-        separable_conv2d_same(x, &self.depthwise, &self.pointwise, &self.bias, stride)
-    }
-}
-
 /// The first layer of a dense block: a plain convolution on the RGB input, separable after.
 enum EntryConv {
-    Plain { filters: Tensor, bias: Tensor },
+    Plain(Conv),
     Separable(SeparableConv),
 }
 
@@ -65,10 +44,7 @@ impl DenseBlock4 {
     fn new(p: &Path, c_in: i64, c_out: i64, first: bool) -> Self {
         let p0 = p / "conv0";
         let conv0 = if first {
-            EntryConv::Plain {
-                filters: p0.var("filters", &[c_out, c_in, 3, 3], Init::Const(0.0)),
-                bias: p0.var("bias", &[c_out], Init::Const(0.0)),
-            }
+            EntryConv::Plain(Conv::new(&p0, c_in, c_out, 3))
         } else {
             EntryConv::Separable(SeparableConv::new(&p0, c_in, c_out))
         };
@@ -78,7 +54,7 @@ impl DenseBlock4 {
 
     fn forward(&self, x: &Tensor) -> Tensor {
         let out1 = match &self.conv0 {
-            EntryConv::Plain { filters, bias } => conv2d_same(x, filters, Some(bias), 2),
+            EntryConv::Plain(conv) => conv.forward(x, 2),
             EntryConv::Separable(conv) => conv.forward(x, 2),
         }
         .relu();
@@ -124,12 +100,7 @@ impl FaceLandmark68Net {
     /// `images`: [N, 3, 112, 112] RGB in 0–255. Returns [N, 136]: x, y pairs in 0–1 of the crop.
     pub fn forward(&self, images: &Tensor) -> Tensor {
         let _span = tracing::trace_span!("landmarks68").entered();
-        let device = images.device();
-        let mean = Tensor::from_slice(&self.config.mean_rgb)
-            .to_kind(Kind::Float)
-            .to_device(device)
-            .view([1, 3, 1, 1]);
-        let mut x = (images.to_kind(Kind::Float) - mean) / 255.0;
+        let mut x = normalize(images, &self.config.mean_rgb);
         for block in &self.blocks {
             x = block.forward(&x);
         }

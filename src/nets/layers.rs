@@ -1,7 +1,73 @@
 //! Layers shared by the networks, written to match TensorFlow's arithmetic where the imported
 //! weights were trained with it.
 
+use tch::nn::{Init, Path};
 use tch::Tensor;
+
+/// A depthwise-separable 3×3 convolution's weights, named as in face-api's manifests, applied
+/// with TF "same" padding.
+pub struct SeparableConv {
+    depthwise: Tensor,
+    pointwise: Tensor,
+    bias: Tensor,
+}
+
+impl SeparableConv {
+    pub fn new(p: &Path, c_in: i64, c_out: i64) -> Self {
+        Self {
+            depthwise: p.var("depthwise_filter", &[c_in, 1, 3, 3], Init::Const(0.0)),
+            pointwise: p.var("pointwise_filter", &[c_out, c_in, 1, 1], Init::Const(0.0)),
+            bias: p.var("bias", &[c_out], Init::Const(0.0)),
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, stride: i64) -> Tensor {
+        separable_conv2d_same(x, &self.depthwise, &self.pointwise, &self.bias, stride)
+    }
+}
+
+/// A plain convolution and its bias, named `filters` and `bias` as in face-api's manifests.
+pub struct Conv {
+    filters: Tensor,
+    bias: Tensor,
+}
+
+impl Conv {
+    pub fn new(p: &Path, c_in: i64, c_out: i64, k: i64) -> Self {
+        Self {
+            filters: p.var("filters", &[c_out, c_in, k, k], Init::Const(0.0)),
+            bias: p.var("bias", &[c_out], Init::Const(0.0)),
+        }
+    }
+
+    /// With TF "same" padding.
+    pub fn forward(&self, x: &Tensor, stride: i64) -> Tensor {
+        conv2d_same(x, &self.filters, Some(&self.bias), stride)
+    }
+}
+
+/// TF "same" max pooling (`k`×`k`, `stride`): the padding is −∞, so it never wins.
+pub fn max_pool_same(x: &Tensor, k: i64, stride: i64) -> Tensor {
+    let size = x.size();
+    let (h, w) = (size[2], size[3]);
+    let pad = |n: i64| (((n + stride - 1) / stride - 1) * stride + k - n).max(0);
+    let (ph, pw) = (pad(h), pad(w));
+    x.pad(
+        [pw / 2, pw - pw / 2, ph / 2, ph - ph / 2],
+        "constant",
+        Some(f64::NEG_INFINITY),
+    )
+    .max_pool2d([k, k], [stride, stride], [0, 0], [1, 1], false)
+}
+
+/// Subtracts the per-channel means and divides by 255, as every face-api network does first.
+pub fn normalize(images: &Tensor, mean_rgb: &[f64; 3]) -> Tensor {
+    let mean = Tensor::from_slice(mean_rgb)
+        .to_kind(tch::Kind::Float)
+        .to_device(images.device())
+        .view([1, 3, 1, 1]);
+    (images.to_kind(tch::Kind::Float) - mean) / 255.0
+}
 
 /// Pads `x` ([N, C, H, W]) the way TensorFlow's "same" padding does for a `k`×`k` kernel at
 /// `stride`: the total padding is split with the extra pixel at the bottom and right.

@@ -1,5 +1,6 @@
 //! Networks in tch. Images meet tensors only here, at one seam.
 
+pub mod age;
 pub mod device;
 pub mod face_descriptor;
 pub mod face_detector;

@@ -54,6 +54,7 @@ async function main() {
   await faceapi.nets.faceLandmark68Net.loadFromDisk(modelDir);
   await faceapi.nets.tinyFaceDetector.loadFromDisk(modelDir);
   await faceapi.nets.faceRecognitionNet.loadFromDisk(modelDir);
+  await faceapi.nets.ageGenderNet.loadFromDisk(modelDir);
   const result = {
     generator: 'tools/face-api-reference/reference.js',
     package: '@vladmandic/face-api@1.7.15',
@@ -61,6 +62,14 @@ async function main() {
     inputs: ['noise seed 1', 'noise seed 2', 'sawtooth (x*3 + y*5 + c*40) % 256'],
     landmarks68: { input_size: 112, outputs: await runBatch((x) => faceapi.nets.faceLandmark68Net.runNet(x), 112) },
     // Raw grid before box decoding, NHWC flattened: [13, 13, 25] per image.
+    // Raw heads before the softmax: [age, gender logit male, gender logit female] per image.
+    age_gender: {
+      input_size: 112,
+      outputs: await runBatch((x) => {
+        const { age, gender } = faceapi.nets.ageGenderNet.runNet(x);
+        return tf.concat([age.expandDims(1), gender], 1);
+      }, 112),
+    },
     face_recognition: { input_size: 150, outputs: await runBatch((x) => faceapi.nets.faceRecognitionNet.forwardInput(x), 150) },
     tiny_face_detector: { input_size: 416, outputs: await runBatch((x) => faceapi.nets.tinyFaceDetector.forwardInput(x, 416), 416) },
   };
