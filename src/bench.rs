@@ -268,7 +268,11 @@ pub fn gif(
     let analyzer =
         FaceAnalyzer::load(tch::Device::Cpu).map_err(|e| BenchError::Input(e.to_string()))?;
     let faces = pipeline::find_faces(&album, &analyzer, &|| {});
-    let decisions = pipeline::decide(&faces, crate::face::IdentityOptions::default(), false);
+    let decisions = pipeline::decide(
+        &album,
+        &faces,
+        pipeline::DecideOptions::from_config(&Config::default()),
+    );
     let (keyframes, _) = pipeline::keyframes(
         &album,
         &faces,

@@ -75,6 +75,8 @@ pub struct FacesConfig {
     pub flag_distance: f32,
     /// Albums with fewer faces than this flag nobody.
     pub min_faces_to_flag: usize,
+    /// Faces whose quality score (0–1: sharp, frontal, eyes open, large enough) is lower are left out.
+    pub min_quality: f32,
 }
 
 impl Default for FacesConfig {
@@ -84,6 +86,7 @@ impl Default for FacesConfig {
             detect_score: 0.5,
             flag_distance: 0.55,
             min_faces_to_flag: 4,
+            min_quality: 0.2,
         }
     }
 }

@@ -61,6 +61,9 @@ enum Command {
         /// Fix a photo's age by hand: NAME=YEARS (file name or path), repeatable.
         #[arg(long = "age", value_name = "NAME=YEARS", value_parser = parse_age)]
         ages: Vec<(String, f64)>,
+        /// Keep only the best face of each day, week, month or year (dated photos).
+        #[arg(long, value_name = "PERIOD", value_parser = ["day", "week", "month", "year"])]
+        per: Option<String>,
         /// Print one JSON document instead of a table.
         #[arg(long)]
         json: bool,
@@ -100,6 +103,9 @@ enum Command {
         /// Fix a photo's age by hand: NAME=YEARS (file name or path), repeatable.
         #[arg(long = "age", value_name = "NAME=YEARS", value_parser = parse_age)]
         ages: Vec<(String, f64)>,
+        /// Keep only the best face of each day, week, month or year (dated photos).
+        #[arg(long, value_name = "PERIOD", value_parser = ["day", "week", "month", "year"])]
+        per: Option<String>,
         /// Also use faces flagged as suspected intruders.
         #[arg(long)]
         keep_all: bool,
@@ -220,6 +226,15 @@ fn take_in(photos: &[PathBuf], config: &Config) -> lifelapse::album::Album {
     album
 }
 
+fn decide_options(config: &Config, keep_all: bool, per: Option<String>) -> pipeline::DecideOptions {
+    pipeline::DecideOptions {
+        keep_all,
+        // clap only lets the four period names through.
+        per: per.and_then(|p| p.parse().ok()),
+        ..pipeline::DecideOptions::from_config(config)
+    }
+}
+
 /// Loads the face networks and finds the faces in every photo, with a progress bar.
 fn find_faces(
     album: &lifelapse::album::Album,
@@ -250,12 +265,13 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             photos,
             born,
             ages,
+            per,
             json,
             out_dir,
         } => {
             let album = take_in(&photos, &config);
             let faces = find_faces(&album, &config)?;
-            let decisions = pipeline::decide(&faces, pipeline::identity_options(&config), false);
+            let decisions = pipeline::decide(&album, &faces, decide_options(&config, false, per));
             let ages = pipeline::AgeFacts { born, fixed: ages };
             let report = pipeline::analyze(&album, &faces, &decisions, &ages);
             let text = serde_json::to_string_pretty(&report)
@@ -286,6 +302,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             fps,
             born,
             ages,
+            per,
             keep_all,
         } => {
             let ages = pipeline::AgeFacts { born, fixed: ages };
@@ -303,7 +320,8 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             let album = take_in(&photos, &config);
             print_problems(&album);
             let faces = find_faces(&album, &config)?;
-            let decisions = pipeline::decide(&faces, pipeline::identity_options(&config), keep_all);
+            let decisions =
+                pipeline::decide(&album, &faces, decide_options(&config, keep_all, per));
             let (lapse, left_out) =
                 pipeline::build_lapse(&album, &faces, &decisions, &settings, &ages)
                     .map_err(|e| fail(code_of(&e))(e.into()))?;

@@ -3,7 +3,7 @@
 
 use crate::album::{self, Album, Duplicate, IntakeOptions, Rejected};
 use crate::config::Config;
-use crate::face::{self, Face, FaceAnalyzer, IdentityOptions, Verdict};
+use crate::face::{self, quality::Quality, Face, FaceAnalyzer, IdentityOptions, Verdict};
 use crate::lapse::{keyframe, Keyframe, Lapse, TimelineOptions};
 use crate::video::{self, gif::GifOptions};
 use chrono::NaiveDate;
@@ -56,6 +56,8 @@ pub struct FaceReport {
     pub distance: Option<f32>,
     /// Suspected intruder: too far from the album's person.
     pub flagged: bool,
+    /// 0–1: sharp, frontal, eyes open, large enough.
+    pub quality: Option<f32>,
     /// Whether the face is a keyframe of the time-lapse.
     pub used: bool,
     /// Why it is not used.
@@ -118,6 +120,8 @@ pub fn find_faces(album: &Album, analyzer: &FaceAnalyzer, progress: &dyn Fn()) -
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaceDecision {
     pub verdict: Verdict,
+    /// Overall quality score (see [`Quality::score`]), when the face could be described.
+    pub quality: Option<f32>,
     /// Whether the face becomes a keyframe.
     pub used: bool,
     /// Why it does not (a sentence for the user).
@@ -130,48 +134,197 @@ impl FaceDecision {
     }
 }
 
-/// Decides which face of each photo is the album's person, which are flagged, and which are used.
-/// With `keep_all`, flagged faces are used too (the user vouched for them).
+/// Periods an album can be thinned to, keeping the best face of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+impl std::str::FromStr for Period {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "day" => Ok(Self::Day),
+            "week" => Ok(Self::Week),
+            "month" => Ok(Self::Month),
+            "year" => Ok(Self::Year),
+            other => Err(format!("{other:?} is not day, week, month or year")),
+        }
+    }
+}
+
+impl Period {
+    fn key(self, date: NaiveDate) -> (i32, u32, u32) {
+        use chrono::Datelike;
+        match self {
+            Period::Day => (date.year(), date.month(), date.day()),
+            Period::Week => (date.iso_week().year(), date.iso_week().week(), 0),
+            Period::Month => (date.year(), date.month(), 0),
+            Period::Year => (date.year(), 0, 0),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Period::Day => "day",
+            Period::Week => "week",
+            Period::Month => "month",
+            Period::Year => "year",
+        }
+    }
+}
+
+/// How faces are chosen.
+#[derive(Debug, Clone, Copy)]
+pub struct DecideOptions {
+    pub identity: IdentityOptions,
+    /// Use flagged faces too (the user vouched for them).
+    pub keep_all: bool,
+    /// Faces scoring lower are left out as low quality.
+    pub min_quality: f32,
+    /// Keep only the best face of each period (photos with a capture date).
+    pub per: Option<Period>,
+}
+
+impl DecideOptions {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            identity: identity_options(config),
+            keep_all: false,
+            min_quality: config.faces.min_quality,
+            per: None,
+        }
+    }
+}
+
+/// The quality of a face of `photo`, when it could be described.
+pub fn face_quality(photo: &album::Photo, face: &Face) -> Option<Quality> {
+    let sharpness = face.sharpness?;
+    let (frontal, eyes_open) = face::quality::pose_and_eyes(&face.landmarks);
+    let scale = photo.width as f32 / photo.image.width().max(1) as f32;
+    Some(Quality {
+        sharpness,
+        frontal,
+        eyes_open,
+        size: face::quality::size_score(face.bbox.w.min(face.bbox.h) * scale),
+    })
+}
+
+fn low_quality_reason(q: &Quality, min: f32) -> String {
+    let parts = [
+        (q.sharpness, "blurred"),
+        (q.frontal, "turned away"),
+        (q.eyes_open, "eyes closed"),
+        (q.size, "small"),
+    ];
+    let worst = parts
+        .iter()
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map_or("", |p| p.1);
+    format!(
+        "low quality: {:.2} (at least {min:.2}), mostly {worst}",
+        q.score()
+    )
+}
+
+/// Decides which face of each photo is the album's person, which are flagged, which are used,
+/// and why each unused one is not. Every face gets exactly one decision.
 pub fn decide(
+    album: &Album,
     faces: &[Vec<Face>],
-    options: IdentityOptions,
-    keep_all: bool,
+    options: DecideOptions,
 ) -> Vec<Vec<FaceDecision>> {
     let descriptors: Vec<Vec<Option<face::Descriptor>>> = faces
         .iter()
         .map(|fs| fs.iter().map(|f| f.descriptor).collect())
         .collect();
-    face::identity::judge(&descriptors, options)
-        .into_iter()
-        .zip(faces)
-        .map(|(verdicts, fs)| {
-            verdicts
-                .into_iter()
-                .zip(fs)
-                .map(|(verdict, f)| {
-                    let reason = match verdict {
-                        Verdict::Target { .. } => None,
-                        Verdict::Flagged { .. } if keep_all => None,
-                        Verdict::Flagged { distance } => Some(format!(
-                            "suspected intruder: {distance:.2} from the album's person (limit {:.2})",
-                            options.threshold
-                        )),
-                        Verdict::OtherPerson { .. } => Some("someone else in the same photo".to_string()),
-                        Verdict::NoDescriptor => Some(format!(
-                            "too small to align ({:.0} px, at least {:.0} needed)",
-                            f.bbox.w.min(f.bbox.h),
-                            face::MIN_ALIGN_PX
-                        )),
-                    };
-                    FaceDecision {
-                        used: reason.is_none(),
-                        verdict,
-                        reason,
+    let mut decisions: Vec<Vec<FaceDecision>> = face::identity::judge(
+        &descriptors,
+        options.identity,
+    )
+    .into_iter()
+    .zip(faces)
+    .zip(&album.photos)
+    .map(|((verdicts, fs), photo)| {
+        verdicts
+            .into_iter()
+            .zip(fs)
+            .map(|(verdict, f)| {
+                let quality = face_quality(photo, f);
+                let reason = match verdict {
+                    Verdict::Flagged { distance } if !options.keep_all => Some(format!(
+                        "suspected intruder: {distance:.2} from the album's person (limit {:.2})",
+                        options.identity.threshold
+                    )),
+                    Verdict::OtherPerson { .. } => {
+                        Some("someone else in the same photo".to_string())
                     }
-                })
-                .collect()
-        })
-        .collect()
+                    Verdict::NoDescriptor => Some(format!(
+                        "too small to align ({:.0} px, at least {:.0} needed)",
+                        f.bbox.w.min(f.bbox.h),
+                        face::MIN_ALIGN_PX
+                    )),
+                    _ => quality
+                        .filter(|q| q.score() < options.min_quality)
+                        .map(|q| low_quality_reason(&q, options.min_quality)),
+                };
+                FaceDecision {
+                    used: reason.is_none(),
+                    quality: quality.map(|q| q.score()),
+                    verdict,
+                    reason,
+                }
+            })
+            .collect()
+    })
+    .collect();
+    if let Some(period) = options.per {
+        thin(album, &mut decisions, period);
+    }
+    decisions
+}
+
+/// Keeps the best-quality used face of each period; the others are marked as thinned.
+fn thin(album: &Album, decisions: &mut [Vec<FaceDecision>], period: Period) {
+    let mut best: std::collections::HashMap<(i32, u32, u32), (usize, f32)> = Default::default();
+    for (i, photo) in album.photos.iter().enumerate() {
+        let Some(date) = photo.capture_date else {
+            continue;
+        };
+        let Some(q) = decisions[i]
+            .iter()
+            .find(|d| d.used)
+            .map(|d| d.quality.unwrap_or(0.0))
+        else {
+            continue;
+        };
+        let slot = best.entry(period.key(date.date())).or_insert((i, q));
+        if q > slot.1 {
+            *slot = (i, q);
+        }
+    }
+    for (i, photo) in album.photos.iter().enumerate() {
+        let Some(date) = photo.capture_date else {
+            continue;
+        };
+        let Some(&(keep, _)) = best.get(&period.key(date.date())) else {
+            continue;
+        };
+        if keep == i {
+            continue;
+        }
+        for d in decisions[i].iter_mut().filter(|d| d.used) {
+            d.used = false;
+            d.reason = Some(format!(
+                "thinned: {} is the best photo of the same {}",
+                album.photos[keep].source,
+                period.name()
+            ));
+        }
+    }
 }
 
 /// What the user told us about ages: a birth date, and ages fixed by hand.
@@ -304,6 +457,7 @@ pub fn analyze(
                 age_source: age.map(|a| a.1),
                 distance: d.verdict.distance().map(|x| (x * 1000.0).round() / 1000.0),
                 flagged: d.flagged(),
+                quality: d.quality.map(|q| (q * 100.0).round() / 100.0),
                 used: d.used,
                 reason: d.reason.clone(),
             });

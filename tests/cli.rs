@@ -551,3 +551,58 @@ fn ages_fixed_by_hand_win_and_order_the_video() {
     let bad = run(lifelapse(dir.path()).args(["analyze", "x.jpg", "--age", "x.jpg=old"]));
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn thinning_keeps_the_best_face_of_each_day_and_says_why_the_rest_went() {
+    let dir = tmp();
+    let album = dir.path().join("album");
+    std::fs::create_dir(&album).expect("mkdir");
+    for (name, date) in [
+        ("01.jpg", "2012:06:01 09:00:00"),
+        ("02.jpg", "2012:06:01 18:30:00"),
+        ("04.jpg", "2014:03:02 12:00:00"),
+    ] {
+        let bytes = std::fs::read(photo(&format!("faces/barack_obama/{name}"))).expect("read");
+        std::fs::write(album.join(name), with_exif_date(&bytes, date, "-04:00")).expect("write");
+    }
+    let result = run(lifelapse(dir.path())
+        .args(["analyze", "--json", "--per", "day"])
+        .arg(&album));
+    assert!(result.status.success(), "{}", stderr(&result));
+    let report = json(&result);
+    let faces = report["faces"].as_array().expect("faces");
+    let (a, b) = (
+        entry_for(&report["faces"], "01.jpg"),
+        entry_for(&report["faces"], "02.jpg"),
+    );
+    let (kept, thinned) = if a["used"] == true { (a, b) } else { (b, a) };
+    assert_eq!(kept["used"], true);
+    assert!(kept["quality"].as_f64() >= thinned["quality"].as_f64());
+    assert_eq!(thinned["used"], false);
+    assert!(
+        thinned["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("thinned") && r.contains("same day")),
+        "{thinned}"
+    );
+    assert_eq!(entry_for(&report["faces"], "04.jpg")["used"], true);
+    assert_eq!(faces.len(), 3, "every face is listed, used or not");
+}
+
+#[test]
+fn low_quality_faces_are_left_out_with_the_reason() {
+    let dir = tmp();
+    let result = run(lifelapse(dir.path())
+        .env("LIFELAPSE_FACES_MIN_QUALITY", "0.999")
+        .args(["analyze", "--json"])
+        .arg(photo("faces/barack_obama/04.jpg")));
+    assert!(result.status.success(), "{}", stderr(&result));
+    let face = &json(&result)["faces"][0];
+    assert_eq!(face["used"], false);
+    assert!(
+        face["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("low quality")),
+        "{face}"
+    );
+}

@@ -4,6 +4,7 @@ pub mod align;
 pub mod detect;
 pub mod identity;
 pub mod landmarks;
+pub mod quality;
 
 pub use align::Quad;
 pub use detect::{DetectOptions, FaceBox};
@@ -32,6 +33,8 @@ pub struct Face {
     pub descriptor: Option<Descriptor>,
     /// The age network's estimate in years; `None` for faces too small to describe.
     pub estimated_age: Option<f32>,
+    /// Sharpness of the face chip (0–1); `None` for faces too small to describe.
+    pub sharpness: Option<f32>,
 }
 
 impl Face {
@@ -85,6 +88,7 @@ impl FaceAnalyzer {
                 landmarks,
                 descriptor: None,
                 estimated_age: None,
+                sharpness: None,
             })
             .collect();
         self.describe(image, &mut faces);
@@ -132,6 +136,7 @@ impl FaceAnalyzer {
                 faces[i].descriptor = Some(d);
             }
             faces[i].estimated_age = ages.get(row).map(|a| a.max(0.0));
+            faces[i].sharpness = age_chips.get(row).map(quality::sharpness);
         }
     }
 
