@@ -154,6 +154,10 @@ pub struct FaceBench {
     pub detect_ms: f64,
     pub landmarks_ms: f64,
     pub align_1024_ms: f64,
+    /// Identity descriptor, age and sharpness of every face (chips and both networks).
+    pub describe_ms: f64,
+    /// The whole `FaceAnalyzer::analyze` (everything above but the 1024² alignment).
+    pub analyze_ms: f64,
     pub photos: usize,
 }
 
@@ -192,10 +196,22 @@ pub fn faces(samples: &Path, runs: usize) -> Result<FaceBench, BenchError> {
             })
             .count())
     })?;
+    let analyzer =
+        FaceAnalyzer::load(tch::Device::Cpu).map_err(|e| BenchError::Input(e.to_string()))?;
+    let (t_analyze, _) = time(runs, || {
+        Ok(album
+            .photos
+            .iter()
+            .map(|p| analyzer.analyze(&p.image).len())
+            .sum::<usize>())
+    })?;
+    let t_detect_and_marks = t_detect + t_marks;
     Ok(FaceBench {
         detect_ms: per_photo(t_detect),
         landmarks_ms: per_photo(t_marks),
         align_1024_ms: per_photo(t_align),
+        describe_ms: per_photo(t_analyze.saturating_sub(t_detect_and_marks)),
+        analyze_ms: per_photo(t_analyze),
         photos: album.photos.len(),
     })
 }

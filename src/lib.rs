@@ -11,4 +11,5 @@ pub mod face;
 pub mod lapse;
 pub mod nets;
 pub mod pipeline;
+pub mod sheet;
 pub mod video;

@@ -67,7 +67,8 @@ enum Command {
         /// Print one JSON document instead of a table.
         #[arg(long)]
         json: bool,
-        /// Also write each keyframe's aligned face (001.png, …) and the JSON report here.
+        /// Also write every face aligned (001.png, … in the order listed), a numbered
+        /// contact sheet (contact-sheet.png) and the JSON report here.
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
@@ -370,8 +371,8 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                 }
                 if let Some(f) = &report.faces {
                     println!(
-                        "faces: detect {:.0} ms, landmarks {:.0} ms, align to 1024² {:.0} ms per photo ({} photos)",
-                        f.detect_ms, f.landmarks_ms, f.align_1024_ms, f.photos
+                        "faces: detect {:.0} ms, landmarks {:.0} ms, describe {:.0} ms (all faces: {:.0} ms), align to 1024² {:.0} ms per photo ({} photos)",
+                        f.detect_ms, f.landmarks_ms, f.describe_ms, f.analyze_ms, f.align_1024_ms, f.photos
                     );
                 }
                 if let Some(a) = &report.album_200 {
@@ -451,13 +452,17 @@ fn write_analysis(
     report: &str,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let (keyframes, _) = pipeline::keyframes(album, faces, decisions, config.render.size, ages);
-    for (i, k) in keyframes.iter().enumerate() {
+    let tiles = pipeline::sheet_tiles(album, faces, decisions, ages, config.render.size);
+    for (i, tile) in tiles.iter().enumerate() {
         let path = dir.join(format!("{:03}.png", i + 1));
-        k.image
+        tile.face
             .save(&path)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    let path = dir.join("contact-sheet.png");
+    lifelapse::sheet::render(&tiles)
+        .save(&path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     let path = dir.join("analysis.json");
     std::fs::write(&path, report).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())

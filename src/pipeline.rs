@@ -5,6 +5,7 @@ use crate::album::{self, Album, Duplicate, IntakeOptions, Rejected};
 use crate::config::Config;
 use crate::face::{self, quality::Quality, Face, FaceAnalyzer, IdentityOptions, Verdict};
 use crate::lapse::{keyframe, Keyframe, Lapse, TimelineOptions};
+use crate::sheet;
 use crate::video::{self, gif::GifOptions};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -241,46 +242,44 @@ pub fn decide(
         .iter()
         .map(|fs| fs.iter().map(|f| f.descriptor).collect())
         .collect();
-    let mut decisions: Vec<Vec<FaceDecision>> = face::identity::judge(
-        &descriptors,
-        options.identity,
-    )
-    .into_iter()
-    .zip(faces)
-    .zip(&album.photos)
-    .map(|((verdicts, fs), photo)| {
-        verdicts
+    let mut decisions: Vec<Vec<FaceDecision>> =
+        face::identity::judge(&descriptors, options.identity)
             .into_iter()
-            .zip(fs)
-            .map(|(verdict, f)| {
-                let quality = face_quality(photo, f);
-                let reason = match verdict {
-                    Verdict::Flagged { distance } if !options.keep_all => Some(format!(
+            .zip(faces)
+            .zip(&album.photos)
+            .map(|((verdicts, fs), photo)| {
+                verdicts
+                    .into_iter()
+                    .zip(fs)
+                    .map(|(verdict, f)| {
+                        let quality = face_quality(photo, f);
+                        let reason = match verdict {
+                            Verdict::Flagged { distance } if !options.keep_all => Some(format!(
                         "suspected intruder: {distance:.2} from the album's person (limit {:.2})",
                         options.identity.threshold
                     )),
-                    Verdict::OtherPerson { .. } => {
-                        Some("someone else in the same photo".to_string())
-                    }
-                    Verdict::NoDescriptor => Some(format!(
-                        "too small to align ({:.0} px, at least {:.0} needed)",
-                        f.bbox.w.min(f.bbox.h),
-                        face::MIN_ALIGN_PX
-                    )),
-                    _ => quality
-                        .filter(|q| q.score() < options.min_quality)
-                        .map(|q| low_quality_reason(&q, options.min_quality)),
-                };
-                FaceDecision {
-                    used: reason.is_none(),
-                    quality: quality.map(|q| q.score()),
-                    verdict,
-                    reason,
-                }
+                            Verdict::OtherPerson { .. } => {
+                                Some("someone else in the same photo".to_string())
+                            }
+                            Verdict::NoDescriptor => Some(format!(
+                                "too small to align ({:.0} px, at least {:.0} needed)",
+                                f.bbox.w.min(f.bbox.h),
+                                face::MIN_ALIGN_PX
+                            )),
+                            _ => quality
+                                .filter(|q| q.score() < options.min_quality)
+                                .map(|q| low_quality_reason(&q, options.min_quality)),
+                        };
+                        FaceDecision {
+                            used: reason.is_none(),
+                            quality: quality.map(|q| q.score()),
+                            verdict,
+                            reason,
+                        }
+                    })
+                    .collect()
             })
-            .collect()
-    })
-    .collect();
+            .collect();
     if let Some(period) = options.per {
         thin(album, &mut decisions, period);
     }
@@ -481,6 +480,46 @@ pub fn analyze(
         duplicates: album.duplicates.clone(),
         errors: album.rejected.iter().map(ErrorReport::from).collect(),
     }
+}
+
+/// Every face of the album aligned to `size`², in the order `analyze` lists them, as contact
+/// sheet tiles numbered from 1 with their age (`?` for suspected intruders).
+pub fn sheet_tiles(
+    album: &Album,
+    faces: &[Vec<Face>],
+    decisions: &[Vec<FaceDecision>],
+    ages: &AgeFacts,
+    size: u32,
+) -> Vec<sheet::Tile> {
+    use rayon::prelude::*;
+    let used = used_faces(album, faces, decisions, ages);
+    let mut jobs = Vec::new();
+    for i in album_order(album, &used) {
+        let found = faces.get(i).map(Vec::as_slice).unwrap_or_default();
+        let decided = decisions.get(i).map(Vec::as_slice).unwrap_or_default();
+        for (f, d) in found.iter().zip(decided) {
+            jobs.push((i, f, d));
+        }
+    }
+    jobs.par_iter()
+        .enumerate()
+        .map(|(n, &(i, f, d))| {
+            let p = &album.photos[i];
+            let age = face_age(p, f, d, ages).map_or(String::new(), |(a, _)| format!(" {a:.0}y"));
+            let (mark, caption) = if d.flagged() && !d.used {
+                (sheet::Mark::Flagged, format!("#{} ?", n + 1))
+            } else if d.used {
+                (sheet::Mark::Used, format!("#{}{age}", n + 1))
+            } else {
+                (sheet::Mark::Unused, format!("#{}{age}", n + 1))
+            };
+            sheet::Tile {
+                face: face::align::align(&p.image, f.quad, size),
+                caption,
+                mark,
+            }
+        })
+        .collect()
 }
 
 /// The album's chosen faces, aligned FFHQ-style to `size`², in time-lapse order, and the

@@ -176,6 +176,9 @@ fn huge_photo_is_kept_as_a_bounded_working_copy() {
     assert!(result.status.success(), "{}", stderr(&result));
     let crop = image::open(dir.path().join("crops/001.png")).expect("crop");
     assert_eq!((crop.width(), crop.height()), (512, 512));
+    // One face: a one-tile contact sheet.
+    let sheet = image::open(dir.path().join("crops/contact-sheet.png")).expect("contact sheet");
+    assert_eq!((sheet.width(), sheet.height()), (208, 236));
 }
 
 #[test]
