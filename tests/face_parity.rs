@@ -1,6 +1,12 @@
 //! The networks re-implemented in tch against the original face-api models' own outputs
 //! (tests/fixtures/face_api_reference.json, made by tools/face-api-reference/reference.js on the
-//! same inputs with TensorFlow.js's CPU backend).
+//! same inputs with TensorFlow.js's CPU backend): deterministic synthetic images, and real
+//! photos from ../shared/testdata. The photos' pixels are rebuilt here by lifelapse's own decoder
+//! (decoders differ by a few levels) and handed to the reference script by
+//! `cargo test --test face_parity -- --ignored` with LIFELAPSE_PARITY_DUMP=DIR; only the
+//! networks' outputs are committed, never the pixels.
+
+mod common;
 
 use tch::{Device, Kind, Tensor};
 
@@ -39,6 +45,58 @@ fn inputs(size: usize) -> Tensor {
         .view([3, size as i64, size as i64, 3])
         .permute([0, 3, 1, 2])
         .to_kind(Kind::Float)
+}
+
+/// Real faces: photos from testdata, their centre square resized to `size`.
+const REAL_PHOTOS: [&str; 3] = [
+    "faces/barack_obama/02.jpg",
+    "faces/angelina_jolie/03.jpg",
+    "intruders/04.jpg",
+];
+
+fn real_pixels(size: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    for rel in REAL_PHOTOS {
+        let bytes = std::fs::read(common::photo(rel)).expect("photo");
+        let image = lifelapse::album::decode(&bytes, LIMITS, chrono::Utc::now())
+            .expect("decode")
+            .image;
+        let (w, h) = image.dimensions();
+        let side = w.min(h) as f64;
+        let square = lifelapse::album::resize::crop_resize(
+            &image,
+            ((w as f64 - side) / 2.0, (h as f64 - side) / 2.0, side, side),
+            size,
+            size,
+        );
+        out.extend_from_slice(square.as_raw());
+    }
+    out
+}
+
+const LIMITS: lifelapse::album::DecodeLimits = lifelapse::album::DecodeLimits {
+    max_file_bytes: 50_000_000,
+    max_pixels: 64_000_000,
+};
+
+fn real_inputs(size: u32) -> Tensor {
+    let s = size as i64;
+    Tensor::from_slice(&real_pixels(size))
+        .view([REAL_PHOTOS.len() as i64, s, s, 3])
+        .permute([0, 3, 1, 2])
+        .to_kind(Kind::Float)
+}
+
+/// Writes the real inputs for tools/face-api-reference/reference.js (REAL_INPUTS=DIR).
+#[test]
+#[ignore = "run by hand to regenerate the reference outputs"]
+fn dump_real_inputs_for_the_reference_script() {
+    let dir = std::path::PathBuf::from(
+        std::env::var("LIFELAPSE_PARITY_DUMP").expect("LIFELAPSE_PARITY_DUMP=DIR"),
+    );
+    for size in [112, 150, 416] {
+        std::fs::write(dir.join(format!("real_{size}.rgb")), real_pixels(size)).expect("write");
+    }
 }
 
 fn reference() -> serde_json::Value {
@@ -111,4 +169,49 @@ fn age_gender_matches_face_api() {
     eprintln!("age_gender: max |tch - tfjs| = {diff:e}");
     // Ages in years: 1e-3 is half a minute.
     assert!(diff < 1e-3, "max |tch - tfjs| = {diff:e}");
+}
+
+#[test]
+fn every_network_matches_face_api_on_real_photos() {
+    let reference = reference();
+    let real = &reference["real_photos"];
+    assert_eq!(
+        real["photos"].as_array().map(Vec::len),
+        Some(REAL_PHOTOS.len())
+    );
+    let (_a, landmarks) = lifelapse::nets::landmarks68::load(Device::Cpu).expect("weights");
+    let (_b, detector) = lifelapse::nets::face_detector::load(Device::Cpu).expect("weights");
+    let (_c, recognition) = lifelapse::nets::face_descriptor::load(Device::Cpu).expect("weights");
+    let (_d, age) = lifelapse::nets::age::load(Device::Cpu).expect("weights");
+    tch::no_grad(|| {
+        let checks = [
+            ("landmarks68", landmarks.forward(&real_inputs(112)), 1e-4),
+            (
+                "tiny_face_detector",
+                detector
+                    .forward(&real_inputs(416))
+                    .permute([0, 2, 3, 1])
+                    .reshape([3, -1]),
+                1e-3,
+            ),
+            (
+                "face_recognition",
+                recognition.forward(&real_inputs(150)),
+                1e-4,
+            ),
+            (
+                "age_gender",
+                {
+                    let (a, g) = age.forward(&real_inputs(112));
+                    Tensor::cat(&[a.unsqueeze(1), g], 1)
+                },
+                1e-3,
+            ),
+        ];
+        for (name, out, tolerance) in checks {
+            let diff = max_abs_diff(&out, &real[name]);
+            eprintln!("{name} on real photos: max |tch - tfjs| = {diff:e}");
+            assert!(diff < tolerance, "{name}: {diff:e}");
+        }
+    });
 }

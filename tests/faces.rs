@@ -76,3 +76,14 @@ fn counts_faces_in_group_and_empty_photos() {
     // About seven people, some cut off by the frame; the tiny detector finds the whole faces.
     assert!((4..=9).contains(&many), "{many} faces in the group photo");
 }
+
+#[test]
+fn finds_small_faces_and_reports_those_too_small_to_align() {
+    let analyzer = analyzer();
+    let small = faces_in(&analyzer, "bad/small_face_in_large_frame.jpg");
+    assert_eq!(small.len(), 1, "the 48 px face in a 640×480 frame");
+    assert!(!small[0].too_small() && small[0].descriptor.is_some());
+    let tiny = faces_in(&analyzer, "bad/tiny_face_40x40.jpg");
+    assert_eq!(tiny.len(), 1, "the 40×40 photo's face");
+    assert!(tiny[0].too_small() && tiny[0].descriptor.is_none());
+}

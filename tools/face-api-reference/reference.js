@@ -3,6 +3,11 @@
 //
 //   cd tools/face-api-reference && npm install && node reference.js > ../../tests/fixtures/face_api_reference.json
 //   BACKEND=wasm node reference.js   # the WASM backend, faster, agrees to ~1e-3
+//
+// Real photos: first let lifelapse write their pixels (its decoder is the one under test),
+//   LIFELAPSE_PARITY_DUMP=/tmp/real cargo test --test face_parity -- --ignored
+//   REAL_INPUTS=/tmp/real node reference.js > ../../tests/fixtures/face_api_reference.json
+const fs = require('fs');
 const path = require('path');
 const tf = require('@tensorflow/tfjs');
 const wasm = require('@tensorflow/tfjs-backend-wasm');
@@ -36,8 +41,13 @@ function inputs(size) {
   return [noiseImage(1, size), noiseImage(2, size), sawtoothImage(size)];
 }
 
-async function runBatch(run, size) {
-  const images = inputs(size);
+function realImages(size) {
+  const raw = fs.readFileSync(path.join(process.env.REAL_INPUTS, `real_${size}.rgb`));
+  const per = size * size * 3;
+  return Array.from({ length: raw.length / per }, (_, i) => Float32Array.from(raw.subarray(i * per, (i + 1) * per)));
+}
+
+async function runBatch(run, size, images = inputs(size)) {
   const batch = tf.tensor4d(Float32Array.from(images.flatMap((a) => Array.from(a))), [images.length, size, size, 3]);
   const netInput = await faceapi.toNetInput(tf.unstack(batch));
   const out = run(netInput);
@@ -73,6 +83,18 @@ async function main() {
     face_recognition: { input_size: 150, outputs: await runBatch((x) => faceapi.nets.faceRecognitionNet.forwardInput(x), 150) },
     tiny_face_detector: { input_size: 416, outputs: await runBatch((x) => faceapi.nets.tinyFaceDetector.forwardInput(x, 416), 416) },
   };
+  if (process.env.REAL_INPUTS) {
+    result.real_photos = {
+      photos: ['faces/barack_obama/02.jpg', 'faces/angelina_jolie/03.jpg', 'intruders/04.jpg'],
+      landmarks68: await runBatch((x) => faceapi.nets.faceLandmark68Net.runNet(x), 112, realImages(112)),
+      tiny_face_detector: await runBatch((x) => faceapi.nets.tinyFaceDetector.forwardInput(x, 416), 416, realImages(416)),
+      face_recognition: await runBatch((x) => faceapi.nets.faceRecognitionNet.forwardInput(x), 150, realImages(150)),
+      age_gender: await runBatch((x) => {
+        const { age, gender } = faceapi.nets.ageGenderNet.runNet(x);
+        return tf.concat([age.expandDims(1), gender], 1);
+      }, 112, realImages(112)),
+    };
+  }
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
