@@ -55,7 +55,8 @@ pub struct FaceReport {
     pub age_source: Option<AgeSource>,
     /// Distance of its identity descriptor from the album's person (median of all faces).
     pub distance: Option<f32>,
-    /// Suspected intruder: too far from the album's person.
+    /// Not the album's person: a suspected intruder (too far from the album's person), or
+    /// someone else in a group photo; `reason` says which.
     pub flagged: bool,
     /// 0–1: sharp, frontal, eyes open, large enough.
     pub quality: Option<f32>,
@@ -130,7 +131,16 @@ pub struct FaceDecision {
 }
 
 impl FaceDecision {
+    /// Not the album's person: a suspected intruder, or someone else in a group photo.
     pub fn flagged(&self) -> bool {
+        matches!(
+            self.verdict,
+            Verdict::Flagged { .. } | Verdict::OtherPerson { .. }
+        )
+    }
+
+    /// The photo's candidate for the album's person, but too far from it.
+    pub fn suspected_intruder(&self) -> bool {
         matches!(self.verdict, Verdict::Flagged { .. })
     }
 }
@@ -506,7 +516,7 @@ pub fn sheet_tiles(
         .map(|(n, &(i, f, d))| {
             let p = &album.photos[i];
             let age = face_age(p, f, d, ages).map_or(String::new(), |(a, _)| format!(" {a:.0}y"));
-            let (mark, caption) = if d.flagged() && !d.used {
+            let (mark, caption) = if d.suspected_intruder() && !d.used {
                 (sheet::Mark::Flagged, format!("#{} ?", n + 1))
             } else if d.used {
                 (sheet::Mark::Used, format!("#{}{age}", n + 1))
@@ -544,7 +554,7 @@ pub fn keyframes(
                 photo: album.photos[i].source.clone(),
                 error: match decided
                     .iter()
-                    .find_map(|d| d.flagged().then_some(d.reason.clone()).flatten())
+                    .find_map(|d| d.suspected_intruder().then_some(d.reason.clone()).flatten())
                 {
                     Some(reason) => format!("{reason} (--keep-all uses it anyway)"),
                     None if found.is_empty() => "no face found".to_string(),

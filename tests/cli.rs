@@ -447,6 +447,8 @@ fn analyze_lists_every_face_and_which_one_is_used() {
     assert!(unused["reason"]
         .as_str()
         .is_some_and(|r| r.contains("someone else")));
+    // The other person in a group photo is flagged as such, never silently dropped.
+    assert_eq!(unused["flagged"], true);
     assert_eq!(entry_for(&report["photos"], "no_face.jpg")["faces"], 0);
 }
 
