@@ -27,6 +27,7 @@ pub struct BenchReport {
     pub threads: usize,
     pub intake: Option<IntakeBench>,
     pub faces: Option<FaceBench>,
+    pub render: Vec<RenderBench>,
     pub album_200: Option<AlbumMemoryBench>,
     pub gif: Vec<GifBench>,
 }
@@ -273,13 +274,8 @@ pub fn album_memory(samples: &Path, count: usize) -> Result<AlbumMemoryBench, Be
     })
 }
 
-/// 100 frames of the demo album at `size`², rendered once, then encoded by each encoder.
-pub fn gif(
-    samples: &Path,
-    size: u32,
-    frames: usize,
-    runs: usize,
-) -> Result<Vec<GifBench>, BenchError> {
+/// The demo album's faces as keyframes of `size`², in album order.
+fn demo_keyframes(samples: &Path, size: u32) -> Result<Vec<crate::lapse::Keyframe>, BenchError> {
     let album = sample_album(samples)?;
     let analyzer =
         FaceAnalyzer::load(tch::Device::Cpu).map_err(|e| BenchError::Input(e.to_string()))?;
@@ -296,18 +292,79 @@ pub fn gif(
         size,
         &pipeline::AgeFacts::default(),
     );
+    Ok(keyframes)
+}
+
+/// A lapse of about `frames` frames (no held frames) over the keyframes.
+fn demo_lapse(
+    keyframes: Vec<crate::lapse::Keyframe>,
+    frames: usize,
+    renderer: &str,
+) -> Result<Lapse, BenchError> {
     let gaps = keyframes.len().saturating_sub(1).max(1);
     let between = (frames.saturating_sub(1).div_ceil(gaps)).saturating_sub(1) as u32;
-    let lapse = Lapse::new(
+    let renderer =
+        crate::lapse::renderer_by_name(renderer).map_err(pipeline::PipelineError::from)?;
+    Ok(Lapse::new(
         keyframes,
         TimelineOptions {
             frames_between: between,
             hold_frames: 0,
         },
-        Box::new(crate::lapse::pixel::PixelRenderer),
+        renderer,
         0.5,
     )
-    .map_err(pipeline::PipelineError::from)?;
+    .map_err(pipeline::PipelineError::from)?)
+}
+
+#[derive(Debug, Serialize)]
+pub struct RenderBench {
+    pub renderer: String,
+    pub frames: usize,
+    pub size: u32,
+    /// Median wall time to render every frame (in parallel, as the encoders do).
+    pub seconds: f64,
+}
+
+/// Renders 100 frames of the demo album with each renderer.
+pub fn render(
+    samples: &Path,
+    size: u32,
+    frames: usize,
+    runs: usize,
+) -> Result<Vec<RenderBench>, BenchError> {
+    use rayon::prelude::*;
+    let keyframes = demo_keyframes(samples, size)?;
+    let mut out = Vec::new();
+    for name in ["pixel", "morph"] {
+        let lapse = demo_lapse(keyframes.clone(), frames, name)?;
+        let n = lapse.len().min(frames);
+        let (t, _) = time(runs, || {
+            (0..n)
+                .into_par_iter()
+                .map(|i| lapse.frame(i).map(|_| ()))
+                .collect::<Result<Vec<()>, _>>()
+                .map_err(|e| BenchError::Pipeline(e.into()))
+        })?;
+        out.push(RenderBench {
+            renderer: name.to_string(),
+            frames: n,
+            size,
+            seconds: t.as_secs_f64(),
+        });
+    }
+    Ok(out)
+}
+
+/// 100 frames of the demo album at `size`², rendered once, then encoded by each encoder.
+pub fn gif(
+    samples: &Path,
+    size: u32,
+    frames: usize,
+    runs: usize,
+) -> Result<Vec<GifBench>, BenchError> {
+    let keyframes = demo_keyframes(samples, size)?;
+    let lapse = demo_lapse(keyframes, frames, "pixel")?;
     let mut source: Vec<RgbImage> = (0..lapse.len())
         .map(|i| lapse.frame(i))
         .collect::<Result<_, _>>()
@@ -440,6 +497,10 @@ pub fn run(samples: &Path, only: Option<&str>, runs: usize) -> Result<BenchRepor
         None | Some("faces") => Some(faces(samples, runs)?),
         _ => None,
     };
+    let render = match only {
+        None | Some("render") => render(samples, 512, 100, runs)?,
+        _ => Vec::new(),
+    };
     let album_200 = match only {
         None | Some("album") => Some(album_memory(samples, 200)?),
         _ => None,
@@ -453,6 +514,7 @@ pub fn run(samples: &Path, only: Option<&str>, runs: usize) -> Result<BenchRepor
         threads: rayon::current_num_threads(),
         intake,
         faces,
+        render,
         album_200,
         gif,
     })

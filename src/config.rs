@@ -104,7 +104,8 @@ pub struct RenderConfig {
     pub fps: f32,
     /// Frames the first and last photo are held still.
     pub hold_frames: u32,
-    /// `pixel` (cross-fade); `morph` and `stylegan` arrive with their renderers.
+    /// `morph` (landmark warping, the default) or `pixel` (cross-fade); `stylegan` arrives
+    /// with its renderer.
     pub renderer: String,
 }
 
@@ -116,7 +117,7 @@ impl Default for RenderConfig {
             gamma: 0.5,
             fps: 12.0,
             hold_frames: 6,
-            renderer: "pixel".into(),
+            renderer: "morph".into(),
         }
     }
 }

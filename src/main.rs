@@ -120,7 +120,7 @@ enum Command {
         #[arg(long, default_value = "samples")]
         samples: PathBuf,
         /// Only this benchmark.
-        #[arg(long, value_parser = ["intake", "faces", "album", "gif"])]
+        #[arg(long, value_parser = ["intake", "faces", "render", "album", "gif"])]
         only: Option<String>,
         /// Runs per measurement (the median is reported).
         #[arg(long, default_value_t = 3)]
@@ -373,6 +373,12 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                     println!(
                         "faces: detect {:.0} ms, landmarks {:.0} ms, describe {:.0} ms (all faces: {:.0} ms), align to 1024² {:.0} ms per photo ({} photos)",
                         f.detect_ms, f.landmarks_ms, f.describe_ms, f.analyze_ms, f.align_1024_ms, f.photos
+                    );
+                }
+                for r in &report.render {
+                    println!(
+                        "render: {:<6} {} frames {}² in {:.2} s",
+                        r.renderer, r.frames, r.size, r.seconds
                     );
                 }
                 if let Some(a) = &report.album_200 {

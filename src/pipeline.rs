@@ -549,7 +549,7 @@ pub fn keyframes(
         let found = faces.get(i).map(Vec::as_slice).unwrap_or_default();
         let decided = decisions.get(i).map(Vec::as_slice).unwrap_or_default();
         match used[i] {
-            Some((f, age)) => picks.push((i, f.quad, age.map(|a| a.0))),
+            Some((f, age)) => picks.push((i, f, age.map(|a| a.0))),
             None => left_out.push(ErrorReport {
                 photo: album.photos[i].source.clone(),
                 error: match decided
@@ -565,13 +565,19 @@ pub fn keyframes(
     }
     let frames = picks
         .par_iter()
-        .map(|&(i, quad, age_years)| {
+        .map(|&(i, f, age_years)| {
             let p = &album.photos[i];
             Keyframe {
                 source: p.source.clone(),
-                image: face::align::align(&p.image, quad, size),
+                image: face::align::align(&p.image, f.quad, size),
                 capture_date: p.capture_date,
                 age_years,
+                landmarks: Some(
+                    f.landmarks
+                        .iter()
+                        .map(|&q| face::align::to_aligned(f.quad, size, q))
+                        .collect(),
+                ),
             }
         })
         .collect();

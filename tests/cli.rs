@@ -611,3 +611,46 @@ fn low_quality_faces_are_left_out_with_the_reason() {
         "{face}"
     );
 }
+
+#[test]
+fn morph_is_the_default_renderer_and_differs_from_the_cross_fade() {
+    let dir = tmp();
+    let render = |renderer: Option<&str>, out: &str| {
+        let mut cmd = lifelapse(dir.path());
+        cmd.arg("render")
+            .arg(photo("faces/barack_obama/01.jpg"))
+            .arg(photo("faces/barack_obama/02.jpg"))
+            .args([
+                "--size",
+                "256",
+                "--frames-between",
+                "3",
+                "--gamma",
+                "0",
+                "-o",
+                out,
+            ]);
+        if let Some(r) = renderer {
+            cmd.args(["--renderer", r]);
+        }
+        let result = run(&mut cmd);
+        assert!(result.status.success(), "{}", stderr(&result));
+        decode_gif(&dir.path().join(out))
+    };
+    let default = render(None, "default.gif");
+    let morph = render(Some("morph"), "morph.gif");
+    let pixel = render(Some("pixel"), "pixel.gif");
+    assert!(
+        default.frames == morph.frames,
+        "the default render is not the morph render"
+    );
+    // The same keyframe (up to each GIF's own palette); a different frame half-way.
+    let psnr = lifelapse::video::psnr;
+    let at_keyframe = psnr(&morph.frames[6], &pixel.frames[6]);
+    let half_way = psnr(&morph.frames[8], &pixel.frames[8]);
+    assert!(at_keyframe > 35.0, "keyframes differ: {at_keyframe:.1} dB");
+    assert!(
+        half_way < at_keyframe - 5.0,
+        "half-way frames alike: {half_way:.1} dB vs {at_keyframe:.1} dB"
+    );
+}

@@ -100,6 +100,20 @@ fn bilinear(img: &RgbImage, x: f64, y: f64) -> [f64; 3] {
     out
 }
 
+/// Where photo point `p` lands in the `size`² image [`align`] cuts out of `quad`, in pixel
+/// coordinates (pixel centres at whole numbers).
+pub fn to_aligned(quad: Quad, size: u32, p: [f32; 2]) -> [f32; 2] {
+    let tl = sub(sub(quad.c, quad.x), quad.y);
+    let d = sub([p[0] as f64, p[1] as f64], tl);
+    let dot = |a: V, b: V| a[0] * b[0] + a[1] * b[1];
+    let (nx, ny) = (2.0 * dot(quad.x, quad.x), 2.0 * dot(quad.y, quad.y));
+    let s = size as f64;
+    [
+        (dot(d, quad.x) / nx.max(1e-12) * s - 0.5) as f32,
+        (dot(d, quad.y) / ny.max(1e-12) * s - 0.5) as f32,
+    ]
+}
+
 /// Cuts `quad` out of `image` as a `size`² image.
 pub fn align(image: &RgbImage, quad: Quad, size: u32) -> RgbImage {
     // Shrink first when the face is much larger than the output, so the final bilinear sampling
@@ -188,6 +202,24 @@ mod tests {
         let q = ffhq_quad(&face(50.0, 5.0));
         let angle = q.x[1].atan2(q.x[0]).to_degrees();
         assert!(angle > 5.0 && angle < 25.0, "{angle}");
+    }
+
+    #[test]
+    fn landmarks_land_where_the_aligned_image_shows_them() {
+        let lm = face(50.0, 5.0);
+        let q = ffhq_quad(&lm);
+        let img = RgbImage::from_fn(120, 120, |x, y| {
+            let near = (x as f32 - lm[48][0]).abs() < 2.0 && (y as f32 - lm[48][1]).abs() < 2.0;
+            if near {
+                image::Rgb([255, 255, 255])
+            } else {
+                image::Rgb([0, 0, 0])
+            }
+        });
+        let out = align(&img, q, 256);
+        let p = to_aligned(q, 256, lm[48]);
+        let v = out.get_pixel(p[0].round() as u32, p[1].round() as u32)[0];
+        assert!(v > 100, "mouth corner not at its mapped place: {v}");
     }
 
     #[test]

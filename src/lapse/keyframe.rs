@@ -12,6 +12,8 @@ pub struct Keyframe {
     pub capture_date: Option<CaptureDate>,
     /// Age in years at capture, when the birth date and capture date are both known.
     pub age_years: Option<f64>,
+    /// The face's 68 landmarks in this image's pixels, for renderers that warp.
+    pub landmarks: Option<Vec<[f32; 2]>>,
 }
 
 /// Age in years between a birth date and a capture date; `None` for a capture before birth.

@@ -2,6 +2,7 @@
 
 pub mod blend;
 pub mod keyframe;
+pub mod morph;
 pub mod pixel;
 pub mod timeline;
 
@@ -16,8 +17,10 @@ pub enum LapseError {
     TooFewKeyframes(usize),
     #[error("keyframes differ in size ({0}×{1} vs {2}×{3})")]
     SizeMismatch(u32, u32, u32, u32),
-    #[error("renderer {0:?} is not available yet; use: pixel")]
+    #[error("renderer {0:?} is not available yet; use pixel or morph")]
     UnknownRenderer(String),
+    #[error("the morph renderer needs face landmarks, and {0} has none")]
+    NoLandmarks(String),
     #[error("frame {index} is outside the timeline of {len} frames")]
     FrameOutOfRange { index: usize, len: usize },
 }
@@ -35,6 +38,7 @@ pub trait Renderer: Send + Sync {
 pub fn renderer_by_name(name: &str) -> Result<Box<dyn Renderer>, LapseError> {
     match name {
         "pixel" => Ok(Box::new(pixel::PixelRenderer)),
+        "morph" => Ok(Box::new(morph::MorphRenderer)),
         other => Err(LapseError::UnknownRenderer(other.to_string())),
     }
 }

@@ -1,0 +1,339 @@
+//! Landmark morphing: both faces are warped to the landmark shape interpolated between them
+//! (piecewise-affine over a Delaunay triangulation of the 68 landmarks and border points), then
+//! blended, with their colours moved towards each other so exposure does not flicker. Unlike a
+//! cross-fade, eyes, nose and mouth stay where one face has them, so no ghost shows through.
+
+use super::{FrameSpec, Keyframe, LapseError, Renderer};
+use image::RgbImage;
+
+pub struct MorphRenderer;
+
+/// Per-channel mean and standard deviation of a keyframe's central region (the face).
+fn colour_stats(img: &RgbImage) -> [(f32, f32); 3] {
+    let (w, h) = img.dimensions();
+    let (x0, x1, y0, y1) = (w / 4, w * 3 / 4, h / 4, h * 3 / 4);
+    let mut sum = [0f64; 3];
+    let mut sq = [0f64; 3];
+    let mut n = 0f64;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let p = img.get_pixel(x, y).0;
+            for c in 0..3 {
+                sum[c] += p[c] as f64;
+                sq[c] += (p[c] as f64).powi(2);
+            }
+            n += 1.0;
+        }
+    }
+    let n = n.max(1.0);
+    [0, 1, 2].map(|c| {
+        let mean = sum[c] / n;
+        (
+            (mean) as f32,
+            ((sq[c] / n - mean * mean).max(1.0).sqrt()) as f32,
+        )
+    })
+}
+
+/// The landmarks plus points around the border, so the background is warped too.
+fn control_points(landmarks: &[[f32; 2]], w: f32, h: f32) -> Vec<[f32; 2]> {
+    let mut pts = landmarks.to_vec();
+    for k in 0..8 {
+        let t = k as f32 / 8.0;
+        pts.extend_from_slice(&[
+            [t * (w - 1.0), 0.0],
+            [w - 1.0, t * (h - 1.0)],
+            [(1.0 - t) * (w - 1.0), h - 1.0],
+            [0.0, (1.0 - t) * (h - 1.0)],
+        ]);
+    }
+    pts
+}
+
+/// The affine map taking triangle `from` onto triangle `to`, as [a, b, c, d, e, f]:
+/// x' = a x + b y + c, y' = d x + e y + f. `None` for a degenerate triangle.
+fn affine(from: [[f32; 2]; 3], to: [[f32; 2]; 3]) -> Option<[f32; 6]> {
+    let [p0, p1, p2] = from;
+    let det = (p1[0] - p0[0]) * (p2[1] - p0[1]) - (p2[0] - p0[0]) * (p1[1] - p0[1]);
+    if det.abs() < 1e-6 {
+        return None;
+    }
+    let solve = |v0: f32, v1: f32, v2: f32| {
+        let a = ((v1 - v0) * (p2[1] - p0[1]) - (v2 - v0) * (p1[1] - p0[1])) / det;
+        let b = ((v2 - v0) * (p1[0] - p0[0]) - (v1 - v0) * (p2[0] - p0[0])) / det;
+        (a, b, v0 - a * p0[0] - b * p0[1])
+    };
+    let (a, b, c) = solve(to[0][0], to[1][0], to[2][0]);
+    let (d, e, f) = solve(to[0][1], to[1][1], to[2][1]);
+    Some([a, b, c, d, e, f])
+}
+
+fn sample(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let (x, y) = (x.clamp(0.0, w - 1.0), y.clamp(0.0, h - 1.0));
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let (x0, y0) = (x0 as u32, y0 as u32);
+    let (x1, y1) = (
+        (x0 + 1).min(img.width() - 1),
+        (y0 + 1).min(img.height() - 1),
+    );
+    let (a, b, c, d) = (
+        img.get_pixel(x0, y0).0,
+        img.get_pixel(x1, y0).0,
+        img.get_pixel(x0, y1).0,
+        img.get_pixel(x1, y1).0,
+    );
+    [0, 1, 2].map(|k| {
+        let top = a[k] as f32 * (1.0 - fx) + b[k] as f32 * fx;
+        let bottom = c[k] as f32 * (1.0 - fx) + d[k] as f32 * fx;
+        top * (1.0 - fy) + bottom * fy
+    })
+}
+
+impl Renderer for MorphRenderer {
+    fn name(&self) -> &'static str {
+        "morph"
+    }
+
+    fn frame(&self, keyframes: &[Keyframe], spec: FrameSpec) -> Result<RgbImage, LapseError> {
+        let len = keyframes.len();
+        let get = |i: usize| {
+            keyframes
+                .get(i)
+                .ok_or(LapseError::FrameOutOfRange { index: i, len })
+        };
+        let (a, b) = (get(spec.from)?, get(spec.to)?);
+        if spec.alpha <= 0.0 || spec.from == spec.to {
+            return Ok(a.image.clone());
+        }
+        if spec.alpha >= 1.0 {
+            return Ok(b.image.clone());
+        }
+        let (Some(la), Some(lb)) = (&a.landmarks, &b.landmarks) else {
+            return Err(LapseError::NoLandmarks(if a.landmarks.is_none() {
+                a.source.clone()
+            } else {
+                b.source.clone()
+            }));
+        };
+        let (w, h) = a.image.dimensions();
+        let t = spec.alpha;
+        let pa = control_points(la, w as f32, h as f32);
+        let pb = control_points(lb, w as f32, h as f32);
+        let p: Vec<[f32; 2]> = pa
+            .iter()
+            .zip(&pb)
+            .map(|(x, y)| [x[0] * (1.0 - t) + y[0] * t, x[1] * (1.0 - t) + y[1] * t])
+            .collect();
+        let points: Vec<delaunator::Point> = p
+            .iter()
+            .map(|q| delaunator::Point {
+                x: q[0] as f64,
+                y: q[1] as f64,
+            })
+            .collect();
+        let triangulation = delaunator::triangulate(&points);
+
+        // Colours of both faces move to the statistics interpolated between them.
+        let (sa, sb) = (colour_stats(&a.image), colour_stats(&b.image));
+        let target: [(f32, f32); 3] = [0, 1, 2].map(|c| {
+            (
+                sa[c].0 * (1.0 - t) + sb[c].0 * t,
+                sa[c].1 * (1.0 - t) + sb[c].1 * t,
+            )
+        });
+        let gain_a: [(f32, f32); 3] = [0, 1, 2].map(|c| {
+            (
+                target[c].1 / sa[c].1,
+                target[c].0 - sa[c].0 * target[c].1 / sa[c].1,
+            )
+        });
+        let gain_b: [(f32, f32); 3] = [0, 1, 2].map(|c| {
+            (
+                target[c].1 / sb[c].1,
+                target[c].0 - sb[c].0 * target[c].1 / sb[c].1,
+            )
+        });
+
+        let mut out = RgbImage::new(w, h);
+        let mut filled = vec![false; (w * h) as usize];
+        for tri in triangulation.triangles.chunks_exact(3) {
+            let idx = [tri[0], tri[1], tri[2]];
+            let dst = idx.map(|i| p[i]);
+            let (Some(to_a), Some(to_b)) = (
+                affine(dst, idx.map(|i| pa[i])),
+                affine(dst, idx.map(|i| pb[i])),
+            ) else {
+                continue;
+            };
+            let min_x = dst
+                .iter()
+                .map(|q| q[0])
+                .fold(f32::MAX, f32::min)
+                .floor()
+                .max(0.0) as u32;
+            let max_x =
+                (dst.iter().map(|q| q[0]).fold(f32::MIN, f32::max).ceil() as u32).min(w - 1);
+            let min_y = dst
+                .iter()
+                .map(|q| q[1])
+                .fold(f32::MAX, f32::min)
+                .floor()
+                .max(0.0) as u32;
+            let max_y =
+                (dst.iter().map(|q| q[1]).fold(f32::MIN, f32::max).ceil() as u32).min(h - 1);
+            let edge = |p0: [f32; 2], p1: [f32; 2], x: f32, y: f32| {
+                (p1[0] - p0[0]) * (y - p0[1]) - (p1[1] - p0[1]) * (x - p0[0])
+            };
+            let area = edge(dst[0], dst[1], dst[2][0], dst[2][1]);
+            for y in min_y..=max_y {
+                for x in min_x..=max_x {
+                    let (fx, fy) = (x as f32, y as f32);
+                    let (e0, e1, e2) = (
+                        edge(dst[1], dst[2], fx, fy),
+                        edge(dst[2], dst[0], fx, fy),
+                        edge(dst[0], dst[1], fx, fy),
+                    );
+                    // Inside (either winding), with a hair of tolerance so shared edges leave no holes.
+                    let inside = if area > 0.0 {
+                        e0 >= -1e-3 && e1 >= -1e-3 && e2 >= -1e-3
+                    } else {
+                        e0 <= 1e-3 && e1 <= 1e-3 && e2 <= 1e-3
+                    };
+                    let k = (y * w + x) as usize;
+                    if !inside || filled[k] {
+                        continue;
+                    }
+                    filled[k] = true;
+                    let ca = sample(
+                        &a.image,
+                        to_a[0] * fx + to_a[1] * fy + to_a[2],
+                        to_a[3] * fx + to_a[4] * fy + to_a[5],
+                    );
+                    let cb = sample(
+                        &b.image,
+                        to_b[0] * fx + to_b[1] * fy + to_b[2],
+                        to_b[3] * fx + to_b[4] * fy + to_b[5],
+                    );
+                    let px = [0, 1, 2].map(|c| {
+                        let va = ca[c] * gain_a[c].0 + gain_a[c].1;
+                        let vb = cb[c] * gain_b[c].0 + gain_b[c].1;
+                        (va * (1.0 - t) + vb * t).round().clamp(0.0, 255.0) as u8
+                    });
+                    out.put_pixel(x, y, image::Rgb(px));
+                }
+            }
+        }
+        // Pixels no triangle reached (outside the hull by rounding) take the cross-fade.
+        for (k, done) in filled.iter().enumerate() {
+            if !done {
+                let (x, y) = (k as u32 % w, k as u32 / w);
+                let (pa, pb) = (a.image.get_pixel(x, y).0, b.image.get_pixel(x, y).0);
+                out.put_pixel(
+                    x,
+                    y,
+                    image::Rgb(
+                        [0, 1, 2]
+                            .map(|c| (pa[c] as f32 * (1.0 - t) + pb[c] as f32 * t).round() as u8),
+                    ),
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn affine_maps_corners_exactly() {
+        let from = [[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]];
+        let to = [[5.0, 5.0], [25.0, 5.0], [5.0, 15.0]];
+        let m = affine(from, to).expect("affine");
+        for (f, t) in from.iter().zip(&to) {
+            let x = m[0] * f[0] + m[1] * f[1] + m[2];
+            let y = m[3] * f[0] + m[4] * f[1] + m[5];
+            assert!((x - t[0]).abs() < 1e-4 && (y - t[1]).abs() < 1e-4);
+        }
+        assert!(affine(from, [[0.0, 0.0]; 3]).is_some());
+        assert!(affine([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]], to).is_none());
+    }
+
+    fn keyframe(shift: f32, colour: u8) -> Keyframe {
+        // A bright square "feature" at the landmarks' centre, on a flat background.
+        let lm: Vec<[f32; 2]> = (0..68)
+            .map(|i| {
+                [
+                    20.0 + shift + (i % 8) as f32 * 3.0,
+                    20.0 + (i / 8) as f32 * 3.0,
+                ]
+            })
+            .collect();
+        let img = RgbImage::from_fn(64, 64, |x, y| {
+            let inside =
+                (x as f32) >= 20.0 + shift && (x as f32) < 41.0 + shift && (20..45).contains(&y);
+            if inside {
+                image::Rgb([colour, colour, colour])
+            } else {
+                image::Rgb([40, 40, 40])
+            }
+        });
+        Keyframe {
+            source: format!("k{shift}"),
+            image: img,
+            capture_date: None,
+            age_years: None,
+            landmarks: Some(lm),
+        }
+    }
+
+    #[test]
+    fn half_way_the_feature_sits_half_way_instead_of_twice() {
+        let keys = [keyframe(0.0, 250), keyframe(16.0, 250)];
+        let mid = MorphRenderer
+            .frame(
+                &keys,
+                FrameSpec {
+                    from: 0,
+                    to: 1,
+                    alpha: 0.5,
+                },
+            )
+            .expect("frame");
+        // The feature moved 8 px: its middle column is bright, and the places where either end
+        // had it alone are not left half-bright (a cross-fade's ghost).
+        assert!(mid.get_pixel(38, 30)[0] > 200, "moved feature present");
+        let ghost_a = mid.get_pixel(21, 30)[0];
+        assert!(
+            ghost_a < 100,
+            "no ghost where the first face had it: {ghost_a}"
+        );
+        let ends = [
+            MorphRenderer
+                .frame(
+                    &keys,
+                    FrameSpec {
+                        from: 0,
+                        to: 1,
+                        alpha: 0.0,
+                    },
+                )
+                .expect("a"),
+            MorphRenderer
+                .frame(
+                    &keys,
+                    FrameSpec {
+                        from: 0,
+                        to: 1,
+                        alpha: 1.0,
+                    },
+                )
+                .expect("b"),
+        ];
+        assert_eq!(ends[0], keys[0].image);
+        assert_eq!(ends[1], keys[1].image);
+    }
+}
