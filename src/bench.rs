@@ -308,8 +308,11 @@ fn demo_lapse(
     Ok(Lapse::new(
         keyframes,
         TimelineOptions {
-            frames_between: between,
+            spacing: crate::lapse::Spacing::Fixed {
+                frames_between: between,
+            },
             hold_frames: 0,
+            ease: false,
         },
         renderer,
         0.5,

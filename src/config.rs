@@ -96,8 +96,22 @@ impl Default for FacesConfig {
 pub struct RenderConfig {
     /// Side of the square output video in pixels (256, 512 or 1024).
     pub size: u32,
-    /// Frames generated between two consecutive keyframes.
+    /// `age`: frames between two photos in proportion to their age gap; `fixed`: always
+    /// `frames_between`.
+    pub spacing: String,
+    /// Frames between two photos with `fixed` spacing (and with `age` spacing where an age is
+    /// unknown).
     pub frames_between: u32,
+    /// With `age` spacing: frames per year of age gap, …
+    pub frames_per_year: f32,
+    /// … at least this many between two photos, …
+    pub min_between: u32,
+    /// … at most this many, …
+    pub max_between: u32,
+    /// … and at most this many generated frames in the whole video.
+    pub max_frames: u32,
+    /// Slow in and out of each photo instead of moving at constant speed.
+    pub ease: bool,
     /// Strength γ of the real photo shown near its keyframe: weight γ(1+cos 2πα)/2.
     pub gamma: f32,
     /// Frames per second of the output video.
@@ -113,7 +127,13 @@ impl Default for RenderConfig {
     fn default() -> Self {
         Self {
             size: 512,
+            spacing: "age".into(),
             frames_between: 12,
+            frames_per_year: 3.0,
+            min_between: 6,
+            max_between: 36,
+            max_frames: 600,
+            ease: true,
             gamma: 0.5,
             fps: 12.0,
             hold_frames: 6,

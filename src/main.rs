@@ -86,9 +86,12 @@ enum Command {
         /// Side of the square video in pixels.
         #[arg(long, value_parser = parse_size)]
         size: Option<u32>,
-        /// Frames between two photos.
+        /// Frames between two photos, the same for every pair (fixed spacing).
         #[arg(long, value_name = "N")]
         frames_between: Option<u32>,
+        /// `age` (the default): more frames where the age gap is larger; `fixed`: --frames-between.
+        #[arg(long, value_parser = ["age", "fixed"])]
+        spacing: Option<String>,
         /// How strongly each real photo shows through near its keyframe, 0–1.
         #[arg(long, value_name = "G")]
         gamma: Option<f32>,
@@ -298,6 +301,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             output,
             size,
             frames_between,
+            spacing,
             gamma,
             renderer,
             fps,
@@ -310,6 +314,11 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             let r = &mut config.render;
             r.size = size.unwrap_or(r.size);
             r.frames_between = frames_between.unwrap_or(r.frames_between);
+            if let Some(spacing) = spacing {
+                r.spacing = spacing;
+            } else if frames_between.is_some() {
+                r.spacing = "fixed".into();
+            }
             r.gamma = gamma.unwrap_or(r.gamma);
             r.fps = fps.unwrap_or(r.fps);
             if let Some(name) = renderer {

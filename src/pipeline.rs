@@ -4,7 +4,7 @@
 use crate::album::{self, Album, Duplicate, IntakeOptions, Rejected};
 use crate::config::Config;
 use crate::face::{self, quality::Quality, Face, FaceAnalyzer, IdentityOptions, Verdict};
-use crate::lapse::{keyframe, Keyframe, Lapse, TimelineOptions};
+use crate::lapse::{keyframe, Keyframe, Lapse, Spacing, TimelineOptions};
 use crate::sheet;
 use crate::video::{self, gif::GifOptions};
 use chrono::NaiveDate;
@@ -608,8 +608,25 @@ impl RenderSettings {
             size: config.render.size,
             renderer: config.render.renderer.clone(),
             timeline: TimelineOptions {
-                frames_between: config.render.frames_between,
+                spacing: match config.render.spacing.as_str() {
+                    "fixed" => Spacing::Fixed {
+                        frames_between: config.render.frames_between,
+                    },
+                    "age" => Spacing::Age {
+                        frames_per_year: config.render.frames_per_year,
+                        min: config.render.min_between,
+                        max: config.render.max_between,
+                        budget: config.render.max_frames,
+                        fallback: config.render.frames_between,
+                    },
+                    other => {
+                        return Err(PipelineError::Options(format!(
+                            "render.spacing {other:?} is not \"age\" or \"fixed\""
+                        )))
+                    }
+                },
                 hold_frames: config.render.hold_frames,
+                ease: config.render.ease,
             },
             gamma: config.render.gamma,
             gif: GifOptions {

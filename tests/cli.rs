@@ -461,7 +461,7 @@ fn render_leaves_out_photos_without_a_face_and_says_so() {
         .arg(photo("faces/barack_obama/01.jpg"))
         .arg(photo("faces/barack_obama/02.jpg"))
         .arg(photo("bad/no_face.jpg"))
-        .args(["--size", "256", "-o"])
+        .args(["--size", "256", "--frames-between", "12", "-o"])
         .arg(&out));
     assert!(result.status.success(), "{}", stderr(&result));
     assert!(
@@ -652,5 +652,33 @@ fn morph_is_the_default_renderer_and_differs_from_the_cross_fade() {
     assert!(
         half_way < at_keyframe - 5.0,
         "half-way frames alike: {half_way:.1} dB vs {at_keyframe:.1} dB"
+    );
+}
+
+#[test]
+fn age_spacing_gives_longer_age_gaps_more_frames() {
+    let dir = tmp();
+    let out = dir.path().join("out.gif");
+    let result = run(lifelapse(dir.path())
+        .arg("render")
+        .arg(photo("faces/barack_obama"))
+        .args([
+            "--age",
+            "01.jpg=10",
+            "--age",
+            "02.jpg=11",
+            "--age",
+            "03.jpg=20",
+            "--age",
+            "04.jpg=20.5",
+        ])
+        .args(["--size", "256", "-o"])
+        .arg(&out));
+    assert!(result.status.success(), "{}", stderr(&result));
+    // Defaults: 3 frames a year, 6 to 36 a gap. Gaps of 1, 9 and 0.5 years get 6, 27 and 6
+    // frames; each keyframe shows once and the ends are held 6 frames.
+    assert_eq!(
+        decode_gif(&out).frames.len(),
+        6 + (1 + 6) + (1 + 27) + (1 + 6) + 1 + 6
     );
 }

@@ -7,7 +7,7 @@ pub mod pixel;
 pub mod timeline;
 
 pub use keyframe::Keyframe;
-pub use timeline::{FrameSpec, Timeline, TimelineOptions};
+pub use timeline::{FrameSpec, Spacing, Timeline, TimelineOptions};
 
 use image::RgbImage;
 
@@ -69,7 +69,8 @@ impl Lapse {
                 return Err(LapseError::SizeMismatch(w, h, kw, kh));
             }
         }
-        let timeline = Timeline::new(keyframes.len(), options);
+        let ages: Vec<Option<f64>> = keyframes.iter().map(|k| k.age_years).collect();
+        let timeline = Timeline::new(&ages, options);
         Ok(Self {
             keyframes,
             timeline,
