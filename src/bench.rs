@@ -401,6 +401,9 @@ pub fn gif(
     if let Some(r) = ffmpeg_gif(&source, size, runs)? {
         results.push(r);
     }
+    if video::mp4::available() {
+        results.push(mp4(&source, size, runs)?);
+    }
     Ok(results)
 }
 
@@ -461,6 +464,47 @@ fn ffmpeg_gif(frames: &[RgbImage], size: u32, runs: usize) -> Result<Option<GifB
         bytes: bytes.len() as u64,
         psnr_db: mean_psnr(&bytes, frames)?,
     }))
+}
+
+/// lifelapse's MP4 writer (ffmpeg, libx264, CRF 20) on the same frames; PSNR from ffmpeg's
+/// own decode of the file.
+fn mp4(frames: &[RgbImage], size: u32, runs: usize) -> Result<GifBench, BenchError> {
+    let dir = tempfile::tempdir().map_err(|e| BenchError::Input(e.to_string()))?;
+    let out = dir.path().join("lapse.mp4");
+    let owned: Vec<RgbImage> = frames.to_vec();
+    let options = video::mp4::Mp4Options::default();
+    let (t, bytes) = time(runs, || {
+        Ok(video::mp4::write_file(&out, &owned, &options, &|_| {})?)
+    })?;
+    let decoded = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&out)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .map_err(|e| BenchError::Input(e.to_string()))?;
+    let per = (size * size * 3) as usize;
+    let mut total = 0.0;
+    let mut n = 0;
+    for (chunk, src) in decoded.stdout.chunks_exact(per).zip(frames) {
+        let img = RgbImage::from_raw(size, size, chunk.to_vec())
+            .ok_or_else(|| BenchError::Input("bad frame".into()))?;
+        total += video::psnr(src, &img).min(99.0);
+        n += 1;
+    }
+    if n != frames.len() {
+        return Err(BenchError::Input(format!(
+            "MP4 holds {n} frames, expected {}",
+            frames.len()
+        )));
+    }
+    Ok(GifBench {
+        encoder: "lifelapse MP4 (ffmpeg libx264, CRF 20)".into(),
+        frames: n,
+        size,
+        seconds: t.as_secs_f64(),
+        bytes,
+        psnr_db: total / n as f64,
+    })
 }
 
 /// Decodes a GIF (composing partial frames) and compares each frame with its source.

@@ -80,7 +80,7 @@ enum Command {
         /// Photo files or folders (JPEG, PNG, WebP, HEIC).
         #[arg(required = true, value_name = "PHOTOS")]
         photos: Vec<PathBuf>,
-        /// Output video (.gif).
+        /// Output video: .gif, or .mp4 (H.264, needs ffmpeg).
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
         /// Side of the square video in pixels.
@@ -207,6 +207,7 @@ fn code_of(e: &PipelineError) -> u8 {
     match e {
         PipelineError::NoPhotos(_) | PipelineError::Lapse(_) => exit::INPUT,
         PipelineError::Video(lifelapse::video::VideoError::Write { .. }) => exit::OUTPUT,
+        PipelineError::Video(lifelapse::video::VideoError::EncoderMissing(_)) => exit::USAGE,
         PipelineError::Options(_) => exit::USAGE,
         PipelineError::Video(_) => exit::FAILURE,
     }

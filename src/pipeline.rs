@@ -663,7 +663,8 @@ pub fn build_lapse(
     ))
 }
 
-/// Renders and writes the video; the format follows the extension (GIF for now).
+/// Renders and writes the video; the format follows the extension (.gif or .mp4). Returns the
+/// frame count and the file size.
 pub fn write_video(
     path: &Path,
     lapse: &Lapse,
@@ -681,8 +682,19 @@ pub fn write_video(
             &settings.gif,
             progress,
         )?),
+        Some("mp4") => {
+            let options = video::mp4::Mp4Options {
+                fps: settings.gif.fps,
+                ..Default::default()
+            };
+            let bytes = video::mp4::write_file(path, lapse, &options, progress)?;
+            Ok(video::gif::GifStats {
+                frames: lapse.len(),
+                bytes,
+            })
+        }
         other => Err(PipelineError::Options(format!(
-            "cannot write {:?} files; use an output name ending in .gif",
+            "cannot write {:?} files; use an output name ending in .gif or .mp4",
             other.unwrap_or("extension-less")
         ))),
     }

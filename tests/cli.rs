@@ -256,7 +256,7 @@ fn unknown_output_format_and_bad_flags_are_usage_errors() {
         .arg(photo("faces/barack_obama"))
         .args(["-o", "out.avi"]));
     assert_eq!(bad_ext.status.code(), Some(2));
-    assert!(stderr(&bad_ext).contains(".gif"));
+    assert!(stderr(&bad_ext).contains(".gif or .mp4"));
     let bad_size =
         run(lifelapse(dir.path()).args(["render", "x.jpg", "-o", "o.gif", "--size", "300"]));
     assert_eq!(bad_size.status.code(), Some(2));
@@ -681,4 +681,58 @@ fn age_spacing_gives_longer_age_gaps_more_frames() {
         decode_gif(&out).frames.len(),
         6 + (1 + 6) + (1 + 27) + (1 + 6) + 1 + 6
     );
+}
+
+#[test]
+fn mp4_output_is_h264_yuv420p_with_every_frame() {
+    let dir = tmp();
+    let out = dir.path().join("lapse.mp4");
+    let result = run(lifelapse(dir.path())
+        .arg("render")
+        .arg(photo("faces/barack_obama"))
+        .args([
+            "--size",
+            "256",
+            "--frames-between",
+            "3",
+            "--fps",
+            "10",
+            "-o",
+        ])
+        .arg(&out));
+    if !lifelapse::video::mp4::available() && std::env::var_os("CI").is_none() {
+        assert_eq!(result.status.code(), Some(2), "{}", stderr(&result));
+        assert!(stderr(&result).contains("ffmpeg"));
+        eprintln!("skipped: ffmpeg is not installed (tools/setup.sh installs it)");
+        return;
+    }
+    assert!(result.status.success(), "{}", stderr(&result));
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_frames",
+            "-show_entries",
+        ])
+        .arg("stream=codec_name,pix_fmt,width,height,nb_read_frames")
+        .args(["-of", "json"])
+        .arg(&out)
+        .output()
+        .expect("ffprobe");
+    let info: serde_json::Value = serde_json::from_slice(&probe.stdout).expect("ffprobe json");
+    let stream = &info["streams"][0];
+    assert_eq!(stream["codec_name"], "h264");
+    assert_eq!(stream["pix_fmt"], "yuv420p");
+    assert_eq!(
+        (stream["width"].as_u64(), stream["height"].as_u64()),
+        (Some(256), Some(256))
+    );
+    assert_eq!(stream["nb_read_frames"], "25");
+    // Metadata up front, so chat apps can start playing before the download ends.
+    let bytes = std::fs::read(&out).expect("mp4");
+    let moov = bytes.windows(4).position(|w| w == b"moov");
+    let mdat = bytes.windows(4).position(|w| w == b"mdat");
+    assert!(moov < mdat, "moov atom after mdat");
 }

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what lifelapse needs on a fresh Debian/Ubuntu machine with Rust (rustup) and Python 3:
-# libheif for HEIC photos, and libtorch for the networks. Safe to run again: finished steps are skipped.
+# libheif for HEIC photos, ffmpeg for MP4 output, and libtorch for the networks. Safe to run again: finished steps are skipped.
 #
 #   tools/setup.sh          # what running lifelapse needs
 #   tools/setup.sh --test   # plus what the test suite needs (heif-enc to make HEIC test photos)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libheif1)
+packages=(libheif1 ffmpeg)
 [[ "${1:-}" == "--test" ]] && packages+=(libheif-examples)
 
 missing=()
@@ -20,7 +20,7 @@ if ((${#missing[@]})); then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
-        echo "note: please install ${missing[*]} (HEIC support); continuing without" >&2
+        echo "note: please install ${missing[*]} (HEIC photos, MP4 output); continuing without" >&2
     fi
 fi
 

@@ -35,7 +35,7 @@ impl GifOptions {
     }
 }
 
-/// What was written.
+/// What was written (GIF or MP4).
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct GifStats {
     pub frames: usize,

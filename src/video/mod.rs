@@ -1,6 +1,7 @@
 //! Video encoders over a source of frames that can be rendered in any order.
 
 pub mod gif;
+pub mod mp4;
 pub mod palette;
 
 use image::RgbImage;
@@ -25,8 +26,10 @@ pub enum VideoError {
         path: String,
         source: std::io::Error,
     },
-    #[error("GIF encoding failed: {0}")]
+    #[error("encoding failed: {0}")]
     Encode(String),
+    #[error("{0}")]
+    EncoderMissing(&'static str),
 }
 
 /// Frames, rendered on demand from any thread. Encoders ask for each frame once (plus a few
