@@ -55,15 +55,8 @@ enum Command {
         /// Photo files or folders (JPEG, PNG, WebP, HEIC).
         #[arg(required = true, value_name = "PHOTOS")]
         photos: Vec<PathBuf>,
-        /// Birth date (YYYY-MM-DD): ages come from capture date minus this.
-        #[arg(long, value_name = "DATE", value_parser = parse_date)]
-        born: Option<NaiveDate>,
-        /// Fix a photo's age by hand: NAME=YEARS (file name or path), repeatable.
-        #[arg(long = "age", value_name = "NAME=YEARS", value_parser = parse_age)]
-        ages: Vec<(String, f64)>,
-        /// Keep only the best face of each day, week, month or year (dated photos).
-        #[arg(long, value_name = "PERIOD", value_parser = ["day", "week", "month", "year"])]
-        per: Option<String>,
+        #[command(flatten)]
+        choice: FaceChoice,
         /// Print one JSON document instead of a table.
         #[arg(long)]
         json: bool,
@@ -101,15 +94,8 @@ enum Command {
         /// Frames per second.
         #[arg(long, value_name = "F")]
         fps: Option<f32>,
-        /// Birth date (YYYY-MM-DD), for ages.
-        #[arg(long, value_name = "DATE", value_parser = parse_date)]
-        born: Option<NaiveDate>,
-        /// Fix a photo's age by hand: NAME=YEARS (file name or path), repeatable.
-        #[arg(long = "age", value_name = "NAME=YEARS", value_parser = parse_age)]
-        ages: Vec<(String, f64)>,
-        /// Keep only the best face of each day, week, month or year (dated photos).
-        #[arg(long, value_name = "PERIOD", value_parser = ["day", "week", "month", "year"])]
-        per: Option<String>,
+        #[command(flatten)]
+        choice: FaceChoice,
         /// Also use faces flagged as suspected intruders.
         #[arg(long)]
         keep_all: bool,
@@ -131,6 +117,29 @@ enum Command {
     },
     /// Show the configuration, compute device and optional features.
     Info,
+}
+
+/// What the user says about ages and which faces to keep (analyze and render alike).
+#[derive(clap::Args)]
+struct FaceChoice {
+    /// Birth date (YYYY-MM-DD): ages come from capture date minus this.
+    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    born: Option<NaiveDate>,
+    /// Fix a photo's age by hand: NAME=YEARS (file name or path), repeatable.
+    #[arg(long = "age", value_name = "NAME=YEARS", value_parser = parse_age)]
+    ages: Vec<(String, f64)>,
+    /// Keep only the best face of each day, week, month or year (dated photos).
+    #[arg(long, value_name = "PERIOD", value_parser = ["day", "week", "month", "year"])]
+    per: Option<String>,
+}
+
+impl FaceChoice {
+    fn ages(&self) -> pipeline::AgeFacts {
+        pipeline::AgeFacts {
+            born: self.born,
+            fixed: self.ages.clone(),
+        }
+    }
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
@@ -231,11 +240,11 @@ fn take_in(photos: &[PathBuf], config: &Config) -> lifelapse::album::Album {
     album
 }
 
-fn decide_options(config: &Config, keep_all: bool, per: Option<String>) -> pipeline::DecideOptions {
+fn decide_options(config: &Config, keep_all: bool, choice: &FaceChoice) -> pipeline::DecideOptions {
     pipeline::DecideOptions {
         keep_all,
         // clap only lets the four period names through.
-        per: per.and_then(|p| p.parse().ok()),
+        per: choice.per.as_deref().and_then(|p| p.parse().ok()),
         ..pipeline::DecideOptions::from_config(config)
     }
 }
@@ -268,16 +277,15 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
     match command {
         Command::Analyze {
             photos,
-            born,
-            ages,
-            per,
+            choice,
             json,
             out_dir,
         } => {
             let album = take_in(&photos, &config);
             let faces = find_faces(&album, &config)?;
-            let decisions = pipeline::decide(&album, &faces, decide_options(&config, false, per));
-            let ages = pipeline::AgeFacts { born, fixed: ages };
+            let decisions =
+                pipeline::decide(&album, &faces, decide_options(&config, false, &choice));
+            let ages = choice.ages();
             let report = pipeline::analyze(&album, &faces, &decisions, &ages);
             let text = serde_json::to_string_pretty(&report)
                 .context("report")
@@ -306,12 +314,10 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             gamma,
             renderer,
             fps,
-            born,
-            ages,
-            per,
+            choice,
             keep_all,
         } => {
-            let ages = pipeline::AgeFacts { born, fixed: ages };
+            let ages = choice.ages();
             let r = &mut config.render;
             r.size = size.unwrap_or(r.size);
             r.frames_between = frames_between.unwrap_or(r.frames_between);
@@ -332,7 +338,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             print_problems(&album);
             let faces = find_faces(&album, &config)?;
             let decisions =
-                pipeline::decide(&album, &faces, decide_options(&config, keep_all, per));
+                pipeline::decide(&album, &faces, decide_options(&config, keep_all, &choice));
             let (lapse, left_out) =
                 pipeline::build_lapse(&album, &faces, &decisions, &settings, &ages)
                     .map_err(|e| fail(code_of(&e))(e.into()))?;

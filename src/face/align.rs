@@ -79,25 +79,13 @@ fn reflect(v: f64, n: f64) -> f64 {
     }
 }
 
+/// Bilinear sample with reflection outside the image.
 fn bilinear(img: &RgbImage, x: f64, y: f64) -> [f64; 3] {
-    let (w, h) = (img.width() as f64, img.height() as f64);
-    let (x, y) = (reflect(x, w), reflect(y, h));
-    let (x0, y0) = (x.floor(), y.floor());
-    let (fx, fy) = (x - x0, y - y0);
-    let (x0, y0) = (x0 as u32, y0 as u32);
-    let (x1, y1) = (
-        (x0 + 1).min(img.width() - 1),
-        (y0 + 1).min(img.height() - 1),
-    );
-    let p = |xx, yy| img.get_pixel(xx, yy).0;
-    let (a, b, c, d) = (p(x0, y0), p(x1, y0), p(x0, y1), p(x1, y1));
-    let mut out = [0.0; 3];
-    for k in 0..3 {
-        let top = a[k] as f64 * (1.0 - fx) + b[k] as f64 * fx;
-        let bottom = c[k] as f64 * (1.0 - fx) + d[k] as f64 * fx;
-        out[k] = top * (1.0 - fy) + bottom * fy;
-    }
-    out
+    resize::bilinear(
+        img,
+        reflect(x, img.width() as f64),
+        reflect(y, img.height() as f64),
+    )
 }
 
 /// Where photo point `p` lands in the `size`² image [`align`] cuts out of `quad`, in pixel

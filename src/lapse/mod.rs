@@ -34,6 +34,20 @@ pub trait Renderer: Send + Sync {
     fn frame(&self, keyframes: &[Keyframe], spec: FrameSpec) -> Result<RgbImage, LapseError>;
 }
 
+/// The two keyframes a frame lies between.
+pub(crate) fn keyframe_pair(
+    keyframes: &[Keyframe],
+    spec: FrameSpec,
+) -> Result<(&Keyframe, &Keyframe), LapseError> {
+    let len = keyframes.len();
+    let get = |i: usize| {
+        keyframes
+            .get(i)
+            .ok_or(LapseError::FrameOutOfRange { index: i, len })
+    };
+    Ok((get(spec.from)?, get(spec.to)?))
+}
+
 /// Picks a renderer by its name on the command line or in the config.
 pub fn renderer_by_name(name: &str) -> Result<Box<dyn Renderer>, LapseError> {
     match name {

@@ -69,26 +69,7 @@ fn affine(from: [[f32; 2]; 3], to: [[f32; 2]; 3]) -> Option<[f32; 6]> {
 }
 
 fn sample(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
-    let (w, h) = (img.width() as f32, img.height() as f32);
-    let (x, y) = (x.clamp(0.0, w - 1.0), y.clamp(0.0, h - 1.0));
-    let (x0, y0) = (x.floor(), y.floor());
-    let (fx, fy) = (x - x0, y - y0);
-    let (x0, y0) = (x0 as u32, y0 as u32);
-    let (x1, y1) = (
-        (x0 + 1).min(img.width() - 1),
-        (y0 + 1).min(img.height() - 1),
-    );
-    let (a, b, c, d) = (
-        img.get_pixel(x0, y0).0,
-        img.get_pixel(x1, y0).0,
-        img.get_pixel(x0, y1).0,
-        img.get_pixel(x1, y1).0,
-    );
-    [0, 1, 2].map(|k| {
-        let top = a[k] as f32 * (1.0 - fx) + b[k] as f32 * fx;
-        let bottom = c[k] as f32 * (1.0 - fx) + d[k] as f32 * fx;
-        top * (1.0 - fy) + bottom * fy
-    })
+    crate::album::resize::bilinear(img, x as f64, y as f64).map(|v| v as f32)
 }
 
 impl Renderer for MorphRenderer {
@@ -97,13 +78,7 @@ impl Renderer for MorphRenderer {
     }
 
     fn frame(&self, keyframes: &[Keyframe], spec: FrameSpec) -> Result<RgbImage, LapseError> {
-        let len = keyframes.len();
-        let get = |i: usize| {
-            keyframes
-                .get(i)
-                .ok_or(LapseError::FrameOutOfRange { index: i, len })
-        };
-        let (a, b) = (get(spec.from)?, get(spec.to)?);
+        let (a, b) = super::keyframe_pair(keyframes, spec)?;
         if spec.alpha <= 0.0 || spec.from == spec.to {
             return Ok(a.image.clone());
         }
@@ -143,18 +118,16 @@ impl Renderer for MorphRenderer {
                 sa[c].1 * (1.0 - t) + sb[c].1 * t,
             )
         });
-        let gain_a: [(f32, f32); 3] = [0, 1, 2].map(|c| {
-            (
-                target[c].1 / sa[c].1,
-                target[c].0 - sa[c].0 * target[c].1 / sa[c].1,
-            )
-        });
-        let gain_b: [(f32, f32); 3] = [0, 1, 2].map(|c| {
-            (
-                target[c].1 / sb[c].1,
-                target[c].0 - sb[c].0 * target[c].1 / sb[c].1,
-            )
-        });
+        // x ↦ x·scale + offset per channel takes a face's statistics to the target's.
+        let gains = |s: [(f32, f32); 3]| {
+            [0, 1, 2].map(|c| {
+                (
+                    target[c].1 / s[c].1,
+                    target[c].0 - s[c].0 * target[c].1 / s[c].1,
+                )
+            })
+        };
+        let (gain_a, gain_b) = (gains(sa), gains(sb));
 
         let mut out = RgbImage::new(w, h);
         let mut filled = vec![false; (w * h) as usize];

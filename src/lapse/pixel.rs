@@ -12,16 +12,7 @@ impl Renderer for PixelRenderer {
     }
 
     fn frame(&self, keyframes: &[Keyframe], spec: FrameSpec) -> Result<RgbImage, LapseError> {
-        let len = keyframes.len();
-        let get = |i: usize| {
-            keyframes
-                .get(i)
-                .ok_or(LapseError::FrameOutOfRange { index: i, len })
-        };
-        Ok(blend::mix(
-            &get(spec.from)?.image,
-            &get(spec.to)?.image,
-            spec.alpha,
-        ))
+        let (a, b) = super::keyframe_pair(keyframes, spec)?;
+        Ok(blend::mix(&a.image, &b.image, spec.alpha))
     }
 }
