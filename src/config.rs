@@ -112,6 +112,8 @@ pub struct RenderConfig {
     pub max_frames: u32,
     /// Slow in and out of each photo instead of moving at constant speed.
     pub ease: bool,
+    /// Caption the video with the age, counting up between photos (needs known ages).
+    pub labels: bool,
     /// Strength γ of the real photo shown near its keyframe: weight γ(1+cos 2πα)/2.
     pub gamma: f32,
     /// Frames per second of the output video.
@@ -134,6 +136,7 @@ impl Default for RenderConfig {
             max_between: 36,
             max_frames: 600,
             ease: true,
+            labels: false,
             gamma: 0.5,
             fps: 12.0,
             hold_frames: 6,

@@ -99,6 +99,9 @@ enum Command {
         /// Also use faces flagged as suspected intruders.
         #[arg(long)]
         keep_all: bool,
+        /// Caption the video with the age, counting up between photos.
+        #[arg(long)]
+        labels: bool,
     },
     /// Time intake and GIF encoding on this machine.
     Bench {
@@ -316,6 +319,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             fps,
             choice,
             keep_all,
+            labels,
         } => {
             let ages = choice.ages();
             let r = &mut config.render;
@@ -327,6 +331,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                 r.spacing = "fixed".into();
             }
             r.gamma = gamma.unwrap_or(r.gamma);
+            r.labels |= labels;
             r.fps = fps.unwrap_or(r.fps);
             if let Some(name) = renderer {
                 r.renderer = name;

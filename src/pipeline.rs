@@ -599,6 +599,8 @@ pub struct RenderSettings {
     pub renderer: String,
     pub timeline: TimelineOptions,
     pub gamma: f32,
+    /// Caption frames with the age.
+    pub labels: bool,
     pub gif: GifOptions,
 }
 
@@ -629,6 +631,7 @@ impl RenderSettings {
                 ease: config.render.ease,
             },
             gamma: config.render.gamma,
+            labels: config.render.labels,
             gif: GifOptions {
                 fps: config.render.fps,
                 colors: config.gif.colors,
@@ -658,7 +661,10 @@ pub fn build_lapse(
     let renderer = crate::lapse::renderer_by_name(&settings.renderer)?;
     let (keyframes, left_out) = keyframes(album, faces, decisions, settings.size, ages);
     Ok((
-        Lapse::new(keyframes, settings.timeline, renderer, settings.gamma)?,
+        Lapse {
+            labels: settings.labels,
+            ..Lapse::new(keyframes, settings.timeline, renderer, settings.gamma)?
+        },
         left_out,
     ))
 }

@@ -51,7 +51,7 @@ fn glyph(c: char) -> [u8; 7] {
 }
 
 /// Draws `text` with its top-left corner at (x, y), each font pixel `scale`² screen pixels.
-fn draw_text(img: &mut RgbImage, text: &str, x: u32, y: u32, scale: u32, colour: Rgb<u8>) {
+pub fn draw_text(img: &mut RgbImage, text: &str, x: u32, y: u32, scale: u32, colour: Rgb<u8>) {
     for (i, c) in text.chars().enumerate() {
         let rows = glyph(c);
         let gx = x + i as u32 * 6 * scale;
@@ -71,6 +71,11 @@ fn draw_text(img: &mut RgbImage, text: &str, x: u32, y: u32, scale: u32, colour:
             }
         }
     }
+}
+
+/// Width in pixels of `text` drawn at `scale`.
+pub fn text_width(text: &str, scale: u32) -> u32 {
+    (text.chars().count() as u32 * 6).saturating_sub(1) * scale
 }
 
 /// Lays the tiles out in rows of six.

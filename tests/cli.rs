@@ -736,3 +736,46 @@ fn mp4_output_is_h264_yuv420p_with_every_frame() {
     let mdat = bytes.windows(4).position(|w| w == b"mdat");
     assert!(moov < mdat, "moov atom after mdat");
 }
+
+#[test]
+fn labels_caption_the_age_at_the_bottom_only() {
+    let dir = tmp();
+    let render = |labels: bool, out: &str| {
+        let mut cmd = lifelapse(dir.path());
+        cmd.arg("render")
+            .arg(photo("faces/barack_obama/01.jpg"))
+            .arg(photo("faces/barack_obama/02.jpg"))
+            .args([
+                "--age",
+                "01.jpg=47",
+                "--age",
+                "02.jpg=51",
+                "--size",
+                "256",
+                "--frames-between",
+                "3",
+                "-o",
+                out,
+            ]);
+        if labels {
+            cmd.arg("--labels");
+        }
+        let result = run(&mut cmd);
+        assert!(result.status.success(), "{}", stderr(&result));
+        decode_gif(&dir.path().join(out)).frames.remove(0)
+    };
+    let (plain, labelled) = (render(false, "plain.gif"), render(true, "labelled.gif"));
+    let rows = |img: &image::RgbImage, y0: u32, y1: u32| {
+        image::imageops::crop_imm(img, 0, y0, 256, y1 - y0).to_image()
+    };
+    let top = lifelapse::video::psnr(&rows(&plain, 0, 200), &rows(&labelled, 0, 200));
+    let bottom = lifelapse::video::psnr(&rows(&plain, 236, 256), &rows(&labelled, 236, 256));
+    assert!(
+        top > 30.0,
+        "the picture above the caption changed: {top:.1} dB"
+    );
+    assert!(bottom < 20.0, "no caption drawn: {bottom:.1} dB");
+    // Bright text on the dark band.
+    let band = rows(&labelled, 236, 256);
+    assert!(band.pixels().filter(|p| p[0] > 200).count() > 20);
+}

@@ -34,6 +34,29 @@ pub trait Renderer: Send + Sync {
     fn frame(&self, keyframes: &[Keyframe], spec: FrameSpec) -> Result<RgbImage, LapseError>;
 }
 
+/// Draws `text` centred at the bottom of the frame, light on a dark band, sized to the frame.
+fn caption(frame: &mut RgbImage, text: &str) {
+    let (w, h) = frame.dimensions();
+    let scale = (h / 96).max(1);
+    let (tw, th) = (crate::sheet::text_width(text, scale), 7 * scale);
+    let band = th + 4 * scale;
+    for y in h.saturating_sub(band)..h {
+        for x in 0..w {
+            let p = frame.get_pixel_mut(x, y);
+            p.0 = p.0.map(|v| v / 3);
+        }
+    }
+    let x = w.saturating_sub(tw) / 2;
+    crate::sheet::draw_text(
+        frame,
+        text,
+        x,
+        h.saturating_sub(band) + 2 * scale,
+        scale,
+        image::Rgb([245, 245, 245]),
+    );
+}
+
 /// The two keyframes a frame lies between.
 pub(crate) fn keyframe_pair(
     keyframes: &[Keyframe],
@@ -64,6 +87,8 @@ pub struct Lapse {
     pub renderer: Box<dyn Renderer>,
     /// Strength of the real photo near its keyframe; see [`blend::keyframe_weight`].
     pub gamma: f32,
+    /// Caption every frame with the age, counting up between keyframes.
+    pub labels: bool,
 }
 
 impl Lapse {
@@ -90,6 +115,7 @@ impl Lapse {
             timeline,
             renderer,
             gamma,
+            labels: false,
         })
     }
 
@@ -122,10 +148,19 @@ impl Lapse {
             (spec.to, spec.alpha)
         };
         let weight = blend::keyframe_weight(alpha, self.gamma);
-        Ok(blend::mix(
-            &rendered,
-            &self.keyframes[nearest].image,
-            weight,
-        ))
+        let mut frame = blend::mix(&rendered, &self.keyframes[nearest].image, weight);
+        if self.labels {
+            let ages = (
+                self.keyframes[spec.from].age_years,
+                self.keyframes[spec.to].age_years,
+            );
+            if let (Some(a), Some(b)) = ages {
+                caption(
+                    &mut frame,
+                    &format!("{:.0}y", a + (b - a) * spec.alpha as f64),
+                );
+            }
+        }
+        Ok(frame)
     }
 }
