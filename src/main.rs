@@ -103,7 +103,7 @@ enum Command {
         #[arg(long)]
         labels: bool,
     },
-    /// Time intake and GIF encoding on this machine.
+    /// Time intake, face analysis, rendering and video encoding on this machine.
     Bench {
         /// Print JSON.
         #[arg(long)]
