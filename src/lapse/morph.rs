@@ -140,22 +140,19 @@ impl Renderer for MorphRenderer {
             ) else {
                 continue;
             };
-            let min_x = dst
-                .iter()
-                .map(|q| q[0])
-                .fold(f32::MAX, f32::min)
-                .floor()
-                .max(0.0) as u32;
-            let max_x =
-                (dst.iter().map(|q| q[0]).fold(f32::MIN, f32::max).ceil() as u32).min(w - 1);
-            let min_y = dst
-                .iter()
-                .map(|q| q[1])
-                .fold(f32::MAX, f32::min)
-                .floor()
-                .max(0.0) as u32;
-            let max_y =
-                (dst.iter().map(|q| q[1]).fold(f32::MIN, f32::max).ceil() as u32).min(h - 1);
+            // The triangle's bounding box along axis `k`, clipped to the frame.
+            let span = |k: usize, limit: u32| {
+                let lo = dst
+                    .iter()
+                    .map(|q| q[k])
+                    .fold(f32::MAX, f32::min)
+                    .floor()
+                    .max(0.0) as u32;
+                let hi = (dst.iter().map(|q| q[k]).fold(f32::MIN, f32::max).ceil() as u32)
+                    .min(limit - 1);
+                (lo, hi)
+            };
+            let ((min_x, max_x), (min_y, max_y)) = (span(0, w), span(1, h));
             let edge = |p0: [f32; 2], p1: [f32; 2], x: f32, y: f32| {
                 (p1[0] - p0[0]) * (y - p0[1]) - (p1[1] - p0[1]) * (x - p0[0])
             };

@@ -154,8 +154,7 @@ impl AgeGenderNet {
 pub fn load(
     device: Device,
 ) -> Result<(tch::nn::VarStore, AgeGenderNet), super::weights::WeightsError> {
-    let mut vs = tch::nn::VarStore::new(device);
-    let net = AgeGenderNet::new(&vs.root(), Config::default());
-    super::weights::load(&mut vs, &super::weights::models_dir(), WEIGHTS_FILE)?;
-    Ok((vs, net))
+    super::weights::load_net(device, WEIGHTS_FILE, |p| {
+        AgeGenderNet::new(p, Config::default())
+    })
 }

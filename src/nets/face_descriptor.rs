@@ -154,8 +154,7 @@ impl FaceRecognitionNet {
 pub fn load(
     device: Device,
 ) -> Result<(tch::nn::VarStore, FaceRecognitionNet), super::weights::WeightsError> {
-    let mut vs = tch::nn::VarStore::new(device);
-    let net = FaceRecognitionNet::new(&vs.root(), Config::default());
-    super::weights::load(&mut vs, &super::weights::models_dir(), WEIGHTS_FILE)?;
-    Ok((vs, net))
+    super::weights::load_net(device, WEIGHTS_FILE, |p| {
+        FaceRecognitionNet::new(p, Config::default())
+    })
 }

@@ -138,8 +138,7 @@ impl TinyFaceDetector {
 pub fn load(
     device: Device,
 ) -> Result<(tch::nn::VarStore, TinyFaceDetector), super::weights::WeightsError> {
-    let mut vs = tch::nn::VarStore::new(device);
-    let net = TinyFaceDetector::new(&vs.root(), Config::default());
-    super::weights::load(&mut vs, &super::weights::models_dir(), WEIGHTS_FILE)?;
-    Ok((vs, net))
+    super::weights::load_net(device, WEIGHTS_FILE, |p| {
+        TinyFaceDetector::new(p, Config::default())
+    })
 }

@@ -120,8 +120,7 @@ impl FaceLandmark68Net {
 pub fn load(
     device: Device,
 ) -> Result<(tch::nn::VarStore, FaceLandmark68Net), super::weights::WeightsError> {
-    let mut vs = tch::nn::VarStore::new(device);
-    let net = FaceLandmark68Net::new(&vs.root(), Config::default());
-    super::weights::load(&mut vs, &super::weights::models_dir(), WEIGHTS_FILE)?;
-    Ok((vs, net))
+    super::weights::load_net(device, WEIGHTS_FILE, |p| {
+        FaceLandmark68Net::new(p, Config::default())
+    })
 }

@@ -99,3 +99,16 @@ pub fn load(vs: &mut VarStore, dir: &Path, file: &str) -> Result<(), WeightsErro
     vs.freeze();
     Ok(())
 }
+
+/// Builds a network on `device` with `build` and fills it from the verified file `file` in the
+/// shipped models directory: every network's loader.
+pub fn load_net<N>(
+    device: tch::Device,
+    file: &str,
+    build: impl FnOnce(&tch::nn::Path) -> N,
+) -> Result<(VarStore, N), WeightsError> {
+    let mut vs = VarStore::new(device);
+    let net = build(&vs.root());
+    load(&mut vs, &models_dir(), file)?;
+    Ok((vs, net))
+}
