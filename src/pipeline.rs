@@ -676,7 +676,7 @@ pub fn write_video(
     lapse: &Lapse,
     settings: &RenderSettings,
     progress: &(dyn Fn(usize) + Sync),
-) -> Result<video::gif::GifStats, PipelineError> {
+) -> Result<video::VideoStats, PipelineError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -694,7 +694,7 @@ pub fn write_video(
                 ..Default::default()
             };
             let bytes = video::mp4::write_file(path, lapse, &options, progress)?;
-            Ok(video::gif::GifStats {
+            Ok(video::VideoStats {
                 frames: lapse.len(),
                 bytes,
             })

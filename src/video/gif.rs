@@ -2,7 +2,7 @@
 //! batches, written in order.
 
 use super::palette::{Dither, Palette};
-use super::{FrameSource, VideoError};
+use super::{FrameSource, VideoError, VideoStats};
 use rayon::prelude::*;
 use std::io::Write;
 use std::path::Path;
@@ -33,13 +33,6 @@ impl GifOptions {
     pub fn delay_centis(&self) -> u16 {
         (100.0 / self.fps.max(0.01)).round().clamp(2.0, 65535.0) as u16
     }
-}
-
-/// What was written (GIF or MP4).
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-pub struct GifStats {
-    pub frames: usize,
-    pub bytes: u64,
 }
 
 /// Frames per parallel batch: enough to keep every core busy, few enough to bound memory.
@@ -169,13 +162,13 @@ pub fn write_file(
     source: &dyn FrameSource,
     options: &GifOptions,
     progress: &(dyn Fn(usize) + Sync),
-) -> Result<GifStats, VideoError> {
+) -> Result<VideoStats, VideoError> {
     let mut frames = 0;
     let bytes = super::write_atomically(path, |out| {
         frames = encode(source, options, out, progress)?;
         Ok(())
     })?;
-    Ok(GifStats { frames, bytes })
+    Ok(VideoStats { frames, bytes })
 }
 
 #[cfg(test)]

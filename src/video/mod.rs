@@ -74,40 +74,61 @@ impl FrameSource for Vec<RgbImage> {
     }
 }
 
+/// What was written: frames and file size.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct VideoStats {
+    pub frames: usize,
+    pub bytes: u64,
+}
+
+fn write_error(path: &Path) -> impl Fn(std::io::Error) -> VideoError + '_ {
+    move |source| VideoError::Write {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// A temporary file beside `path`: on the same file system, so [`persist`] is an atomic rename.
+pub(crate) fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, VideoError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".lifelapse-")
+        .suffix(".partial")
+        .tempfile_in(dir)
+        .map_err(write_error(path))
+}
+
+/// Syncs the finished temporary file and renames it onto `path`; returns its size.
+pub(crate) fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<u64, VideoError> {
+    let err = write_error(path);
+    tmp.as_file().sync_all().map_err(&err)?;
+    // Temporary files are private (0600); the video is an ordinary file.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(&err)?;
+    }
+    let size = tmp.as_file().metadata().map_err(&err)?.len();
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(size)
+}
+
 /// Writes through `write` into a temporary file beside `path`, then renames it into place, so
 /// `path` is either the old file or the whole new one, never half a video.
 pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut std::io::BufWriter<&mut std::fs::File>) -> Result<(), VideoError>,
 ) -> Result<u64, VideoError> {
-    let err = |source| VideoError::Write {
-        path: path.display().to_string(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".lifelapse-")
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(err)?;
+    let mut tmp = temp_beside(path)?;
     {
         let mut out = std::io::BufWriter::new(tmp.as_file_mut());
         write(&mut out)?;
-        std::io::Write::flush(&mut out).map_err(err)?;
+        std::io::Write::flush(&mut out).map_err(write_error(path))?;
     }
-    tmp.as_file().sync_all().map_err(err)?;
-    // Temporary files are private (0600); the video is an ordinary file.
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .map_err(err)?;
-    }
-    let size = tmp.as_file().metadata().map_err(err)?.len();
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(size)
+    persist(tmp, path)
 }
 
 /// Peak signal-to-noise ratio in dB between two images of the same size (∞ when identical).

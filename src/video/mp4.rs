@@ -50,19 +50,8 @@ pub fn write_file(
         ));
     }
     let (w, h) = source.size();
-    let io = |source| VideoError::Write {
-        path: path.display().to_string(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".lifelapse-")
-        .suffix(".mp4.partial")
-        .tempfile_in(dir)
-        .map_err(io)?;
+    let io = super::write_error(path);
+    let tmp = super::temp_beside(path)?;
     let mut child = Command::new("ffmpeg")
         .args([
             "-hide_banner",
@@ -98,7 +87,7 @@ pub fn write_file(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(io)?;
+        .map_err(&io)?;
     let mut stdin = child
         .stdin
         .take()
@@ -144,11 +133,5 @@ pub fn write_file(
             message.trim()
         )));
     }
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644)).map_err(io)?;
-    }
-    let size = tmp.as_file().metadata().map_err(io)?.len();
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(size)
+    super::persist(tmp, path)
 }
