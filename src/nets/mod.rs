@@ -6,6 +6,8 @@ pub mod face_descriptor;
 pub mod face_detector;
 pub mod landmarks68;
 pub mod layers;
+pub mod stylegan2;
+pub mod tensor_set;
 pub mod weights;
 
 use image::RgbImage;

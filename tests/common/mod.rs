@@ -81,3 +81,16 @@ pub fn decode_gif(path: &Path) -> DecodedGif {
         loops_forever,
     }
 }
+
+/// ../shared/fixtures beside the repository (or `LIFELAPSE_FIXTURES`).
+pub fn fixtures() -> PathBuf {
+    let dir = std::env::var_os("LIFELAPSE_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
+    assert!(
+        dir.join("g_small.pt").is_file(),
+        "parity fixtures not found at {}",
+        dir.display()
+    );
+    dir
+}

@@ -1,0 +1,160 @@
+//! The StyleGAN2 generator against tensors the reference implementation produced from the
+//! random-weight checkpoint in ../shared/fixtures (its README states the tolerances).
+
+mod common;
+
+use lifelapse::nets::stylegan2::{self, Generator, GeneratorConfig};
+use lifelapse::nets::tensor_set::TensorSet;
+use std::collections::BTreeMap;
+use tch::{Device, Kind, Tensor};
+
+fn read(name: &str) -> TensorSet {
+    let path = common::fixtures().join(name);
+    let tensors = Tensor::read_safetensors(&path).expect("read fixture");
+    TensorSet::new(tensors.into_iter().collect::<BTreeMap<_, _>>())
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.size(), b.size(), "shapes differ");
+    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
+        .abs()
+        .max()
+        .double_value(&[])
+}
+
+fn assert_close(name: &str, ours: &Tensor, reference: &Tensor, tolerance: f64) {
+    let diff = max_diff(ours, reference);
+    assert!(
+        diff <= tolerance,
+        "{name}: max difference {diff:e} exceeds {tolerance:e}"
+    );
+}
+
+fn generator() -> (Generator, TensorSet) {
+    let weights = read("g_small.safetensors").subset("g_ema");
+    let config = GeneratorConfig::from_tensors(&weights, 0.01).expect("config");
+    let g = Generator::new(&weights, &config, Device::Cpu, Kind::Float).expect("generator");
+    (g, read("stylegan2_small_io.safetensors"))
+}
+
+#[test]
+fn the_architecture_is_read_from_the_tensors() {
+    let weights = read("g_small.safetensors").subset("g_ema");
+    let config = GeneratorConfig::from_tensors(&weights, 0.01).expect("config");
+    assert_eq!(config.size, 64);
+    assert_eq!(config.style_dim, 64);
+    assert_eq!(config.n_mlp, 2);
+    assert_eq!(config.channels, vec![64, 64, 64, 64, 32]);
+    assert_eq!(config.n_latent(), 10);
+    assert_eq!(config.num_layers(), 9);
+}
+
+#[test]
+fn ops_match_the_reference() {
+    let io = read("stylegan2_small_io.safetensors");
+    let x8 = io.get("op.x8").unwrap();
+    let x17 = io.get("op.x17").unwrap();
+    assert_close(
+        "upsample",
+        &stylegan2::upsample(x8),
+        io.get("op.upsample_x8").unwrap(),
+        1e-6,
+    );
+    assert_close(
+        "downsample",
+        &stylegan2::downsample(x8),
+        io.get("op.downsample_x8").unwrap(),
+        1e-6,
+    );
+    assert_close(
+        "blur",
+        &stylegan2::blur_after_transposed(x17),
+        io.get("op.blur_up_x17").unwrap(),
+        1e-6,
+    );
+    assert_close(
+        "leaky relu",
+        &stylegan2::leaky_relu_with_bias(io.get("op.lrelu_x").unwrap(), io.get("op.lrelu_bias").unwrap()),
+        io.get("op.fused_leaky_relu").unwrap(),
+        1e-6,
+    );
+}
+
+#[test]
+fn mapping_matches_the_reference() {
+    let (g, io) = generator();
+    assert_close("w", &g.mapping(io.get("z").unwrap()), io.get("w").unwrap(), 1e-5);
+    assert_close("w2", &g.mapping(io.get("z2").unwrap()), io.get("w2").unwrap(), 1e-5);
+    let wplus = g.mapping(io.get("wplus_z").unwrap()).view([2, 10, 64]);
+    assert_close("wplus", &wplus, io.get("wplus").unwrap(), 1e-5);
+}
+
+#[test]
+fn synthesis_matches_the_reference_layer_by_layer() {
+    let (g, io) = generator();
+    let wplus = io.get("wplus").unwrap();
+    let mut checked = 0;
+    let image = g.synthesis_traced(wplus, |name, x| {
+        let key = format!("inter.{name}");
+        if let Ok(reference) = io.get(&key) {
+            assert_close(&key, x, reference, 1e-4);
+            checked += 1;
+        }
+    });
+    assert_eq!(checked, 15, "every stored intermediate was compared");
+    assert_close("img_wplus", &image, io.get("img_wplus").unwrap(), 1e-4);
+}
+
+#[test]
+fn z_truncation_and_style_mixing_match_the_reference() {
+    let (g, io) = generator();
+    let avg = io.get("latent_avg").unwrap();
+    let w = g.mapping(io.get("z").unwrap());
+    let latents = g.mix(&w, None, 0);
+    assert_close("latents_z", &latents, io.get("latents_z").unwrap(), 1e-5);
+    assert_close("img_z", &g.synthesis(&latents), io.get("img_z").unwrap(), 1e-4);
+
+    let truncated = g.mix(&Generator::truncate(&w, avg, 0.7), None, 0);
+    assert_close(
+        "latents_z_trunc0.7",
+        &truncated,
+        io.get("latents_z_trunc0.7").unwrap(),
+        1e-5,
+    );
+    assert_close(
+        "img_z_trunc0.7",
+        &g.synthesis(&truncated),
+        io.get("img_z_trunc0.7").unwrap(),
+        1e-4,
+    );
+
+    let mixed = g.mix(io.get("w").unwrap(), Some(io.get("w2").unwrap()), 4);
+    assert_close(
+        "latents_mix",
+        &mixed,
+        io.get("latents_mix_w_w2_inject4").unwrap(),
+        1e-6,
+    );
+    assert_close(
+        "img_mix",
+        &g.synthesis(&mixed),
+        io.get("img_mix_w_w2_inject4").unwrap(),
+        1e-4,
+    );
+}
+
+#[test]
+fn random_config_f_weights_build_a_generator() {
+    let config = GeneratorConfig {
+        size: 32,
+        ..GeneratorConfig::config_f(32)
+    };
+    let weights = config.random_weights(1);
+    let read_back = GeneratorConfig::from_tensors(&weights, 0.01).expect("config");
+    assert_eq!(read_back, config);
+    let g = Generator::new(&weights, &config, Device::Cpu, Kind::Float).expect("generator");
+    let z = Tensor::randn([2, 512], (Kind::Float, Device::Cpu));
+    let images = g.synthesis(&g.mix(&g.mapping(&z), None, 0));
+    assert_eq!(images.size(), vec![2, 3, 32, 32]);
+    assert!(images.isfinite().all().int64_value(&[]) == 1);
+}
