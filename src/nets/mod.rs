@@ -2,9 +2,11 @@
 
 pub mod age;
 pub mod device;
+pub mod e4e;
 pub mod face_descriptor;
 pub mod face_detector;
 pub mod landmarks68;
+pub mod psp;
 pub mod layers;
 pub mod stylegan2;
 pub mod tensor_set;

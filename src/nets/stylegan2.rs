@@ -119,7 +119,7 @@ impl GeneratorConfig {
         }
         let c4 = self.channels[0];
         t.insert("input.input", Tensor::randn([1, c4, 4, 4], opts));
-        let mut styled = |t: &mut TensorSet, name: String, c_in: i64, c_out: i64| {
+        let styled = |t: &mut TensorSet, name: String, c_in: i64, c_out: i64| {
             t.insert(
                 format!("{name}.conv.weight"),
                 Tensor::randn([1, c_out, c_in, 3, 3], opts),

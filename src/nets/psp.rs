@@ -1,0 +1,328 @@
+//! The pSp encoder (Richardson et al. 2021, "Encoding in Style", <https://arxiv.org/abs/2008.00951>):
+//! an IR-SE50 backbone (Deng et al. 2019, ArcFace's improved residual units with
+//! squeeze-and-excitation) whose features at three scales feed a small feature pyramid, and one
+//! "map2style" head per W+ layer: coarse layers read the 16×16 features, middle ones the 32×32,
+//! fine ones the 64×64. Tensor names are those of the published checkpoints (`encoder.*`).
+//!
+//! Widths are read from the weight shapes. The backbone and heads are shared with e4e.
+
+use super::tensor_set::{TensorSet, TensorSetError};
+use tch::{Device, Kind, Tensor};
+
+/// Units per stage of IR-SE50.
+const IR_SE50_UNITS: [usize; 4] = [3, 4, 14, 3];
+/// Backbone units whose outputs are the 64×64, 32×32 and 16×16 features (for a 256² input).
+const FEATURE_UNITS: [usize; 3] = [6, 20, 23];
+/// W+ layers below this read the 16×16 features; up to `MIDDLE` the 32×32; the rest 64×64.
+pub const COARSE: usize = 3;
+pub const MIDDLE: usize = 7;
+
+const BN_EPS: f64 = 1e-5;
+
+fn take(t: &TensorSet, name: &str, device: Device) -> Result<Tensor, TensorSetError> {
+    Ok(t.get(name)?.to_device(device).to_kind(Kind::Float))
+}
+
+/// Inference-mode batch norm, folded to a per-channel scale and shift.
+struct BatchNorm {
+    scale: Tensor,
+    shift: Tensor,
+}
+
+impl BatchNorm {
+    fn new(t: &TensorSet, name: &str, device: Device, kind: Kind) -> Result<Self, TensorSetError> {
+        let weight = take(t, &format!("{name}.weight"), device)?;
+        let bias = take(t, &format!("{name}.bias"), device)?;
+        let mean = take(t, &format!("{name}.running_mean"), device)?;
+        let var = take(t, &format!("{name}.running_var"), device)?;
+        let scale = weight * (var + BN_EPS).rsqrt();
+        let shift = bias - &mean * &scale;
+        let c = scale.size()[0];
+        Ok(Self {
+            scale: scale.view([1, c, 1, 1]).to_kind(kind),
+            shift: shift.view([1, c, 1, 1]).to_kind(kind),
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x * &self.scale + &self.shift
+    }
+}
+
+fn conv(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    stride: i64,
+    padding: i64,
+) -> Tensor {
+    x.conv2d(weight, bias, [stride, stride], [padding, padding], [1, 1], 1)
+}
+
+/// One IR-SE bottleneck: BN → 3×3 conv → PReLU → strided 3×3 conv → BN → squeeze-excite, plus
+/// a shortcut (strided sub-sampling, or a strided 1×1 conv and BN when the width changes).
+struct Unit {
+    bn_in: BatchNorm,
+    conv1: Tensor,
+    prelu: Tensor,
+    conv2: Tensor,
+    bn_out: BatchNorm,
+    se_fc1: Tensor,
+    se_fc2: Tensor,
+    shortcut: Option<(Tensor, BatchNorm)>,
+    stride: i64,
+}
+
+impl Unit {
+    fn new(
+        t: &TensorSet,
+        name: &str,
+        stride: i64,
+        device: Device,
+        kind: Kind,
+    ) -> Result<Self, TensorSetError> {
+        let w = |n: &str| -> Result<Tensor, TensorSetError> {
+            Ok(take(t, &format!("{name}.{n}"), device)?.to_kind(kind))
+        };
+        let shortcut = if t.contains(&format!("{name}.shortcut_layer.0.weight")) {
+            Some((
+                w("shortcut_layer.0.weight")?,
+                BatchNorm::new(t, &format!("{name}.shortcut_layer.1"), device, kind)?,
+            ))
+        } else {
+            None
+        };
+        Ok(Self {
+            bn_in: BatchNorm::new(t, &format!("{name}.res_layer.0"), device, kind)?,
+            conv1: w("res_layer.1.weight")?,
+            prelu: w("res_layer.2.weight")?,
+            conv2: w("res_layer.3.weight")?,
+            bn_out: BatchNorm::new(t, &format!("{name}.res_layer.4"), device, kind)?,
+            se_fc1: w("res_layer.5.fc1.weight")?,
+            se_fc2: w("res_layer.5.fc2.weight")?,
+            shortcut,
+            stride,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let s = self.stride;
+        let shortcut = match &self.shortcut {
+            Some((weight, bn)) => bn.forward(&conv(x, weight, None, s, 0)),
+            None if s == 1 => x.shallow_clone(),
+            None => x.slice(2, 0, None, s).slice(3, 0, None, s),
+        };
+        let r = self.bn_in.forward(x);
+        let r = conv(&r, &self.conv1, None, 1, 1).prelu(&self.prelu);
+        let r = self.bn_out.forward(&conv(&r, &self.conv2, None, s, 1));
+        let squeeze = r.mean_dim([2, 3].as_slice(), true, r.kind());
+        let excite = conv(&conv(&squeeze, &self.se_fc1, None, 1, 0).relu(), &self.se_fc2, None, 1, 0)
+            .sigmoid();
+        r * excite + shortcut
+    }
+}
+
+/// The IR-SE50 body with its input layer; yields the three feature maps.
+pub(super) struct Backbone {
+    input_conv: Tensor,
+    input_bn: BatchNorm,
+    input_prelu: Tensor,
+    units: Vec<Unit>,
+}
+
+/// Backbone features at 64×64, 32×32 and 16×16 (for a 256² input).
+pub struct Features {
+    pub c1: Tensor,
+    pub c2: Tensor,
+    pub c3: Tensor,
+}
+
+impl Backbone {
+    pub(super) fn new(t: &TensorSet, device: Device, kind: Kind) -> Result<Self, TensorSetError> {
+        let count = t.count_indexed("body");
+        let expected: usize = IR_SE50_UNITS.iter().sum();
+        if count != expected {
+            return Err(TensorSetError::Architecture(format!(
+                "an IR-SE backbone of {count} units; lifelapse reads IR-SE50 ({expected} units)"
+            )));
+        }
+        let mut units = Vec::with_capacity(count);
+        for &n in &IR_SE50_UNITS {
+            for i in 0..n {
+                let stride = if i == 0 { 2 } else { 1 };
+                units.push(Unit::new(
+                    t,
+                    &format!("body.{}", units.len()),
+                    stride,
+                    device,
+                    kind,
+                )?);
+            }
+        }
+        Ok(Self {
+            input_conv: take(t, "input_layer.0.weight", device)?.to_kind(kind),
+            input_bn: BatchNorm::new(t, "input_layer.1", device, kind)?,
+            input_prelu: take(t, "input_layer.2.weight", device)?.to_kind(kind),
+            units,
+        })
+    }
+
+    pub(super) fn forward(&self, x: &Tensor) -> Features {
+        let mut x = self
+            .input_bn
+            .forward(&conv(x, &self.input_conv, None, 1, 1))
+            .prelu(&self.input_prelu);
+        let mut features = Vec::with_capacity(3);
+        for (i, unit) in self.units.iter().enumerate() {
+            x = unit.forward(&x);
+            if FEATURE_UNITS.contains(&i) {
+                features.push(x.shallow_clone());
+            }
+        }
+        let c3 = features.pop().unwrap_or_else(|| x.shallow_clone());
+        let c2 = features.pop().unwrap_or_else(|| x.shallow_clone());
+        let c1 = features.pop().unwrap_or_else(|| x.shallow_clone());
+        Features { c1, c2, c3 }
+    }
+}
+
+/// "map2style": strided 3×3 convolutions with leaky ReLU down to 1×1, then a linear layer.
+pub(super) struct StyleHead {
+    convs: Vec<(Tensor, Tensor)>,
+    linear_w: Tensor,
+    linear_b: Tensor,
+}
+
+impl StyleHead {
+    pub(super) fn new(
+        t: &TensorSet,
+        name: &str,
+        device: Device,
+        kind: Kind,
+    ) -> Result<Self, TensorSetError> {
+        let mut convs = Vec::new();
+        let mut i = 0;
+        while t.contains(&format!("{name}.convs.{i}.weight")) {
+            convs.push((
+                take(t, &format!("{name}.convs.{i}.weight"), device)?.to_kind(kind),
+                take(t, &format!("{name}.convs.{i}.bias"), device)?.to_kind(kind),
+            ));
+            // Convolutions and activations alternate in the stored sequence.
+            i += 2;
+        }
+        if convs.is_empty() {
+            return Err(TensorSetError::Missing(format!("{name}.convs.0.weight")));
+        }
+        let linear_w = take(t, &format!("{name}.linear.weight"), device)?;
+        let c_in = linear_w.size()[1];
+        Ok(Self {
+            convs,
+            // Equalised learning rate (lr_mul 1): weight / √in at run time.
+            linear_w: (linear_w / (c_in as f64).sqrt()).to_kind(kind),
+            linear_b: take(t, &format!("{name}.linear.bias"), device)?.to_kind(kind),
+        })
+    }
+
+    pub(super) fn forward(&self, x: &Tensor) -> Tensor {
+        let mut x = x.shallow_clone();
+        for (weight, bias) in &self.convs {
+            x = conv(&x, weight, Some(bias), 2, 1).leaky_relu();
+        }
+        let c = x.size()[1];
+        x.view([-1, c]).linear(&self.linear_w, Some(&self.linear_b))
+    }
+}
+
+/// The feature pyramid's lateral 1×1 convolutions and its up-sample-and-add.
+pub(super) struct Pyramid {
+    lateral1: (Tensor, Tensor),
+    lateral2: (Tensor, Tensor),
+}
+
+impl Pyramid {
+    pub(super) fn new(t: &TensorSet, device: Device, kind: Kind) -> Result<Self, TensorSetError> {
+        let pair = |n: &str| -> Result<(Tensor, Tensor), TensorSetError> {
+            Ok((
+                take(t, &format!("{n}.weight"), device)?.to_kind(kind),
+                take(t, &format!("{n}.bias"), device)?.to_kind(kind),
+            ))
+        };
+        Ok(Self {
+            lateral1: pair("latlayer1")?,
+            lateral2: pair("latlayer2")?,
+        })
+    }
+
+    fn upsample_add(x: &Tensor, y: &Tensor) -> Tensor {
+        let size = y.size();
+        x.upsample_bilinear2d([size[2], size[3]], true, None, None) + y
+    }
+
+    /// 32×32 level: c3 up-sampled plus the lateral of c2.
+    pub(super) fn p2(&self, f: &Features) -> Tensor {
+        let (w, b) = &self.lateral1;
+        Self::upsample_add(&f.c3, &conv(&f.c2, w, Some(b), 1, 0))
+    }
+
+    /// 64×64 level: p2 up-sampled plus the lateral of c1.
+    pub(super) fn p1(&self, p2: &Tensor, f: &Features) -> Tensor {
+        let (w, b) = &self.lateral2;
+        Self::upsample_add(p2, &conv(&f.c1, w, Some(b), 1, 0))
+    }
+}
+
+/// pSp's GradualStyleEncoder: 256² images normalised to −1…1 → W+ offsets [N, n_styles, 512].
+pub struct PspEncoder {
+    backbone: Backbone,
+    pyramid: Pyramid,
+    heads: Vec<StyleHead>,
+    device: Device,
+    kind: Kind,
+}
+
+impl PspEncoder {
+    /// From the encoder's tensors (names without the `encoder.` prefix).
+    pub fn new(t: &TensorSet, device: Device, kind: Kind) -> Result<Self, TensorSetError> {
+        let n_styles = t.count_indexed("styles");
+        let heads = (0..n_styles)
+            .map(|i| StyleHead::new(t, &format!("styles.{i}"), device, kind))
+            .collect::<Result<Vec<_>, _>>()?;
+        if heads.is_empty() {
+            return Err(TensorSetError::Missing("styles.0".into()));
+        }
+        Ok(Self {
+            backbone: Backbone::new(t, device, kind)?,
+            pyramid: Pyramid::new(t, device, kind)?,
+            heads,
+            device,
+            kind,
+        })
+    }
+
+    pub fn n_styles(&self) -> usize {
+        self.heads.len()
+    }
+
+    pub fn features(&self, x: &Tensor) -> Features {
+        self.backbone
+            .forward(&x.to_device(self.device).to_kind(self.kind))
+    }
+
+    /// The W+ offsets (before the average latent is added).
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let f = self.features(x);
+        let p2 = self.pyramid.p2(&f);
+        let p1 = self.pyramid.p1(&p2, &f);
+        let codes: Vec<Tensor> = self
+            .heads
+            .iter()
+            .enumerate()
+            .map(|(i, head)| match i {
+                i if i < COARSE => head.forward(&f.c3),
+                i if i < MIDDLE => head.forward(&p2),
+                _ => head.forward(&p1),
+            })
+            .collect();
+        Tensor::stack(&codes, 1)
+    }
+}
