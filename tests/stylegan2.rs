@@ -3,6 +3,7 @@
 
 mod common;
 
+use lifelapse::nets::import::{self, CheckpointKind};
 use lifelapse::nets::stylegan2::{self, Generator, GeneratorConfig};
 use lifelapse::nets::tensor_set::TensorSet;
 use std::collections::BTreeMap;
@@ -30,11 +31,31 @@ fn assert_close(name: &str, ours: &Tensor, reference: &Tensor, tolerance: f64) {
     );
 }
 
+/// The generator as a user gets it: through the import path, from the original `.pt`.
 fn generator() -> (Generator, TensorSet) {
-    let weights = read("g_small.safetensors").subset("g_ema");
-    let config = GeneratorConfig::from_tensors(&weights, 0.01).expect("config");
-    let g = Generator::new(&weights, &config, Device::Cpu, Kind::Float).expect("generator");
+    let ckpt = import::open(&common::fixtures().join("g_small.pt"), None).expect("open g_small.pt");
+    assert_eq!(ckpt.kind, CheckpointKind::Stylegan2);
+    let g = ckpt
+        .build_generator(Device::Cpu, Kind::Float)
+        .expect("generator");
     (g, read("stylegan2_small_io.safetensors"))
+}
+
+#[test]
+fn the_pt_and_safetensors_copies_read_the_same() {
+    let pt = import::open(&common::fixtures().join("g_small.pt"), None).expect("pt");
+    let st = read("g_small.safetensors").subset("g_ema");
+    assert_eq!(pt.generator.len(), st.len());
+    for (name, t) in st.iter() {
+        let ours = pt.generator.get(name).expect(name);
+        assert!(ours.equal(t), "{name} differs");
+    }
+    let avg = read("g_small.safetensors");
+    assert!(pt
+        .latent_avg
+        .as_ref()
+        .expect("latent_avg")
+        .equal(avg.get("latent_avg").unwrap()));
 }
 
 #[test]
@@ -74,7 +95,10 @@ fn ops_match_the_reference() {
     );
     assert_close(
         "leaky relu",
-        &stylegan2::leaky_relu_with_bias(io.get("op.lrelu_x").unwrap(), io.get("op.lrelu_bias").unwrap()),
+        &stylegan2::leaky_relu_with_bias(
+            io.get("op.lrelu_x").unwrap(),
+            io.get("op.lrelu_bias").unwrap(),
+        ),
         io.get("op.fused_leaky_relu").unwrap(),
         1e-6,
     );
@@ -83,8 +107,18 @@ fn ops_match_the_reference() {
 #[test]
 fn mapping_matches_the_reference() {
     let (g, io) = generator();
-    assert_close("w", &g.mapping(io.get("z").unwrap()), io.get("w").unwrap(), 1e-5);
-    assert_close("w2", &g.mapping(io.get("z2").unwrap()), io.get("w2").unwrap(), 1e-5);
+    assert_close(
+        "w",
+        &g.mapping(io.get("z").unwrap()),
+        io.get("w").unwrap(),
+        1e-5,
+    );
+    assert_close(
+        "w2",
+        &g.mapping(io.get("z2").unwrap()),
+        io.get("w2").unwrap(),
+        1e-5,
+    );
     let wplus = g.mapping(io.get("wplus_z").unwrap()).view([2, 10, 64]);
     assert_close("wplus", &wplus, io.get("wplus").unwrap(), 1e-5);
 }
@@ -112,7 +146,12 @@ fn z_truncation_and_style_mixing_match_the_reference() {
     let w = g.mapping(io.get("z").unwrap());
     let latents = g.mix(&w, None, 0);
     assert_close("latents_z", &latents, io.get("latents_z").unwrap(), 1e-5);
-    assert_close("img_z", &g.synthesis(&latents), io.get("img_z").unwrap(), 1e-4);
+    assert_close(
+        "img_z",
+        &g.synthesis(&latents),
+        io.get("img_z").unwrap(),
+        1e-4,
+    );
 
     let truncated = g.mix(&Generator::truncate(&w, avg, 0.7), None, 0);
     assert_close(

@@ -45,7 +45,9 @@ impl E4eEncoder {
             .backbone
             .forward(&x.to_device(self.device).to_kind(self.kind));
         let base = self.heads[0].forward(&f.c3);
-        let mut codes: Vec<Tensor> = (0..self.heads.len()).map(|_| base.shallow_clone()).collect();
+        let mut codes: Vec<Tensor> = (0..self.heads.len())
+            .map(|_| base.shallow_clone())
+            .collect();
         let mut features = f.c3.shallow_clone();
         let mut p2 = None;
         for (i, head) in self.heads.iter().enumerate().skip(1) {

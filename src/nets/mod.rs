@@ -5,11 +5,13 @@ pub mod device;
 pub mod e4e;
 pub mod face_descriptor;
 pub mod face_detector;
+pub mod import;
 pub mod landmarks68;
-pub mod psp;
 pub mod layers;
+pub mod psp;
 pub mod stylegan2;
 pub mod tensor_set;
+pub mod torch_pickle;
 pub mod weights;
 
 use image::RgbImage;

@@ -49,14 +49,15 @@ impl BatchNorm {
     }
 }
 
-fn conv(
-    x: &Tensor,
-    weight: &Tensor,
-    bias: Option<&Tensor>,
-    stride: i64,
-    padding: i64,
-) -> Tensor {
-    x.conv2d(weight, bias, [stride, stride], [padding, padding], [1, 1], 1)
+fn conv(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, stride: i64, padding: i64) -> Tensor {
+    x.conv2d(
+        weight,
+        bias,
+        [stride, stride],
+        [padding, padding],
+        [1, 1],
+        1,
+    )
 }
 
 /// One IR-SE bottleneck: BN → 3×3 conv → PReLU → strided 3×3 conv → BN → squeeze-excite, plus
@@ -116,8 +117,14 @@ impl Unit {
         let r = conv(&r, &self.conv1, None, 1, 1).prelu(&self.prelu);
         let r = self.bn_out.forward(&conv(&r, &self.conv2, None, s, 1));
         let squeeze = r.mean_dim([2, 3].as_slice(), true, r.kind());
-        let excite = conv(&conv(&squeeze, &self.se_fc1, None, 1, 0).relu(), &self.se_fc2, None, 1, 0)
-            .sigmoid();
+        let excite = conv(
+            &conv(&squeeze, &self.se_fc1, None, 1, 0).relu(),
+            &self.se_fc2,
+            None,
+            1,
+            0,
+        )
+        .sigmoid();
         r * excite + shortcut
     }
 }

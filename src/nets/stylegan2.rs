@@ -162,7 +162,10 @@ impl GeneratorConfig {
         }
         for layer in 0..self.num_layers() {
             let r = 1i64 << ((layer + 5) / 2);
-            t.insert(format!("noises.noise_{layer}"), Tensor::randn([1, 1, r, r], opts));
+            t.insert(
+                format!("noises.noise_{layer}"),
+                Tensor::randn([1, 1, r, r], opts),
+            );
         }
         t
     }
@@ -191,7 +194,12 @@ impl EqualLinear {
         device: Device,
         kind: Kind,
     ) -> Result<Self, TensorSetError> {
-        let w = t.take(&format!("{name}.weight"), &[c_out, c_in], device, Kind::Float)?;
+        let w = t.take(
+            &format!("{name}.weight"),
+            &[c_out, c_in],
+            device,
+            Kind::Float,
+        )?;
         let b = t.take(&format!("{name}.bias"), &[c_out], device, Kind::Float)?;
         Ok(Self {
             weight: (w * (lr_mul / (c_in as f64).sqrt())).to_kind(kind),
@@ -595,10 +603,7 @@ impl Generator {
 
 /// Up-sampling ×2 as the generator's skip path does it (exposed for parity checks).
 pub fn upsample(x: &Tensor) -> Tensor {
-    upsample_2x(
-        x,
-        &blur_kernel(4.0).to_device(x.device()).to_kind(x.kind()),
-    )
+    upsample_2x(x, &blur_kernel(4.0).to_device(x.device()).to_kind(x.kind()))
 }
 
 /// The blur after a transposed convolution (exposed for parity checks).

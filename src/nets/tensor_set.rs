@@ -102,10 +102,7 @@ impl TensorSet {
         let tensor = self.get(name)?;
         let actual = tensor.size();
         let fits = actual.len() == expected.len()
-            && actual
-                .iter()
-                .zip(expected)
-                .all(|(a, e)| *e < 0 || a == e);
+            && actual.iter().zip(expected).all(|(a, e)| *e < 0 || a == e);
         if !fits {
             return Err(TensorSetError::Shape {
                 name: name.to_string(),

@@ -1,0 +1,552 @@
+//! Published generative checkpoints → one canonical form lifelapse reads.
+//!
+//! Read: the rosinality-layout `.pt` (`g_ema`, `latent_avg`), the pSp and e4e `.pt` files
+//! (`state_dict` with `encoder.*` and `decoder.*`, `opts`, `latent_avg`), and safetensors
+//! holding the same names (including files this module wrote). `.pt` files are read by
+//! [`super::torch_pickle`], which never runs code from the file.
+//!
+//! Written: safetensors with the names `g_ema.*` (generator checkpoints) or `encoder.*` and
+//! `decoder.*` (encoder checkpoints), plus `latent_avg`, and the kind and options in its
+//! metadata; an entry in the directory's `MANIFEST.toml` records sha256, source and resolution.
+
+use super::e4e::E4eEncoder;
+use super::psp::PspEncoder;
+use super::stylegan2::{Generator, GeneratorConfig};
+use super::tensor_set::{TensorSet, TensorSetError};
+use super::torch_pickle::{PickleError, TorchArchive};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use tch::{Device, Kind, Tensor};
+
+/// The published mapping networks' learning-rate multiplier (not stored in the weights).
+pub const DEFAULT_LR_MLP: f64 = 0.01;
+
+/// Largest checkpoint lifelapse reads (a 1024² config-f generator with its discriminator and
+/// optimiser state is ~1 GB; pSp files are ~1.2 GB).
+pub const MAX_CHECKPOINT_BYTES: u64 = 4 << 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error("cannot write {path}: {message}")]
+    Write { path: PathBuf, message: String },
+    #[error("{0} is not a checkpoint lifelapse reads (expected a PyTorch .pt zip archive or a .safetensors file)")]
+    UnknownFormat(PathBuf),
+    #[error("{path} is a bare pickle (.pkl, as NVIDIA's stylegan2-ada-pytorch writes); lifelapse does not read that format yet: save its G_ema state dict with torch.save, or convert it to the rosinality .pt layout")]
+    BarePickle { path: PathBuf },
+    #[error(transparent)]
+    Pickle(#[from] PickleError),
+    #[error("damaged safetensors file: {0}")]
+    Safetensors(String),
+    #[error("{0}")]
+    Unrecognised(String),
+    #[error("the checkpoint is a {found} checkpoint, not {asked}")]
+    WrongKind {
+        found: CheckpointKind,
+        asked: CheckpointKind,
+    },
+    #[error(transparent)]
+    Tensors(#[from] TensorSetError),
+}
+
+/// What a checkpoint holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckpointKind {
+    /// A generator alone.
+    Stylegan2,
+    /// A pSp encoder and its generator.
+    Psp,
+    /// An e4e encoder and its generator.
+    E4e,
+}
+
+impl fmt::Display for CheckpointKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CheckpointKind::Stylegan2 => "stylegan2",
+            CheckpointKind::Psp => "psp",
+            CheckpointKind::E4e => "e4e",
+        })
+    }
+}
+
+impl FromStr for CheckpointKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "stylegan2" => Ok(Self::Stylegan2),
+            "psp" => Ok(Self::Psp),
+            "e4e" => Ok(Self::E4e),
+            other => Err(format!("unknown checkpoint kind {other:?}")),
+        }
+    }
+}
+
+/// A checkpoint in canonical form.
+pub struct Checkpoint {
+    pub kind: CheckpointKind,
+    /// The generator's tensors (names as in `g_ema`).
+    pub generator: TensorSet,
+    pub generator_config: GeneratorConfig,
+    /// The encoder's tensors (pSp / e4e only).
+    pub encoder: Option<TensorSet>,
+    /// The average latent: [style_dim] for a generator, [n_latent, style_dim] for encoders.
+    pub latent_avg: Option<Tensor>,
+    /// Options stored with the checkpoint (pSp/e4e `opts`).
+    pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Checkpoint {
+    pub fn resolution(&self) -> i64 {
+        self.generator_config.size
+    }
+
+    /// The generator, on `device` in `kind`.
+    pub fn build_generator(&self, device: Device, kind: Kind) -> Result<Generator, ImportError> {
+        Ok(Generator::new(
+            &self.generator,
+            &self.generator_config,
+            device,
+            kind,
+        )?)
+    }
+
+    /// The encoder and the average latent its offsets are added to.
+    pub fn build_encoder(&self, device: Device, kind: Kind) -> Result<Encoder, ImportError> {
+        let tensors = self.encoder.as_ref().ok_or_else(|| {
+            ImportError::Unrecognised(format!(
+                "a {} checkpoint has no encoder; import a pSp or e4e checkpoint",
+                self.kind
+            ))
+        })?;
+        let n_latent = self.generator_config.n_latent() as i64;
+        let style_dim = self.generator_config.style_dim;
+        let latent_avg = match &self.latent_avg {
+            Some(avg) => avg
+                .to_kind(Kind::Float)
+                .reshape([-1, style_dim])
+                .expand([n_latent, style_dim], false)
+                .contiguous(),
+            None => Tensor::zeros([n_latent, style_dim], (Kind::Float, Device::Cpu)),
+        };
+        let network = match self.kind {
+            CheckpointKind::Psp => EncoderNet::Psp(PspEncoder::new(tensors, device, kind)?),
+            CheckpointKind::E4e => EncoderNet::E4e(E4eEncoder::new(tensors, device, kind)?),
+            CheckpointKind::Stylegan2 => unreachable!("no encoder tensors in a generator"),
+        };
+        Ok(Encoder {
+            network,
+            latent_avg: latent_avg.to_device(device).to_kind(kind),
+        })
+    }
+}
+
+enum EncoderNet {
+    Psp(PspEncoder),
+    E4e(E4eEncoder),
+}
+
+/// An image encoder into W+.
+pub struct Encoder {
+    network: EncoderNet,
+    latent_avg: Tensor,
+}
+
+impl Encoder {
+    /// Images [N, 3, 256, 256] in −1…1 → W+ codes [N, n_latent, style_dim].
+    pub fn encode(&self, images: &Tensor) -> Tensor {
+        let offsets = match &self.network {
+            EncoderNet::Psp(e) => e.forward(images),
+            EncoderNet::E4e(e) => e.forward(images),
+        };
+        offsets + &self.latent_avg
+    }
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, ImportError> {
+    let err = |message: String| ImportError::Read {
+        path: path.to_path_buf(),
+        message,
+    };
+    let size = std::fs::metadata(path)
+        .map_err(|e| err(e.to_string()))?
+        .len();
+    if size > MAX_CHECKPOINT_BYTES {
+        return Err(err(format!(
+            "{size} bytes is more than the {MAX_CHECKPOINT_BYTES} lifelapse reads"
+        )));
+    }
+    std::fs::read(path).map_err(|e| err(e.to_string()))
+}
+
+fn kind_of_dtype(dtype: safetensors::Dtype) -> Option<Kind> {
+    use safetensors::Dtype as D;
+    Some(match dtype {
+        D::F32 => Kind::Float,
+        D::F16 => Kind::Half,
+        D::BF16 => Kind::BFloat16,
+        D::F64 => Kind::Double,
+        D::I64 => Kind::Int64,
+        D::I32 => Kind::Int,
+        D::I16 => Kind::Int16,
+        D::I8 => Kind::Int8,
+        D::U8 => Kind::Uint8,
+        D::BOOL => Kind::Bool,
+        _ => return None,
+    })
+}
+
+type Raw = (
+    BTreeMap<String, Tensor>,
+    serde_json::Map<String, serde_json::Value>,
+    Option<CheckpointKind>,
+);
+
+fn read_safetensors(bytes: &[u8]) -> Result<Raw, ImportError> {
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| ImportError::Safetensors(format!("{e:?}")))?;
+    let st = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| ImportError::Safetensors(format!("{e:?}")))?;
+    let mut tensors = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let kind = kind_of_dtype(view.dtype()).ok_or_else(|| {
+            ImportError::Safetensors(format!("tensor {name} has type {:?}", view.dtype()))
+        })?;
+        let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+        let t = Tensor::f_from_data_size(view.data(), &shape, kind)
+            .map_err(|e| ImportError::Safetensors(e.to_string()))?;
+        tensors.insert(name, t);
+    }
+    let metadata = meta.metadata().clone().unwrap_or_default();
+    let options = ["options", "opts"]
+        .iter()
+        .find_map(|k| metadata.get(*k))
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
+    let kind = metadata.get("lifelapse_kind").and_then(|k| k.parse().ok());
+    Ok((tensors, options, kind))
+}
+
+fn read_torch(bytes: &[u8]) -> Result<Raw, ImportError> {
+    let archive = TorchArchive::read(bytes)?;
+    let (tensors, plain) = archive.flatten()?;
+    let options = plain
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("opts.")?.to_string(), v.clone())))
+        .collect();
+    Ok((tensors, options, None))
+}
+
+/// Reads a checkpoint file; `asked` (from `--kind`) settles an encoder whose type the file does
+/// not state, and is checked against what the file holds.
+pub fn open(path: &Path, asked: Option<CheckpointKind>) -> Result<Checkpoint, ImportError> {
+    let bytes = read_bytes(path)?;
+    let (tensors, options, stated) = if bytes.starts_with(b"PK\x03\x04") {
+        read_torch(&bytes)?
+    } else if bytes.first() == Some(&0x80) {
+        return Err(ImportError::BarePickle {
+            path: path.to_path_buf(),
+        });
+    } else if bytes.len() > 9 && bytes[8] == b'{' {
+        read_safetensors(&bytes)?
+    } else {
+        return Err(ImportError::UnknownFormat(path.to_path_buf()));
+    };
+    drop(bytes);
+    canonical(tensors, options, stated, asked)
+}
+
+fn canonical(
+    tensors: BTreeMap<String, Tensor>,
+    options: serde_json::Map<String, serde_json::Value>,
+    stated: Option<CheckpointKind>,
+    asked: Option<CheckpointKind>,
+) -> Result<Checkpoint, ImportError> {
+    // Checkpoints wrap their state dict in `state_dict.`; imported files do not.
+    let all = TensorSet::new(
+        tensors
+            .into_iter()
+            .map(|(k, v)| match k.strip_prefix("state_dict.") {
+                Some(rest) => (rest.to_string(), v),
+                None => (k, v),
+            })
+            .collect(),
+    );
+    let latent_avg = all.get("latent_avg").ok().map(Tensor::shallow_clone);
+    let (found, generator, encoder) = if all.has_prefix("encoder") {
+        let by_options = match options.get("encoder_type").and_then(|v| v.as_str()) {
+            Some("GradualStyleEncoder") => Some(CheckpointKind::Psp),
+            Some("Encoder4Editing") => Some(CheckpointKind::E4e),
+            Some(other) => {
+                return Err(ImportError::Unrecognised(format!(
+                    "encoder type {other}: lifelapse reads GradualStyleEncoder (pSp) and Encoder4Editing (e4e)"
+                )))
+            }
+            None => None,
+        };
+        let kind = stated
+            .or(by_options)
+            .or(asked.filter(|k| *k != CheckpointKind::Stylegan2))
+            .ok_or_else(|| {
+                ImportError::Unrecognised(
+                    "the checkpoint holds an encoder but does not say which; pass --kind psp or --kind e4e".into(),
+                )
+            })?;
+        (kind, all.subset("decoder"), Some(all.subset("encoder")))
+    } else if all.has_prefix("g_ema") {
+        (CheckpointKind::Stylegan2, all.subset("g_ema"), None)
+    } else if all.contains("style.1.weight") {
+        (CheckpointKind::Stylegan2, all.clone(), None)
+    } else {
+        return Err(ImportError::Unrecognised(
+            "no StyleGAN2 generator (g_ema.*) or pSp/e4e encoder (state_dict.encoder.*) inside"
+                .into(),
+        ));
+    };
+    if let Some(asked) = asked {
+        if asked != found {
+            return Err(ImportError::WrongKind { found, asked });
+        }
+    }
+    let lr_mlp = options
+        .get("lr_mlp")
+        .and_then(|v| v.as_f64())
+        .unwrap_or(DEFAULT_LR_MLP);
+    let generator_config = GeneratorConfig::from_tensors(&generator, lr_mlp)?;
+    // Build once on the CPU so a file that cannot run is refused at import, not at render.
+    Generator::new(&generator, &generator_config, Device::Cpu, Kind::Float)?;
+    let checkpoint = Checkpoint {
+        kind: found,
+        generator,
+        generator_config,
+        encoder,
+        latent_avg,
+        options,
+    };
+    if checkpoint.encoder.is_some() {
+        let n_latent = checkpoint.generator_config.n_latent();
+        let styles = checkpoint
+            .encoder
+            .as_ref()
+            .map_or(0, |e| e.count_indexed("styles"));
+        if styles != n_latent {
+            return Err(ImportError::Unrecognised(format!(
+                "the encoder predicts {styles} styles but its generator takes {n_latent}"
+            )));
+        }
+        checkpoint.build_encoder(Device::Cpu, Kind::Float)?;
+    }
+    Ok(checkpoint)
+}
+
+/// One imported checkpoint, as its manifest entry records it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ImportedModel {
+    pub file: String,
+    pub kind: CheckpointKind,
+    pub source: String,
+    pub resolution: i64,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ImportManifest {
+    #[serde(default)]
+    model: Vec<ImportedModel>,
+}
+
+fn dtype_of(kind: Kind) -> safetensors::Dtype {
+    use safetensors::Dtype as D;
+    match kind {
+        Kind::Half => D::F16,
+        Kind::BFloat16 => D::BF16,
+        Kind::Double => D::F64,
+        Kind::Int64 => D::I64,
+        Kind::Int => D::I32,
+        Kind::Uint8 => D::U8,
+        Kind::Bool => D::BOOL,
+        _ => D::F32,
+    }
+}
+
+struct OwnedView {
+    dtype: safetensors::Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl safetensors::View for &OwnedView {
+    fn dtype(&self) -> safetensors::Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+fn owned_view(t: &Tensor) -> Result<OwnedView, ImportError> {
+    let t = t.to_device(Device::Cpu).contiguous();
+    let kind = match t.kind() {
+        Kind::Float
+        | Kind::Half
+        | Kind::BFloat16
+        | Kind::Double
+        | Kind::Int64
+        | Kind::Int
+        | Kind::Uint8
+        | Kind::Bool => t.kind(),
+        _ => Kind::Float,
+    };
+    let t = t.to_kind(kind);
+    let numel = t.numel();
+    let mut data = vec![0u8; numel * kind.elt_size_in_bytes()];
+    t.f_copy_data_u8(&mut data, numel)
+        .map_err(|e| ImportError::Safetensors(e.to_string()))?;
+    Ok(OwnedView {
+        dtype: dtype_of(kind),
+        shape: t.size().iter().map(|&d| d as usize).collect(),
+        data,
+    })
+}
+
+/// Writes `checkpoint` in canonical form into `dir` (created if needed) as `<stem>.<kind>.safetensors`,
+/// records it in `dir/MANIFEST.toml`, and returns the entry.
+pub fn save(
+    checkpoint: &Checkpoint,
+    source: &Path,
+    dir: &Path,
+) -> Result<ImportedModel, ImportError> {
+    let write_err = |path: &Path, e: &dyn fmt::Display| ImportError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| write_err(dir, &e))?;
+    let stem = source
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "checkpoint".into());
+    let stem: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let file = format!("{stem}.{}.safetensors", checkpoint.kind);
+    let path = dir.join(&file);
+
+    let mut views: Vec<(String, OwnedView)> = Vec::new();
+    let (gen_prefix, enc_prefix) = match checkpoint.kind {
+        CheckpointKind::Stylegan2 => ("g_ema", ""),
+        _ => ("decoder", "encoder"),
+    };
+    for (name, t) in checkpoint.generator.iter() {
+        views.push((format!("{gen_prefix}.{name}"), owned_view(t)?));
+    }
+    if let Some(encoder) = &checkpoint.encoder {
+        for (name, t) in encoder.iter() {
+            views.push((format!("{enc_prefix}.{name}"), owned_view(t)?));
+        }
+    }
+    if let Some(avg) = &checkpoint.latent_avg {
+        views.push(("latent_avg".into(), owned_view(avg)?));
+    }
+    let mut metadata = HashMap::new();
+    metadata.insert("lifelapse_kind".to_string(), checkpoint.kind.to_string());
+    metadata.insert(
+        "options".to_string(),
+        serde_json::Value::Object(checkpoint.options.clone()).to_string(),
+    );
+    metadata.insert(
+        "resolution".to_string(),
+        checkpoint.resolution().to_string(),
+    );
+    let bytes = safetensors::serialize(views.iter().map(|(n, v)| (n.clone(), v)), &Some(metadata))
+        .map_err(|e| ImportError::Safetensors(format!("{e:?}")))?;
+    write_atomically(&path, &bytes).map_err(|e| write_err(&path, &e))?;
+
+    let entry = ImportedModel {
+        file,
+        kind: checkpoint.kind,
+        source: source
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        resolution: checkpoint.resolution(),
+        sha256: crate::album::content_hash(&bytes),
+        bytes: bytes.len() as u64,
+    };
+    let manifest_path = dir.join("MANIFEST.toml");
+    let mut manifest = read_manifest(dir)?;
+    manifest.model.retain(|m| m.file != entry.file);
+    manifest.model.push(entry.clone());
+    let text = toml::to_string(&manifest).map_err(|e| write_err(&manifest_path, &e))?;
+    let text = format!("# Checkpoints imported with `lifelapse import-weights`.\n\n{text}");
+    write_atomically(&manifest_path, text.as_bytes()).map_err(|e| write_err(&manifest_path, &e))?;
+    Ok(entry)
+}
+
+/// Replaces `path` only once `bytes` are on disk, so an interrupted import leaves the old file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn read_manifest(dir: &Path) -> Result<ImportManifest, ImportError> {
+    let path = dir.join("MANIFEST.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| ImportError::Read {
+            path,
+            message: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ImportManifest::default()),
+        Err(e) => Err(ImportError::Read {
+            path,
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// The checkpoints imported into `dir`, newest last.
+pub fn imported(dir: &Path) -> Result<Vec<ImportedModel>, ImportError> {
+    Ok(read_manifest(dir)?.model)
+}
+
+/// Opens an imported checkpoint after checking its sha256 against the manifest.
+pub fn open_imported(dir: &Path, entry: &ImportedModel) -> Result<Checkpoint, ImportError> {
+    let path = dir.join(&entry.file);
+    let bytes = read_bytes(&path)?;
+    let actual = crate::album::content_hash(&bytes);
+    if actual != entry.sha256 {
+        return Err(ImportError::Read {
+            path,
+            message: format!(
+                "sha256 {actual} does not match the manifest's {}; import it again",
+                entry.sha256
+            ),
+        });
+    }
+    let (tensors, options, stated) = read_safetensors(&bytes)?;
+    canonical(tensors, options, stated, Some(entry.kind))
+}
