@@ -8,6 +8,7 @@ pub mod album;
 pub mod bench;
 pub mod config;
 pub mod face;
+pub mod gan;
 pub mod lapse;
 pub mod nets;
 pub mod pipeline;

@@ -111,15 +111,90 @@ enum Command {
         /// Folder of photos to benchmark with.
         #[arg(long, default_value = "samples")]
         samples: PathBuf,
+        /// Only this benchmark (also accepted as `--only`).
+        #[arg(value_name = "WORKLOAD", value_parser = BENCH_WORKLOADS)]
+        workload: Option<String>,
         /// Only this benchmark.
-        #[arg(long, value_parser = ["intake", "faces", "render", "album", "gif"])]
+        #[arg(long, value_parser = BENCH_WORKLOADS, conflicts_with = "workload")]
         only: Option<String>,
         /// Runs per measurement (the median is reported).
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Convert a published StyleGAN2, pSp or e4e checkpoint for the stylegan renderer.
+    #[command(
+        after_help = "Reads rosinality-layout .pt files (g_ema, latent_avg) and the pSp / e4e .pt files\n(state_dict, opts, latent_avg) without running any code inside them, and writes\n<data dir>/models/<name>.<kind>.safetensors with an entry in its MANIFEST.toml.\n\nExample:\n  lifelapse import-weights ~/Downloads/psp_ffhq_encode.pt"
+    )]
+    ImportWeights {
+        /// The checkpoint file.
+        file: PathBuf,
+        /// What it holds; auto reads it from the file.
+        #[arg(long, default_value = "auto", value_parser = ["auto", "stylegan2", "psp", "e4e"])]
+        kind: String,
+    },
+    /// Generate images from W+ codes with a StyleGAN2 generator (safetensors in and out).
+    Generate {
+        /// An imported checkpoint or an original one.
+        #[arg(long, value_name = "CKPT")]
+        checkpoint: PathBuf,
+        /// Safetensors holding `w_plus` [N, n_latent, style_dim].
+        #[arg(long, value_name = "IN")]
+        latents: PathBuf,
+        /// Safetensors to write `images` [N, 3, H, W] to (raw generator output).
+        #[arg(long, value_name = "OUT")]
+        out: PathBuf,
+        #[command(flatten)]
+        run: GanRun,
+    },
+    /// Encode aligned face images into W+ codes with a pSp or e4e encoder.
+    Encode {
+        /// An imported pSp/e4e checkpoint or an original one.
+        #[arg(long, value_name = "CKPT")]
+        checkpoint: PathBuf,
+        /// Aligned face images (resized to 256² for the encoder).
+        #[arg(long, value_name = "ALIGNED", num_args = 1.., required = true)]
+        images: Vec<PathBuf>,
+        /// Safetensors to write `w_plus` [N, n_latent, style_dim] to.
+        #[arg(long, value_name = "OUT")]
+        out: PathBuf,
+        #[command(flatten)]
+        run: GanRun,
+    },
     /// Show the configuration, compute device and optional features.
     Info,
+}
+
+const BENCH_WORKLOADS: [&str; 6] = ["intake", "faces", "render", "album", "gif", "stylegan"];
+
+/// Precision and batch of a generative-network command.
+#[derive(Debug, clap::Args)]
+struct GanRun {
+    /// fp16 runs on CUDA only.
+    #[arg(long, default_value = "fp32", value_parser = ["fp32", "fp16"])]
+    precision: String,
+    /// Items per network call.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+}
+
+impl GanRun {
+    fn precision(&self) -> lifelapse::gan::Precision {
+        match self.precision.as_str() {
+            "fp16" => lifelapse::gan::Precision::Fp16,
+            _ => lifelapse::gan::Precision::Fp32,
+        }
+    }
+}
+
+/// Exit code for a generative command's error: the user's files, or the machine.
+fn gan_exit(e: &lifelapse::gan::GanError) -> u8 {
+    use lifelapse::gan::GanError;
+    use lifelapse::nets::import::ImportError;
+    match e {
+        GanError::HalfOnCpu | GanError::Net(_) => exit::USAGE,
+        GanError::Checkpoint(ImportError::Write { .. }) => exit::OUTPUT,
+        _ => exit::INPUT,
+    }
 }
 
 /// What the user says about ages and which faces to keep (analyze and render alike).
@@ -368,10 +443,14 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
         Command::Bench {
             json,
             samples,
+            workload,
             only,
             runs,
         } => {
-            let report = lifelapse::bench::run(&samples, only.as_deref(), runs.max(1))
+            let device = lifelapse::nets::device::select(&config.general.device)
+                .map_err(|e| fail(exit::USAGE)(e.into()))?;
+            let only = workload.or(only);
+            let report = lifelapse::bench::run(&samples, only.as_deref(), runs.max(1), device)
                 .context("benchmark")
                 .map_err(fail(exit::FAILURE))?;
             if json {
@@ -423,7 +502,108 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                         g.psnr_db
                     );
                 }
+                if let Some(s) = &report.stylegan {
+                    for g in &s.generator {
+                        println!(
+                            "stylegan: generator {} batch {} {}{}: {:.1} frames/s ({:.2} ms/frame) on {}",
+                            g.config,
+                            g.batch,
+                            g.precision,
+                            if g.channels_last { " NHWC" } else { "" },
+                            g.frames_per_s,
+                            g.ms_per_frame,
+                            s.device
+                        );
+                    }
+                    for e in &s.encoder {
+                        println!(
+                            "stylegan: encoder {} batch {} {}: {:.1} encodes/s on {}",
+                            e.config, e.batch, e.precision, e.encodes_per_s, s.device
+                        );
+                    }
+                    if let Some(c) = &s.fp16_vs_fp32 {
+                        println!(
+                            "stylegan: fp16 vs fp32 on {}: max |diff| {:.3e}, mean {:.3e}, image absmax {:.3}",
+                            c.config, c.max_abs_diff, c.mean_abs_diff, c.absmax
+                        );
+                    }
+                }
             }
+            Ok(())
+        }
+        Command::ImportWeights { file, kind } => {
+            use lifelapse::nets::import::{self, ImportError};
+            let asked = match kind.as_str() {
+                "auto" => None,
+                k => k.parse().ok(),
+            };
+            let code = |e: &ImportError| match e {
+                ImportError::Write { .. } => exit::OUTPUT,
+                _ => exit::INPUT,
+            };
+            let checkpoint = import::open(&file, asked).map_err(|e| {
+                let c = code(&e);
+                fail(c)(anyhow::Error::new(e).context(format!("cannot import {}", file.display())))
+            })?;
+            let dir = config.data_dir().join("models");
+            let entry = import::save(&checkpoint, &file, &dir).map_err(|e| {
+                let c = code(&e);
+                fail(c)(e.into())
+            })?;
+            println!(
+                "imported {} checkpoint ({}², {} MB) as {}",
+                entry.kind,
+                entry.resolution,
+                entry.bytes / 1_000_000,
+                dir.join(&entry.file).display()
+            );
+            println!("sha256 {}", entry.sha256);
+            Ok(())
+        }
+        Command::Generate {
+            checkpoint,
+            latents,
+            out,
+            run,
+        } => {
+            let device = lifelapse::nets::device::select(&config.general.device)
+                .map_err(|e| fail(exit::USAGE)(e.into()))?;
+            let n = lifelapse::gan::generate(
+                &checkpoint,
+                &latents,
+                &out,
+                device,
+                run.precision(),
+                run.batch as i64,
+            )
+            .map_err(|e| {
+                let c = gan_exit(&e);
+                fail(c)(e.into())
+            })?;
+            println!("wrote {n} images to {}", out.display());
+            Ok(())
+        }
+        Command::Encode {
+            checkpoint,
+            images,
+            out,
+            run,
+        } => {
+            let device = lifelapse::nets::device::select(&config.general.device)
+                .map_err(|e| fail(exit::USAGE)(e.into()))?;
+            let n = lifelapse::gan::encode(
+                &checkpoint,
+                &images,
+                &out,
+                device,
+                run.precision(),
+                run.batch,
+            )
+            .map_err(|e| {
+                let c = gan_exit(&e);
+                fail(c)(e.into())
+            })?;
+            println!("wrote {n} W+ codes to {}", out.display());
             Ok(())
         }
         Command::Info => {

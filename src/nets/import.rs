@@ -422,6 +422,43 @@ fn owned_view(t: &Tensor) -> Result<OwnedView, ImportError> {
     })
 }
 
+/// Writes named tensors (and string metadata) as one safetensors file, atomically.
+pub fn write_safetensors(
+    path: &Path,
+    tensors: &[(&str, &Tensor)],
+    metadata: HashMap<String, String>,
+) -> Result<u64, ImportError> {
+    let views = tensors
+        .iter()
+        .map(|(n, t)| Ok((n.to_string(), owned_view(t)?)))
+        .collect::<Result<Vec<_>, ImportError>>()?;
+    let bytes = safetensors::serialize(views.iter().map(|(n, v)| (n.clone(), v)), &Some(metadata))
+        .map_err(|e| ImportError::Safetensors(format!("{e:?}")))?;
+    write_atomically(path, &bytes).map_err(|e| ImportError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(bytes.len() as u64)
+}
+
+/// Reads every tensor of a safetensors file.
+pub fn read_safetensors_file(path: &Path) -> Result<BTreeMap<String, Tensor>, ImportError> {
+    Ok(read_safetensors(&read_bytes(path)?)?.0)
+}
+
+/// Opens `path`: an imported file (checked against its directory's manifest) or an original
+/// checkpoint.
+pub fn open_any(path: &Path, asked: Option<CheckpointKind>) -> Result<Checkpoint, ImportError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    if let (Ok(models), Some(name)) = (imported(dir), name) {
+        if let Some(entry) = models.iter().find(|m| m.file == name) {
+            return open_imported(dir, entry);
+        }
+    }
+    open(path, asked)
+}
+
 /// Writes `checkpoint` in canonical form into `dir` (created if needed) as `<stem>.<kind>.safetensors`,
 /// records it in `dir/MANIFEST.toml`, and returns the entry.
 pub fn save(

@@ -333,3 +333,79 @@ impl PspEncoder {
         Tensor::stack(&codes, 1)
     }
 }
+
+/// Encoder weights drawn at random, named as a checkpoint names them (for benchmarks: the cost
+/// of an encode does not depend on the values). `widths` are the four IR-SE50 stage widths
+/// (published: 64, 128, 256, 512), `style_width` the heads' width (published: 512).
+pub fn random_weights(widths: [i64; 4], style_width: i64, n_styles: usize, seed: i64) -> TensorSet {
+    tch::manual_seed(seed);
+    let opts = (Kind::Float, Device::Cpu);
+    let mut t = TensorSet::default();
+    let bn = |t: &mut TensorSet, name: &str, c: i64| {
+        t.insert(format!("{name}.weight"), Tensor::ones([c], opts));
+        t.insert(format!("{name}.bias"), Tensor::zeros([c], opts));
+        t.insert(format!("{name}.running_mean"), Tensor::zeros([c], opts));
+        t.insert(format!("{name}.running_var"), Tensor::ones([c], opts));
+    };
+    let conv_w = |c_out: i64, c_in: i64, k: i64| {
+        Tensor::randn([c_out, c_in, k, k], opts) * (1.0 / ((c_in * k * k) as f64).sqrt())
+    };
+    t.insert("input_layer.0.weight", conv_w(widths[0], 3, 3));
+    bn(&mut t, "input_layer.1", widths[0]);
+    t.insert("input_layer.2.weight", Tensor::full([widths[0]], 0.25, opts));
+    let mut unit = 0;
+    let mut c_in = widths[0];
+    for (stage, &n) in IR_SE50_UNITS.iter().enumerate() {
+        let depth = widths[stage];
+        for _ in 0..n {
+            let name = format!("body.{unit}");
+            if c_in != depth {
+                t.insert(format!("{name}.shortcut_layer.0.weight"), conv_w(depth, c_in, 1));
+                bn(&mut t, &format!("{name}.shortcut_layer.1"), depth);
+            }
+            bn(&mut t, &format!("{name}.res_layer.0"), c_in);
+            t.insert(format!("{name}.res_layer.1.weight"), conv_w(depth, c_in, 3));
+            t.insert(
+                format!("{name}.res_layer.2.weight"),
+                Tensor::full([depth], 0.25, opts),
+            );
+            t.insert(format!("{name}.res_layer.3.weight"), conv_w(depth, depth, 3));
+            bn(&mut t, &format!("{name}.res_layer.4"), depth);
+            let hidden = (depth / 16).max(1);
+            t.insert(format!("{name}.res_layer.5.fc1.weight"), conv_w(hidden, depth, 1));
+            t.insert(format!("{name}.res_layer.5.fc2.weight"), conv_w(depth, hidden, 1));
+            c_in = depth;
+            unit += 1;
+        }
+    }
+    t.insert("latlayer1.weight", conv_w(style_width, widths[2], 1));
+    t.insert("latlayer1.bias", Tensor::zeros([style_width], opts));
+    t.insert("latlayer2.weight", conv_w(style_width, widths[1], 1));
+    t.insert("latlayer2.bias", Tensor::zeros([style_width], opts));
+    for i in 0..n_styles {
+        let convs = match i {
+            i if i < COARSE => 4,
+            i if i < MIDDLE => 5,
+            _ => 6,
+        };
+        for j in 0..convs {
+            t.insert(
+                format!("styles.{i}.convs.{}.weight", 2 * j),
+                conv_w(style_width, style_width, 3),
+            );
+            t.insert(
+                format!("styles.{i}.convs.{}.bias", 2 * j),
+                Tensor::zeros([style_width], opts),
+            );
+        }
+        t.insert(
+            format!("styles.{i}.linear.weight"),
+            Tensor::randn([style_width, style_width], opts),
+        );
+        t.insert(
+            format!("styles.{i}.linear.bias"),
+            Tensor::zeros([style_width], opts),
+        );
+    }
+    t
+}

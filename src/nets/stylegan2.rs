@@ -224,12 +224,20 @@ fn fused_lrelu(x: &Tensor, bias: &Tensor) -> Tensor {
 struct ModulatedConv {
     /// [out, in, k, k], already times 1/√fan-in.
     weight: Tensor,
+    /// For up-sampling layers: the transposed convolution and the following blur composed
+    /// into one 6×6 kernel ([in, out, 6, 6]), which saves a full pass over the largest
+    /// activations; used where the layer is narrow enough that the extra multiply-adds are
+    /// cheaper than that pass.
+    fused_up: Option<Tensor>,
     /// [in, out]: Σ over the kernel of weight², for the demodulation factors.
     weight_sq: Option<Tensor>,
     modulation: EqualLinear,
     upsample: bool,
     kernel: i64,
 }
+
+/// Up-sampling layers at most this wide use the composed 6×6 kernel.
+const FUSE_UP_MAX_CHANNELS: i64 = 128;
 
 impl ModulatedConv {
     #[allow(clippy::too_many_arguments)]
@@ -260,8 +268,19 @@ impl ModulatedConv {
                 .contiguous()
                 .to_kind(kind)
         });
+        let fused_up = (upsample && c_out <= FUSE_UP_MAX_CHANNELS).then(|| {
+            // Full 2-D convolution of each k×k kernel with the 4×4 blur (×4): k+3 square.
+            let blur = blur_kernel(4.0).to_device(device).view([1, 1, 4, 4]);
+            weight
+                .transpose(0, 1)
+                .reshape([c_in * c_out, 1, kernel, kernel])
+                .conv_transpose2d(&blur, None::<&Tensor>, [1, 1], [0, 0], [0, 0], 1, [1, 1])
+                .reshape([c_in, c_out, kernel + 3, kernel + 3])
+                .to_kind(kind)
+        });
         Ok(Self {
             weight: weight.to_kind(kind),
+            fused_up,
             weight_sq,
             modulation: EqualLinear::new(
                 t,
@@ -277,39 +296,56 @@ impl ModulatedConv {
         })
     }
 
-    fn forward(&self, x: &Tensor, w: &Tensor, up_blur: &Tensor) -> Tensor {
+    /// The convolution of the modulated input; also returns the styles.
+    fn convolve(&self, x: &Tensor, w: &Tensor, up_blur: &Tensor) -> (Tensor, Tensor) {
         let batch = x.size()[0];
         let style = self.modulation.forward(w);
         let c_in = style.size()[1];
         let x = x * style.view([batch, c_in, 1, 1]);
-        let out = if self.upsample {
-            // Transposed stride-2 convolution, then the [1,3,3,1] blur (×4) padded by one.
-            let y = x.conv_transpose2d(
-                &self.weight.transpose(0, 1),
-                None::<&Tensor>,
-                [2, 2],
-                [0, 0],
-                [0, 0],
-                1,
-                [1, 1],
-            );
-            depthwise(&y, up_blur, 1)
-        } else {
-            x.conv2d(
+        let out = match (&self.fused_up, self.upsample) {
+            (Some(fused), _) => {
+                // Crops two pixels each side: the blur's padding of one after a 2H+1 output.
+                x.conv_transpose2d(fused, None::<&Tensor>, [2, 2], [2, 2], [0, 0], 1, [1, 1])
+            }
+            (None, true) => {
+                // Transposed stride-2 convolution, then the [1,3,3,1] blur (×4) padded by one.
+                let y = x.conv_transpose2d(
+                    &self.weight.transpose(0, 1),
+                    None::<&Tensor>,
+                    [2, 2],
+                    [0, 0],
+                    [0, 0],
+                    1,
+                    [1, 1],
+                );
+                depthwise(&y, up_blur, 1)
+            }
+            (None, false) => x.conv2d(
                 &self.weight,
                 None::<&Tensor>,
                 [1, 1],
                 [self.kernel / 2, self.kernel / 2],
                 [1, 1],
                 1,
-            )
+            ),
         };
-        match &self.weight_sq {
-            Some(weight_sq) => {
-                let demod = (style.square().mm(weight_sq) + 1e-8).rsqrt();
-                let c_out = demod.size()[1];
-                out * demod.view([batch, c_out, 1, 1])
-            }
+        (out, style)
+    }
+
+    /// Per-sample output scales [N, out, 1, 1] that demodulate, times `gain`.
+    fn demodulation(&self, style: &Tensor, gain: f64) -> Option<Tensor> {
+        self.weight_sq.as_ref().map(|weight_sq| {
+            let batch = style.size()[0];
+            let demod = (style.square().mm(weight_sq) + 1e-8).rsqrt() * gain;
+            let c_out = demod.size()[1];
+            demod.view([batch, c_out, 1, 1])
+        })
+    }
+
+    fn forward(&self, x: &Tensor, w: &Tensor, up_blur: &Tensor) -> Tensor {
+        let (out, style) = self.convolve(x, w, up_blur);
+        match self.demodulation(&style, 1.0) {
+            Some(demod) => out * demod,
             None => out,
         }
     }
@@ -333,8 +369,9 @@ fn upsample_2x(x: &Tensor, up_blur: &Tensor) -> Tensor {
 /// Modulated convolution, noise, bias and activation.
 struct StyledConv {
     conv: ModulatedConv,
-    noise_weight: Tensor,
-    bias: Tensor,
+    /// √2 · (noise strength × the fixed noise + bias), [1, out, H, W]: everything added after
+    /// the convolution that does not depend on the sample, computed once.
+    offset: Tensor,
 }
 
 impl StyledConv {
@@ -346,9 +383,14 @@ impl StyledConv {
         c_out: i64,
         style_dim: i64,
         upsample: bool,
+        noise: &Tensor,
         device: Device,
         kind: Kind,
     ) -> Result<Self, TensorSetError> {
+        let noise_weight = t.take(&format!("{name}.noise.weight"), &[1], device, Kind::Float)?;
+        let bias = t.take(&format!("{name}.activate.bias"), &[c_out], device, Kind::Float)?;
+        let offset = (noise_weight * noise.to_kind(Kind::Float) + bias.view([1, c_out, 1, 1]))
+            * LRELU_GAIN;
         Ok(Self {
             conv: ModulatedConv::new(
                 t,
@@ -362,14 +404,20 @@ impl StyledConv {
                 device,
                 kind,
             )?,
-            noise_weight: t.take(&format!("{name}.noise.weight"), &[1], device, kind)?,
-            bias: t.take(&format!("{name}.activate.bias"), &[c_out], device, kind)?,
+            offset: offset.to_kind(kind),
         })
     }
 
-    fn forward(&self, x: &Tensor, w: &Tensor, noise: &Tensor, up_blur: &Tensor) -> Tensor {
-        let out = self.conv.forward(x, w, up_blur) + &self.noise_weight * noise;
-        fused_lrelu(&out, &self.bias)
+    /// lrelu(conv·demod + noise + bias)·√2, as two passes over the output: √2 is folded into
+    /// the demodulation and the offset (the leaky ReLU is positively homogeneous), and the
+    /// leaky ReLU is `leaky_relu_backward(y, y)`, the one-pass form that takes a slope.
+    fn forward(&self, x: &Tensor, w: &Tensor, up_blur: &Tensor) -> Tensor {
+        let (out, style) = self.conv.convolve(x, w, up_blur);
+        let y = match self.conv.demodulation(&style, LRELU_GAIN) {
+            Some(demod) => self.offset.addcmul(&out, &demod),
+            None => out * LRELU_GAIN + &self.offset,
+        };
+        y.leaky_relu_backward(&y, LRELU_SLOPE, false)
     }
 }
 
@@ -423,10 +471,20 @@ pub struct Generator {
     to_rgb1: ToRgb,
     convs: Vec<StyledConv>,
     to_rgbs: Vec<ToRgb>,
-    noises: Vec<Tensor>,
     up_blur: Tensor,
     device: Device,
     kind: Kind,
+    channels_last: bool,
+}
+
+/// The same values with NHWC strides, the layout tensor-core convolutions prefer; convolutions
+/// and element-wise ops keep it for their outputs.
+pub fn to_channels_last(t: &Tensor) -> Tensor {
+    if t.dim() == 4 {
+        t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+    } else {
+        t.shallow_clone()
+    }
 }
 
 impl Generator {
@@ -452,6 +510,17 @@ impl Generator {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let c4 = config.channels[0];
+        let noises = (0..config.num_layers())
+            .map(|layer| {
+                let r = 1i64 << ((layer + 5) / 2);
+                t.take(
+                    &format!("noises.noise_{layer}"),
+                    &[1, 1, r, r],
+                    device,
+                    Kind::Float,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut convs = Vec::new();
         let mut to_rgbs = Vec::new();
         for (k, pair) in config.channels.windows(2).enumerate() {
@@ -463,6 +532,7 @@ impl Generator {
                 c_out,
                 sd,
                 true,
+                &noises[2 * k + 1],
                 device,
                 kind,
             )?);
@@ -473,6 +543,7 @@ impl Generator {
                 c_out,
                 sd,
                 false,
+                &noises[2 * k + 2],
                 device,
                 kind,
             )?);
@@ -485,30 +556,30 @@ impl Generator {
                 kind,
             )?);
         }
-        let noises = (0..config.num_layers())
-            .map(|layer| {
-                let r = 1i64 << ((layer + 5) / 2);
-                t.take(
-                    &format!("noises.noise_{layer}"),
-                    &[1, 1, r, r],
-                    device,
-                    kind,
-                )
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             config: config.clone(),
             mapping,
             input: t.take("input.input", &[1, c4, 4, 4], device, kind)?,
-            conv1: StyledConv::new(t, "conv1", c4, c4, sd, false, device, kind)?,
+            conv1: StyledConv::new(t, "conv1", c4, c4, sd, false, &noises[0], device, kind)?,
             to_rgb1: ToRgb::new(t, "to_rgb1", c4, sd, device, kind)?,
             convs,
             to_rgbs,
-            noises,
             up_blur: blur_kernel(4.0).to_device(device).to_kind(kind),
             device,
             kind,
+            channels_last: false,
         })
+    }
+
+    /// Keeps weights and activations in NHWC layout (faster for fp16 on tensor cores).
+    pub fn use_channels_last(&mut self) {
+        let convert = |c: &mut ModulatedConv| c.weight = to_channels_last(&c.weight);
+        convert(&mut self.conv1.conv);
+        convert(&mut self.to_rgb1.conv);
+        self.convs.iter_mut().for_each(|c| convert(&mut c.conv));
+        self.to_rgbs.iter_mut().for_each(|c| convert(&mut c.conv));
+        self.input = to_channels_last(&self.input);
+        self.channels_last = true;
     }
 
     pub fn config(&self) -> &GeneratorConfig {
@@ -565,12 +636,15 @@ impl Generator {
         let latent = |i: usize| w_plus.select(1, i as i64);
         let blur = &self.up_blur;
         let mut x = self.input.expand([batch, -1, -1, -1], false);
-        x = self.conv1.forward(&x, &latent(0), &self.noises[0], blur);
+        if self.channels_last {
+            x = to_channels_last(&x);
+        }
+        x = self.conv1.forward(&x, &latent(0), blur);
         let mut skip = self.to_rgb1.forward(&x, &latent(1), None, blur);
         for (k, to_rgb) in self.to_rgbs.iter().enumerate() {
             let i = 2 * k + 1;
-            x = self.convs[2 * k].forward(&x, &latent(i), &self.noises[i], blur);
-            x = self.convs[2 * k + 1].forward(&x, &latent(i + 1), &self.noises[i + 1], blur);
+            x = self.convs[2 * k].forward(&x, &latent(i), blur);
+            x = self.convs[2 * k + 1].forward(&x, &latent(i + 1), blur);
             skip = to_rgb.forward(&x, &latent(i + 2), Some(&skip), blur);
         }
         skip
@@ -584,15 +658,15 @@ impl Generator {
         let blur = &self.up_blur;
         let mut x = self.input.expand([batch, -1, -1, -1], false);
         f("input", &x);
-        x = self.conv1.forward(&x, &latent(0), &self.noises[0], blur);
+        x = self.conv1.forward(&x, &latent(0), blur);
         f("conv1", &x);
         let mut skip = self.to_rgb1.forward(&x, &latent(1), None, blur);
         f("to_rgb1", &skip);
         for (k, to_rgb) in self.to_rgbs.iter().enumerate() {
             let i = 2 * k + 1;
-            x = self.convs[2 * k].forward(&x, &latent(i), &self.noises[i], blur);
+            x = self.convs[2 * k].forward(&x, &latent(i), blur);
             f(&format!("convs.{}", 2 * k), &x);
-            x = self.convs[2 * k + 1].forward(&x, &latent(i + 1), &self.noises[i + 1], blur);
+            x = self.convs[2 * k + 1].forward(&x, &latent(i + 1), blur);
             f(&format!("convs.{}", 2 * k + 1), &x);
             skip = to_rgb.forward(&x, &latent(i + 2), Some(&skip), blur);
             f(&format!("to_rgbs.{k}"), &skip);
@@ -626,4 +700,35 @@ pub fn downsample(x: &Tensor) -> Tensor {
 /// The generator's activation (exposed for parity checks).
 pub fn leaky_relu_with_bias(x: &Tensor, bias: &Tensor) -> Tensor {
     fused_lrelu(x, bias)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_composed_up_sampling_kernel_equals_transposed_conv_then_blur() {
+        tch::manual_seed(3);
+        let mut t = TensorSet::default();
+        let opts = (Kind::Float, Device::Cpu);
+        t.insert("c.weight", Tensor::randn([1, 6, 5, 3, 3], opts));
+        t.insert("c.modulation.weight", Tensor::randn([5, 8], opts));
+        t.insert("c.modulation.bias", Tensor::ones([5], opts));
+        let fused =
+            ModulatedConv::new(&t, "c", 5, 6, 3, 8, true, true, Device::Cpu, Kind::Float).unwrap();
+        assert!(fused.fused_up.is_some());
+        let plain = ModulatedConv {
+            fused_up: None,
+            ..ModulatedConv::new(&t, "c", 5, 6, 3, 8, true, true, Device::Cpu, Kind::Float)
+                .unwrap()
+        };
+        let x = Tensor::randn([2, 5, 7, 7], opts);
+        let w = Tensor::randn([2, 8], opts);
+        let blur = blur_kernel(4.0);
+        let a = fused.forward(&x, &w, &blur);
+        let b = plain.forward(&x, &w, &blur);
+        assert_eq!(a.size(), vec![2, 6, 14, 14]);
+        let diff = (a - b).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "{diff}");
+    }
 }

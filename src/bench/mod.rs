@@ -1,5 +1,7 @@
 //! `lifelapse bench`: fixed workloads timed on this machine, printed as a table or JSON.
 
+pub mod stylegan;
+
 use crate::album::{self, IntakeOptions};
 use crate::config::Config;
 use crate::face::FaceAnalyzer;
@@ -30,6 +32,7 @@ pub struct BenchReport {
     pub render: Vec<RenderBench>,
     pub album_200: Option<AlbumMemoryBench>,
     pub gif: Vec<GifBench>,
+    pub stylegan: Option<stylegan::StyleganBench>,
 }
 
 #[derive(Debug, Serialize)]
@@ -530,7 +533,12 @@ pub fn mean_psnr(gif_bytes: &[u8], source: &[RgbImage]) -> Result<f64, BenchErro
 }
 
 /// Everything, with the machine it ran on.
-pub fn run(samples: &Path, only: Option<&str>, runs: usize) -> Result<BenchReport, BenchError> {
+pub fn run(
+    samples: &Path,
+    only: Option<&str>,
+    runs: usize,
+    device: tch::Device,
+) -> Result<BenchReport, BenchError> {
     let machine = format!(
         "{} cores, {}",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -556,6 +564,10 @@ pub fn run(samples: &Path, only: Option<&str>, runs: usize) -> Result<BenchRepor
         None | Some("gif") => gif(samples, 512, 100, runs)?,
         _ => Vec::new(),
     };
+    let stylegan = match only {
+        None | Some("stylegan") => Some(stylegan::run(device, 2.0)?),
+        _ => None,
+    };
     Ok(BenchReport {
         machine,
         threads: rayon::current_num_threads(),
@@ -564,5 +576,6 @@ pub fn run(samples: &Path, only: Option<&str>, runs: usize) -> Result<BenchRepor
         render,
         album_200,
         gif,
+        stylegan,
     })
 }

@@ -1,0 +1,250 @@
+//! `lifelapse bench stylegan`: generator frames/s and encoder encodes/s with random weights (the
+//! cost of a frame does not depend on the weights' values), at the parity fixtures' size on any
+//! device and at the published 1024² config-f size when a CUDA device is present.
+
+use super::BenchError;
+use crate::nets::psp::{self, PspEncoder};
+use crate::nets::stylegan2::{Generator, GeneratorConfig};
+use serde::Serialize;
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+
+#[derive(Debug, Serialize)]
+pub struct StyleganBench {
+    pub device: String,
+    pub generator: Vec<GeneratorRun>,
+    pub encoder: Vec<EncoderRun>,
+    /// fp16 against fp32 on the same weights and codes (CUDA only).
+    pub fp16_vs_fp32: Option<Fp16Check>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GeneratorRun {
+    pub config: String,
+    pub size: i64,
+    pub batch: i64,
+    pub precision: String,
+    pub channels_last: bool,
+    pub frames_per_s: f64,
+    pub ms_per_frame: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EncoderRun {
+    pub config: String,
+    pub batch: i64,
+    pub precision: String,
+    pub encodes_per_s: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Fp16Check {
+    pub config: String,
+    /// Largest |fp16 − fp32| over the images.
+    pub max_abs_diff: f64,
+    /// Mean |fp16 − fp32|.
+    pub mean_abs_diff: f64,
+    /// Largest |fp32| (the images' scale).
+    pub absmax: f64,
+}
+
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+fn precision_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Half => "fp16",
+        Kind::BFloat16 => "bf16",
+        _ => "fp32",
+    }
+}
+
+/// The parity fixtures' shape: 64², style width 64, two mapping layers, narrow channels.
+pub fn fixture_config() -> GeneratorConfig {
+    GeneratorConfig {
+        size: 64,
+        style_dim: 64,
+        n_mlp: 2,
+        lr_mlp: 0.01,
+        channels: vec![64, 64, 64, 64, 32],
+    }
+}
+
+/// Calls `f` until `min_seconds` have passed (after `warmup` calls) and returns calls/s.
+fn rate(device: Device, warmup: usize, min_seconds: f64, mut f: impl FnMut()) -> f64 {
+    for _ in 0..warmup {
+        f();
+    }
+    sync(device);
+    let start = Instant::now();
+    let mut calls = 0usize;
+    loop {
+        f();
+        calls += 1;
+        if calls >= 2 {
+            sync(device);
+            let t = start.elapsed().as_secs_f64();
+            if t >= min_seconds {
+                return calls as f64 / t;
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn generator_run(
+    label: &str,
+    config: &GeneratorConfig,
+    device: Device,
+    kind: Kind,
+    batch: i64,
+    channels_last: bool,
+    min_seconds: f64,
+) -> Result<GeneratorRun, BenchError> {
+    let _guard = tch::no_grad_guard();
+    let weights = config.random_weights(7);
+    let mut g = Generator::new(&weights, config, device, kind)
+        .map_err(|e| BenchError::Input(e.to_string()))?;
+    if channels_last {
+        g.use_channels_last();
+    }
+    let z = Tensor::randn([batch, config.style_dim], (Kind::Float, device));
+    let w_plus = g.mix(&g.mapping(&z), None, 0);
+    let calls = rate(device, 3, min_seconds, || {
+        let _ = g.synthesis(&w_plus);
+    });
+    let frames_per_s = calls * batch as f64;
+    tracing::info!("{label} batch {batch} {kind:?}: {frames_per_s:.1} frames/s");
+    Ok(GeneratorRun {
+        config: label.to_string(),
+        size: config.size,
+        batch,
+        precision: precision_name(kind).into(),
+        channels_last,
+        frames_per_s,
+        ms_per_frame: 1e3 / frames_per_s,
+    })
+}
+
+fn encoder_run(
+    label: &str,
+    widths: [i64; 4],
+    style_width: i64,
+    n_styles: usize,
+    device: Device,
+    kind: Kind,
+    batch: i64,
+    min_seconds: f64,
+) -> Result<EncoderRun, BenchError> {
+    let _guard = tch::no_grad_guard();
+    let weights = psp::random_weights(widths, style_width, n_styles, 11);
+    let enc =
+        PspEncoder::new(&weights, device, kind).map_err(|e| BenchError::Input(e.to_string()))?;
+    let images = Tensor::rand([batch, 3, 256, 256], (kind, device)) * 2.0 - 1.0;
+    let calls = rate(device, 2, min_seconds, || {
+        let _ = enc.forward(&images);
+    });
+    Ok(EncoderRun {
+        config: label.to_string(),
+        batch,
+        precision: precision_name(kind).into(),
+        encodes_per_s: calls * batch as f64,
+    })
+}
+
+fn fp16_check(config: &GeneratorConfig, label: &str, device: Device) -> Result<Fp16Check, BenchError> {
+    let _guard = tch::no_grad_guard();
+    let weights = config.random_weights(7);
+    let build = |kind| {
+        Generator::new(&weights, config, device, kind).map_err(|e| BenchError::Input(e.to_string()))
+    };
+    let (g32, g16) = (build(Kind::Float)?, build(Kind::Half)?);
+    let z = Tensor::randn([4, config.style_dim], (Kind::Float, device));
+    let w_plus = g32.mix(&g32.mapping(&z), None, 0);
+    let a = g32.synthesis(&w_plus).to_kind(Kind::Double);
+    let b = g16.synthesis(&w_plus).to_kind(Kind::Double);
+    let diff = (&a - &b).abs();
+    Ok(Fp16Check {
+        config: label.to_string(),
+        max_abs_diff: diff.max().double_value(&[]),
+        mean_abs_diff: diff.mean(Kind::Double).double_value(&[]),
+        absmax: a.abs().max().double_value(&[]),
+    })
+}
+
+/// Runs the StyleGAN2 benchmark on `device`. `min_seconds` is the time spent per measurement.
+pub fn run(device: Device, min_seconds: f64) -> Result<StyleganBench, BenchError> {
+    let fixture = fixture_config();
+    let mut generator = Vec::new();
+    let mut encoder = Vec::new();
+    let mut fp16_vs_fp32 = None;
+    let fixture_label = "fixture (64², style 64, narrow)";
+    for batch in [1, 8] {
+        generator.push(generator_run(
+            fixture_label,
+            &fixture,
+            device,
+            Kind::Float,
+            batch,
+            false,
+            min_seconds,
+        )?);
+    }
+    let narrow = [16, 32, 48, 64];
+    encoder.push(encoder_run(
+        "fixture encoder (IR-SE50 widths 16–64)",
+        narrow,
+        64,
+        10,
+        device,
+        Kind::Float,
+        4,
+        min_seconds,
+    )?);
+    if let Device::Cuda(_) = device {
+        tch::Cuda::cudnn_set_benchmark(true);
+        let full = GeneratorConfig::config_f(1024);
+        let label = "config-f 1024²";
+        for (batch, kind, channels_last) in [
+            (1, Kind::Float, false),
+            (16, Kind::Float, false),
+            (1, Kind::Half, false),
+            (16, Kind::Half, false),
+            (32, Kind::Half, false),
+            (32, Kind::Half, true),
+        ] {
+            generator.push(generator_run(
+                label,
+                &full,
+                device,
+                kind,
+                batch,
+                channels_last,
+                min_seconds,
+            )?);
+        }
+        let published = [64, 128, 256, 512];
+        for (batch, kind) in [(1, Kind::Float), (32, Kind::Float), (32, Kind::Half), (128, Kind::Half)] {
+            encoder.push(encoder_run(
+                "pSp IR-SE50 (published widths, 18 styles)",
+                published,
+                512,
+                18,
+                device,
+                kind,
+                batch,
+                min_seconds,
+            )?);
+        }
+        fp16_vs_fp32 = Some(fp16_check(&full, label, device)?);
+    }
+    Ok(StyleganBench {
+        device: crate::nets::device::describe(device),
+        generator,
+        encoder,
+        fp16_vs_fp32,
+    })
+}
