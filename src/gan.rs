@@ -82,10 +82,7 @@ pub fn generate(
         start += len;
     }
     let images = if images.is_empty() {
-        Tensor::zeros(
-            [0, 3, config.size, config.size],
-            (Kind::Float, Device::Cpu),
-        )
+        Tensor::zeros([0, 3, config.size, config.size], (Kind::Float, Device::Cpu))
     } else {
         Tensor::cat(&images, 0)
     };

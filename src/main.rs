@@ -505,11 +505,16 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                 if let Some(s) = &report.stylegan {
                     for g in &s.generator {
                         println!(
-                            "stylegan: generator {} batch {} {}{}: {:.1} frames/s ({:.2} ms/frame) on {}",
+                            "stylegan: generator {} batch {} {}{} {}: {:.1} frames/s ({:.2} ms/frame) on {}",
                             g.config,
                             g.batch,
                             g.precision,
                             if g.channels_last { " NHWC" } else { "" },
+                            match g.fuse_up_max_channels {
+                                i64::MAX => "composed up-sampling".to_string(),
+                                0 => "separate blur".to_string(),
+                                n => format!("composed up-sampling up to {n} channels"),
+                            },
                             g.frames_per_s,
                             g.ms_per_frame,
                             s.device

@@ -565,7 +565,7 @@ pub fn run(
         _ => Vec::new(),
     };
     let stylegan = match only {
-        None | Some("stylegan") => Some(stylegan::run(device, 2.0)?),
+        None | Some("stylegan") => Some(stylegan::run(device, 1.5)?),
         _ => None,
     };
     Ok(BenchReport {

@@ -4,7 +4,7 @@
 
 use super::BenchError;
 use crate::nets::psp::{self, PspEncoder};
-use crate::nets::stylegan2::{Generator, GeneratorConfig};
+use crate::nets::stylegan2::{Generator, GeneratorConfig, RunOptions};
 use serde::Serialize;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -25,6 +25,8 @@ pub struct GeneratorRun {
     pub batch: i64,
     pub precision: String,
     pub channels_last: bool,
+    /// Up-sampling layers this narrow or narrower ran with the composed 6×6 kernel.
+    pub fuse_up_max_channels: i64,
     pub frames_per_s: f64,
     pub ms_per_frame: f64,
 }
@@ -102,11 +104,12 @@ fn generator_run(
     kind: Kind,
     batch: i64,
     channels_last: bool,
+    options: RunOptions,
     min_seconds: f64,
 ) -> Result<GeneratorRun, BenchError> {
     let _guard = tch::no_grad_guard();
     let weights = config.random_weights(7);
-    let mut g = Generator::new(&weights, config, device, kind)
+    let mut g = Generator::with_options(&weights, config, device, kind, options)
         .map_err(|e| BenchError::Input(e.to_string()))?;
     if channels_last {
         g.use_channels_last();
@@ -124,6 +127,7 @@ fn generator_run(
         batch,
         precision: precision_name(kind).into(),
         channels_last,
+        fuse_up_max_channels: options.fuse_up_max_channels,
         frames_per_s,
         ms_per_frame: 1e3 / frames_per_s,
     })
@@ -155,7 +159,11 @@ fn encoder_run(
     })
 }
 
-fn fp16_check(config: &GeneratorConfig, label: &str, device: Device) -> Result<Fp16Check, BenchError> {
+fn fp16_check(
+    config: &GeneratorConfig,
+    label: &str,
+    device: Device,
+) -> Result<Fp16Check, BenchError> {
     let _guard = tch::no_grad_guard();
     let weights = config.random_weights(7);
     let build = |kind| {
@@ -190,6 +198,7 @@ pub fn run(device: Device, min_seconds: f64) -> Result<StyleganBench, BenchError
             Kind::Float,
             batch,
             false,
+            RunOptions::default(),
             min_seconds,
         )?);
     }
@@ -208,13 +217,17 @@ pub fn run(device: Device, min_seconds: f64) -> Result<StyleganBench, BenchError
         tch::Cuda::cudnn_set_benchmark(true);
         let full = GeneratorConfig::config_f(1024);
         let label = "config-f 1024²";
-        for (batch, kind, channels_last) in [
-            (1, Kind::Float, false),
-            (16, Kind::Float, false),
-            (1, Kind::Half, false),
-            (16, Kind::Half, false),
-            (32, Kind::Half, false),
-            (32, Kind::Half, true),
+        let default_fuse = RunOptions::default().fuse_up_max_channels;
+        for (batch, kind, channels_last, fuse) in [
+            (1, Kind::Float, false, default_fuse),
+            (16, Kind::Float, false, default_fuse),
+            (1, Kind::Half, false, default_fuse),
+            (8, Kind::Half, false, default_fuse),
+            (32, Kind::Half, false, 0),
+            (32, Kind::Half, false, 128),
+            (32, Kind::Half, false, default_fuse),
+            (32, Kind::Half, true, default_fuse),
+            (64, Kind::Half, false, default_fuse),
         ] {
             generator.push(generator_run(
                 label,
@@ -223,11 +236,19 @@ pub fn run(device: Device, min_seconds: f64) -> Result<StyleganBench, BenchError
                 kind,
                 batch,
                 channels_last,
+                RunOptions {
+                    fuse_up_max_channels: fuse,
+                },
                 min_seconds,
             )?);
         }
         let published = [64, 128, 256, 512];
-        for (batch, kind) in [(1, Kind::Float), (32, Kind::Float), (32, Kind::Half), (128, Kind::Half)] {
+        for (batch, kind) in [
+            (1, Kind::Float),
+            (32, Kind::Float),
+            (32, Kind::Half),
+            (128, Kind::Half),
+        ] {
             encoder.push(encoder_run(
                 "pSp IR-SE50 (published widths, 18 styles)",
                 published,

@@ -352,7 +352,10 @@ pub fn random_weights(widths: [i64; 4], style_width: i64, n_styles: usize, seed:
     };
     t.insert("input_layer.0.weight", conv_w(widths[0], 3, 3));
     bn(&mut t, "input_layer.1", widths[0]);
-    t.insert("input_layer.2.weight", Tensor::full([widths[0]], 0.25, opts));
+    t.insert(
+        "input_layer.2.weight",
+        Tensor::full([widths[0]], 0.25, opts),
+    );
     let mut unit = 0;
     let mut c_in = widths[0];
     for (stage, &n) in IR_SE50_UNITS.iter().enumerate() {
@@ -360,7 +363,10 @@ pub fn random_weights(widths: [i64; 4], style_width: i64, n_styles: usize, seed:
         for _ in 0..n {
             let name = format!("body.{unit}");
             if c_in != depth {
-                t.insert(format!("{name}.shortcut_layer.0.weight"), conv_w(depth, c_in, 1));
+                t.insert(
+                    format!("{name}.shortcut_layer.0.weight"),
+                    conv_w(depth, c_in, 1),
+                );
                 bn(&mut t, &format!("{name}.shortcut_layer.1"), depth);
             }
             bn(&mut t, &format!("{name}.res_layer.0"), c_in);
@@ -369,11 +375,20 @@ pub fn random_weights(widths: [i64; 4], style_width: i64, n_styles: usize, seed:
                 format!("{name}.res_layer.2.weight"),
                 Tensor::full([depth], 0.25, opts),
             );
-            t.insert(format!("{name}.res_layer.3.weight"), conv_w(depth, depth, 3));
+            t.insert(
+                format!("{name}.res_layer.3.weight"),
+                conv_w(depth, depth, 3),
+            );
             bn(&mut t, &format!("{name}.res_layer.4"), depth);
             let hidden = (depth / 16).max(1);
-            t.insert(format!("{name}.res_layer.5.fc1.weight"), conv_w(hidden, depth, 1));
-            t.insert(format!("{name}.res_layer.5.fc2.weight"), conv_w(depth, hidden, 1));
+            t.insert(
+                format!("{name}.res_layer.5.fc1.weight"),
+                conv_w(hidden, depth, 1),
+            );
+            t.insert(
+                format!("{name}.res_layer.5.fc2.weight"),
+                conv_w(depth, hidden, 1),
+            );
             c_in = depth;
             unit += 1;
         }
