@@ -121,6 +121,33 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Measure a time-lapse: identity kept, ghosting, smoothness; or compare renderers.
+    #[command(
+        after_help = "Examples:\n  lifelapse eval lapse.gif --photos ~/album --json\n  lifelapse eval --compare pixel,morph ~/album --plots eval/\n\nidentity: 1 - descriptor distance to the nearest real photo (higher is better)\nghosting: how much a frame shows both neighbouring photos' edges at once, % (lower is better)\nsmoothness: mean change between consecutive frames in 8-bit levels (lower is smoother)"
+    )]
+    Eval {
+        /// A GIF or MP4 to score; with --compare, the photos (files or folders) to render.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Render the photos with each of these renderers and compare them.
+        #[arg(long, value_delimiter = ',', value_name = "R1,R2")]
+        compare: Vec<String>,
+        /// The photos a scored video was made from (its identity and ghosting references);
+        /// without them its first and last frames are the references.
+        #[arg(long, num_args = 1.., value_name = "PHOTOS")]
+        photos: Vec<PathBuf>,
+        /// Folder for the PNG plots (eval-NAME.png).
+        #[arg(long, default_value = ".")]
+        plots: PathBuf,
+        /// Print JSON (with per-frame curves).
+        #[arg(long)]
+        json: bool,
+        /// Frame size when rendering.
+        #[arg(long, value_parser = parse_size)]
+        size: Option<u32>,
+        #[command(flatten)]
+        choice: FaceChoice,
+    },
     /// Convert a published StyleGAN2, pSp or e4e checkpoint for the stylegan renderer.
     #[command(
         after_help = "Reads rosinality-layout .pt files (g_ema, latent_avg) and the pSp / e4e .pt files\n(state_dict, opts, latent_avg) without running any code inside them, and writes\n<data dir>/models/<name>.<kind>.safetensors with an entry in its MANIFEST.toml.\n\nExample:\n  lifelapse import-weights ~/Downloads/psp_ffhq_encode.pt"
@@ -533,6 +560,148 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                         );
                     }
                 }
+            }
+            Ok(())
+        }
+        Command::Eval {
+            inputs,
+            compare,
+            photos,
+            plots,
+            json,
+            size,
+            choice,
+        } => {
+            use lifelapse::eval;
+            config.render.size = size.unwrap_or(config.render.size);
+            let device = lifelapse::nets::device::select(&config.general.device)
+                .map_err(|e| fail(exit::USAGE)(e.into()))?;
+            let analyzer = lifelapse::face::FaceAnalyzer::load(device)
+                .map_err(|e| fail(exit::FAILURE)(e.into()))?;
+            std::fs::create_dir_all(&plots)
+                .with_context(|| format!("cannot create {}", plots.display()))
+                .map_err(fail(exit::OUTPUT))?;
+            let ages = choice.ages();
+            let mut report = eval::EvalReport {
+                renderers: Default::default(),
+                per_frame: Default::default(),
+            };
+            let mut videos: Vec<eval::VideoToScore> = Vec::new();
+            if compare.is_empty() {
+                let [video] = inputs.as_slice() else {
+                    return Err(fail(exit::USAGE)(anyhow::anyhow!(
+                        "eval scores one video at a time; to render photos, add --compare pixel,morph"
+                    )));
+                };
+                let frames = eval::read_video(video)
+                    .with_context(|| format!("cannot read {}", video.display()))
+                    .map_err(fail(exit::INPUT))?;
+                let (w, _) = frames[0].dimensions();
+                let refs: Vec<image::RgbImage> = if photos.is_empty() {
+                    vec![frames[0].clone(), frames[frames.len() - 1].clone()]
+                } else {
+                    let album = take_in(&photos, &config);
+                    print_problems(&album);
+                    let faces = pipeline::find_faces(&album, &analyzer, &|| {});
+                    let decisions =
+                        pipeline::decide(&album, &faces, decide_options(&config, false, &choice));
+                    let (keyframes, _) = pipeline::keyframes(&album, &faces, &decisions, w, &ages);
+                    keyframes.into_iter().map(|k| k.image).collect()
+                };
+                if refs.is_empty() {
+                    return Err(fail(exit::INPUT)(anyhow::anyhow!(
+                        "no face found in the photos given with --photos"
+                    )));
+                }
+                let ref_views: Vec<&image::RgbImage> = refs.iter().collect();
+                let pairs = eval::nearest_pairs(&frames, &ref_views);
+                let name = video
+                    .file_stem()
+                    .map_or("video".into(), |s| s.to_string_lossy().into_owned());
+                videos.push(eval::VideoToScore {
+                    name,
+                    frames,
+                    refs,
+                    pairs,
+                });
+            } else {
+                let album = take_in(&inputs, &config);
+                print_problems(&album);
+                let faces = pipeline::find_faces(&album, &analyzer, &|| {});
+                let decisions =
+                    pipeline::decide(&album, &faces, decide_options(&config, false, &choice));
+                for name in &compare {
+                    config.render.renderer = name.clone();
+                    let settings = RenderSettings::from_config(&config)
+                        .map_err(|e| fail(code_of(&e))(e.into()))?;
+                    let (lapse, _) =
+                        pipeline::build_lapse(&album, &faces, &decisions, &settings, &ages)
+                            .map_err(|e| fail(code_of(&e))(e.into()))?;
+                    let (frames, pairs) = eval::render_all(&lapse)
+                        .context("render")
+                        .map_err(fail(exit::FAILURE))?;
+                    let refs = lapse.keyframes.iter().map(|k| k.image.clone()).collect();
+                    videos.push(eval::VideoToScore {
+                        name: name.clone(),
+                        frames,
+                        refs,
+                        pairs,
+                    });
+                }
+            }
+            for eval::VideoToScore {
+                name,
+                frames,
+                refs,
+                pairs,
+            } in videos
+            {
+                let progress = bar(frames.len() as u64, &format!("scoring {name}"));
+                let references = eval::References {
+                    images: refs.iter().collect(),
+                    pairs,
+                };
+                let scores = eval::score(&frames, &references, &analyzer, &|| progress.inc(1));
+                progress.finish_and_clear();
+                let plot_path = plots.join(format!("eval-{name}.png"));
+                eval::plot(&name, &scores)
+                    .save(&plot_path)
+                    .with_context(|| format!("cannot write {}", plot_path.display()))
+                    .map_err(fail(exit::OUTPUT))?;
+                report.renderers.insert(name.clone(), scores.summary());
+                report.per_frame.insert(name, scores);
+            }
+            if json {
+                let text = serde_json::to_string_pretty(&report)
+                    .context("report")
+                    .map_err(fail(exit::FAILURE))?;
+                println!("{text}");
+            } else {
+                println!(
+                    "{:<12} {:>8} {:>8} {:>9} {:>9} {:>10} {:>6} {:>6}",
+                    "renderer",
+                    "id mean",
+                    "id min",
+                    "ghost avg",
+                    "ghost max",
+                    "smoothness",
+                    "spikes",
+                    "frames"
+                );
+                for (name, s) in &report.renderers {
+                    println!(
+                        "{:<12} {:>8.3} {:>8.3} {:>9.1} {:>9.1} {:>10.2} {:>6} {:>6}",
+                        name,
+                        s.identity_mean,
+                        s.identity_min,
+                        s.ghosting_mean,
+                        s.ghosting_max,
+                        s.smoothness,
+                        s.spikes,
+                        s.frames
+                    );
+                }
+                eprintln!("plots in {}", plots.display());
             }
             Ok(())
         }

@@ -133,6 +133,7 @@ fn generator_run(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn encoder_run(
     label: &str,
     widths: [i64; 4],

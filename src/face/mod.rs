@@ -140,6 +140,37 @@ impl FaceAnalyzer {
         }
     }
 
+    /// The face of an FFHQ-aligned image (a keyframe or a rendered frame). The detector
+    /// occasionally misses a face that fills the frame; then the face is taken where alignment
+    /// put it, and located and described from there.
+    pub fn analyze_aligned(&self, image: &RgbImage) -> Option<Face> {
+        if let Some(face) = self.analyze(image).into_iter().next() {
+            return Some(face);
+        }
+        let (w, h) = image.dimensions();
+        let bbox = FaceBox {
+            x: 0.2 * w as f32,
+            y: 0.26 * h as f32,
+            w: 0.6 * w as f32,
+            h: 0.64 * h as f32,
+            score: 0.0,
+        };
+        let landmarks = landmarks::locate(&self.landmarks, image, &[bbox])
+            .into_iter()
+            .next()?;
+        let mut faces = [Face {
+            bbox,
+            quad: align::ffhq_quad(&landmarks),
+            landmarks,
+            descriptor: None,
+            estimated_age: None,
+            sharpness: None,
+        }];
+        self.describe(image, &mut faces);
+        let [face] = faces;
+        Some(face)
+    }
+
     fn detect_with_border(&self, image: &RgbImage) -> Vec<FaceBox> {
         let (w, h) = image.dimensions();
         let (bx, by) = (w, h);

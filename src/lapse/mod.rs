@@ -4,6 +4,7 @@ pub mod blend;
 pub mod keyframe;
 pub mod morph;
 pub mod pixel;
+pub mod quality;
 pub mod timeline;
 
 pub use keyframe::Keyframe;
@@ -32,6 +33,25 @@ pub trait Renderer: Send + Sync {
     /// The frame at `spec.alpha` of the way from keyframe `spec.from` to `spec.to`, before the
     /// real photo is blended back in.
     fn frame(&self, keyframes: &[Keyframe], spec: FrameSpec) -> Result<RgbImage, LapseError>;
+
+    /// The frame with keyframe `nearest`'s real photo blended back in with `weight`. Renderers
+    /// that move the face's geometry override this to blend the photo's texture in at the
+    /// frame's geometry: mixed in at its own, the photo would sit beside the moved features as
+    /// a ghost.
+    fn frame_blended(
+        &self,
+        keyframes: &[Keyframe],
+        spec: FrameSpec,
+        nearest: usize,
+        weight: f32,
+    ) -> Result<RgbImage, LapseError> {
+        let rendered = self.frame(keyframes, spec)?;
+        let real = keyframes.get(nearest).ok_or(LapseError::FrameOutOfRange {
+            index: nearest,
+            len: keyframes.len(),
+        })?;
+        Ok(blend::mix(&rendered, &real.image, weight))
+    }
 }
 
 /// Draws `text` centred at the bottom of the frame, light on a dark band, sized to the frame.
@@ -141,14 +161,11 @@ impl Lapse {
                 index,
                 len: self.len(),
             })?;
-        let rendered = self.renderer.frame(&self.keyframes, spec)?;
-        let (nearest, alpha) = if spec.alpha < 0.5 {
-            (spec.from, spec.alpha)
-        } else {
-            (spec.to, spec.alpha)
-        };
-        let weight = blend::keyframe_weight(alpha, self.gamma);
-        let mut frame = blend::mix(&rendered, &self.keyframes[nearest].image, weight);
+        let nearest = if spec.alpha < 0.5 { spec.from } else { spec.to };
+        let weight = blend::keyframe_weight(spec.alpha, self.gamma);
+        let mut frame = self
+            .renderer
+            .frame_blended(&self.keyframes, spec, nearest, weight)?;
         if self.labels {
             let ages = (
                 self.keyframes[spec.from].age_years,

@@ -78,140 +78,162 @@ impl Renderer for MorphRenderer {
     }
 
     fn frame(&self, keyframes: &[Keyframe], spec: FrameSpec) -> Result<RgbImage, LapseError> {
+        self.frame_blended(keyframes, spec, spec.from, 0.0)
+    }
+
+    /// The real photo's share moves the texture (and colour) mix towards it while the geometry
+    /// stays at `alpha`, so the photo is blended in warped to the frame's face shape.
+    fn frame_blended(
+        &self,
+        keyframes: &[Keyframe],
+        spec: FrameSpec,
+        nearest: usize,
+        weight: f32,
+    ) -> Result<RgbImage, LapseError> {
         let (a, b) = super::keyframe_pair(keyframes, spec)?;
-        if spec.alpha <= 0.0 || spec.from == spec.to {
+        if spec.from == spec.to {
             return Ok(a.image.clone());
         }
-        if spec.alpha >= 1.0 {
-            return Ok(b.image.clone());
-        }
-        let (Some(la), Some(lb)) = (&a.landmarks, &b.landmarks) else {
-            return Err(LapseError::NoLandmarks(if a.landmarks.is_none() {
-                a.source.clone()
-            } else {
-                b.source.clone()
-            }));
-        };
-        let (w, h) = a.image.dimensions();
-        let t = spec.alpha;
-        let pa = control_points(la, w as f32, h as f32);
-        let pb = control_points(lb, w as f32, h as f32);
-        let p: Vec<[f32; 2]> = pa
-            .iter()
-            .zip(&pb)
-            .map(|(x, y)| [x[0] * (1.0 - t) + y[0] * t, x[1] * (1.0 - t) + y[1] * t])
-            .collect();
-        let points: Vec<delaunator::Point> = p
-            .iter()
-            .map(|q| delaunator::Point {
-                x: q[0] as f64,
-                y: q[1] as f64,
-            })
-            .collect();
-        let triangulation = delaunator::triangulate(&points);
-
-        // Colours of both faces move to the statistics interpolated between them.
-        let (sa, sb) = (colour_stats(&a.image), colour_stats(&b.image));
-        let target: [(f32, f32); 3] = [0, 1, 2].map(|c| {
-            (
-                sa[c].0 * (1.0 - t) + sb[c].0 * t,
-                sa[c].1 * (1.0 - t) + sb[c].1 * t,
-            )
-        });
-        // x ↦ x·scale + offset per channel takes a face's statistics to the target's.
-        let gains = |s: [(f32, f32); 3]| {
-            [0, 1, 2].map(|c| {
-                (
-                    target[c].1 / s[c].1,
-                    target[c].0 - s[c].0 * target[c].1 / s[c].1,
-                )
-            })
-        };
-        let (gain_a, gain_b) = (gains(sa), gains(sb));
-
-        let mut out = RgbImage::new(w, h);
-        let mut filled = vec![false; (w * h) as usize];
-        for tri in triangulation.triangles.chunks_exact(3) {
-            let idx = [tri[0], tri[1], tri[2]];
-            let dst = idx.map(|i| p[i]);
-            let (Some(to_a), Some(to_b)) = (
-                affine(dst, idx.map(|i| pa[i])),
-                affine(dst, idx.map(|i| pb[i])),
-            ) else {
-                continue;
-            };
-            // The triangle's bounding box along axis `k`, clipped to the frame.
-            let span = |k: usize, limit: u32| {
-                let lo = dst
-                    .iter()
-                    .map(|q| q[k])
-                    .fold(f32::MAX, f32::min)
-                    .floor()
-                    .max(0.0) as u32;
-                let hi = (dst.iter().map(|q| q[k]).fold(f32::MIN, f32::max).ceil() as u32)
-                    .min(limit - 1);
-                (lo, hi)
-            };
-            let ((min_x, max_x), (min_y, max_y)) = (span(0, w), span(1, h));
-            let edge = |p0: [f32; 2], p1: [f32; 2], x: f32, y: f32| {
-                (p1[0] - p0[0]) * (y - p0[1]) - (p1[1] - p0[1]) * (x - p0[0])
-            };
-            let area = edge(dst[0], dst[1], dst[2][0], dst[2][1]);
-            for y in min_y..=max_y {
-                for x in min_x..=max_x {
-                    let (fx, fy) = (x as f32, y as f32);
-                    let (e0, e1, e2) = (
-                        edge(dst[1], dst[2], fx, fy),
-                        edge(dst[2], dst[0], fx, fy),
-                        edge(dst[0], dst[1], fx, fy),
-                    );
-                    // Inside (either winding), with a hair of tolerance so shared edges leave no holes.
-                    let inside = if area > 0.0 {
-                        e0 >= -1e-3 && e1 >= -1e-3 && e2 >= -1e-3
-                    } else {
-                        e0 <= 1e-3 && e1 <= 1e-3 && e2 <= 1e-3
-                    };
-                    let k = (y * w + x) as usize;
-                    if !inside || filled[k] {
-                        continue;
-                    }
-                    filled[k] = true;
-                    let ca = sample(
-                        &a.image,
-                        to_a[0] * fx + to_a[1] * fy + to_a[2],
-                        to_a[3] * fx + to_a[4] * fy + to_a[5],
-                    );
-                    let cb = sample(
-                        &b.image,
-                        to_b[0] * fx + to_b[1] * fy + to_b[2],
-                        to_b[3] * fx + to_b[4] * fy + to_b[5],
-                    );
-                    let px = [0, 1, 2].map(|c| {
-                        let va = ca[c] * gain_a[c].0 + gain_a[c].1;
-                        let vb = cb[c] * gain_b[c].0 + gain_b[c].1;
-                        (va * (1.0 - t) + vb * t).round().clamp(0.0, 255.0) as u8
-                    });
-                    out.put_pixel(x, y, image::Rgb(px));
-                }
-            }
-        }
-        // Pixels no triangle reached (outside the hull by rounding) take the cross-fade.
-        for (k, done) in filled.iter().enumerate() {
-            if !done {
-                let (x, y) = (k as u32 % w, k as u32 / w);
-                let (pa, pb) = (a.image.get_pixel(x, y).0, b.image.get_pixel(x, y).0);
-                out.put_pixel(
-                    x,
-                    y,
-                    image::Rgb(
-                        [0, 1, 2]
-                            .map(|c| (pa[c] as f32 * (1.0 - t) + pb[c] as f32 * t).round() as u8),
-                    ),
-                );
-            }
-        }
-        Ok(out)
+        let weight = weight.clamp(0.0, 1.0);
+        let towards_b = if nearest == spec.to { 1.0 } else { 0.0 };
+        let texture = spec.alpha * (1.0 - weight) + towards_b * weight;
+        morph(a, b, spec.alpha, texture)
     }
+}
+
+/// `a` and `b` warped to the geometry `t` of the way from `a`'s landmarks to `b`'s, their colour
+/// statistics matched to those `s` of the way, and mixed with `b`'s share `s`.
+fn morph(a: &Keyframe, b: &Keyframe, t: f32, s: f32) -> Result<RgbImage, LapseError> {
+    if t <= 0.0 && s <= 0.0 {
+        return Ok(a.image.clone());
+    }
+    if t >= 1.0 && s >= 1.0 {
+        return Ok(b.image.clone());
+    }
+    let (Some(la), Some(lb)) = (&a.landmarks, &b.landmarks) else {
+        return Err(LapseError::NoLandmarks(if a.landmarks.is_none() {
+            a.source.clone()
+        } else {
+            b.source.clone()
+        }));
+    };
+    let (w, h) = a.image.dimensions();
+    let pa = control_points(la, w as f32, h as f32);
+    let pb = control_points(lb, w as f32, h as f32);
+    let p: Vec<[f32; 2]> = pa
+        .iter()
+        .zip(&pb)
+        .map(|(x, y)| [x[0] * (1.0 - t) + y[0] * t, x[1] * (1.0 - t) + y[1] * t])
+        .collect();
+    let points: Vec<delaunator::Point> = p
+        .iter()
+        .map(|q| delaunator::Point {
+            x: q[0] as f64,
+            y: q[1] as f64,
+        })
+        .collect();
+    let triangulation = delaunator::triangulate(&points);
+
+    // Colours of both faces move to the statistics interpolated between them.
+    let (sa, sb) = (colour_stats(&a.image), colour_stats(&b.image));
+    let target: [(f32, f32); 3] = [0, 1, 2].map(|c| {
+        (
+            sa[c].0 * (1.0 - s) + sb[c].0 * s,
+            sa[c].1 * (1.0 - s) + sb[c].1 * s,
+        )
+    });
+    // x ↦ x·scale + offset per channel takes a face's statistics to the target's.
+    let gains = |s: [(f32, f32); 3]| {
+        [0, 1, 2].map(|c| {
+            (
+                target[c].1 / s[c].1,
+                target[c].0 - s[c].0 * target[c].1 / s[c].1,
+            )
+        })
+    };
+    let (gain_a, gain_b) = (gains(sa), gains(sb));
+
+    let mut out = RgbImage::new(w, h);
+    let mut filled = vec![false; (w * h) as usize];
+    for tri in triangulation.triangles.chunks_exact(3) {
+        let idx = [tri[0], tri[1], tri[2]];
+        let dst = idx.map(|i| p[i]);
+        let (Some(to_a), Some(to_b)) = (
+            affine(dst, idx.map(|i| pa[i])),
+            affine(dst, idx.map(|i| pb[i])),
+        ) else {
+            continue;
+        };
+        // The triangle's bounding box along axis `k`, clipped to the frame.
+        let span = |k: usize, limit: u32| {
+            let lo = dst
+                .iter()
+                .map(|q| q[k])
+                .fold(f32::MAX, f32::min)
+                .floor()
+                .max(0.0) as u32;
+            let hi =
+                (dst.iter().map(|q| q[k]).fold(f32::MIN, f32::max).ceil() as u32).min(limit - 1);
+            (lo, hi)
+        };
+        let ((min_x, max_x), (min_y, max_y)) = (span(0, w), span(1, h));
+        let edge = |p0: [f32; 2], p1: [f32; 2], x: f32, y: f32| {
+            (p1[0] - p0[0]) * (y - p0[1]) - (p1[1] - p0[1]) * (x - p0[0])
+        };
+        let area = edge(dst[0], dst[1], dst[2][0], dst[2][1]);
+        for y in min_y..=max_y {
+            for x in min_x..=max_x {
+                let (fx, fy) = (x as f32, y as f32);
+                let (e0, e1, e2) = (
+                    edge(dst[1], dst[2], fx, fy),
+                    edge(dst[2], dst[0], fx, fy),
+                    edge(dst[0], dst[1], fx, fy),
+                );
+                // Inside (either winding), with a hair of tolerance so shared edges leave no holes.
+                let inside = if area > 0.0 {
+                    e0 >= -1e-3 && e1 >= -1e-3 && e2 >= -1e-3
+                } else {
+                    e0 <= 1e-3 && e1 <= 1e-3 && e2 <= 1e-3
+                };
+                let k = (y * w + x) as usize;
+                if !inside || filled[k] {
+                    continue;
+                }
+                filled[k] = true;
+                let ca = sample(
+                    &a.image,
+                    to_a[0] * fx + to_a[1] * fy + to_a[2],
+                    to_a[3] * fx + to_a[4] * fy + to_a[5],
+                );
+                let cb = sample(
+                    &b.image,
+                    to_b[0] * fx + to_b[1] * fy + to_b[2],
+                    to_b[3] * fx + to_b[4] * fy + to_b[5],
+                );
+                let px = [0, 1, 2].map(|c| {
+                    let va = ca[c] * gain_a[c].0 + gain_a[c].1;
+                    let vb = cb[c] * gain_b[c].0 + gain_b[c].1;
+                    (va * (1.0 - s) + vb * s).round().clamp(0.0, 255.0) as u8
+                });
+                out.put_pixel(x, y, image::Rgb(px));
+            }
+        }
+    }
+    // Pixels no triangle reached (outside the hull by rounding) take the cross-fade.
+    for (k, done) in filled.iter().enumerate() {
+        if !done {
+            let (x, y) = (k as u32 % w, k as u32 / w);
+            let (pa, pb) = (a.image.get_pixel(x, y).0, b.image.get_pixel(x, y).0);
+            out.put_pixel(
+                x,
+                y,
+                image::Rgb(
+                    [0, 1, 2].map(|c| (pa[c] as f32 * (1.0 - s) + pb[c] as f32 * s).round() as u8),
+                ),
+            );
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

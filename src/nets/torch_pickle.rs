@@ -249,7 +249,7 @@ impl<'a> Machine<'a> {
     }
 
     fn set_items(&mut self, items: Vec<Value>) -> Result<(), PickleError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(self.damaged("odd number of dict items"));
         }
         let pairs: Vec<(Value, Value)> = items
@@ -591,6 +591,12 @@ pub fn unpickle(data: &[u8]) -> Result<Value, PickleError> {
     .run()
 }
 
+/// Tensors by dotted name, and plain-data leaves as JSON by the same names.
+pub type Flattened = (
+    BTreeMap<String, Tensor>,
+    BTreeMap<String, serde_json::Value>,
+);
+
 /// A `torch.save` zip archive: its root value and its storages' bytes by key.
 pub struct TorchArchive {
     pub root: Value,
@@ -684,15 +690,7 @@ impl TorchArchive {
 
     /// Every tensor reachable through dicts (and objects' state), named by the dotted path of
     /// keys, plus the plain-data leaves as JSON by the same names.
-    pub fn flatten(
-        &self,
-    ) -> Result<
-        (
-            BTreeMap<String, Tensor>,
-            BTreeMap<String, serde_json::Value>,
-        ),
-        PickleError,
-    > {
+    pub fn flatten(&self) -> Result<Flattened, PickleError> {
         let mut tensors = BTreeMap::new();
         let mut plain = BTreeMap::new();
         self.walk(&self.root, String::new(), &mut tensors, &mut plain, 0)?;

@@ -1,0 +1,294 @@
+//! `lifelapse eval`: scores a finished video, or renders one album with several renderers and
+//! scores each, with the metrics of [`crate::lapse::quality`], and draws their curves.
+
+use crate::face::{Descriptor, FaceAnalyzer};
+use crate::lapse::quality::{self, FrameScores, Summary};
+use crate::lapse::Lapse;
+use crate::sheet::{draw_text, text_width};
+use crate::video::VideoError;
+use image::{Rgb, RgbImage};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Most frames read from a video.
+pub const MAX_VIDEO_FRAMES: usize = 3000;
+
+#[derive(Debug, Serialize)]
+pub struct EvalReport {
+    pub renderers: BTreeMap<String, Summary>,
+    /// Per-frame curves, by the same names.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_frame: BTreeMap<String, FrameScores>,
+}
+
+/// One video's frames with the real photos it was made from and, per frame, the two photos
+/// it lies between (indices into `refs`).
+pub struct VideoToScore {
+    pub name: String,
+    pub frames: Vec<RgbImage>,
+    pub refs: Vec<RgbImage>,
+    pub pairs: Vec<(usize, usize)>,
+}
+
+/// The reference faces of one video and, per frame, which two of them it lies between.
+pub struct References<'a> {
+    pub images: Vec<&'a RgbImage>,
+    /// Per frame: indices into `images`.
+    pub pairs: Vec<(usize, usize)>,
+}
+
+/// The descriptor of the face in an aligned frame, if any.
+fn descriptor(analyzer: &FaceAnalyzer, image: &RgbImage) -> Option<Descriptor> {
+    analyzer.analyze_aligned(image).and_then(|f| f.descriptor)
+}
+
+/// Scores every frame against its two references.
+pub fn score(
+    frames: &[RgbImage],
+    refs: &References,
+    analyzer: &FaceAnalyzer,
+    progress: &dyn Fn(),
+) -> FrameScores {
+    let ref_descriptors: Vec<Option<Descriptor>> = refs
+        .images
+        .iter()
+        .map(|img| descriptor(analyzer, img))
+        .collect();
+    let ref_edges: Vec<Vec<f32>> = refs
+        .images
+        .par_iter()
+        .map(|i| quality::edge_map(i))
+        .collect();
+    let ghosting: Vec<f64> = frames
+        .par_iter()
+        .zip(&refs.pairs)
+        .map(|(f, &(a, b))| quality::ghosting(&quality::edge_map(f), &ref_edges[a], &ref_edges[b]))
+        .collect();
+    let mut identity = Vec::with_capacity(frames.len());
+    for (frame, &(a, b)) in frames.iter().zip(&refs.pairs) {
+        let found = descriptor(analyzer, frame);
+        let references: Vec<&Descriptor> = [a, b]
+            .iter()
+            .filter_map(|&i| ref_descriptors[i].as_ref())
+            .collect();
+        identity.push(found.and_then(|d| quality::identity(&d, &references)));
+        progress();
+    }
+    let change: Vec<f64> = (0..frames.len())
+        .map(|i| match i {
+            0 => 0.0,
+            _ => quality::frame_change(&frames[i - 1], &frames[i]),
+        })
+        .collect();
+    let spike = quality::spikes(&change);
+    FrameScores {
+        identity,
+        ghosting,
+        change,
+        spike,
+    }
+}
+
+/// Renders every frame of `lapse` and pairs each with the keyframes it lies between.
+/// Frames and, per frame, the keyframes it lies between.
+pub type RenderedFrames = (Vec<RgbImage>, Vec<(usize, usize)>);
+
+pub fn render_all(lapse: &Lapse) -> Result<RenderedFrames, VideoError> {
+    let frames = (0..lapse.len())
+        .into_par_iter()
+        .map(|i| {
+            lapse.frame(i).map_err(|e| VideoError::Frame {
+                index: i,
+                message: e.to_string(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let pairs = lapse
+        .timeline
+        .frames
+        .iter()
+        .map(|f| (f.from, f.to))
+        .collect();
+    Ok((frames, pairs))
+}
+
+/// For frames of a finished video: the two references whose edges each frame matches best.
+pub fn nearest_pairs(frames: &[RgbImage], refs: &[&RgbImage]) -> Vec<(usize, usize)> {
+    let ref_edges: Vec<Vec<f32>> = refs.par_iter().map(|i| quality::edge_map(i)).collect();
+    frames
+        .par_iter()
+        .map(|f| {
+            let e = quality::edge_map(f);
+            let mut order: Vec<(f64, usize)> = ref_edges
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (quality::correlation(&e, r), i))
+                .collect();
+            order.sort_by(|x, y| y.0.total_cmp(&x.0));
+            let first = order.first().map_or(0, |o| o.1);
+            let second = order.get(1).map_or(first, |o| o.1);
+            (first.min(second), first.max(second))
+        })
+        .collect()
+}
+
+/// Reads every frame of a GIF or MP4 (MP4 through ffmpeg).
+pub fn read_video(path: &Path) -> Result<Vec<RgbImage>, VideoError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let frames = match ext.as_deref() {
+        Some("gif") => read_gif(path)?,
+        Some("mp4") | Some("mov") | Some("webm") => read_with_ffmpeg(path)?,
+        _ => {
+            return Err(VideoError::Encode(format!(
+                "{} is not a .gif or .mp4 video",
+                path.display()
+            )))
+        }
+    };
+    if frames.is_empty() {
+        return Err(VideoError::NoFrames);
+    }
+    Ok(frames)
+}
+
+fn read_gif(path: &Path) -> Result<Vec<RgbImage>, VideoError> {
+    use image::AnimationDecoder;
+    let file = std::fs::File::open(path).map_err(|e| VideoError::Encode(e.to_string()))?;
+    let decoder = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(file))
+        .map_err(|e| VideoError::Encode(format!("{}: {e}", path.display())))?;
+    let mut frames = Vec::new();
+    for frame in decoder.into_frames().take(MAX_VIDEO_FRAMES) {
+        let frame = frame.map_err(|e| VideoError::Encode(format!("{}: {e}", path.display())))?;
+        frames.push(image::DynamicImage::ImageRgba8(frame.into_buffer()).into_rgb8());
+    }
+    Ok(frames)
+}
+
+fn read_with_ffmpeg(path: &Path) -> Result<Vec<RgbImage>, VideoError> {
+    use std::process::Command;
+    let missing =
+        |_| VideoError::EncoderMissing("reading MP4 needs ffmpeg and ffprobe on the PATH");
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["stream=width,height", "-of", "csv=p=0:s=x"])
+        .arg(path)
+        .output()
+        .map_err(missing)?;
+    let dims = String::from_utf8_lossy(&probe.stdout);
+    let (w, h) = dims
+        .trim()
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+        .ok_or_else(|| VideoError::Encode(format!("{}: no video stream", path.display())))?;
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-frames:v", &MAX_VIDEO_FRAMES.to_string()])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .map_err(missing)?;
+    if !out.status.success() {
+        return Err(VideoError::Encode(format!(
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let per = (w * h * 3) as usize;
+    Ok(out
+        .stdout
+        .chunks_exact(per)
+        .filter_map(|c| RgbImage::from_raw(w, h, c.to_vec()))
+        .collect())
+}
+
+const PLOT_W: u32 = 960;
+const PANEL_H: u32 = 180;
+const MARGIN: u32 = 48;
+
+/// The three curves of one video, one panel each (identity, ghosting, frame change with spikes
+/// in red), drawn here because a plotting crate would bring font rendering for three labels.
+pub fn plot(title: &str, scores: &FrameScores) -> RgbImage {
+    let panels = 3;
+    let height = MARGIN + panels * (PANEL_H + MARGIN);
+    let mut img = RgbImage::from_pixel(PLOT_W, height, Rgb([255, 255, 255]));
+    let dark = Rgb([40, 40, 40]);
+    draw_text(&mut img, title, MARGIN, 14, 2, dark);
+    let n = scores.ghosting.len();
+    let ids: Vec<f64> = scores.identity.iter().map(|i| i.unwrap_or(0.0)).collect();
+    let ghost_top = scores.ghosting.iter().copied().fold(10.0, f64::max);
+    let change_top = scores.change.iter().copied().fold(5.0, f64::max);
+    let series: [(&str, &[f64], f64, Rgb<u8>); 3] = [
+        ("identity (0-1)", &ids, 1.0, Rgb([30, 90, 200])),
+        (
+            "ghosting (%)",
+            &scores.ghosting,
+            ghost_top,
+            Rgb([200, 110, 20]),
+        ),
+        (
+            "change (levels)",
+            &scores.change,
+            change_top,
+            Rgb([40, 150, 60]),
+        ),
+    ];
+    for (p, (label, values, top, colour)) in series.iter().enumerate() {
+        let y0 = MARGIN + p as u32 * (PANEL_H + MARGIN) + MARGIN / 2;
+        let x0 = MARGIN;
+        let w = PLOT_W - 2 * MARGIN;
+        draw_text(&mut img, label, x0, y0 - 18, 2, dark);
+        let top_label = format!("{:.0}", top);
+        draw_text(
+            &mut img,
+            &top_label,
+            x0.saturating_sub(text_width(&top_label, 1) + 4),
+            y0,
+            1,
+            dark,
+        );
+        // Axes.
+        for x in x0..x0 + w {
+            img.put_pixel(x, y0 + PANEL_H, dark);
+        }
+        for y in y0..=y0 + PANEL_H {
+            img.put_pixel(x0, y, dark);
+        }
+        let to_xy = |i: usize, v: f64| {
+            let x = x0 + ((i as f64 / (n.max(2) - 1) as f64) * (w - 1) as f64) as u32;
+            let y = y0 + PANEL_H - ((v / top).clamp(0.0, 1.0) * PANEL_H as f64) as u32;
+            (x, y)
+        };
+        if p == 2 {
+            for (i, &s) in scores.spike.iter().enumerate() {
+                if s {
+                    let (x, _) = to_xy(i, 0.0);
+                    for y in y0..y0 + PANEL_H {
+                        img.put_pixel(x, y, Rgb([230, 60, 60]));
+                    }
+                }
+            }
+        }
+        for i in 1..values.len() {
+            let (xa, ya) = to_xy(i - 1, values[i - 1]);
+            let (xb, yb) = to_xy(i, values[i]);
+            let steps = (xb.abs_diff(xa)).max(yb.abs_diff(ya)).max(1);
+            for s in 0..=steps {
+                let t = s as f64 / steps as f64;
+                let x = (xa as f64 + t * (xb as f64 - xa as f64)).round() as u32;
+                let y = (ya as f64 + t * (yb as f64 - ya as f64)).round() as u32;
+                for dy in 0..2 {
+                    if y + dy < img.height() && x < img.width() {
+                        img.put_pixel(x, y + dy, *colour);
+                    }
+                }
+            }
+        }
+    }
+    img
+}
