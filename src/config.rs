@@ -120,9 +120,11 @@ pub struct RenderConfig {
     pub fps: f32,
     /// Frames the first and last photo are held still.
     pub hold_frames: u32,
-    /// `morph` (landmark warping, the default) or `pixel` (cross-fade); `stylegan` arrives
-    /// with its renderer.
+    /// `morph` (landmark warping, the default), `pixel` (cross-fade) or `stylegan` (W+ codes
+    /// from an imported pSp/e4e checkpoint, interpolated and generated).
     pub renderer: String,
+    /// stylegan renderer: optimisation steps per photo's code against the photo (0: off).
+    pub refine: u32,
 }
 
 impl Default for RenderConfig {
@@ -141,6 +143,7 @@ impl Default for RenderConfig {
             fps: 12.0,
             hold_frames: 6,
             renderer: "morph".into(),
+            refine: 0,
         }
     }
 }

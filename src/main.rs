@@ -91,6 +91,9 @@ enum Command {
         /// How frames between photos are made.
         #[arg(long, value_parser = ["pixel", "morph", "stylegan"])]
         renderer: Option<String>,
+        /// stylegan: optimisation steps fitting each photo's code to the photo.
+        #[arg(long, value_name = "N")]
+        refine: Option<u32>,
         /// Frames per second.
         #[arg(long, value_name = "F")]
         fps: Option<f32>,
@@ -319,6 +322,8 @@ fn fail(code: u8) -> impl FnOnce(anyhow::Error) -> Failure {
 
 fn code_of(e: &PipelineError) -> u8 {
     match e {
+        PipelineError::Lapse(lifelapse::lapse::LapseError::MissingWeights { .. }) => exit::USAGE,
+        PipelineError::Lapse(lifelapse::lapse::LapseError::Generative(_)) => exit::FAILURE,
         PipelineError::NoPhotos(_) | PipelineError::Lapse(_) => exit::INPUT,
         PipelineError::Video(lifelapse::video::VideoError::Write { .. }) => exit::OUTPUT,
         PipelineError::Video(lifelapse::video::VideoError::EncoderMissing(_)) => exit::USAGE,
@@ -418,6 +423,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             spacing,
             gamma,
             renderer,
+            refine,
             fps,
             choice,
             keep_all,
@@ -438,6 +444,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             if let Some(name) = renderer {
                 r.renderer = name;
             }
+            r.refine = refine.unwrap_or(r.refine);
             config.validate().map_err(|e| fail(exit::USAGE)(e.into()))?;
             let settings =
                 RenderSettings::from_config(&config).map_err(|e| fail(code_of(&e))(e.into()))?;

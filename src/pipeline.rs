@@ -597,6 +597,8 @@ pub fn identity_options(config: &Config) -> IdentityOptions {
 pub struct RenderSettings {
     pub size: u32,
     pub renderer: String,
+    /// The stylegan renderer's checkpoints, device and refinement.
+    pub latent: crate::lapse::latent::LatentOptions,
     pub timeline: TimelineOptions,
     pub gamma: f32,
     /// Caption frames with the age.
@@ -609,6 +611,15 @@ impl RenderSettings {
         Ok(Self {
             size: config.render.size,
             renderer: config.render.renderer.clone(),
+            latent: crate::lapse::latent::LatentOptions {
+                models_dir: config.data_dir().join("models"),
+                device: match config.render.renderer.as_str() {
+                    "stylegan" => crate::nets::device::select(&config.general.device)
+                        .map_err(|e| PipelineError::Options(e.to_string()))?,
+                    _ => tch::Device::Cpu,
+                },
+                refine_steps: config.render.refine,
+            },
             timeline: TimelineOptions {
                 spacing: match config.render.spacing.as_str() {
                     "fixed" => Spacing::Fixed {
@@ -658,15 +669,31 @@ pub fn build_lapse(
         };
         return Err(PipelineError::NoPhotos(why));
     }
-    let renderer = crate::lapse::renderer_by_name(&settings.renderer)?;
+    let generative = settings.renderer == "stylegan";
+    if generative {
+        // Say what is missing before any face is aligned.
+        crate::lapse::latent::find_checkpoint(&settings.latent.models_dir)?;
+    }
+    let renderer = match generative {
+        true => Box::new(crate::lapse::pixel::PixelRenderer),
+        false => crate::lapse::renderer_by_name(&settings.renderer)?,
+    };
     let (keyframes, left_out) = keyframes(album, faces, decisions, settings.size, ages);
-    Ok((
-        Lapse {
-            labels: settings.labels,
-            ..Lapse::new(keyframes, settings.timeline, renderer, settings.gamma)?
-        },
-        left_out,
-    ))
+    let mut lapse = Lapse {
+        labels: settings.labels,
+        ..Lapse::new(keyframes, settings.timeline, renderer, settings.gamma)?
+    };
+    if generative {
+        // The generative renderer makes every frame up front, so it needs the timeline.
+        lapse.renderer = Box::new(crate::lapse::latent::LatentRenderer::new(
+            &lapse.keyframes,
+            &lapse.timeline.frames,
+            &settings.latent,
+            None,
+            crate::engine::CancelToken::default(),
+        )?);
+    }
+    Ok((lapse, left_out))
 }
 
 /// Renders and writes the video; the format follows the extension (.gif or .mp4). Returns the

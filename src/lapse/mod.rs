@@ -2,6 +2,7 @@
 
 pub mod blend;
 pub mod keyframe;
+pub mod latent;
 pub mod morph;
 pub mod pixel;
 pub mod quality;
@@ -18,8 +19,12 @@ pub enum LapseError {
     TooFewKeyframes(usize),
     #[error("keyframes differ in size ({0}×{1} vs {2}×{3})")]
     SizeMismatch(u32, u32, u32, u32),
-    #[error("renderer {0:?} is not available yet; use pixel or morph")]
+    #[error("renderer {0:?} is unknown; use pixel, morph or stylegan")]
     UnknownRenderer(String),
+    #[error("the stylegan renderer needs an imported pSp or e4e checkpoint, and {dir} has none: import one with `lifelapse import-weights FILE` ({hint}), or use --renderer morph")]
+    MissingWeights { dir: String, hint: &'static str },
+    #[error("the stylegan renderer failed: {0}")]
+    Generative(String),
     #[error("the morph renderer needs face landmarks, and {0} has none")]
     NoLandmarks(String),
     #[error("frame {index} is outside the timeline of {len} frames")]

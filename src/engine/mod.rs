@@ -1,0 +1,364 @@
+//! The inference worker: one thread that owns the compute device and the generative networks,
+//! takes encode and generate jobs over a channel, batches their items up to a memory budget,
+//! reports progress and honours cancellation between batches.
+//!
+//! Callers never touch a tensor on the device: they send CPU tensors and get CPU tensors back
+//! through a reply channel, so async code can await the reply (or poll it) without blocking
+//! its runtime on inference.
+
+use crate::nets::import::{Checkpoint, Encoder, ImportError};
+use crate::nets::stylegan2::Generator;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use tch::{Device, Kind, Tensor};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Checkpoint(#[from] ImportError),
+    #[error("the job was cancelled")]
+    Cancelled,
+    #[error("the inference worker stopped")]
+    Stopped,
+    #[error("bad input: {0}")]
+    Input(String),
+    #[error("inference failed: {0}")]
+    Torch(String),
+}
+
+/// Progress of a job: items done so far, of the total.
+pub type Progress = Box<dyn Fn(usize, usize) + Send>;
+
+/// A flag that cancels a job at the next batch boundary.
+#[derive(Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+enum Job {
+    Encode {
+        /// [N, 3, 256, 256] in −1…1, on the CPU.
+        images: Tensor,
+        reply: Sender<Result<Tensor, EngineError>>,
+    },
+    Generate {
+        /// [N, n_latent, style_dim] on the CPU.
+        w_plus: Tensor,
+        reply: Sender<Result<Tensor, EngineError>>,
+        progress: Option<Progress>,
+        cancel: CancelToken,
+    },
+}
+
+/// How the worker runs.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineOptions {
+    pub device: Device,
+    /// fp16 on CUDA (its parity with fp32 is measured in docs/performance.md); the CPU always
+    /// runs fp32.
+    pub half_on_cuda: bool,
+    /// Device memory the activations of one batch may take, in bytes.
+    pub memory_budget: u64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            device: Device::Cpu,
+            half_on_cuda: true,
+            memory_budget: 2 << 30,
+        }
+    }
+}
+
+/// A handle to the worker thread; dropping the last handle stops it.
+#[derive(Clone)]
+pub struct Engine {
+    jobs: Sender<Job>,
+    resolution: i64,
+    n_latent: i64,
+    style_dim: i64,
+}
+
+fn kind_for(options: &EngineOptions) -> Kind {
+    match options.device {
+        Device::Cuda(_) if options.half_on_cuda => Kind::Half,
+        _ => Kind::Float,
+    }
+}
+
+/// Frames per batch so that the largest activations of a batch stay within the budget: the
+/// output resolution at the narrowest width (≥ 32 channels), a few tensors alive at once.
+pub fn generator_batch(resolution: i64, kind: Kind, budget: u64) -> usize {
+    let bytes_per_value = if kind == Kind::Half { 2 } else { 4 };
+    let per_frame = (resolution * resolution * 64 * 6 * bytes_per_value).max(1) as u64;
+    (budget / per_frame).clamp(1, 64) as usize
+}
+
+impl Engine {
+    /// Starts the worker with the networks of `checkpoint`; returns once they are built on the
+    /// device (or failed to build).
+    pub fn start(checkpoint: Checkpoint, options: EngineOptions) -> Result<Self, EngineError> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let resolution = checkpoint.resolution();
+        let n_latent = checkpoint.generator_config.n_latent() as i64;
+        let style_dim = checkpoint.generator_config.style_dim;
+        std::thread::Builder::new()
+            .name("lifelapse-inference".into())
+            .spawn(move || {
+                let kind = kind_for(&options);
+                let built = (|| -> Result<(Generator, Option<Encoder>), EngineError> {
+                    let g = checkpoint.build_generator(options.device, kind)?;
+                    let e = match checkpoint.encoder {
+                        Some(_) => Some(checkpoint.build_encoder(options.device, kind)?),
+                        None => None,
+                    };
+                    Ok((g, e))
+                })();
+                drop(checkpoint);
+                match built {
+                    Ok((generator, encoder)) => {
+                        let _ = ready_tx.send(Ok(()));
+                        worker(queue, generator, encoder, options, kind);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(|e| EngineError::Torch(e.to_string()))?;
+        ready_rx.recv().map_err(|_| EngineError::Stopped)??;
+        Ok(Self {
+            jobs,
+            resolution,
+            n_latent,
+            style_dim,
+        })
+    }
+
+    pub fn resolution(&self) -> i64 {
+        self.resolution
+    }
+
+    pub fn n_latent(&self) -> i64 {
+        self.n_latent
+    }
+
+    /// Queues an encode job: images [N, 3, 256, 256] in −1…1 → W+ [N, n_latent, style_dim].
+    pub fn submit_encode(&self, images: Tensor) -> Receiver<Result<Tensor, EngineError>> {
+        let (reply, rx) = mpsc::channel();
+        if let Err(mpsc::SendError(Job::Encode { reply, .. })) =
+            self.jobs.send(Job::Encode { images, reply })
+        {
+            let _ = reply.send(Err(EngineError::Stopped));
+        }
+        rx
+    }
+
+    /// Queues a generate job: W+ [N, n_latent, style_dim] → images [N, 3, H, W] (raw, float).
+    pub fn submit_generate(
+        &self,
+        w_plus: Tensor,
+        progress: Option<Progress>,
+        cancel: CancelToken,
+    ) -> Receiver<Result<Tensor, EngineError>> {
+        let (reply, rx) = mpsc::channel();
+        let size = w_plus.size();
+        if size.len() != 3 || size[1] != self.n_latent || size[2] != self.style_dim {
+            let _ = reply.send(Err(EngineError::Input(format!(
+                "W+ codes of shape {size:?}; this generator takes [N, {}, {}]",
+                self.n_latent, self.style_dim
+            ))));
+            return rx;
+        }
+        let job = Job::Generate {
+            w_plus,
+            reply,
+            progress,
+            cancel,
+        };
+        if let Err(mpsc::SendError(Job::Generate { reply, .. })) = self.jobs.send(job) {
+            let _ = reply.send(Err(EngineError::Stopped));
+        }
+        rx
+    }
+
+    /// [`Engine::submit_encode`] and wait.
+    pub fn encode(&self, images: Tensor) -> Result<Tensor, EngineError> {
+        self.submit_encode(images)
+            .recv()
+            .map_err(|_| EngineError::Stopped)?
+    }
+
+    /// [`Engine::submit_generate`] and wait.
+    pub fn generate(
+        &self,
+        w_plus: Tensor,
+        progress: Option<Progress>,
+        cancel: CancelToken,
+    ) -> Result<Tensor, EngineError> {
+        self.submit_generate(w_plus, progress, cancel)
+            .recv()
+            .map_err(|_| EngineError::Stopped)?
+    }
+}
+
+/// The worker loop: takes every job waiting, encodes first (they are small and others wait on
+/// them), then generates all waiting jobs' frames in shared batches.
+fn worker(
+    queue: Receiver<Job>,
+    generator: Generator,
+    encoder: Option<Encoder>,
+    options: EngineOptions,
+    kind: Kind,
+) {
+    let _guard = tch::no_grad_guard();
+    let batch = generator_batch(generator.config().size, kind, options.memory_budget);
+    while let Ok(first) = queue.recv() {
+        let mut waiting = vec![first];
+        waiting.extend(queue.try_iter());
+        let mut generates = Vec::new();
+        for job in waiting {
+            match job {
+                Job::Encode { images, reply } => {
+                    let result = match &encoder {
+                        Some(e) => encode_all(e, &images, options.device, kind, batch.max(4)),
+                        None => Err(EngineError::Input(
+                            "this checkpoint holds no encoder; import a pSp or e4e checkpoint"
+                                .into(),
+                        )),
+                    };
+                    let _ = reply.send(result);
+                }
+                g @ Job::Generate { .. } => generates.push(g),
+            }
+        }
+        generate_all(&generator, generates, batch);
+    }
+}
+
+fn encode_all(
+    encoder: &Encoder,
+    images: &Tensor,
+    device: Device,
+    kind: Kind,
+    batch: usize,
+) -> Result<Tensor, EngineError> {
+    let n = images.size().first().copied().unwrap_or(0);
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let len = (batch as i64).min(n - start);
+        let x = images.narrow(0, start, len).to_device(device).to_kind(kind);
+        out.push(
+            encoder
+                .encode(&x)
+                .to_kind(Kind::Float)
+                .to_device(Device::Cpu),
+        );
+        start += len;
+    }
+    if out.is_empty() {
+        return Err(EngineError::Input("no images to encode".into()));
+    }
+    Ok(Tensor::cat(&out, 0))
+}
+
+/// One job's share of the shared batches.
+struct Pending {
+    w_plus: Tensor,
+    done: i64,
+    total: i64,
+    images: Vec<Tensor>,
+    reply: Sender<Result<Tensor, EngineError>>,
+    progress: Option<Progress>,
+    cancel: CancelToken,
+}
+
+fn generate_all(generator: &Generator, jobs: Vec<Job>, batch: usize) {
+    let mut pending: Vec<Pending> = jobs
+        .into_iter()
+        .filter_map(|job| match job {
+            Job::Generate {
+                w_plus,
+                reply,
+                progress,
+                cancel,
+            } => Some(Pending {
+                total: w_plus.size()[0],
+                w_plus,
+                done: 0,
+                images: Vec::new(),
+                reply,
+                progress,
+                cancel,
+            }),
+            Job::Encode { .. } => None,
+        })
+        .collect();
+    loop {
+        // Drop cancelled jobs; finish completed ones.
+        pending.retain(|p| {
+            if p.cancel.is_cancelled() {
+                let _ = p.reply.send(Err(EngineError::Cancelled));
+                return false;
+            }
+            true
+        });
+        let mut i = 0;
+        while i < pending.len() {
+            if pending[i].done >= pending[i].total {
+                let p = pending.remove(i);
+                let result = if p.images.is_empty() {
+                    Err(EngineError::Input("no codes to generate".into()))
+                } else {
+                    Ok(Tensor::cat(&p.images, 0))
+                };
+                let _ = p.reply.send(result);
+            } else {
+                i += 1;
+            }
+        }
+        if pending.is_empty() {
+            return;
+        }
+        // Fill one batch from the jobs in turn, so a long job does not starve a short one.
+        let mut parts = Vec::new();
+        let mut room = batch as i64;
+        for (k, p) in pending.iter().enumerate() {
+            if room == 0 {
+                break;
+            }
+            let len = room.min(p.total - p.done);
+            parts.push((k, p.done, len));
+            room -= len;
+        }
+        let codes: Vec<Tensor> = parts
+            .iter()
+            .map(|&(k, start, len)| pending[k].w_plus.narrow(0, start, len))
+            .collect();
+        let images = generator
+            .synthesis(&Tensor::cat(&codes, 0))
+            .to_kind(Kind::Float)
+            .to_device(Device::Cpu);
+        let mut offset = 0;
+        for (k, _, len) in parts {
+            let p = &mut pending[k];
+            p.images.push(images.narrow(0, offset, len));
+            offset += len;
+            p.done += len;
+            if let Some(progress) = &p.progress {
+                progress(p.done as usize, p.total as usize);
+            }
+        }
+    }
+}

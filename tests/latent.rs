@@ -1,0 +1,101 @@
+//! The stylegan renderer end to end through the real binary, with the random-weight pSp
+//! checkpoint of ../shared/fixtures imported the way a user imports a published one.
+
+mod common;
+
+use common::{decode_gif, fixtures, lifelapse, photo, run, stderr};
+
+#[test]
+fn without_imported_weights_it_says_what_is_missing_and_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(lifelapse(dir.path())
+        .env("LIFELAPSE_DATA_DIR", dir.path().join("data"))
+        .args(["render", "--renderer", "stylegan", "-o", "x.gif"])
+        .arg(photo("faces/barack_obama")));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("import-weights") && err.contains("psp_ffhq_encode.pt"),
+        "{err}"
+    );
+    assert!(!dir.path().join("x.gif").exists());
+}
+
+#[test]
+fn an_imported_psp_checkpoint_renders_a_time_lapse() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = run(lifelapse(dir.path())
+        .env("LIFELAPSE_DATA_DIR", &data)
+        .arg("import-weights")
+        .arg(fixtures().join("psp_small.pt")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("psp") && stdout.contains("64²"), "{stdout}");
+    let manifest = std::fs::read_to_string(data.join("models/MANIFEST.toml")).unwrap();
+    assert!(
+        manifest.contains("sha256") && manifest.contains("psp_small.pt"),
+        "{manifest}"
+    );
+
+    let out = run(lifelapse(dir.path())
+        .env("LIFELAPSE_DATA_DIR", &data)
+        .args([
+            "render",
+            "--renderer",
+            "stylegan",
+            "--size",
+            "256",
+            "--refine",
+            "2",
+        ])
+        .args(["--frames-between", "4", "-o", "lapse.gif"])
+        .arg(photo("faces/barack_obama")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let gif = decode_gif(&dir.path().join("lapse.gif"));
+    // 4 photos, 3 gaps of 4 frames, the photos themselves and the holds.
+    assert!(gif.frames.len() >= 4 + 3 * 4, "{} frames", gif.frames.len());
+    assert_eq!(gif.frames[0].dimensions(), (256, 256));
+    // Mid-gap frames come from the generator: they differ from both photos.
+    let mid = &gif.frames[gif.frames.len() / 2];
+    assert_ne!(mid, &gif.frames[0]);
+}
+
+#[test]
+fn import_refuses_what_is_not_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("fake.pt"),
+        b"PK\x03\x04 definitely not a zip",
+    )
+    .unwrap();
+    let out = run(lifelapse(dir.path())
+        .env("LIFELAPSE_DATA_DIR", dir.path().join("data"))
+        .args(["import-weights", "fake.pt"]));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot import fake.pt"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(lifelapse(dir.path())
+        .env("LIFELAPSE_DATA_DIR", dir.path().join("data"))
+        .arg("import-weights")
+        .arg(photo("faces/barack_obama/01.jpg")));
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("not a checkpoint"),
+        "{}",
+        stderr(&out)
+    );
+    // A generator-only checkpoint cannot drive the encoder.
+    let out = run(lifelapse(dir.path())
+        .args(["import-weights", "--kind", "psp"])
+        .arg(fixtures().join("g_small.pt")));
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("stylegan2 checkpoint, not psp"),
+        "{}",
+        stderr(&out)
+    );
+}
