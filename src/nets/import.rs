@@ -36,7 +36,7 @@ pub enum ImportError {
     Write { path: PathBuf, message: String },
     #[error("{0} is not a checkpoint lifelapse reads (expected a PyTorch .pt zip archive or a .safetensors file)")]
     UnknownFormat(PathBuf),
-    #[error("{path} is a bare pickle (.pkl, as NVIDIA's stylegan2-ada-pytorch writes); lifelapse does not read that format yet: save its G_ema state dict with torch.save, or convert it to the rosinality .pt layout")]
+    #[error("{path} is a pickle without a G_ema generator (lifelapse reads NVIDIA stylegan2-ada-pytorch network pickles)")]
     BarePickle { path: PathBuf },
     #[error(transparent)]
     Pickle(#[from] PickleError),
@@ -243,6 +243,127 @@ fn read_torch(bytes: &[u8]) -> Result<Raw, ImportError> {
     Ok((tensors, options, None))
 }
 
+/// NVIDIA stylegan2-ada-pytorch's network pickle: its `G_ema` generator renamed to the
+/// rosinality layout lifelapse reads.
+///
+/// The two implementations compute the same function with differently named tensors:
+/// `mapping.fc{i}` ↔ `style.{i+1}` (both store weights divided by the learning-rate multiplier),
+/// `mapping.w_avg` ↔ `latent_avg`, `synthesis.b4.const` ↔ `input.input`, per block
+/// `conv0`/`conv1`/`torgb` ↔ `convs.{2k}`/`convs.{2k+1}`/`to_rgbs.{k}` (`b4.conv1`/`b4.torgb` ↔
+/// `conv1`/`to_rgb1`), `affine` ↔ `modulation`, `noise_strength` ↔ `noise.weight`,
+/// `noise_const` ↔ `noises.noise_{i}`. Demodulation is invariant to the weights' scale, and the
+/// to-RGB scale is applied to the style in one and to the weight in the other, so no value
+/// changes, only shapes gain their leading 1s. NVIDIA's optional activation clamp
+/// (`conv_clamp`, ±256, for its fp16 layers) is not applied.
+fn read_ada_pickle(bytes: &[u8], path: &Path) -> Result<Raw, ImportError> {
+    let archive = TorchArchive::read_pickle(bytes)?;
+    let (tensors, _) = archive.flatten()?;
+    let g: BTreeMap<&str, &Tensor> = tensors
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("G_ema.")?, v)))
+        .collect();
+    if g.is_empty() {
+        return Err(ImportError::BarePickle {
+            path: path.to_path_buf(),
+        });
+    }
+    if g.contains_key("mapping.embed.weight") {
+        return Err(ImportError::Unrecognised(
+            "a class-conditional generator; lifelapse needs an unconditional face generator".into(),
+        ));
+    }
+    let get = |name: &str| -> Result<Tensor, ImportError> {
+        g.get(name)
+            .map(|t| t.shallow_clone())
+            .ok_or_else(|| TensorSetError::Missing(format!("G_ema.{name}")).into())
+    };
+    let mut out = BTreeMap::new();
+    let mut put = |name: String, t: Tensor| {
+        out.insert(format!("g_ema.{name}"), t);
+    };
+    let mut fc = 0;
+    while g.contains_key(format!("mapping.fc{fc}.weight").as_str()) {
+        put(
+            format!("style.{}.weight", fc + 1),
+            get(&format!("mapping.fc{fc}.weight"))?,
+        );
+        put(
+            format!("style.{}.bias", fc + 1),
+            get(&format!("mapping.fc{fc}.bias"))?,
+        );
+        fc += 1;
+    }
+    put(
+        "input.input".into(),
+        get("synthesis.b4.const")?.unsqueeze(0),
+    );
+    let layer = |src: &str, dst: &str, noise: usize, put: &mut dyn FnMut(String, Tensor)| {
+        put(
+            format!("{dst}.conv.weight"),
+            get(&format!("{src}.weight"))?.unsqueeze(0),
+        );
+        put(
+            format!("{dst}.conv.modulation.weight"),
+            get(&format!("{src}.affine.weight"))?,
+        );
+        put(
+            format!("{dst}.conv.modulation.bias"),
+            get(&format!("{src}.affine.bias"))?,
+        );
+        put(
+            format!("{dst}.noise.weight"),
+            get(&format!("{src}.noise_strength"))?.reshape([1]),
+        );
+        put(format!("{dst}.activate.bias"), get(&format!("{src}.bias"))?);
+        let n = get(&format!("{src}.noise_const"))?;
+        put(format!("noises.noise_{noise}"), n.unsqueeze(0).unsqueeze(0));
+        Ok::<(), ImportError>(())
+    };
+    let to_rgb = |src: &str, dst: &str, put: &mut dyn FnMut(String, Tensor)| {
+        put(
+            format!("{dst}.conv.weight"),
+            get(&format!("{src}.weight"))?.unsqueeze(0),
+        );
+        put(
+            format!("{dst}.conv.modulation.weight"),
+            get(&format!("{src}.affine.weight"))?,
+        );
+        put(
+            format!("{dst}.conv.modulation.bias"),
+            get(&format!("{src}.affine.bias"))?,
+        );
+        put(
+            format!("{dst}.bias"),
+            get(&format!("{src}.bias"))?.reshape([1, 3, 1, 1]),
+        );
+        Ok::<(), ImportError>(())
+    };
+    layer("synthesis.b4.conv1", "conv1", 0, &mut put)?;
+    to_rgb("synthesis.b4.torgb", "to_rgb1", &mut put)?;
+    let mut k = 0;
+    while g.contains_key(format!("synthesis.b{}.conv0.weight", 8 << k).as_str()) {
+        let block = format!("synthesis.b{}", 8 << k);
+        layer(
+            &format!("{block}.conv0"),
+            &format!("convs.{}", 2 * k),
+            2 * k + 1,
+            &mut put,
+        )?;
+        layer(
+            &format!("{block}.conv1"),
+            &format!("convs.{}", 2 * k + 1),
+            2 * k + 2,
+            &mut put,
+        )?;
+        to_rgb(&format!("{block}.torgb"), &format!("to_rgbs.{k}"), &mut put)?;
+        k += 1;
+    }
+    if let Ok(avg) = get("mapping.w_avg") {
+        out.insert("latent_avg".into(), avg);
+    }
+    Ok((out, serde_json::Map::new(), Some(CheckpointKind::Stylegan2)))
+}
+
 /// Reads a checkpoint file; `asked` (from `--kind`) settles an encoder whose type the file does
 /// not state, and is checked against what the file holds.
 pub fn open(path: &Path, asked: Option<CheckpointKind>) -> Result<Checkpoint, ImportError> {
@@ -250,9 +371,7 @@ pub fn open(path: &Path, asked: Option<CheckpointKind>) -> Result<Checkpoint, Im
     let (tensors, options, stated) = if bytes.starts_with(b"PK\x03\x04") {
         read_torch(&bytes)?
     } else if bytes.first() == Some(&0x80) {
-        return Err(ImportError::BarePickle {
-            path: path.to_path_buf(),
-        });
+        read_ada_pickle(&bytes, path)?
     } else if bytes.len() > 9 && bytes[8] == b'{' {
         read_safetensors(&bytes)?
     } else {

@@ -154,9 +154,22 @@ struct Machine<'a> {
     stack: Vec<Value>,
     marks: Vec<usize>,
     memo: HashMap<u64, Value>,
+    /// Storages pickled by value (`torch.storage._load_from_bytes`), by the key given them.
+    inline_storages: HashMap<String, Vec<u8>>,
 }
 
 impl<'a> Machine<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Self {
+            data,
+            pos: 0,
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: HashMap::new(),
+            inline_storages: HashMap::new(),
+        }
+    }
+
     fn damaged(&self, message: impl Into<String>) -> PickleError {
         PickleError::Damaged {
             offset: self.pos,
@@ -272,7 +285,7 @@ impl<'a> Machine<'a> {
 
     /// Applies a callable to its arguments: tensor rebuilders are understood, anything else
     /// is recorded, never run.
-    fn reduce(&self, callable: Value, args: Value) -> Result<Value, PickleError> {
+    fn reduce(&mut self, callable: Value, args: Value) -> Result<Value, PickleError> {
         let args = match args {
             Value::Tuple(items) => items,
             other => vec![other],
@@ -301,6 +314,19 @@ impl<'a> Machine<'a> {
                     .ok_or_else(|| self.damaged("empty parameter"))?
             }
             "collections.OrderedDict" | "builtins.dict" => Value::Dict(Rc::default()),
+            "torch.storage._load_from_bytes" => {
+                let bytes = match args.first() {
+                    Some(Value::Bytes(b)) => b,
+                    _ => return Err(self.damaged("storage bytes expected")),
+                };
+                let (storage, data) = read_legacy_storage(bytes)?;
+                let key = format!("inline{}", self.inline_storages.len());
+                self.inline_storages.insert(key.clone(), data);
+                Value::Storage(StorageRef {
+                    key,
+                    kind: storage.kind,
+                })
+            }
             _ => Value::Object(Rc::new(RefCell::new(Object {
                 class,
                 args,
@@ -329,7 +355,7 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn run(mut self) -> Result<Value, PickleError> {
+    fn run(&mut self) -> Result<Value, PickleError> {
         loop {
             let op = self.u8()?;
             match op {
@@ -385,7 +411,9 @@ impl<'a> Machine<'a> {
                     };
                     let b = self.bytes(n)?;
                     if n > 8 {
-                        return Err(self.damaged("integer too large"));
+                        // Only magic numbers are this large; their value is not needed.
+                        self.stack.push(Value::Bytes(b.to_vec()));
+                        continue;
                     }
                     let mut v: i64 = 0;
                     for (i, &x) in b.iter().enumerate() {
@@ -581,14 +609,54 @@ impl<'a> Machine<'a> {
 
 /// Interprets one pickle.
 pub fn unpickle(data: &[u8]) -> Result<Value, PickleError> {
-    Machine {
-        data,
-        pos: 0,
-        stack: Vec::new(),
-        marks: Vec::new(),
-        memo: HashMap::new(),
+    Machine::new(data).run()
+}
+
+/// One storage saved in torch's legacy (pre-zip) format, as `torch.save(storage)` writes it
+/// when a storage is pickled by value: four pickles (magic number, protocol, system info, the
+/// storage as a persistent id), the list of storage keys, then per key its element count
+/// (u64, little-endian) and raw bytes.
+fn read_legacy_storage(bytes: &[u8]) -> Result<(StorageRef, Vec<u8>), PickleError> {
+    let mut pos = 0;
+    let mut next = |what: &str| -> Result<Value, PickleError> {
+        let mut m = Machine::new(bytes.get(pos..).unwrap_or_default());
+        let v = m
+            .run()
+            .map_err(|e| PickleError::Data(format!("legacy storage {what}: {e}")))?;
+        pos += m.pos;
+        Ok(v)
+    };
+    next("magic")?;
+    next("protocol")?;
+    next("system info")?;
+    let storage = match next("storage")? {
+        Value::Storage(s) => s,
+        _ => return Err(PickleError::Data("legacy storage holds no storage".into())),
+    };
+    let keys = match next("keys")? {
+        Value::List(l) => l.borrow().clone(),
+        Value::Tuple(t) => t,
+        _ => return Err(PickleError::Data("legacy storage keys".into())),
+    };
+    let elem = storage.kind.elt_size_in_bytes();
+    let mut found = None;
+    for key in keys {
+        let numel = bytes
+            .get(pos..pos + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+            .ok_or_else(|| PickleError::Data("legacy storage truncated".into()))?;
+        pos += 8;
+        let len = (numel as usize)
+            .checked_mul(elem)
+            .filter(|&l| pos + l <= bytes.len())
+            .ok_or_else(|| PickleError::Data("legacy storage truncated".into()))?;
+        if key.as_str() == Some(storage.key.as_str()) {
+            found = Some(bytes[pos..pos + len].to_vec());
+        }
+        pos += len;
     }
-    .run()
+    let data = found.ok_or_else(|| PickleError::Data("legacy storage data missing".into()))?;
+    Ok((storage, data))
 }
 
 /// Tensors by dotted name, and plain-data leaves as JSON by the same names.
@@ -646,6 +714,17 @@ impl TorchArchive {
             storages.insert(name[data_prefix.len()..].to_string(), buf);
         }
         Ok(Self { root, storages })
+    }
+
+    /// A bare pickle (`pickle.dump` of objects holding tensors, as `.pkl` checkpoints are):
+    /// storages come pickled by value inside it.
+    pub fn read_pickle(bytes: &[u8]) -> Result<Self, PickleError> {
+        let mut machine = Machine::new(bytes);
+        let root = machine.run()?;
+        Ok(Self {
+            root,
+            storages: machine.inline_storages,
+        })
     }
 
     /// Materialises one tensor from its storage.
@@ -710,7 +789,10 @@ impl TorchArchive {
             return Ok(());
         }
         let join = |k: &str| {
-            if name.is_empty() {
+            // A module's state nests its tensors under these; the names leave them out.
+            if matches!(k, "_parameters" | "_buffers" | "_modules") {
+                name.clone()
+            } else if name.is_empty() {
                 k.to_string()
             } else {
                 format!("{name}.{k}")
@@ -731,8 +813,17 @@ impl TorchArchive {
                 }
             }
             Value::Object(obj) => {
-                if let Some(state) = &obj.borrow().state {
+                let obj = obj.borrow();
+                if let Some(state) = &obj.state {
                     self.walk(state, name, tensors, plain, depth + 1)?;
+                } else if obj
+                    .class
+                    .ends_with("persistence._reconstruct_persistent_obj")
+                {
+                    // Persistent modules carry their state in the metadata they are rebuilt from.
+                    if let Some(state) = obj.args.first().and_then(|meta| meta.get("state")) {
+                        self.walk(&state, name, tensors, plain, depth + 1)?;
+                    }
                 }
             }
             other => {
