@@ -192,7 +192,7 @@ fn an_ada_network_pickle_imports_and_reproduces_the_reference() {
         "synthesis.b4.const",
         w("input.input").squeeze_dim(0),
     );
-    let mut layer = |g: &mut Module, dst: &str, src: &str, noise: usize| {
+    let layer = |g: &mut Module, dst: &str, src: &str, noise: usize| {
         insert(
             g,
             &format!("{dst}.weight"),
