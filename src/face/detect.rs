@@ -59,7 +59,8 @@ pub fn detect(net: &TinyFaceDetector, image: &RgbImage, options: DetectOptions) 
     image::imageops::replace(&mut square, image, 0, 0);
     let size = options.input_size.max(32) / 32 * 32;
     let input = resize::crop_resize(&square, (0.0, 0.0, side as f64, side as f64), size, size);
-    let grid = tch::no_grad(|| net.forward(&nets::batch_from_rgb(&[&input])));
+    let grid =
+        tch::no_grad(|| net.forward(&nets::batch_from_rgb(&[&input]))).to_device(tch::Device::Cpu);
     let cells = grid.size()[2];
     let anchors = net.anchors();
     let values: Vec<f32> = match Vec::<f32>::try_from(grid.flatten(0, -1)) {

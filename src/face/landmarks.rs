@@ -27,7 +27,8 @@ pub fn locate(net: &FaceLandmark68Net, image: &RgbImage, faces: &[FaceBox]) -> V
         frames.push((x0, y0, side));
     }
     let refs: Vec<&RgbImage> = crops.iter().collect();
-    let out = tch::no_grad(|| net.forward(&nets::batch_from_rgb(&refs)));
+    let out =
+        tch::no_grad(|| net.forward(&nets::batch_from_rgb(&refs))).to_device(tch::Device::Cpu);
     let values: Vec<f32> = Vec::<f32>::try_from(out.flatten(0, -1)).unwrap_or_default();
     frames
         .iter()

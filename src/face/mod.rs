@@ -122,8 +122,8 @@ impl FaceAnalyzer {
                 .age
                 .forward(&nets::batch_from_rgb(&age_chips.iter().collect::<Vec<_>>()));
             (
-                Vec::<f32>::try_from(d.flatten(0, -1)),
-                Vec::<f32>::try_from(a),
+                Vec::<f32>::try_from(d.flatten(0, -1).to_device(tch::Device::Cpu)),
+                Vec::<f32>::try_from(a.to_device(tch::Device::Cpu)),
             )
         });
         let (Ok(descriptors), Ok(ages)) = (descriptors, ages) else {

@@ -126,7 +126,7 @@ impl AgeGenderNet {
     /// [N, 2] (male, female).
     pub fn forward(&self, images: &Tensor) -> (Tensor, Tensor) {
         let _span = tracing::trace_span!("age_gender").entered();
-        let x = normalize(images, &self.config.mean_rgb);
+        let x = normalize(images, &self.config.mean_rgb, self.conv_in.device());
         let mut x = self.conv_in.forward(&x, 2).relu();
         x = self.reduction0.forward(&x, false);
         x = self.reduction1.forward(&x, true);

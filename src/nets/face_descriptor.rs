@@ -132,7 +132,7 @@ impl FaceRecognitionNet {
     /// `images`: [N, 3, 150, 150] RGB in 0–255. Returns [N, 128] descriptors.
     pub fn forward(&self, images: &Tensor) -> Tensor {
         let _span = tracing::trace_span!("face_descriptor").entered();
-        let x = super::layers::normalize(images, &self.config.mean_rgb);
+        let x = super::layers::normalize(images, &self.config.mean_rgb, self.fc.device());
         let mut x =
             self.stem
                 .forward(&x, true)

@@ -103,7 +103,7 @@ impl TinyFaceDetector {
     /// [N, 5 × anchors, S/32, S/32]: per anchor x, y, w, h, score logits.
     pub fn forward(&self, images: &Tensor) -> Tensor {
         let _span = tracing::trace_span!("tiny_face_detector").entered();
-        let x = normalize(images, &self.config.mean_rgb);
+        let x = normalize(images, &self.config.mean_rgb, self.conv0_filters.device());
         let mut x = leaky(&x.conv2d(
             &self.conv0_filters,
             Some(&self.conv0_bias),

@@ -100,7 +100,7 @@ impl FaceLandmark68Net {
     /// `images`: [N, 3, 112, 112] RGB in 0–255. Returns [N, 136]: x, y pairs in 0–1 of the crop.
     pub fn forward(&self, images: &Tensor) -> Tensor {
         let _span = tracing::trace_span!("landmarks68").entered();
-        let mut x = normalize(images, &self.config.mean_rgb);
+        let mut x = normalize(images, &self.config.mean_rgb, self.fc_weights.device());
         for block in &self.blocks {
             x = block.forward(&x);
         }

@@ -40,6 +40,11 @@ impl Conv {
         }
     }
 
+    /// Where the weights live.
+    pub fn device(&self) -> tch::Device {
+        self.filters.device()
+    }
+
     /// With TF "same" padding.
     pub fn forward(&self, x: &Tensor, stride: i64) -> Tensor {
         conv2d_same(x, &self.filters, Some(&self.bias), stride)
@@ -60,13 +65,14 @@ pub fn max_pool_same(x: &Tensor, k: i64, stride: i64) -> Tensor {
     .max_pool2d([k, k], [stride, stride], [0, 0], [1, 1], false)
 }
 
-/// Subtracts the per-channel means and divides by 255, as every face-api network does first.
-pub fn normalize(images: &Tensor, mean_rgb: &[f64; 3]) -> Tensor {
+/// Moves the images to the network's `device`, subtracts the per-channel means and divides by
+/// 255, as every face-api network does first.
+pub fn normalize(images: &Tensor, mean_rgb: &[f64; 3], device: tch::Device) -> Tensor {
     let mean = Tensor::from_slice(mean_rgb)
         .to_kind(tch::Kind::Float)
-        .to_device(images.device())
+        .to_device(device)
         .view([1, 3, 1, 1]);
-    (images.to_kind(tch::Kind::Float) - mean) / 255.0
+    (images.to_device(device).to_kind(tch::Kind::Float) - mean) / 255.0
 }
 
 /// Pads `x` ([N, C, H, W]) the way TensorFlow's "same" padding does for a `k`×`k` kernel at
