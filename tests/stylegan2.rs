@@ -4,7 +4,7 @@
 mod common;
 
 use lifelapse::nets::import::{self, CheckpointKind};
-use lifelapse::nets::stylegan2::{self, Generator, GeneratorConfig};
+use lifelapse::nets::stylegan2::{self, Generator, GeneratorConfig, RunOptions};
 use lifelapse::nets::tensor_set::TensorSet;
 use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
@@ -196,4 +196,31 @@ fn random_config_f_weights_build_a_generator() {
     let images = g.synthesis(&g.mix(&g.mapping(&z), None, 0));
     assert_eq!(images.size(), vec![2, 3, 32, 32]);
     assert!(images.isfinite().all().int64_value(&[]) == 1);
+}
+
+#[test]
+fn every_way_of_running_the_generator_matches_the_reference() {
+    let ckpt = import::open(&common::fixtures().join("g_small.pt"), None).expect("open");
+    let io = read("stylegan2_small_io.safetensors");
+    for (fuse, polyphase) in [(0, false), (i64::MAX, false), (i64::MAX, true)] {
+        let options = RunOptions {
+            fuse_up_max_channels: fuse,
+            polyphase,
+        };
+        let g = Generator::with_options(
+            &ckpt.generator,
+            &ckpt.generator_config,
+            Device::Cpu,
+            Kind::Float,
+            options,
+        )
+        .unwrap();
+        let image = g.synthesis(io.get("wplus").unwrap());
+        assert_close(
+            &format!("{options:?}"),
+            &image,
+            io.get("img_wplus").unwrap(),
+            1e-4,
+        );
+    }
 }

@@ -27,6 +27,8 @@ pub struct GeneratorRun {
     pub channels_last: bool,
     /// Up-sampling layers this narrow or narrower ran with the composed 6×6 kernel.
     pub fuse_up_max_channels: i64,
+    /// Composed up-sampling ran as a 3×3 convolution and a pixel shuffle.
+    pub polyphase: bool,
     pub frames_per_s: f64,
     pub ms_per_frame: f64,
 }
@@ -128,6 +130,7 @@ fn generator_run(
         precision: precision_name(kind).into(),
         channels_last,
         fuse_up_max_channels: options.fuse_up_max_channels,
+        polyphase: options.polyphase,
         frames_per_s,
         ms_per_frame: 1e3 / frames_per_s,
     })
@@ -219,16 +222,18 @@ pub fn run(device: Device, min_seconds: f64) -> Result<StyleganBench, BenchError
         let full = GeneratorConfig::config_f(1024);
         let label = "config-f 1024²";
         let default_fuse = RunOptions::default().fuse_up_max_channels;
-        for (batch, kind, channels_last, fuse) in [
-            (1, Kind::Float, false, default_fuse),
-            (16, Kind::Float, false, default_fuse),
-            (1, Kind::Half, false, default_fuse),
-            (8, Kind::Half, false, default_fuse),
-            (32, Kind::Half, false, 0),
-            (32, Kind::Half, false, 128),
-            (32, Kind::Half, false, default_fuse),
-            (32, Kind::Half, true, default_fuse),
-            (64, Kind::Half, false, default_fuse),
+        for (batch, kind, channels_last, fuse, polyphase) in [
+            (1, Kind::Float, false, default_fuse, false),
+            (16, Kind::Float, false, default_fuse, false),
+            (16, Kind::Float, false, default_fuse, true),
+            (1, Kind::Half, false, default_fuse, false),
+            (1, Kind::Half, false, default_fuse, true),
+            (8, Kind::Half, false, default_fuse, true),
+            (32, Kind::Half, false, 0, false),
+            (32, Kind::Half, false, default_fuse, false),
+            (32, Kind::Half, false, default_fuse, true),
+            (32, Kind::Half, true, default_fuse, true),
+            (64, Kind::Half, false, default_fuse, true),
         ] {
             generator.push(generator_run(
                 label,
@@ -239,17 +244,13 @@ pub fn run(device: Device, min_seconds: f64) -> Result<StyleganBench, BenchError
                 channels_last,
                 RunOptions {
                     fuse_up_max_channels: fuse,
+                    polyphase,
                 },
                 min_seconds,
             )?);
         }
         let published = [64, 128, 256, 512];
-        for (batch, kind) in [
-            (1, Kind::Float),
-            (32, Kind::Float),
-            (32, Kind::Half),
-            (128, Kind::Half),
-        ] {
+        for (batch, kind) in [(1, Kind::Float), (32, Kind::Float), (128, Kind::Half)] {
             encoder.push(encoder_run(
                 "pSp IR-SE50 (published widths, 18 styles)",
                 published,
