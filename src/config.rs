@@ -13,6 +13,46 @@ pub struct Config {
     pub faces: FacesConfig,
     pub render: RenderConfig,
     pub gif: GifConfig,
+    pub crawl: CrawlConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CrawlConfig {
+    /// Wikidata's base URL (its API is `<url>/w/api.php`).
+    pub wikidata_url: String,
+    /// Wikimedia Commons' base URL.
+    pub commons_url: String,
+    /// The keyed image search's endpoint (used only with LIFELAPSE_CRAWL_SEARCH_API_KEY and
+    /// LIFELAPSE_CRAWL_SEARCH_ENGINE_ID set).
+    pub search_url: String,
+    /// host:port list (comma-separated) exempt from the private-address refusal; for tests.
+    pub allow_hosts: String,
+    /// Photos kept per crawl.
+    pub max_photos: usize,
+    /// Time limit of one download, in seconds.
+    pub timeout_s: f64,
+    /// Largest download, in MB.
+    pub max_mb: u64,
+    /// Downloads at once, overall and per host.
+    pub concurrency: usize,
+    pub per_host: usize,
+}
+
+impl Default for CrawlConfig {
+    fn default() -> Self {
+        Self {
+            wikidata_url: "https://www.wikidata.org".into(),
+            commons_url: "https://commons.wikimedia.org".into(),
+            search_url: "https://www.googleapis.com/customsearch/v1".into(),
+            allow_hosts: String::new(),
+            max_photos: 40,
+            timeout_s: 20.0,
+            max_mb: 15,
+            concurrency: 8,
+            per_host: 2,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -431,6 +471,7 @@ pub struct Secrets {
     pub telegram_token: Option<Secret>,
     pub discord_token: Option<Secret>,
     pub search_api_key: Option<Secret>,
+    pub search_engine_id: Option<Secret>,
 }
 
 impl Secrets {
@@ -444,6 +485,7 @@ impl Secrets {
             telegram_token: get("LIFELAPSE_TELEGRAM_TOKEN"),
             discord_token: get("LIFELAPSE_DISCORD_TOKEN"),
             search_api_key: get("LIFELAPSE_CRAWL_SEARCH_API_KEY"),
+            search_engine_id: get("LIFELAPSE_CRAWL_SEARCH_ENGINE_ID"),
         }
     }
 }

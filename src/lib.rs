@@ -7,6 +7,7 @@
 pub mod album;
 pub mod bench;
 pub mod config;
+pub mod crawl;
 pub mod engine;
 pub mod eval;
 pub mod face;

@@ -71,8 +71,11 @@ enum Command {
     )]
     Render {
         /// Photo files or folders (JPEG, PNG, WebP, HEIC).
-        #[arg(required = true, value_name = "PHOTOS")]
+        #[arg(required_unless_present = "name", value_name = "PHOTOS")]
         photos: Vec<PathBuf>,
+        /// Find the photos by the person's name instead (see `crawl`).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
         /// Output video: .gif, or .mp4 (H.264, needs ffmpeg).
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
@@ -151,6 +154,24 @@ enum Command {
         #[command(flatten)]
         choice: FaceChoice,
     },
+    /// Find dated photos of a person by name (Wikidata, Wikimedia Commons, and an image search
+    /// when its key is set) and save them with a manifest.
+    #[command(
+        after_help = "Example:\n  lifelapse crawl \"Steve Carell\" -o carell/ --max 30\n  lifelapse render carell/ -o carell.gif --born 1962-08-16"
+    )]
+    Crawl {
+        /// The person's name.
+        name: String,
+        /// Folder for the photos and manifest.json.
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+        /// Photos to keep (default: [crawl] max_photos).
+        #[arg(long)]
+        max: Option<usize>,
+        /// Print the manifest as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Convert a published StyleGAN2, pSp or e4e checkpoint for the stylegan renderer.
     #[command(
         after_help = "Reads rosinality-layout .pt files (g_ema, latent_avg) and the pSp / e4e .pt files\n(state_dict, opts, latent_avg) without running any code inside them, and writes\n<data dir>/models/<name>.<kind>.safetensors with an entry in its MANIFEST.toml.\n\nExample:\n  lifelapse import-weights ~/Downloads/psp_ffhq_encode.pt"
@@ -194,7 +215,9 @@ enum Command {
     Info,
 }
 
-const BENCH_WORKLOADS: [&str; 6] = ["intake", "faces", "render", "album", "gif", "stylegan"];
+const BENCH_WORKLOADS: [&str; 7] = [
+    "intake", "faces", "render", "album", "gif", "stylegan", "crawl",
+];
 
 /// Precision and batch of a generative-network command.
 #[derive(Debug, clap::Args)]
@@ -374,6 +397,55 @@ fn find_faces(
     Ok(faces)
 }
 
+/// A folder name for a person's name.
+fn slug(name: &str) -> String {
+    let s: String = name
+        .trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '-' })
+        .collect();
+    s.split('-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Crawls `name` into `dir` (emptied of an earlier crawl's photos first).
+fn crawl_into(
+    name: &str,
+    dir: &std::path::Path,
+    config: &Config,
+    max: Option<usize>,
+) -> Result<lifelapse::crawl::CrawlResult, Failure> {
+    use lifelapse::crawl::{self, CrawlError};
+    let mut options =
+        crawl::CrawlOptions::from_config(config, &lifelapse::config::Secrets::from_env());
+    if let Some(max) = max {
+        options.max_photos = max.max(1);
+    }
+    eprintln!("looking for photos of {name}…");
+    let mut result = crawl::crawl(name, &options).map_err(|e| {
+        let code = match e {
+            CrawlError::UnknownName(_) | CrawlError::NoPhotos(_) => exit::INPUT,
+            CrawlError::Config(_) => exit::USAGE,
+            CrawlError::Write { .. } => exit::OUTPUT,
+            _ => exit::FAILURE,
+        };
+        fail(code)(e.into())
+    })?;
+    if dir.join("manifest.json").is_file() {
+        // A fresh crawl replaces the last one's photos.
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    crawl::save(&mut result, dir).map_err(|e| fail(exit::OUTPUT)(e.into()))?;
+    Ok(result)
+}
+
 fn print_problems(album: &lifelapse::album::Album) {
     for r in &album.rejected {
         eprintln!("skipped {}: {}", r.source, r.error);
@@ -416,7 +488,8 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             Ok(())
         }
         Command::Render {
-            photos,
+            mut photos,
+            name,
             output,
             size,
             frames_between,
@@ -429,7 +502,22 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             keep_all,
             labels,
         } => {
-            let ages = choice.ages();
+            let mut ages = choice.ages();
+            if let Some(name) = &name {
+                let dir = config.data_dir().join("crawl").join(slug(name));
+                let result = crawl_into(name, &dir, &config, None)?;
+                ages.born = ages.born.or(result.person.born);
+                // Dates from the sources first; the user's own --age still wins.
+                let from_sources = result
+                    .photos
+                    .iter()
+                    .filter_map(|p| Some((p.file.clone()?, p.age?)));
+                ages.fixed = from_sources.chain(ages.fixed).collect();
+                for line in lifelapse::crawl::attributions(&result) {
+                    eprintln!("photo: {line}");
+                }
+                photos.push(dir);
+            }
             let r = &mut config.render;
             r.size = size.unwrap_or(r.size);
             r.frames_between = frames_between.unwrap_or(r.frames_between);
@@ -534,6 +622,12 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                         g.seconds,
                         g.bytes / 1000,
                         g.psnr_db
+                    );
+                }
+                if let Some(c) = &report.crawl {
+                    println!(
+                        "crawl: {} candidates, {} photos kept, {} ms latency per answer: {} ms wall for {} ms of downloads ({:.1}× overlap; {} at once, {} per host)",
+                        c.candidates, c.photos, c.latency_ms, c.wall_ms, c.download_ms_sum, c.overlap, c.concurrency, c.per_host
                     );
                 }
                 if let Some(s) = &report.stylegan {
@@ -709,6 +803,60 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                     );
                 }
                 eprintln!("plots in {}", plots.display());
+            }
+            Ok(())
+        }
+        Command::Crawl {
+            name,
+            output,
+            max,
+            json,
+        } => {
+            let result = crawl_into(&name, &output, &config, max)?;
+            if json {
+                let text = serde_json::to_string_pretty(&result)
+                    .context("manifest")
+                    .map_err(fail(exit::FAILURE))?;
+                println!("{text}");
+            } else {
+                let p = &result.person;
+                println!(
+                    "{} ({}{}), born {}",
+                    p.label,
+                    p.id,
+                    p.description
+                        .as_deref()
+                        .map(|d| format!(", {d}"))
+                        .unwrap_or_default(),
+                    p.born.map_or("unknown".into(), |b| b.to_string())
+                );
+                for a in &result.alternatives {
+                    println!(
+                        "  also: {} ({}){}",
+                        a.label,
+                        a.id,
+                        a.description
+                            .as_deref()
+                            .map(|d| format!(", {d}"))
+                            .unwrap_or_default()
+                    );
+                }
+                for photo in &result.photos {
+                    println!(
+                        "{}  {}  age {}  {}",
+                        photo.file.as_deref().unwrap_or("-"),
+                        photo
+                            .candidate
+                            .date
+                            .map_or("undated   ".into(), |d| d.to_string()),
+                        photo.age.map_or("?".into(), |a| format!("{a:.1}")),
+                        photo.candidate.url
+                    );
+                }
+                for s in &result.skipped {
+                    eprintln!("skipped {}: {}", s.url, s.reason);
+                }
+                println!("{} photos in {}", result.photos.len(), output.display());
             }
             Ok(())
         }

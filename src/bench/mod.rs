@@ -1,5 +1,7 @@
 //! `lifelapse bench`: fixed workloads timed on this machine, printed as a table or JSON.
 
+pub mod crawl;
+pub mod fake_http;
 pub mod stylegan;
 
 use crate::album::{self, IntakeOptions};
@@ -33,6 +35,7 @@ pub struct BenchReport {
     pub album_200: Option<AlbumMemoryBench>,
     pub gif: Vec<GifBench>,
     pub stylegan: Option<stylegan::StyleganBench>,
+    pub crawl: Option<crawl::CrawlBench>,
 }
 
 #[derive(Debug, Serialize)]
@@ -568,6 +571,10 @@ pub fn run(
         None | Some("stylegan") => Some(stylegan::run(device, 1.5)?),
         _ => None,
     };
+    let crawl = match only {
+        None | Some("crawl") => Some(crawl::run(samples, std::time::Duration::from_millis(100))?),
+        _ => None,
+    };
     Ok(BenchReport {
         machine,
         threads: rayon::current_num_threads(),
@@ -577,5 +584,6 @@ pub fn run(
         album_200,
         gif,
         stylegan,
+        crawl,
     })
 }

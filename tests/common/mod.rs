@@ -1,6 +1,10 @@
 //! Helpers for tests that run the real `lifelapse` binary on ../shared/testdata.
 #![allow(dead_code)]
 
+pub mod fake_http {
+    pub use lifelapse::bench::fake_http::*;
+}
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

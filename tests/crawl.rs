@@ -1,0 +1,320 @@
+//! `lifelapse crawl` against fake Wikidata, Commons, image-search and photo servers on
+//! 127.0.0.1, through the real binary.
+
+mod common;
+
+use common::fake_http::{FakeServer, Reply, Request};
+use common::{lifelapse, photo, run, stderr};
+use serde_json::json;
+use std::process::Command;
+use std::time::Duration;
+
+fn serve(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> FakeServer {
+    FakeServer::start(handler).expect("fake server")
+}
+
+fn jpeg(rel: &str) -> Vec<u8> {
+    std::fs::read(photo(rel)).expect("test photo")
+}
+
+/// Wikidata knowing two humans called Barack Obama (the famous one has more site links) and a
+/// ship; `slow` delays every answer.
+fn wikidata(slow: Duration) -> FakeServer {
+    serve(move |r: &Request| {
+        let reply = match r.param("action") {
+            Some("wbsearchentities") if r.param("search") == Some("Barack Obama") => {
+                Reply::json(json!({"search": [
+                    {"id": "Q900", "label": "Barack Obama"},
+                    {"id": "Q76", "label": "Barack Obama"},
+                    {"id": "Q901", "label": "Barack Obama"}
+                ]}))
+            }
+            Some("wbsearchentities") if r.param("search") == Some("Nobody Photographed") => {
+                Reply::json(json!({"search": [{"id": "Q5000"}]}))
+            }
+            Some("wbsearchentities") => Reply::json(json!({"search": []})),
+            Some("wbgetentities") => Reply::json(json!({"entities": {
+                "Q76": {
+                    "labels": {"en": {"value": "Barack Obama"}},
+                    "descriptions": {"en": {"value": "44th president of the United States"}},
+                    "sitelinks": {"enwiki": {}, "dewiki": {}, "frwiki": {}},
+                    "claims": {
+                        "P31": [{"mainsnak": {"datavalue": {"value": {"id": "Q5"}}}}],
+                        "P569": [{"mainsnak": {"datavalue": {"value": {"time": "+1961-08-04T00:00:00Z", "precision": 11}}}}],
+                        "P18": [{"mainsnak": {"datavalue": {"value": "Obama portrait.jpg"}}}],
+                        "P373": [{"mainsnak": {"datavalue": {"value": "Barack Obama"}}}]
+                    }
+                },
+                "Q900": {
+                    "labels": {"en": {"value": "Barack Obama"}},
+                    "descriptions": {"en": {"value": "namesake, amateur footballer"}},
+                    "sitelinks": {"enwiki": {}},
+                    "claims": {"P31": [{"mainsnak": {"datavalue": {"value": {"id": "Q5"}}}}]}
+                },
+                "Q901": {
+                    "labels": {"en": {"value": "Barack Obama (ship)"}},
+                    "sitelinks": {"a": {}, "b": {}, "c": {}, "d": {}},
+                    "claims": {"P31": [{"mainsnak": {"datavalue": {"value": {"id": "Q11446"}}}}]}
+                },
+                "Q5000": {
+                    "labels": {"en": {"value": "Nobody Photographed"}},
+                    "sitelinks": {},
+                    "claims": {"P31": [{"mainsnak": {"datavalue": {"value": {"id": "Q5"}}}}]}
+                }
+            }})),
+            _ => Reply::status(400),
+        };
+        reply.after(slow)
+    })
+}
+
+/// Commons with a category, a dated sub-category, and files served by `photos`.
+fn commons(photos: &str) -> FakeServer {
+    let photos = photos.to_string();
+    serve(
+        move |r: &Request| match (r.param("list"), r.param("prop")) {
+            (Some("categorymembers"), _) => match r.param("cmtitle") {
+                Some("Category:Barack Obama") => Reply::json(json!({"query": {"categorymembers": [
+                    {"ns": 6, "title": "File:Obama 2004.jpg"},
+                    {"ns": 6, "title": "File:Obama redirect.jpg"},
+                    {"ns": 6, "title": "File:Obama text.jpg"},
+                    {"ns": 6, "title": "File:Obama huge.jpg"},
+                    {"ns": 14, "title": "Category:Barack Obama in 2012"},
+                    {"ns": 14, "title": "Category:Things named after Barack Obama"}
+                ]}})),
+                Some("Category:Barack Obama in 2012") => {
+                    Reply::json(json!({"query": {"categorymembers": [
+                        {"ns": 6, "title": "File:Obama 2012.jpg"}
+                    ]}}))
+                }
+                _ => Reply::json(json!({"query": {"categorymembers": []}})),
+            },
+            (_, Some("imageinfo")) => {
+                let titles = r.param("titles").unwrap_or("").to_string();
+                let info = |title: &str, file: &str, date: &str| {
+                    json!({
+                        "title": title,
+                        "imageinfo": [{
+                            "url": format!("{photos}/{file}"),
+                            "thumburl": format!("{photos}/{file}"),
+                            "descriptionurl": format!("https://commons.example/{title}"),
+                            "mime": "image/jpeg",
+                            "extmetadata": {
+                                "DateTimeOriginal": {"value": date},
+                                "LicenseShortName": {"value": "Public domain"},
+                                "Artist": {"value": "<a href='x'>Official photographer</a>"},
+                                "AttributionRequired": {"value": "false"}
+                            }
+                        }]
+                    })
+                };
+                let mut pages = serde_json::Map::new();
+                for (i, title) in titles.split('|').enumerate() {
+                    let page = match title {
+                        "File:Obama portrait.jpg" => info(title, "portrait.jpg", "2009-01-13"),
+                        "File:Obama 2004.jpg" => info(title, "2004.jpg", "2004-07-27 10:00:00"),
+                        "File:Obama 2012.jpg" => info(title, "2012.jpg", "2012"),
+                        "File:Obama redirect.jpg" => info(title, "redirect.jpg", "2008"),
+                        "File:Obama text.jpg" => info(title, "text.jpg", "2010"),
+                        "File:Obama huge.jpg" => info(title, "huge.jpg", "2011"),
+                        _ => continue,
+                    };
+                    pages.insert(format!("{}", 100 + i), page);
+                }
+                Reply::json(json!({"query": {"pages": pages}}))
+            }
+            _ => Reply::status(400),
+        },
+    )
+}
+
+fn photo_host() -> FakeServer {
+    serve(|r: &Request| match r.path.as_str() {
+        "/portrait.jpg" => Reply::bytes("image/jpeg", jpeg("faces/barack_obama/01.jpg")),
+        "/2004.jpg" => Reply::bytes("image/jpeg", jpeg("faces/barack_obama/02.jpg")),
+        "/2012.jpg" => Reply::bytes("image/jpeg", jpeg("faces/barack_obama/03.jpg")),
+        // The same bytes as the portrait, under another name (the search finds it too).
+        "/copy-of-portrait.jpg" => Reply::bytes("image/jpeg", jpeg("faces/barack_obama/01.jpg")),
+        // A redirect into the private network.
+        "/redirect.jpg" => Reply::redirect("http://10.0.0.7/internal.jpg"),
+        "/text.jpg" => Reply::bytes("image/jpeg", b"<html>not an image</html>".to_vec()),
+        "/huge.jpg" => Reply::bytes("image/jpeg", vec![0xff; 3 << 20]),
+        _ => Reply::status(404),
+    })
+}
+
+fn search(photos: &str) -> FakeServer {
+    let photos = photos.to_string();
+    serve(move |r: &Request| {
+        assert_eq!(r.param("key"), Some("test-key"));
+        Reply::json(json!({"items": [
+            {"link": format!("{photos}/copy-of-portrait.jpg"), "title": "Obama", "displayLink": "news.example",
+             "image": {"contextLink": "https://news.example/obama"}},
+            {"link": format!("{photos}/2004.jpg"), "title": "Obama 2004"}
+        ]}))
+    })
+}
+
+fn crawl_cmd(dir: &std::path::Path, servers: &[&FakeServer]) -> Command {
+    let mut cmd = lifelapse(dir);
+    let hosts: Vec<String> = servers.iter().map(|s| s.host()).collect();
+    cmd.env("LIFELAPSE_CRAWL_ALLOW_HOSTS", hosts.join(","))
+        .env("LIFELAPSE_CRAWL_MAX_MB", "1")
+        .env("LIFELAPSE_DATA_DIR", dir.join("data"));
+    cmd
+}
+
+#[test]
+fn a_name_becomes_dated_photos_with_a_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = photo_host();
+    let (wd, cm, se) = (
+        wikidata(Duration::ZERO),
+        commons(&host.url()),
+        search(&host.url()),
+    );
+    let out = run(crawl_cmd(dir.path(), &[&host, &wd, &cm, &se])
+        .env("LIFELAPSE_CRAWL_WIKIDATA_URL", wd.url())
+        .env("LIFELAPSE_CRAWL_COMMONS_URL", cm.url())
+        .env(
+            "LIFELAPSE_CRAWL_SEARCH_URL",
+            format!("{}/customsearch/v1", se.url()),
+        )
+        .env("LIFELAPSE_CRAWL_SEARCH_API_KEY", "test-key")
+        .env("LIFELAPSE_CRAWL_SEARCH_ENGINE_ID", "test-cx")
+        .args(["crawl", "Barack Obama", "-o", "obama", "--json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // The most linked human, with the namesake as an alternative and the ship left out.
+    assert_eq!(m["person"]["id"], "Q76");
+    assert_eq!(m["person"]["born"], "1961-08-04");
+    let alternatives = m["alternatives"].as_array().unwrap();
+    assert_eq!(alternatives.len(), 1);
+    assert_eq!(alternatives[0]["id"], "Q900");
+
+    let photos = m["photos"].as_array().unwrap();
+    let urls: Vec<&str> = photos.iter().map(|p| p["url"].as_str().unwrap()).collect();
+    assert_eq!(photos.len(), 3, "{urls:?}");
+    for p in photos {
+        let file = dir.path().join("obama").join(p["file"].as_str().unwrap());
+        assert!(image::open(&file).is_ok(), "{}", file.display());
+        assert_eq!(p["licence"], "Public domain");
+        assert_eq!(p["attribution"], "Official photographer");
+    }
+    let dated: Vec<(&str, f64)> = photos
+        .iter()
+        .map(|p| (p["date"].as_str().unwrap(), p["age"].as_f64().unwrap()))
+        .collect();
+    // Age = date − birth date.
+    assert!(
+        dated
+            .iter()
+            .any(|(d, a)| *d == "2004-07-27" && (a - 42.98).abs() < 0.01),
+        "{dated:?}"
+    );
+    assert!(
+        dated.iter().any(|(d, _)| *d == "2012-07-01"),
+        "year-only dates sit mid-year"
+    );
+
+    // Every refusal is reported with its reason.
+    let skipped = m["skipped"].as_array().unwrap();
+    let reason = |url_part: &str| {
+        skipped
+            .iter()
+            .find(|s| s["url"].as_str().unwrap().contains(url_part))
+            .map(|s| s["reason"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("{url_part} not skipped: {skipped:?}"))
+    };
+    assert!(reason("redirect.jpg").contains("not a public address"));
+    assert!(reason("text.jpg").contains("not an image"));
+    assert!(reason("huge.jpg").contains("larger than"));
+    assert!(reason("copy-of-portrait.jpg").contains("same image"));
+    assert!(dir.path().join("obama/manifest.json").is_file());
+}
+
+#[test]
+fn unknown_names_and_people_without_photos_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = photo_host();
+    let (wd, cm) = (wikidata(Duration::ZERO), commons(&host.url()));
+    let out = run(crawl_cmd(dir.path(), &[&host, &wd, &cm])
+        .env("LIFELAPSE_CRAWL_WIKIDATA_URL", wd.url())
+        .env("LIFELAPSE_CRAWL_COMMONS_URL", cm.url())
+        .args(["crawl", "Zzyzx Qwerty", "-o", "x"]));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nobody called \"Zzyzx Qwerty\""),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(crawl_cmd(dir.path(), &[&host, &wd, &cm])
+        .env("LIFELAPSE_CRAWL_WIKIDATA_URL", wd.url())
+        .env("LIFELAPSE_CRAWL_COMMONS_URL", cm.url())
+        .args(["crawl", "Nobody Photographed", "-o", "x"]));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no photos of Nobody Photographed"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_slow_server_times_out_and_private_endpoints_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let wd = wikidata(Duration::from_secs(5));
+    let out = run(crawl_cmd(dir.path(), &[&wd])
+        .env("LIFELAPSE_CRAWL_WIKIDATA_URL", wd.url())
+        .env("LIFELAPSE_CRAWL_TIMEOUT_S", "1")
+        .args(["crawl", "Barack Obama", "-o", "x"]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("timed out"), "{}", stderr(&out));
+
+    // Without the allow-list a fake on loopback is never contacted.
+    let wd = wikidata(Duration::ZERO);
+    let out = run(lifelapse(dir.path())
+        .env("LIFELAPSE_CRAWL_WIKIDATA_URL", wd.url())
+        .args(["crawl", "Barack Obama", "-o", "x"]));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a public address"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(wd.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+fn render_by_name_crawls_then_renders_with_the_sources_ages() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = photo_host();
+    let (wd, cm) = (wikidata(Duration::ZERO), commons(&host.url()));
+    let out = run(crawl_cmd(dir.path(), &[&host, &wd, &cm])
+        .env("LIFELAPSE_CRAWL_WIKIDATA_URL", wd.url())
+        .env("LIFELAPSE_CRAWL_COMMONS_URL", cm.url())
+        .args([
+            "render",
+            "--name",
+            "Barack Obama",
+            "--size",
+            "256",
+            "--frames-between",
+            "4",
+        ])
+        .args(["-o", "obama.gif"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("photo: ") && err.contains("Public domain"),
+        "{err}"
+    );
+    let gif = common::decode_gif(&dir.path().join("obama.gif"));
+    assert!(gif.frames.len() > 8);
+    // The crawl is kept in the data dir with its manifest.
+    assert!(dir
+        .path()
+        .join("data/crawl/barack-obama/manifest.json")
+        .is_file());
+}
