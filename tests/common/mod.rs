@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fake_http {
+    #[allow(unused_imports)]
     pub use lifelapse::bench::fake_http::*;
 }
 
