@@ -318,3 +318,37 @@ fn render_by_name_crawls_then_renders_with_the_sources_ages() {
         .join("data/crawl/barack-obama/manifest.json")
         .is_file());
 }
+
+#[test]
+fn the_fetcher_retries_busy_servers_and_stops_redirect_loops() {
+    use lifelapse::crawl::fetch::{FetchError, FetchOptions, Fetcher};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let server = serve(move |r: &Request| match r.path.as_str() {
+        // Busy twice, then the photo.
+        "/busy.jpg" => match seen.fetch_add(1, Ordering::SeqCst) {
+            0 => Reply::status(503),
+            1 => Reply::status(429),
+            _ => Reply::bytes("image/jpeg", jpeg("faces/barack_obama/01.jpg")),
+        },
+        p => {
+            let n: u32 = p.trim_start_matches("/loop").parse().unwrap_or(0);
+            Reply::redirect(&format!("/loop{}", n + 1))
+        }
+    });
+    let fetcher = Fetcher::new(FetchOptions {
+        allow_hosts: vec![server.host()],
+        ..FetchOptions::default()
+    });
+    let got = fetcher
+        .get_image(&format!("{}/busy.jpg", server.url()))
+        .expect("retried");
+    assert_eq!(got.bytes, jpeg("faces/barack_obama/01.jpg"));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert!(matches!(
+        fetcher.get(&format!("{}/loop0", server.url())),
+        Err(FetchError::TooManyRedirects(_))
+    ));
+}
