@@ -239,15 +239,21 @@ impl GanRun {
     }
 }
 
-/// Exit code for a generative command's error: the user's files, or the machine.
-fn gan_exit(e: &lifelapse::gan::GanError) -> u8 {
+/// A generative command's error with its exit code: the user's files, or the machine.
+fn gan_failure(e: lifelapse::gan::GanError) -> Failure {
     use lifelapse::gan::GanError;
     use lifelapse::nets::import::ImportError;
-    match e {
+    let code = match &e {
         GanError::HalfOnCpu | GanError::Net(_) => exit::USAGE,
         GanError::Checkpoint(ImportError::Write { .. }) => exit::OUTPUT,
         _ => exit::INPUT,
-    }
+    };
+    fail(code)(e.into())
+}
+
+/// The compute device the config asks for.
+fn device_of(config: &Config) -> Result<tch::Device, Failure> {
+    lifelapse::nets::device::select(&config.general.device).map_err(|e| fail(exit::USAGE)(e.into()))
 }
 
 /// What the user says about ages and which faces to keep (analyze and render alike).
@@ -387,8 +393,7 @@ fn find_faces(
     album: &lifelapse::album::Album,
     config: &Config,
 ) -> Result<Vec<Vec<lifelapse::face::Face>>, Failure> {
-    let device = lifelapse::nets::device::select(&config.general.device)
-        .map_err(|e| fail(exit::USAGE)(e.into()))?;
+    let device = device_of(config)?;
     let analyzer =
         lifelapse::face::FaceAnalyzer::load(device).map_err(|e| fail(exit::FAILURE)(e.into()))?;
     let progress = bar(album.photos.len() as u64, "faces");
@@ -569,8 +574,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             only,
             runs,
         } => {
-            let device = lifelapse::nets::device::select(&config.general.device)
-                .map_err(|e| fail(exit::USAGE)(e.into()))?;
+            let device = device_of(&config)?;
             let only = workload.or(only);
             let report = lifelapse::bench::run(&samples, only.as_deref(), runs.max(1), device)
                 .context("benchmark")
@@ -675,8 +679,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
         } => {
             use lifelapse::eval;
             config.render.size = size.unwrap_or(config.render.size);
-            let device = lifelapse::nets::device::select(&config.general.device)
-                .map_err(|e| fail(exit::USAGE)(e.into()))?;
+            let device = device_of(&config)?;
             let analyzer = lifelapse::face::FaceAnalyzer::load(device)
                 .map_err(|e| fail(exit::FAILURE)(e.into()))?;
             std::fs::create_dir_all(&plots)
@@ -895,8 +898,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             out,
             run,
         } => {
-            let device = lifelapse::nets::device::select(&config.general.device)
-                .map_err(|e| fail(exit::USAGE)(e.into()))?;
+            let device = device_of(&config)?;
             let n = lifelapse::gan::generate(
                 &checkpoint,
                 &latents,
@@ -905,10 +907,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                 run.precision(),
                 run.batch as i64,
             )
-            .map_err(|e| {
-                let c = gan_exit(&e);
-                fail(c)(e.into())
-            })?;
+            .map_err(gan_failure)?;
             println!("wrote {n} images to {}", out.display());
             Ok(())
         }
@@ -918,8 +917,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             out,
             run,
         } => {
-            let device = lifelapse::nets::device::select(&config.general.device)
-                .map_err(|e| fail(exit::USAGE)(e.into()))?;
+            let device = device_of(&config)?;
             let n = lifelapse::gan::encode(
                 &checkpoint,
                 &images,
@@ -928,16 +926,12 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                 run.precision(),
                 run.batch,
             )
-            .map_err(|e| {
-                let c = gan_exit(&e);
-                fail(c)(e.into())
-            })?;
+            .map_err(gan_failure)?;
             println!("wrote {n} W+ codes to {}", out.display());
             Ok(())
         }
         Command::Info => {
-            let device = lifelapse::nets::device::select(&config.general.device)
-                .map_err(|e| fail(exit::USAGE)(e.into()))?;
+            let device = device_of(&config)?;
             println!("lifelapse {}", env!("CARGO_PKG_VERSION"));
             println!("device: {}", lifelapse::nets::device::describe(device));
             println!(

@@ -38,6 +38,18 @@ pub struct Face {
 }
 
 impl Face {
+    /// A face found and landmarked, not yet described.
+    fn located(bbox: FaceBox, landmarks: Landmarks) -> Self {
+        Self {
+            bbox,
+            quad: align::ffhq_quad(&landmarks),
+            landmarks,
+            descriptor: None,
+            estimated_age: None,
+            sharpness: None,
+        }
+    }
+
     pub fn too_small(&self) -> bool {
         self.bbox.w.min(self.bbox.h) < MIN_ALIGN_PX
     }
@@ -82,14 +94,7 @@ impl FaceAnalyzer {
         let mut faces: Vec<Face> = boxes
             .into_iter()
             .zip(marks)
-            .map(|(bbox, landmarks)| Face {
-                bbox,
-                quad: align::ffhq_quad(&landmarks),
-                landmarks,
-                descriptor: None,
-                estimated_age: None,
-                sharpness: None,
-            })
+            .map(|(bbox, landmarks)| Face::located(bbox, landmarks))
             .collect();
         self.describe(image, &mut faces);
         faces
@@ -158,14 +163,7 @@ impl FaceAnalyzer {
         let landmarks = landmarks::locate(&self.landmarks, image, &[bbox])
             .into_iter()
             .next()?;
-        let mut faces = [Face {
-            bbox,
-            quad: align::ffhq_quad(&landmarks),
-            landmarks,
-            descriptor: None,
-            estimated_age: None,
-            sharpness: None,
-        }];
+        let mut faces = [Face::located(bbox, landmarks)];
         self.describe(image, &mut faces);
         let [face] = faces;
         Some(face)

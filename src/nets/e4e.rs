@@ -3,61 +3,41 @@
 //! w for every layer and the other heads predict per-layer offsets from it, which keeps codes
 //! near W and so easier to interpolate. Inference applies every offset.
 
-use super::psp::{Backbone, Pyramid, StyleHead, COARSE, MIDDLE};
+use super::psp::{EncoderParts, COARSE, MIDDLE};
 use super::tensor_set::{TensorSet, TensorSetError};
 use tch::{Device, Kind, Tensor};
 
 /// e4e's Encoder4Editing: 256² images normalised to −1…1 → W+ offsets [N, n_styles, 512].
-pub struct E4eEncoder {
-    backbone: Backbone,
-    pyramid: Pyramid,
-    heads: Vec<StyleHead>,
-    device: Device,
-    kind: Kind,
-}
+pub struct E4eEncoder(EncoderParts);
 
 impl E4eEncoder {
     /// From the encoder's tensors (names without the `encoder.` prefix).
     pub fn new(t: &TensorSet, device: Device, kind: Kind) -> Result<Self, TensorSetError> {
-        let n_styles = t.count_indexed("styles");
-        let heads = (0..n_styles)
-            .map(|i| StyleHead::new(t, &format!("styles.{i}"), device, kind))
-            .collect::<Result<Vec<_>, _>>()?;
-        if heads.is_empty() {
-            return Err(TensorSetError::Missing("styles.0".into()));
-        }
-        Ok(Self {
-            backbone: Backbone::new(t, device, kind)?,
-            pyramid: Pyramid::new(t, device, kind)?,
-            heads,
-            device,
-            kind,
-        })
+        EncoderParts::new(t, device, kind).map(Self)
     }
 
     pub fn n_styles(&self) -> usize {
-        self.heads.len()
+        self.0.heads.len()
     }
 
     /// The W+ offsets (before the average latent is added).
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let f = self
-            .backbone
-            .forward(&x.to_device(self.device).to_kind(self.kind));
-        let base = self.heads[0].forward(&f.c3);
-        let mut codes: Vec<Tensor> = (0..self.heads.len())
+        let parts = &self.0;
+        let f = parts.features(x);
+        let base = parts.heads[0].forward(&f.c3);
+        let mut codes: Vec<Tensor> = (0..parts.heads.len())
             .map(|_| base.shallow_clone())
             .collect();
         let mut features = f.c3.shallow_clone();
         let mut p2 = None;
-        for (i, head) in self.heads.iter().enumerate().skip(1) {
+        for (i, head) in parts.heads.iter().enumerate().skip(1) {
             if i == COARSE {
-                let level = self.pyramid.p2(&f);
+                let level = parts.pyramid.p2(&f);
                 features = level.shallow_clone();
                 p2 = Some(level);
             } else if i == MIDDLE {
                 if let Some(p2) = &p2 {
-                    features = self.pyramid.p1(p2, &f);
+                    features = parts.pyramid.p1(p2, &f);
                 }
             }
             codes[i] = &base + head.forward(&features);

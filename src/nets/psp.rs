@@ -278,18 +278,18 @@ impl Pyramid {
     }
 }
 
-/// pSp's GradualStyleEncoder: 256² images normalised to −1…1 → W+ offsets [N, n_styles, 512].
-pub struct PspEncoder {
-    backbone: Backbone,
-    pyramid: Pyramid,
-    heads: Vec<StyleHead>,
-    device: Device,
-    kind: Kind,
+/// What pSp and e4e share: the backbone, the pyramid and one head per W+ layer, read from
+/// the encoder's tensors (names without the `encoder.` prefix).
+pub(super) struct EncoderParts {
+    pub(super) backbone: Backbone,
+    pub(super) pyramid: Pyramid,
+    pub(super) heads: Vec<StyleHead>,
+    pub(super) device: Device,
+    pub(super) kind: Kind,
 }
 
-impl PspEncoder {
-    /// From the encoder's tensors (names without the `encoder.` prefix).
-    pub fn new(t: &TensorSet, device: Device, kind: Kind) -> Result<Self, TensorSetError> {
+impl EncoderParts {
+    pub(super) fn new(t: &TensorSet, device: Device, kind: Kind) -> Result<Self, TensorSetError> {
         let n_styles = t.count_indexed("styles");
         let heads = (0..n_styles)
             .map(|i| StyleHead::new(t, &format!("styles.{i}"), device, kind))
@@ -306,21 +306,37 @@ impl PspEncoder {
         })
     }
 
+    /// The backbone's features of images moved to the encoder's device and precision.
+    pub(super) fn features(&self, x: &Tensor) -> Features {
+        self.backbone
+            .forward(&x.to_device(self.device).to_kind(self.kind))
+    }
+}
+
+/// pSp's GradualStyleEncoder: 256² images normalised to −1…1 → W+ offsets [N, n_styles, 512].
+pub struct PspEncoder(EncoderParts);
+
+impl PspEncoder {
+    /// From the encoder's tensors (names without the `encoder.` prefix).
+    pub fn new(t: &TensorSet, device: Device, kind: Kind) -> Result<Self, TensorSetError> {
+        EncoderParts::new(t, device, kind).map(Self)
+    }
+
     pub fn n_styles(&self) -> usize {
-        self.heads.len()
+        self.0.heads.len()
     }
 
     pub fn features(&self, x: &Tensor) -> Features {
-        self.backbone
-            .forward(&x.to_device(self.device).to_kind(self.kind))
+        self.0.features(x)
     }
 
     /// The W+ offsets (before the average latent is added).
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let f = self.features(x);
-        let p2 = self.pyramid.p2(&f);
-        let p1 = self.pyramid.p1(&p2, &f);
-        let codes: Vec<Tensor> = self
+        let parts = &self.0;
+        let f = parts.features(x);
+        let p2 = parts.pyramid.p2(&f);
+        let p1 = parts.pyramid.p1(&p2, &f);
+        let codes: Vec<Tensor> = parts
             .heads
             .iter()
             .enumerate()
