@@ -10,3 +10,37 @@ photo-corrupt = Fotka je poškozená a nejde přečíst ({ $detail }).
 photo-heif = Tuto fotku HEIC tu nejde přečíst ({ $detail }). Jako JPEG to půjde.
 photo-unreadable = Soubor nejde přečíst ({ $detail }).
 photo-album-full = Album pojme nejvýše { $max } fotek; tato zůstala venku.
+
+## Chat conversation
+chat-help = Z fotek jednoho člověka udělám časosběr, jak vyrůstá.
+    Pošlete mi jeho fotky (jako soubory, aby zůstala data), nebo /timelapse JMÉNO pro známou osobnost.
+    /settings mění video, /cancel zastaví, /forget smaže vše, co jste poslali.
+chat-send-photos = Pošlete mi fotky: jednotlivě, v albech nebo jako soubory. Než začnu, ukážu vám tváře.
+chat-searching = Hledám datované fotky: { $name }…
+chat-one-photo = Mám ji. Časosběr potřebuje aspoň dvě fotky; pošlete další.
+chat-photos-collected = Zatím { $count } fotek. Pošlete další, nebo nechte mě najít tváře.
+chat-too-many-photos = Víc do jednoho časosběru neberu ({ $max } fotek); zbytek jsem vynechal.
+chat-not-an-image = Tenhle soubor není fotka, kterou umím přečíst. Pošlete JPEG, PNG, WebP nebo HEIC.
+chat-busy = Ještě pracuji na vašich fotkách; nové pošlete potom, nebo /cancel.
+chat-analyzing = Hledám tváře…
+chat-analysis-failed = Tváře se nepodařilo přečíst: { $reason }
+chat-too-few-faces-found = Našel jsem { $count } použitelných tváří; časosběr potřebuje aspoň dvě.
+chat-dates-hint = Většina fotek neměla datum. Fotky poslané jako soubory si datum nechají a věk je pak nejpřesnější.
+chat-age-format = Napište číslo tváře a věk, třeba #3 12.
+chat-stale-button = To tlačítko už neplatí.
+chat-too-few-faces = Nechte aspoň dvě tváře.
+chat-rendering = Vytvářím video…
+chat-render-failed = Video se nepodařilo vytvořit: { $reason }
+chat-cancelled = Zastaveno.
+chat-forgotten = Hotovo: vaše fotky, tváře a videa jsou smazané.
+chat-unknown-command = Příkaz { $command } neznám. /help ukáže, co umím.
+chat-not-your-session = Tato tlačítka patří tomu, kdo časosběr začal.
+chat-settings = Nastavení:
+chat-setting = { $name }: { $value }
+chat-setting-current = ✓ { $name }: { $value }
+chat-button-analyze = Najít tváře
+chat-button-keep = Ponechat #{ $number }
+chat-button-remove = Odebrat #{ $number }
+chat-button-fix-age = Opravit věk
+chat-button-settings = Nastavení
+chat-button-render = Vytvořit video

@@ -10,3 +10,37 @@ photo-corrupt = The photo is damaged and cannot be read ({ $detail }).
 photo-heif = This HEIC photo cannot be read here ({ $detail }). Sending it as JPEG works.
 photo-unreadable = The file cannot be read ({ $detail }).
 photo-album-full = An album holds at most { $max } photos; this one was left out.
+
+## Chat conversation
+chat-help = I turn photos of one person into a time-lapse of them growing up.
+    Send me photos of them (as files to keep their dates), or /timelapse NAME for a famous person.
+    /settings changes the video, /cancel stops, /forget deletes everything you sent.
+chat-send-photos = Send me the photos: single ones, albums or files. I'll show you the faces before I render.
+chat-searching = Looking for dated photos of { $name }…
+chat-one-photo = Got it. A time-lapse needs at least two photos; send more.
+chat-photos-collected = { $count } photos so far. Send more, or let me find the faces.
+chat-too-many-photos = That's the most I take in one time-lapse ({ $max } photos); the rest were left out.
+chat-not-an-image = That file isn't a photo I can read. Send JPEG, PNG, WebP or HEIC.
+chat-busy = I'm still working on your photos; send new ones after this one, or /cancel.
+chat-analyzing = Finding the faces…
+chat-analysis-failed = I couldn't read the faces: { $reason }
+chat-too-few-faces-found = I found { $count } usable faces; a time-lapse needs at least two.
+chat-dates-hint = Most photos had no date. Photos sent as files keep their dates, which gives the most accurate ages.
+chat-age-format = Type the face number and the age, like #3 12.
+chat-stale-button = That button is out of date.
+chat-too-few-faces = Keep at least two faces to render.
+chat-rendering = Rendering…
+chat-render-failed = The render failed: { $reason }
+chat-cancelled = Stopped.
+chat-forgotten = Done: your photos, faces and videos are deleted.
+chat-unknown-command = I don't know { $command }. /help lists what I can do.
+chat-not-your-session = These buttons belong to whoever started this time-lapse.
+chat-settings = Settings:
+chat-setting = { $name }: { $value }
+chat-setting-current = ✓ { $name }: { $value }
+chat-button-analyze = Find the faces
+chat-button-keep = Keep #{ $number }
+chat-button-remove = Remove #{ $number }
+chat-button-fix-age = Fix an age
+chat-button-settings = Settings
+chat-button-render = Render

@@ -6,6 +6,7 @@
 
 pub mod album;
 pub mod bench;
+pub mod chat;
 pub mod config;
 pub mod crawl;
 pub mod engine;

@@ -1,0 +1,713 @@
+//! The conversation, the same on every chat platform: one state value, events in, actions out.
+//! Adapters turn platform updates into [`Event`]s and carry out the [`Action`]s; they decide
+//! nothing. Everything here is plain data, so a conversation can be stored between events
+//! (every value is serde, with a schema version) and tested without any platform.
+//!
+//! User-visible text is never built here: replies name a locale message key and its
+//! arguments, and the adapter renders them in the user's language.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Bumped whenever a stored conversation's shape changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Photos one conversation accepts.
+pub const MAX_PHOTOS: usize = 50;
+
+/// How long an album's photos are gathered before one reply (albums arrive as separate
+/// updates sharing a group id).
+pub const ALBUM_DEBOUNCE_MS: u64 = 1500;
+
+pub type UserId = i64;
+
+/// A photo as the platform holds it: the adapter downloads it when the engine needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhotoRef {
+    /// The platform's file id.
+    pub file_id: String,
+    /// Sent as a file (full quality, metadata kept) rather than as a compressed photo.
+    pub as_file: bool,
+}
+
+/// One face of the analysed album, in age order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaceSummary {
+    /// Position in the contact sheet, from 1.
+    pub number: usize,
+    pub age: Option<f64>,
+    /// A suspected intruder: shown marked, kept out unless the user keeps it.
+    pub flagged: bool,
+    /// The user removed this face (or kept a flagged one: `removed == false`).
+    pub removed: bool,
+}
+
+/// Render settings the user can change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatSettings {
+    pub renderer: String,
+    pub size: u32,
+    pub frames_between: u32,
+    pub gamma: f32,
+    pub mp4: bool,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self {
+            renderer: "morph".into(),
+            size: 512,
+            frames_between: 12,
+            gamma: 0.5,
+            mp4: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    Start,
+    Help,
+    /// `/timelapse` alone starts collecting; with a name it searches.
+    Timelapse(Option<String>),
+    Cancel,
+    Settings,
+    Forget,
+    Unknown(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    Command {
+        user: UserId,
+        command: Command,
+    },
+    /// A photo, possibly one of an album (`album` is the platform's group id).
+    Photo {
+        user: UserId,
+        photo: PhotoRef,
+        album: Option<String>,
+    },
+    /// A file that is not an image.
+    NotAnImage {
+        user: UserId,
+    },
+    /// The debounce timer of an album fired.
+    AlbumSettled {
+        album: String,
+    },
+    Text {
+        user: UserId,
+        text: String,
+    },
+    /// A button press; `data` is what the button carried, checked here, never trusted.
+    Button {
+        user: UserId,
+        data: String,
+    },
+    /// The engine analysed the photos: faces in age order, and how many photos had no date.
+    Analyzed {
+        faces: Vec<FaceSummary>,
+        undated: usize,
+    },
+    AnalysisFailed {
+        reason: String,
+    },
+    RenderProgress {
+        percent: u8,
+    },
+    Rendered,
+    RenderFailed {
+        reason: String,
+    },
+}
+
+/// A button: its label's message key (with arguments) and the data it sends back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Button {
+    pub key: String,
+    pub args: BTreeMap<String, String>,
+    pub data: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Action {
+    /// A message: locale key and arguments.
+    Reply {
+        key: String,
+        args: BTreeMap<String, String>,
+    },
+    /// Tell only `user` (an ephemeral notice or a callback answer).
+    Notice { user: UserId, key: String },
+    /// Call back with [`Event::AlbumSettled`] after this long.
+    StartTimer { album: String, after_ms: u64 },
+    /// Analyse these photos and answer with [`Event::Analyzed`].
+    Analyze { photos: Vec<PhotoRef> },
+    /// Find photos by name (the crawl), then analyse them.
+    Crawl { name: String },
+    /// The numbered contact sheet with ages, flagged faces marked, and the buttons.
+    ShowReview {
+        faces: Vec<FaceSummary>,
+        buttons: Vec<Vec<Button>>,
+    },
+    /// Render with these faces (numbers) and settings.
+    Render {
+        faces: Vec<usize>,
+        ages: BTreeMap<usize, f64>,
+        settings: ChatSettings,
+    },
+    /// Edit the progress message in place.
+    Progress { percent: u8 },
+    /// A message with buttons (rows of at most 5).
+    Ask {
+        key: String,
+        args: BTreeMap<String, String>,
+        buttons: Vec<Vec<Button>>,
+    },
+    /// Stop the running job.
+    CancelJob,
+    /// Delete this chat's photos, faces, descriptors and videos now.
+    DeleteData,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum State {
+    Idle,
+    Collecting {
+        photos: Vec<PhotoRef>,
+        /// Albums still arriving.
+        pending_albums: Vec<String>,
+        /// Photos past the limit were refused (and the user told once).
+        over_limit: bool,
+    },
+    Analyzing {
+        photos: Vec<PhotoRef>,
+    },
+    Reviewing {
+        photos: Vec<PhotoRef>,
+        faces: Vec<FaceSummary>,
+        /// User-fixed ages by face number.
+        ages: BTreeMap<usize, f64>,
+        /// The next text is "#N YEARS".
+        awaiting_age: bool,
+    },
+    Rendering {
+        photos: Vec<PhotoRef>,
+        faces: Vec<FaceSummary>,
+        ages: BTreeMap<usize, f64>,
+    },
+}
+
+/// One user's session in one chat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub version: u32,
+    /// Who owns the session: only they can press its buttons.
+    pub owner: Option<UserId>,
+    pub state: State,
+    pub settings: ChatSettings,
+    /// The "photos sent as files keep their dates" hint was given.
+    pub dates_hint_given: bool,
+}
+
+impl Default for Conversation {
+    fn default() -> Self {
+        Self {
+            version: SCHEMA_VERSION,
+            owner: None,
+            state: State::Idle,
+            settings: ChatSettings::default(),
+            dates_hint_given: false,
+        }
+    }
+}
+
+fn reply(key: &str) -> Action {
+    Action::Reply {
+        key: key.into(),
+        args: BTreeMap::new(),
+    }
+}
+
+fn reply_with(key: &str, args: &[(&str, String)]) -> Action {
+    Action::Reply {
+        key: key.into(),
+        args: args
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    }
+}
+
+fn button(key: &str, data: String, args: &[(&str, String)]) -> Button {
+    Button {
+        key: key.into(),
+        args: args
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+        data,
+    }
+}
+
+/// Parses "#3 12", "3 12.5" or "#3=12" into (face number, age).
+pub fn parse_age_fix(text: &str) -> Option<(usize, f64)> {
+    let cleaned = text.trim().trim_start_matches('#').replace('=', " ");
+    let mut parts = cleaned.split_whitespace();
+    let number = parts.next()?.parse().ok()?;
+    let age: f64 = parts.next()?.replace(',', ".").parse().ok()?;
+    (parts.next().is_none() && (0.0..=120.0).contains(&age)).then_some((number, age))
+}
+
+impl Conversation {
+    /// The user an event comes from, if it comes from one.
+    fn sender(event: &Event) -> Option<UserId> {
+        match event {
+            Event::Command { user, .. }
+            | Event::Photo { user, .. }
+            | Event::NotAnImage { user }
+            | Event::Text { user, .. }
+            | Event::Button { user, .. } => Some(*user),
+            _ => None,
+        }
+    }
+
+    /// Handles one event and says what to do.
+    pub fn handle(&mut self, event: Event) -> Vec<Action> {
+        // In a group, a session belongs to whoever started it.
+        if let (Some(sender), Some(owner)) = (Self::sender(&event), self.owner) {
+            if sender != owner && self.state != State::Idle {
+                return match event {
+                    Event::Button { .. } => vec![Action::Notice {
+                        user: sender,
+                        key: "chat-not-your-session".into(),
+                    }],
+                    // Other members' messages are theirs; this session ignores them.
+                    _ => Vec::new(),
+                };
+            }
+        }
+        match event {
+            Event::Command { user, command } => self.command(user, command),
+            Event::Photo { user, photo, album } => self.photo(user, photo, album),
+            Event::NotAnImage { .. } => vec![reply("chat-not-an-image")],
+            Event::AlbumSettled { album } => self.album_settled(&album),
+            Event::Text { text, .. } => self.text(&text),
+            Event::Button { user, data } => self.button(user, &data),
+            Event::Analyzed { faces, undated } => self.analyzed(faces, undated),
+            Event::AnalysisFailed { reason } => {
+                self.state = State::Idle;
+                vec![reply_with("chat-analysis-failed", &[("reason", reason)])]
+            }
+            Event::RenderProgress { percent } => match self.state {
+                State::Rendering { .. } => vec![Action::Progress {
+                    percent: percent.min(100),
+                }],
+                _ => Vec::new(),
+            },
+            Event::Rendered => {
+                if let State::Rendering {
+                    photos,
+                    faces,
+                    ages,
+                } = std::mem::replace(&mut self.state, State::Idle)
+                {
+                    // Back to the review, so another render can follow with other settings.
+                    self.state = State::Reviewing {
+                        photos,
+                        faces,
+                        ages,
+                        awaiting_age: false,
+                    };
+                }
+                Vec::new()
+            }
+            Event::RenderFailed { reason } => {
+                if let State::Rendering {
+                    photos,
+                    faces,
+                    ages,
+                } = std::mem::replace(&mut self.state, State::Idle)
+                {
+                    self.state = State::Reviewing {
+                        photos,
+                        faces,
+                        ages,
+                        awaiting_age: false,
+                    };
+                }
+                vec![reply_with("chat-render-failed", &[("reason", reason)])]
+            }
+        }
+    }
+
+    fn command(&mut self, user: UserId, command: Command) -> Vec<Action> {
+        match command {
+            Command::Start | Command::Help => vec![reply("chat-help")],
+            Command::Timelapse(Some(name)) if !name.trim().is_empty() => {
+                self.owner = Some(user);
+                self.state = State::Analyzing { photos: Vec::new() };
+                vec![
+                    reply_with("chat-searching", &[("name", name.trim().to_string())]),
+                    Action::Crawl {
+                        name: name.trim().to_string(),
+                    },
+                ]
+            }
+            Command::Timelapse(_) => {
+                self.owner = Some(user);
+                self.state = State::Collecting {
+                    photos: Vec::new(),
+                    pending_albums: Vec::new(),
+                    over_limit: false,
+                };
+                vec![reply("chat-send-photos")]
+            }
+            Command::Cancel => {
+                let was_rendering = matches!(self.state, State::Rendering { .. });
+                self.state = State::Idle;
+                self.owner = None;
+                let mut actions = Vec::new();
+                if was_rendering {
+                    actions.push(Action::CancelJob);
+                }
+                actions.push(reply("chat-cancelled"));
+                actions
+            }
+            Command::Settings => vec![self.settings_buttons()],
+            Command::Forget => {
+                let mut actions = Vec::new();
+                if matches!(self.state, State::Rendering { .. }) {
+                    actions.push(Action::CancelJob);
+                }
+                *self = Conversation::default();
+                actions.push(Action::DeleteData);
+                actions.push(reply("chat-forgotten"));
+                actions
+            }
+            Command::Unknown(name) => {
+                vec![reply_with("chat-unknown-command", &[("command", name)])]
+            }
+        }
+    }
+
+    fn photo(&mut self, user: UserId, photo: PhotoRef, album: Option<String>) -> Vec<Action> {
+        if matches!(self.state, State::Idle) {
+            // Sending photos starts a session, as /timelapse does.
+            self.owner = Some(user);
+            self.state = State::Collecting {
+                photos: Vec::new(),
+                pending_albums: Vec::new(),
+                over_limit: false,
+            };
+        }
+        let State::Collecting {
+            photos,
+            pending_albums,
+            over_limit,
+        } = &mut self.state
+        else {
+            return vec![reply("chat-busy")];
+        };
+        if photos.len() >= MAX_PHOTOS {
+            // Said once, not once per photo of a flood.
+            if std::mem::replace(over_limit, true) {
+                return Vec::new();
+            }
+            return vec![reply_with(
+                "chat-too-many-photos",
+                &[("max", MAX_PHOTOS.to_string())],
+            )];
+        }
+        photos.push(photo);
+        match album {
+            // The first photo of an album starts its timer; the rest just join.
+            Some(id) if !pending_albums.contains(&id) => {
+                pending_albums.push(id.clone());
+                vec![Action::StartTimer {
+                    album: id,
+                    after_ms: ALBUM_DEBOUNCE_MS,
+                }]
+            }
+            Some(_) => Vec::new(),
+            None => vec![self.collected_reply()],
+        }
+    }
+
+    /// After photos arrive: how many, and (from two on) the button that starts the analysis.
+    fn collected_reply(&self) -> Action {
+        let n = match &self.state {
+            State::Collecting { photos, .. } => photos.len(),
+            _ => 0,
+        };
+        if n < 2 {
+            reply("chat-one-photo")
+        } else {
+            Action::Ask {
+                key: "chat-photos-collected".into(),
+                args: [("count".to_string(), n.to_string())].into(),
+                buttons: vec![vec![button("chat-button-analyze", "analyze".into(), &[])]],
+            }
+        }
+    }
+
+    fn album_settled(&mut self, album: &str) -> Vec<Action> {
+        let State::Collecting { pending_albums, .. } = &mut self.state else {
+            return Vec::new();
+        };
+        pending_albums.retain(|a| a != album);
+        vec![self.collected_reply()]
+    }
+
+    fn text(&mut self, text: &str) -> Vec<Action> {
+        let State::Reviewing {
+            faces,
+            ages,
+            awaiting_age,
+            ..
+        } = &mut self.state
+        else {
+            return vec![reply("chat-help")];
+        };
+        match parse_age_fix(text) {
+            Some((number, age)) if number >= 1 && number <= faces.len() => {
+                ages.insert(number, age);
+                *awaiting_age = false;
+                if let Some(f) = faces.iter_mut().find(|f| f.number == number) {
+                    f.age = Some(age);
+                }
+                self.review()
+            }
+            _ => vec![reply("chat-age-format")],
+        }
+    }
+
+    fn button(&mut self, _user: UserId, data: &str) -> Vec<Action> {
+        let (verb, arg) = data.split_once(':').unwrap_or((data, ""));
+        match (verb, &mut self.state) {
+            ("analyze", State::Collecting { photos, .. })
+                if arg.is_empty() && photos.len() >= 2 =>
+            {
+                let photos = std::mem::take(photos);
+                self.state = State::Analyzing {
+                    photos: photos.clone(),
+                };
+                vec![reply("chat-analyzing"), Action::Analyze { photos }]
+            }
+            ("remove" | "keep", State::Reviewing { faces, .. }) => {
+                let Some(face) = arg
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| faces.iter_mut().find(|f| f.number == n))
+                else {
+                    return vec![reply("chat-stale-button")];
+                };
+                face.removed = verb == "remove";
+                self.review()
+            }
+            ("fix-age", State::Reviewing { awaiting_age, .. }) if arg.is_empty() => {
+                *awaiting_age = true;
+                vec![reply("chat-age-format")]
+            }
+            ("set", _) => self.set(arg),
+            ("render", State::Reviewing { .. }) if arg.is_empty() => {
+                let State::Reviewing {
+                    photos,
+                    faces,
+                    ages,
+                    ..
+                } = std::mem::replace(&mut self.state, State::Idle)
+                else {
+                    return Vec::new();
+                };
+                let used: Vec<usize> = faces
+                    .iter()
+                    .filter(|f| !f.removed)
+                    .map(|f| f.number)
+                    .collect();
+                if used.len() < 2 {
+                    self.state = State::Reviewing {
+                        photos,
+                        faces,
+                        ages,
+                        awaiting_age: false,
+                    };
+                    return vec![reply("chat-too-few-faces")];
+                }
+                let action = Action::Render {
+                    faces: used,
+                    ages: ages.clone(),
+                    settings: self.settings.clone(),
+                };
+                self.state = State::Rendering {
+                    photos,
+                    faces,
+                    ages,
+                };
+                vec![reply("chat-rendering"), action]
+            }
+            _ => vec![reply("chat-stale-button")],
+        }
+    }
+
+    fn set(&mut self, arg: &str) -> Vec<Action> {
+        let (key, value) = arg.split_once('=').unwrap_or((arg, ""));
+        let s = &mut self.settings;
+        let ok = match key {
+            "show" => true,
+            "renderer" if matches!(value, "pixel" | "morph" | "stylegan") => {
+                s.renderer = value.into();
+                true
+            }
+            "size" if matches!(value, "256" | "512" | "1024") => {
+                s.size = value.parse().unwrap_or(s.size);
+                true
+            }
+            "frames" => match value.parse::<u32>() {
+                Ok(n) if (1..=60).contains(&n) => {
+                    s.frames_between = n;
+                    true
+                }
+                _ => false,
+            },
+            "gamma" => match value.parse::<f32>() {
+                Ok(g) if (0.0..=1.0).contains(&g) => {
+                    s.gamma = g;
+                    true
+                }
+                _ => false,
+            },
+            "format" if matches!(value, "gif" | "mp4") => {
+                s.mp4 = value == "mp4";
+                true
+            }
+            _ => false,
+        };
+        if ok {
+            vec![self.settings_buttons()]
+        } else {
+            vec![reply("chat-stale-button")]
+        }
+    }
+
+    fn settings_buttons(&self) -> Action {
+        let s = &self.settings;
+        let choice = |key: &str, value: &str, current: bool| {
+            button(
+                if current {
+                    "chat-setting-current"
+                } else {
+                    "chat-setting"
+                },
+                format!("set:{key}={value}"),
+                &[("name", key.to_string()), ("value", value.to_string())],
+            )
+        };
+        let rows = vec![
+            ["pixel", "morph", "stylegan"]
+                .iter()
+                .map(|r| choice("renderer", r, s.renderer == *r))
+                .collect(),
+            ["256", "512", "1024"]
+                .iter()
+                .map(|v| choice("size", v, s.size.to_string() == *v))
+                .collect(),
+            ["6", "12", "24"]
+                .iter()
+                .map(|v| choice("frames", v, s.frames_between.to_string() == *v))
+                .collect(),
+            ["0", "0.5", "1"]
+                .iter()
+                .map(|v| {
+                    choice(
+                        "gamma",
+                        v,
+                        (s.gamma - v.parse::<f32>().unwrap_or(-1.0)).abs() < 1e-6,
+                    )
+                })
+                .collect(),
+            ["gif", "mp4"]
+                .iter()
+                .map(|v| choice("format", v, s.mp4 == (*v == "mp4")))
+                .collect(),
+        ];
+        Action::Ask {
+            key: "chat-settings".into(),
+            args: BTreeMap::new(),
+            buttons: rows,
+        }
+    }
+
+    fn analyzed(&mut self, faces: Vec<FaceSummary>, undated: usize) -> Vec<Action> {
+        let State::Analyzing { photos } = std::mem::replace(&mut self.state, State::Idle) else {
+            return Vec::new();
+        };
+        let mut actions = Vec::new();
+        if faces.len() < 2 {
+            return vec![reply_with(
+                "chat-too-few-faces-found",
+                &[("count", faces.len().to_string())],
+            )];
+        }
+        if undated > 0 && !self.dates_hint_given && photos.iter().any(|p| !p.as_file) {
+            self.dates_hint_given = true;
+            actions.push(reply("chat-dates-hint"));
+        }
+        // Suspected intruders start out removed; the review shows them with a "keep" button.
+        let faces = faces
+            .into_iter()
+            .map(|f| FaceSummary {
+                removed: f.removed || f.flagged,
+                ..f
+            })
+            .collect();
+        self.state = State::Reviewing {
+            photos,
+            faces,
+            ages: BTreeMap::new(),
+            awaiting_age: false,
+        };
+        actions.extend(self.review());
+        actions
+    }
+
+    /// The review: faces in age order with a keep/remove button per flagged face, "fix an
+    /// age", settings and Render.
+    fn review(&self) -> Vec<Action> {
+        let State::Reviewing { faces, .. } = &self.state else {
+            return Vec::new();
+        };
+        let mut rows: Vec<Vec<Button>> = Vec::new();
+        let mut row = Vec::new();
+        for f in faces {
+            let n = f.number.to_string();
+            let b = if f.removed {
+                button("chat-button-keep", format!("keep:{n}"), &[("number", n)])
+            } else {
+                button(
+                    "chat-button-remove",
+                    format!("remove:{n}"),
+                    &[("number", n)],
+                )
+            };
+            if f.flagged {
+                row.push(b);
+            }
+            if row.len() == 5 {
+                rows.push(std::mem::take(&mut row));
+            }
+        }
+        if !row.is_empty() {
+            rows.push(row);
+        }
+        rows.push(vec![
+            button("chat-button-fix-age", "fix-age".into(), &[]),
+            button("chat-button-settings", "set:show".into(), &[]),
+            button("chat-button-render", "render".into(), &[]),
+        ]);
+        vec![Action::ShowReview {
+            faces: faces.clone(),
+            buttons: rows,
+        }]
+    }
+}

@@ -1,0 +1,373 @@
+//! The chat conversation alone, with plain values: no platform, no network.
+
+use lifelapse::chat::conversation::*;
+
+const OWNER: UserId = 1;
+const OTHER: UserId = 2;
+
+fn photo(i: usize, as_file: bool) -> PhotoRef {
+    PhotoRef {
+        file_id: format!("file-{i}"),
+        as_file,
+    }
+}
+
+fn keys(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .map(|a| match a {
+            Action::Reply { key, .. } | Action::Ask { key, .. } | Action::Notice { key, .. } => {
+                key.clone()
+            }
+            other => format!("{other:?}")
+                .split([' ', '{', '('])
+                .next()
+                .unwrap_or("")
+                .to_string(),
+        })
+        .collect()
+}
+
+fn face(number: usize, age: f64, flagged: bool) -> FaceSummary {
+    FaceSummary {
+        number,
+        age: Some(age),
+        flagged,
+        removed: false,
+    }
+}
+
+/// A conversation that has collected an album and got its analysis back: faces 1–4, face 3
+/// a suspected intruder.
+fn reviewing() -> (Conversation, Vec<Action>) {
+    let mut c = Conversation::default();
+    for i in 0..4 {
+        c.handle(Event::Photo {
+            user: OWNER,
+            photo: photo(i, false),
+            album: Some("album-1".into()),
+        });
+    }
+    c.handle(Event::AlbumSettled {
+        album: "album-1".into(),
+    });
+    c.handle(Event::Button {
+        user: OWNER,
+        data: "analyze".into(),
+    });
+    let actions = c.handle(Event::Analyzed {
+        faces: vec![
+            face(1, 5.0, false),
+            face(2, 9.0, false),
+            face(3, 30.0, true),
+            face(4, 14.0, false),
+        ],
+        undated: 4,
+    });
+    (c, actions)
+}
+
+#[test]
+fn start_and_help_explain_and_unknown_commands_are_answered() {
+    let mut c = Conversation::default();
+    assert_eq!(
+        keys(&c.handle(Event::Command {
+            user: OWNER,
+            command: Command::Start
+        })),
+        ["chat-help"]
+    );
+    assert_eq!(
+        keys(&c.handle(Event::Command {
+            user: OWNER,
+            command: Command::Help
+        })),
+        ["chat-help"]
+    );
+    let a = c.handle(Event::Command {
+        user: OWNER,
+        command: Command::Unknown("/frobnicate".into()),
+    });
+    assert_eq!(keys(&a), ["chat-unknown-command"]);
+}
+
+#[test]
+fn an_album_is_one_step_not_one_reply_per_photo() {
+    let mut c = Conversation::default();
+    let mut actions = Vec::new();
+    for i in 0..10 {
+        actions.extend(c.handle(Event::Photo {
+            user: OWNER,
+            photo: photo(i, true),
+            album: Some("g1".into()),
+        }));
+    }
+    assert_eq!(
+        actions,
+        vec![Action::StartTimer {
+            album: "g1".into(),
+            after_ms: ALBUM_DEBOUNCE_MS
+        }]
+    );
+    let settled = c.handle(Event::AlbumSettled { album: "g1".into() });
+    let Action::Ask { key, args, buttons } = &settled[0] else {
+        panic!("{settled:?}")
+    };
+    assert_eq!(key, "chat-photos-collected");
+    assert_eq!(args["count"], "10");
+    assert_eq!(buttons[0][0].data, "analyze");
+    let a = c.handle(Event::Button {
+        user: OWNER,
+        data: "analyze".into(),
+    });
+    match &a[..] {
+        [Action::Reply { .. }, Action::Analyze { photos }] => assert_eq!(photos.len(), 10),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_review_marks_intruders_and_buttons_remove_and_keep_them() {
+    let (mut c, actions) = reviewing();
+    // Compressed photos without dates: the hint about sending files, once.
+    assert_eq!(keys(&actions), ["chat-dates-hint", "ShowReview"]);
+    let Action::ShowReview { faces, buttons } = &actions[1] else {
+        panic!()
+    };
+    assert!(
+        faces[2].flagged && faces[2].removed,
+        "the intruder starts out removed"
+    );
+    assert_eq!(buttons[0][0].data, "keep:3");
+    let datas: Vec<&str> = buttons
+        .last()
+        .unwrap()
+        .iter()
+        .map(|b| b.data.as_str())
+        .collect();
+    assert_eq!(datas, ["fix-age", "set:show", "render"]);
+
+    let a = c.handle(Event::Button {
+        user: OWNER,
+        data: "keep:3".into(),
+    });
+    let Action::ShowReview { faces, buttons } = &a[0] else {
+        panic!()
+    };
+    assert!(!faces[2].removed);
+    assert_eq!(buttons[0][0].data, "remove:3");
+    c.handle(Event::Button {
+        user: OWNER,
+        data: "remove:3".into(),
+    });
+
+    let a = c.handle(Event::Button {
+        user: OWNER,
+        data: "render".into(),
+    });
+    match &a[..] {
+        [Action::Reply { .. }, Action::Render {
+            faces, settings, ..
+        }] => {
+            assert_eq!(faces, &vec![1, 2, 4]);
+            assert_eq!(settings.renderer, "morph");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Progress goes to the progress message; when done, the review is back for another try.
+    assert_eq!(
+        c.handle(Event::RenderProgress { percent: 40 }),
+        vec![Action::Progress { percent: 40 }]
+    );
+    c.handle(Event::Rendered);
+    assert!(matches!(c.state, State::Reviewing { .. }));
+    // The hint is not repeated.
+    let again = c.handle(Event::Analyzed {
+        faces: vec![],
+        undated: 3,
+    });
+    assert!(!keys(&again).contains(&"chat-dates-hint".to_string()));
+}
+
+#[test]
+fn ages_are_fixed_by_typing_and_settings_change_by_buttons() {
+    let (mut c, _) = reviewing();
+    c.handle(Event::Button {
+        user: OWNER,
+        data: "fix-age".into(),
+    });
+    assert_eq!(
+        keys(&c.handle(Event::Text {
+            user: OWNER,
+            text: "twelve".into()
+        })),
+        ["chat-age-format"]
+    );
+    c.handle(Event::Text {
+        user: OWNER,
+        text: "#2 12".into(),
+    });
+    let State::Reviewing { ages, faces, .. } = &c.state else {
+        panic!()
+    };
+    assert_eq!(ages.get(&2), Some(&12.0));
+    assert_eq!(faces[1].age, Some(12.0));
+    assert_eq!(
+        keys(&c.handle(Event::Text {
+            user: OWNER,
+            text: "#9 12".into()
+        })),
+        ["chat-age-format"]
+    );
+
+    c.handle(Event::Button {
+        user: OWNER,
+        data: "set:renderer=pixel".into(),
+    });
+    c.handle(Event::Button {
+        user: OWNER,
+        data: "set:format=gif".into(),
+    });
+    c.handle(Event::Button {
+        user: OWNER,
+        data: "set:gamma=0".into(),
+    });
+    assert_eq!(c.settings.renderer, "pixel");
+    assert!(!c.settings.mp4);
+    assert_eq!(c.settings.gamma, 0.0);
+    // Forged or stale button data changes nothing.
+    for data in [
+        "set:renderer=rm -rf",
+        "set:size=99999",
+        "remove:77",
+        "render:now",
+        "\u{0}",
+    ] {
+        let before = c.clone();
+        assert_eq!(
+            keys(&c.handle(Event::Button {
+                user: OWNER,
+                data: data.into()
+            })),
+            ["chat-stale-button"],
+            "{data}"
+        );
+        assert_eq!(c, before);
+    }
+    assert_eq!(parse_age_fix("3 12,5"), Some((3, 12.5)));
+    assert_eq!(parse_age_fix("#3=7"), Some((3, 7.0)));
+    assert_eq!(parse_age_fix("#3 700"), None);
+}
+
+#[test]
+fn another_member_of_a_group_cannot_press_the_owners_buttons() {
+    let (mut c, _) = reviewing();
+    let before = c.clone();
+    let a = c.handle(Event::Button {
+        user: OTHER,
+        data: "render".into(),
+    });
+    assert_eq!(
+        a,
+        vec![Action::Notice {
+            user: OTHER,
+            key: "chat-not-your-session".into()
+        }]
+    );
+    assert!(c
+        .handle(Event::Text {
+            user: OTHER,
+            text: "#1 3".into()
+        })
+        .is_empty());
+    assert_eq!(c, before);
+}
+
+#[test]
+fn floods_non_images_cancel_and_forget() {
+    let mut c = Conversation::default();
+    let mut replies = 0;
+    for i in 0..MAX_PHOTOS + 10 {
+        let a = c.handle(Event::Photo {
+            user: OWNER,
+            photo: photo(i, true),
+            album: None,
+        });
+        if keys(&a).contains(&"chat-too-many-photos".to_string()) {
+            replies += 1;
+        }
+    }
+    assert_eq!(replies, 1, "the limit is said once");
+    let State::Collecting { photos, .. } = &c.state else {
+        panic!()
+    };
+    assert_eq!(photos.len(), MAX_PHOTOS);
+    assert_eq!(
+        keys(&c.handle(Event::NotAnImage { user: OWNER })),
+        ["chat-not-an-image"]
+    );
+
+    let (mut c, _) = reviewing();
+    c.handle(Event::Button {
+        user: OWNER,
+        data: "render".into(),
+    });
+    let a = c.handle(Event::Command {
+        user: OWNER,
+        command: Command::Cancel,
+    });
+    assert_eq!(a[0], Action::CancelJob);
+    assert_eq!(c.state, State::Idle);
+
+    let (mut c, _) = reviewing();
+    let a = c.handle(Event::Command {
+        user: OWNER,
+        command: Command::Forget,
+    });
+    assert!(a.contains(&Action::DeleteData));
+    assert_eq!(c, Conversation::default());
+}
+
+#[test]
+fn a_name_searches_and_a_stored_conversation_reads_back() {
+    let mut c = Conversation::default();
+    let a = c.handle(Event::Command {
+        user: OWNER,
+        command: Command::Timelapse(Some(" Steve Carell ".into())),
+    });
+    assert_eq!(
+        a[1],
+        Action::Crawl {
+            name: "Steve Carell".into()
+        }
+    );
+
+    let (c, _) = reviewing();
+    let json = serde_json::to_string(&c).unwrap();
+    let back: Conversation = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, c);
+    assert_eq!(back.version, SCHEMA_VERSION);
+}
+
+#[test]
+fn every_message_the_conversation_can_send_is_in_every_locale() {
+    let source = include_str!("../src/chat/conversation.rs");
+    let keys: std::collections::BTreeSet<&str> = source
+        .split('"')
+        .filter(|s| s.starts_with("chat-") && s.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .collect();
+    assert!(keys.len() > 20, "{keys:?}");
+    for locale in ["en", "cs"] {
+        let text = std::fs::read_to_string(format!(
+            "{}/locales/{locale}.ftl",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        for key in &keys {
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{key} ="))),
+                "{key} missing in {locale}.ftl"
+            );
+        }
+    }
+}
