@@ -17,4 +17,5 @@ pub mod lapse;
 pub mod nets;
 pub mod pipeline;
 pub mod sheet;
+pub mod store;
 pub mod video;

@@ -1,0 +1,290 @@
+//! Where chat sessions live between events and across restarts. The [`SessionStore`] trait is
+//! narrow on purpose (a session by key, photo bytes by hash, forgetting and expiry), so the
+//! embedded sled store can be swapped for a server database when one machine is not enough.
+//!
+//! sled 0.34 is its stable line, but its own README calls it beta: every value is wrapped in
+//! a versioned envelope, every change is flushed before it is acknowledged, and photo bytes
+//! live as plain content-addressed files in the data directory, not in the database.
+
+use crate::chat::conversation::Conversation;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("session database: {0}")]
+    Db(String),
+    #[error("stored value {key} has schema version {found}, newer than this program's {known}")]
+    NewerSchema { key: String, found: u32, known: u32 },
+    #[error("stored value {key} is damaged: {message}")]
+    Damaged { key: String, message: String },
+    #[error("photo store {path}: {message}")]
+    Files { path: PathBuf, message: String },
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
+
+/// A session: one user in one chat on one platform.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SessionKey {
+    pub platform: String,
+    pub chat: i64,
+    pub user: i64,
+}
+
+impl SessionKey {
+    fn db_key(&self) -> String {
+        format!("{}/{}/{}", self.platform, self.chat, self.user)
+    }
+}
+
+/// The envelope every stored session is kept in.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    version: u32,
+    /// Seconds since the epoch of the last change (for the retention sweep).
+    updated: u64,
+    conversation: Conversation,
+    /// Hashes of the photos this session holds.
+    photos: BTreeSet<String>,
+}
+
+/// What the chat service needs from storage.
+pub trait SessionStore: Send + Sync {
+    fn load(&self, key: &SessionKey) -> Result<Option<Conversation>, StoreError>;
+    /// Saves and flushes: once this returns, a crash loses nothing.
+    fn save(&self, key: &SessionKey, conversation: &Conversation) -> Result<(), StoreError>;
+    /// Stores photo bytes for a session; returns their content hash.
+    fn put_photo(&self, key: &SessionKey, bytes: &[u8]) -> Result<String, StoreError>;
+    fn get_photo(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Deletes the session and every photo only it held, now.
+    fn forget(&self, key: &SessionKey) -> Result<(), StoreError>;
+    /// Forgets sessions unchanged for `ttl_seconds`; returns how many.
+    fn sweep(&self, ttl_seconds: u64) -> Result<usize, StoreError>;
+    fn sessions(&self) -> Result<Vec<SessionKey>, StoreError>;
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// sled for sessions, files for photos, under one data directory.
+pub struct SledStore {
+    db: sled::Db,
+    sessions: sled::Tree,
+    photo_dir: PathBuf,
+    /// Serialises read-modify-write of a session's envelope.
+    lock: std::sync::Mutex<()>,
+}
+
+impl SledStore {
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::open(data_dir.join("sessions.sled"))?;
+        let sessions = db.open_tree("sessions")?;
+        let photo_dir = data_dir.join("photos");
+        std::fs::create_dir_all(&photo_dir).map_err(|e| StoreError::Files {
+            path: photo_dir.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(Self {
+            db,
+            sessions,
+            photo_dir,
+            lock: std::sync::Mutex::new(()),
+        })
+    }
+
+    fn read(&self, key: &SessionKey) -> Result<Option<Stored>, StoreError> {
+        let k = key.db_key();
+        let Some(bytes) = self.sessions.get(&k)? else {
+            return Ok(None);
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| StoreError::Damaged {
+                key: k.clone(),
+                message: e.to_string(),
+            })?;
+        let version = value["version"].as_u64().unwrap_or(0) as u32;
+        let known = crate::chat::conversation::SCHEMA_VERSION;
+        if version > known {
+            return Err(StoreError::NewerSchema {
+                key: k,
+                found: version,
+                known,
+            });
+        }
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|e| StoreError::Damaged {
+                key: k,
+                message: e.to_string(),
+            })
+    }
+
+    fn write(&self, key: &SessionKey, stored: &Stored) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(stored).map_err(|e| StoreError::Damaged {
+            key: key.db_key(),
+            message: e.to_string(),
+        })?;
+        self.sessions.insert(key.db_key(), bytes)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn photo_path(&self, hash: &str) -> Option<PathBuf> {
+        // Only what a content hash can be: never a path.
+        (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| self.photo_dir.join(hash))
+    }
+
+    /// Whether any session other than `except` holds `hash`.
+    fn held_elsewhere(&self, hash: &str, except: &SessionKey) -> Result<bool, StoreError> {
+        for entry in self.sessions.iter() {
+            let (k, v) = entry?;
+            if k.as_ref() == except.db_key().as_bytes() {
+                continue;
+            }
+            let stored: Stored = match serde_json::from_slice(&v) {
+                Ok(s) => s,
+                // A damaged neighbour keeps its photos, to be safe.
+                Err(_) => return Ok(true),
+            };
+            if stored.photos.contains(hash) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl SessionStore for SledStore {
+    fn load(&self, key: &SessionKey) -> Result<Option<Conversation>, StoreError> {
+        Ok(self.read(key)?.map(|s| s.conversation))
+    }
+
+    fn save(&self, key: &SessionKey, conversation: &Conversation) -> Result<(), StoreError> {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let photos = self.read(key)?.map(|s| s.photos).unwrap_or_default();
+        self.write(
+            key,
+            &Stored {
+                version: crate::chat::conversation::SCHEMA_VERSION,
+                updated: now(),
+                conversation: conversation.clone(),
+                photos,
+            },
+        )
+    }
+
+    fn put_photo(&self, key: &SessionKey, bytes: &[u8]) -> Result<String, StoreError> {
+        let hash = crate::album::content_hash(bytes);
+        let path = self.photo_path(&hash).ok_or_else(|| StoreError::Files {
+            path: self.photo_dir.clone(),
+            message: "bad hash".into(),
+        })?;
+        if !path.is_file() {
+            // Written beside, then renamed: a crash never leaves half a photo under its hash.
+            let tmp = path.with_extension("partial");
+            std::fs::write(&tmp, bytes)
+                .and_then(|_| std::fs::rename(&tmp, &path))
+                .map_err(|e| StoreError::Files {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })?;
+        }
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stored = self.read(key)?.unwrap_or(Stored {
+            version: crate::chat::conversation::SCHEMA_VERSION,
+            updated: now(),
+            conversation: Conversation::default(),
+            photos: BTreeSet::new(),
+        });
+        stored.photos.insert(hash.clone());
+        stored.updated = now();
+        self.write(key, &stored)?;
+        Ok(hash)
+    }
+
+    fn get_photo(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(path) = self.photo_path(hash) else {
+            return Ok(None);
+        };
+        match std::fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Files {
+                path,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    fn forget(&self, key: &SessionKey) -> Result<(), StoreError> {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let stored = match self.read(key) {
+            Ok(Some(stored)) => stored,
+            // Nothing to delete beyond the entry itself (a damaged entry is removed too).
+            _ => {
+                self.sessions.remove(key.db_key())?;
+                self.db.flush()?;
+                return Ok(());
+            }
+        };
+        for hash in &stored.photos {
+            if !self.held_elsewhere(hash, key)? {
+                if let Some(path) = self.photo_path(hash) {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+        self.sessions.remove(key.db_key())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn sweep(&self, ttl_seconds: u64) -> Result<usize, StoreError> {
+        let cutoff = now().saturating_sub(ttl_seconds);
+        let mut expired = Vec::new();
+        for key in self.sessions()? {
+            if let Some(stored) = self.read(&key)? {
+                if stored.updated <= cutoff {
+                    expired.push(key);
+                }
+            }
+        }
+        for key in &expired {
+            self.forget(key)?;
+        }
+        Ok(expired.len())
+    }
+
+    fn sessions(&self) -> Result<Vec<SessionKey>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.sessions.iter() {
+            let (k, _) = entry?;
+            let text = String::from_utf8_lossy(&k);
+            let mut parts = text.rsplitn(3, '/');
+            let (Some(user), Some(chat), Some(platform)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            if let (Ok(chat), Ok(user)) = (chat.parse(), user.parse()) {
+                out.push(SessionKey {
+                    platform: platform.to_string(),
+                    chat,
+                    user,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
