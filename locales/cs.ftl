@@ -44,3 +44,9 @@ chat-button-remove = Odebrat #{ $number }
 chat-button-fix-age = Opravit věk
 chat-button-settings = Nastavení
 chat-button-render = Vytvořit video
+chat-crawl-found = Našel jsem { $count } fotek: { $name }. Hledám tváře…
+chat-crawl-credits = Autoři fotek:
+    { $lines }
+chat-crawl-unknown = Nikoho jménem { $name } jsem nenašel. Zkontrolujte pravopis, nebo pošlete fotky.
+chat-crawl-too-few = Našel jsem jen { $count } použitelných fotek ({ $name }); časosběr potřebuje aspoň dvě.
+chat-crawl-failed = Hledání fotek selhalo: { $reason }

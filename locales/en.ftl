@@ -44,3 +44,9 @@ chat-button-remove = Remove #{ $number }
 chat-button-fix-age = Fix an age
 chat-button-settings = Settings
 chat-button-render = Render
+chat-crawl-found = Found { $count } photos of { $name }. Finding the faces…
+chat-crawl-credits = Photo credits:
+    { $lines }
+chat-crawl-unknown = I couldn't find anyone called { $name }. Check the spelling, or send photos instead.
+chat-crawl-too-few = I found only { $count } usable photos of { $name }; a time-lapse needs at least two.
+chat-crawl-failed = The photo search failed: { $reason }

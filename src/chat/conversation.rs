@@ -110,6 +110,20 @@ pub enum Event {
         faces: Vec<FaceSummary>,
         undated: usize,
     },
+    /// The name search (after [`Action::Crawl`]) found these photos; `attributions` are the
+    /// credit lines their licences require.
+    Crawled {
+        name: String,
+        photos: Vec<PhotoRef>,
+        attributions: Vec<String>,
+    },
+    /// The name search found nobody by that name.
+    CrawlUnknown {
+        name: String,
+    },
+    CrawlFailed {
+        reason: String,
+    },
     AnalysisFailed {
         reason: String,
     },
@@ -295,6 +309,19 @@ impl Conversation {
             Event::Text { text, .. } => self.text(&text),
             Event::Button { user, data } => self.button(user, &data),
             Event::Analyzed { faces, undated } => self.analyzed(faces, undated),
+            Event::Crawled {
+                name,
+                photos,
+                attributions,
+            } => self.crawled(name, photos, attributions),
+            Event::CrawlUnknown { name } => {
+                self.state = State::Idle;
+                vec![reply_with("chat-crawl-unknown", &[("name", name)])]
+            }
+            Event::CrawlFailed { reason } => {
+                self.state = State::Idle;
+                vec![reply_with("chat-crawl-failed", &[("reason", reason)])]
+            }
             Event::AnalysisFailed { reason } => {
                 self.state = State::Idle;
                 vec![reply_with("chat-analysis-failed", &[("reason", reason)])]
@@ -636,6 +663,39 @@ impl Conversation {
             args: BTreeMap::new(),
             buttons: rows,
         }
+    }
+
+    fn crawled(
+        &mut self,
+        name: String,
+        photos: Vec<PhotoRef>,
+        attributions: Vec<String>,
+    ) -> Vec<Action> {
+        if !matches!(self.state, State::Analyzing { .. }) {
+            return Vec::new();
+        }
+        if photos.len() < 2 {
+            self.state = State::Idle;
+            return vec![reply_with(
+                "chat-crawl-too-few",
+                &[("name", name), ("count", photos.len().to_string())],
+            )];
+        }
+        self.state = State::Analyzing {
+            photos: photos.clone(),
+        };
+        let mut actions = vec![reply_with(
+            "chat-crawl-found",
+            &[("name", name), ("count", photos.len().to_string())],
+        )];
+        if !attributions.is_empty() {
+            actions.push(reply_with(
+                "chat-crawl-credits",
+                &[("lines", attributions.join("\n"))],
+            ));
+        }
+        actions.push(Action::Analyze { photos });
+        actions
     }
 
     fn analyzed(&mut self, faces: Vec<FaceSummary>, undated: usize) -> Vec<Action> {
