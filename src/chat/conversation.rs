@@ -200,10 +200,8 @@ pub enum State {
     Reviewing {
         photos: Vec<PhotoRef>,
         faces: Vec<FaceSummary>,
-        /// User-fixed ages by face number.
+        /// User-fixed ages by face number (typed as "#N YEARS" at any time in the review).
         ages: BTreeMap<usize, f64>,
-        /// The next text is "#N YEARS".
-        awaiting_age: bool,
     },
     Rendering {
         photos: Vec<PhotoRef>,
@@ -333,38 +331,30 @@ impl Conversation {
                 _ => Vec::new(),
             },
             Event::Rendered => {
-                if let State::Rendering {
-                    photos,
-                    faces,
-                    ages,
-                } = std::mem::replace(&mut self.state, State::Idle)
-                {
-                    // Back to the review, so another render can follow with other settings.
-                    self.state = State::Reviewing {
-                        photos,
-                        faces,
-                        ages,
-                        awaiting_age: false,
-                    };
-                }
+                self.render_finished();
                 Vec::new()
             }
             Event::RenderFailed { reason } => {
-                if let State::Rendering {
-                    photos,
-                    faces,
-                    ages,
-                } = std::mem::replace(&mut self.state, State::Idle)
-                {
-                    self.state = State::Reviewing {
-                        photos,
-                        faces,
-                        ages,
-                        awaiting_age: false,
-                    };
-                }
+                self.render_finished();
                 vec![reply_with("chat-render-failed", &[("reason", reason)])]
             }
+        }
+    }
+
+    /// Back to the review after a render ends (done or failed), so another render can follow
+    /// with other settings.
+    fn render_finished(&mut self) {
+        if let State::Rendering {
+            photos,
+            faces,
+            ages,
+        } = std::mem::replace(&mut self.state, State::Idle)
+        {
+            self.state = State::Reviewing {
+                photos,
+                faces,
+                ages,
+            };
         }
     }
 
@@ -487,19 +477,12 @@ impl Conversation {
     }
 
     fn text(&mut self, text: &str) -> Vec<Action> {
-        let State::Reviewing {
-            faces,
-            ages,
-            awaiting_age,
-            ..
-        } = &mut self.state
-        else {
+        let State::Reviewing { faces, ages, .. } = &mut self.state else {
             return vec![reply("chat-help")];
         };
         match parse_age_fix(text) {
             Some((number, age)) if number >= 1 && number <= faces.len() => {
                 ages.insert(number, age);
-                *awaiting_age = false;
                 if let Some(f) = faces.iter_mut().find(|f| f.number == number) {
                     f.age = Some(age);
                 }
@@ -532,33 +515,17 @@ impl Conversation {
                 face.removed = verb == "remove";
                 self.review()
             }
-            ("fix-age", State::Reviewing { awaiting_age, .. }) if arg.is_empty() => {
-                *awaiting_age = true;
+            ("fix-age", State::Reviewing { .. }) if arg.is_empty() => {
                 vec![reply("chat-age-format")]
             }
             ("set", _) => self.set(arg),
-            ("render", State::Reviewing { .. }) if arg.is_empty() => {
-                let State::Reviewing {
-                    photos,
-                    faces,
-                    ages,
-                    ..
-                } = std::mem::replace(&mut self.state, State::Idle)
-                else {
-                    return Vec::new();
-                };
+            ("render", State::Reviewing { faces, ages, .. }) if arg.is_empty() => {
                 let used: Vec<usize> = faces
                     .iter()
                     .filter(|f| !f.removed)
                     .map(|f| f.number)
                     .collect();
                 if used.len() < 2 {
-                    self.state = State::Reviewing {
-                        photos,
-                        faces,
-                        ages,
-                        awaiting_age: false,
-                    };
                     return vec![reply("chat-too-few-faces")];
                 }
                 let action = Action::Render {
@@ -566,11 +533,19 @@ impl Conversation {
                     ages: ages.clone(),
                     settings: self.settings.clone(),
                 };
-                self.state = State::Rendering {
+                if let State::Reviewing {
                     photos,
                     faces,
                     ages,
-                };
+                    ..
+                } = std::mem::replace(&mut self.state, State::Idle)
+                {
+                    self.state = State::Rendering {
+                        photos,
+                        faces,
+                        ages,
+                    };
+                }
                 vec![reply("chat-rendering"), action]
             }
             _ => vec![reply("chat-stale-button")],
@@ -725,7 +700,6 @@ impl Conversation {
             photos,
             faces,
             ages: BTreeMap::new(),
-            awaiting_age: false,
         };
         actions.extend(self.review());
         actions
