@@ -297,7 +297,8 @@ fn read_ada_pickle(bytes: &[u8], path: &Path) -> Result<Raw, ImportError> {
         "input.input".into(),
         get("synthesis.b4.const")?.unsqueeze(0),
     );
-    let layer = |src: &str, dst: &str, noise: usize, put: &mut dyn FnMut(String, Tensor)| {
+    // Weight and style affine of one modulated convolution, common to both layer kinds.
+    let modulated = |src: &str, dst: &str, put: &mut dyn FnMut(String, Tensor)| {
         put(
             format!("{dst}.conv.weight"),
             get(&format!("{src}.weight"))?.unsqueeze(0),
@@ -310,6 +311,10 @@ fn read_ada_pickle(bytes: &[u8], path: &Path) -> Result<Raw, ImportError> {
             format!("{dst}.conv.modulation.bias"),
             get(&format!("{src}.affine.bias"))?,
         );
+        Ok::<(), ImportError>(())
+    };
+    let layer = |src: &str, dst: &str, noise: usize, put: &mut dyn FnMut(String, Tensor)| {
+        modulated(src, dst, put)?;
         put(
             format!("{dst}.noise.weight"),
             get(&format!("{src}.noise_strength"))?.reshape([1]),
@@ -320,18 +325,7 @@ fn read_ada_pickle(bytes: &[u8], path: &Path) -> Result<Raw, ImportError> {
         Ok::<(), ImportError>(())
     };
     let to_rgb = |src: &str, dst: &str, put: &mut dyn FnMut(String, Tensor)| {
-        put(
-            format!("{dst}.conv.weight"),
-            get(&format!("{src}.weight"))?.unsqueeze(0),
-        );
-        put(
-            format!("{dst}.conv.modulation.weight"),
-            get(&format!("{src}.affine.weight"))?,
-        );
-        put(
-            format!("{dst}.conv.modulation.bias"),
-            get(&format!("{src}.affine.bias"))?,
-        );
+        modulated(src, dst, put)?;
         put(
             format!("{dst}.bias"),
             get(&format!("{src}.bias"))?.reshape([1, 3, 1, 1]),
