@@ -85,6 +85,16 @@ impl LatentRenderer {
         let entry = find_checkpoint(&options.models_dir)?;
         let checkpoint = import::open_imported(&options.models_dir, &entry)
             .map_err(|e| LapseError::Generative(e.to_string()))?;
+        // Refinement needs gradients, so it runs its own fp32 generator, built here from the
+        // same tensors before the engine takes the checkpoint.
+        let refiner = match options.refine_steps {
+            0 => None,
+            _ => Some(
+                checkpoint
+                    .build_generator(options.device, Kind::Float)
+                    .map_err(|e| LapseError::Generative(e.to_string()))?,
+            ),
+        };
         let engine = Engine::start(
             checkpoint,
             EngineOptions {
@@ -95,8 +105,8 @@ impl LatentRenderer {
         .map_err(|e| LapseError::Generative(e.to_string()))?;
         let gen_err = |e: crate::engine::EngineError| LapseError::Generative(e.to_string());
         let mut codes = engine.encode(encoder_batch(keyframes)).map_err(gen_err)?;
-        if options.refine_steps > 0 {
-            codes = refine::refine(&entry, options, keyframes, &codes)?;
+        if let Some(generator) = &refiner {
+            codes = refine::refine(generator, options, keyframes, &codes)?;
         }
         tracing::info!(
             "encoded {} keyframes with {} ({})",
@@ -157,23 +167,20 @@ impl Renderer for LatentRenderer {
 /// Per-keyframe refinement of the encoder's code (`--refine N`).
 mod refine {
     use super::*;
+    use crate::nets::stylegan2::Generator;
 
     /// Optimises each keyframe's W+ code for `options.refine_steps` Adam steps so that the
     /// generated face matches the photo: mean squared pixel error at 256², plus an identity
     /// term, the squared distance between the two faces' 128-D descriptors (the centre crop of
     /// an aligned face, where the descriptor network expects the face).
     pub fn refine(
-        entry: &ImportedModel,
+        generator: &Generator,
         options: &LatentOptions,
         keyframes: &[Keyframe],
         codes: &Tensor,
     ) -> Result<Tensor, LapseError> {
         let err = |e: &dyn std::fmt::Display| LapseError::Generative(e.to_string());
         let device = options.device;
-        let checkpoint = import::open_imported(&options.models_dir, entry).map_err(|e| err(&e))?;
-        let generator = checkpoint
-            .build_generator(device, Kind::Float)
-            .map_err(|e| err(&e))?;
         let (_vs, descriptor) = crate::nets::face_descriptor::load(device).map_err(|e| err(&e))?;
         let identity = |images: &Tensor| {
             // −1…1, FFHQ layout → the central face square, 0–255 at the network's size.

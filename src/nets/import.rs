@@ -372,14 +372,17 @@ pub fn open(path: &Path, asked: Option<CheckpointKind>) -> Result<Checkpoint, Im
         return Err(ImportError::UnknownFormat(path.to_path_buf()));
     };
     drop(bytes);
-    canonical(tensors, options, stated, asked)
+    canonical(tensors, options, stated, asked, true)
 }
 
+/// `build_to_check`: build the networks once on the CPU so a file that cannot run is refused
+/// when it is read. Files whose sha256 matches the manifest passed that check at import.
 fn canonical(
     tensors: BTreeMap<String, Tensor>,
     options: serde_json::Map<String, serde_json::Value>,
     stated: Option<CheckpointKind>,
     asked: Option<CheckpointKind>,
+    build_to_check: bool,
 ) -> Result<Checkpoint, ImportError> {
     // Checkpoints wrap their state dict in `state_dict.`; imported files do not.
     let all = TensorSet::new(
@@ -432,8 +435,9 @@ fn canonical(
         .and_then(|v| v.as_f64())
         .unwrap_or(DEFAULT_LR_MLP);
     let generator_config = GeneratorConfig::from_tensors(&generator, lr_mlp)?;
-    // Build once on the CPU so a file that cannot run is refused at import, not at render.
-    Generator::new(&generator, &generator_config, Device::Cpu, Kind::Float)?;
+    if build_to_check {
+        Generator::new(&generator, &generator_config, Device::Cpu, Kind::Float)?;
+    }
     let checkpoint = Checkpoint {
         kind: found,
         generator,
@@ -453,7 +457,9 @@ fn canonical(
                 "the encoder predicts {styles} styles but its generator takes {n_latent}"
             )));
         }
-        checkpoint.build_encoder(Device::Cpu, Kind::Float)?;
+        if build_to_check {
+            checkpoint.build_encoder(Device::Cpu, Kind::Float)?;
+        }
     }
     Ok(checkpoint)
 }
@@ -698,5 +704,5 @@ pub fn open_imported(dir: &Path, entry: &ImportedModel) -> Result<Checkpoint, Im
         });
     }
     let (tensors, options, stated) = read_safetensors(&bytes)?;
-    canonical(tensors, options, stated, Some(entry.kind))
+    canonical(tensors, options, stated, Some(entry.kind), false)
 }
