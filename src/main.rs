@@ -393,13 +393,41 @@ fn find_faces(
     album: &lifelapse::album::Album,
     config: &Config,
 ) -> Result<Vec<Vec<lifelapse::face::Face>>, Failure> {
-    let device = device_of(config)?;
-    let analyzer =
-        lifelapse::face::FaceAnalyzer::load(device).map_err(|e| fail(exit::FAILURE)(e.into()))?;
+    Ok(faces_with(album, &load_analyzer(config)?))
+}
+
+fn load_analyzer(config: &Config) -> Result<lifelapse::face::FaceAnalyzer, Failure> {
+    lifelapse::face::FaceAnalyzer::load(device_of(config)?)
+        .map_err(|e| fail(exit::FAILURE)(e.into()))
+}
+
+/// The faces of every photo, with a progress bar.
+fn faces_with(
+    album: &lifelapse::album::Album,
+    analyzer: &lifelapse::face::FaceAnalyzer,
+) -> Vec<Vec<lifelapse::face::Face>> {
     let progress = bar(album.photos.len() as u64, "faces");
-    let faces = pipeline::find_faces(album, &analyzer, &|| progress.inc(1));
+    let faces = pipeline::find_faces(album, analyzer, &|| progress.inc(1));
     progress.finish_and_clear();
-    Ok(faces)
+    faces
+}
+
+/// Photos taken in (problems on stderr), their faces found and decided on.
+fn decided_album(
+    photos: &[PathBuf],
+    config: &Config,
+    analyzer: &lifelapse::face::FaceAnalyzer,
+    choice: &FaceChoice,
+) -> (
+    lifelapse::album::Album,
+    Vec<Vec<lifelapse::face::Face>>,
+    Vec<Vec<pipeline::FaceDecision>>,
+) {
+    let album = take_in(photos, config);
+    print_problems(&album);
+    let faces = faces_with(&album, analyzer);
+    let decisions = pipeline::decide(&album, &faces, decide_options(config, false, choice));
+    (album, faces, decisions)
 }
 
 /// A folder name for a person's name.
@@ -679,9 +707,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
         } => {
             use lifelapse::eval;
             config.render.size = size.unwrap_or(config.render.size);
-            let device = device_of(&config)?;
-            let analyzer = lifelapse::face::FaceAnalyzer::load(device)
-                .map_err(|e| fail(exit::FAILURE)(e.into()))?;
+            let analyzer = load_analyzer(&config)?;
             std::fs::create_dir_all(&plots)
                 .with_context(|| format!("cannot create {}", plots.display()))
                 .map_err(fail(exit::OUTPUT))?;
@@ -704,11 +730,8 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                 let refs: Vec<image::RgbImage> = if photos.is_empty() {
                     vec![frames[0].clone(), frames[frames.len() - 1].clone()]
                 } else {
-                    let album = take_in(&photos, &config);
-                    print_problems(&album);
-                    let faces = pipeline::find_faces(&album, &analyzer, &|| {});
-                    let decisions =
-                        pipeline::decide(&album, &faces, decide_options(&config, false, &choice));
+                    let (album, faces, decisions) =
+                        decided_album(&photos, &config, &analyzer, &choice);
                     let (keyframes, _) = pipeline::keyframes(&album, &faces, &decisions, w, &ages);
                     keyframes.into_iter().map(|k| k.image).collect()
                 };
@@ -729,11 +752,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                     pairs,
                 });
             } else {
-                let album = take_in(&inputs, &config);
-                print_problems(&album);
-                let faces = pipeline::find_faces(&album, &analyzer, &|| {});
-                let decisions =
-                    pipeline::decide(&album, &faces, decide_options(&config, false, &choice));
+                let (album, faces, decisions) = decided_album(&inputs, &config, &analyzer, &choice);
                 for name in &compare {
                     config.render.renderer = name.clone();
                     let settings = RenderSettings::from_config(&config)
