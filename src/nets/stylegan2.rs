@@ -119,10 +119,11 @@ impl GeneratorConfig {
         }
         let c4 = self.channels[0];
         t.insert("input.input", Tensor::randn([1, c4, 4, 4], opts));
-        let styled = |t: &mut TensorSet, name: String, c_in: i64, c_out: i64| {
+        // A modulated convolution's weight (k×k, c_in → c_out) and style affine (bias 1).
+        let modulated = |t: &mut TensorSet, name: &str, c_in: i64, c_out: i64, k: i64| {
             t.insert(
                 format!("{name}.conv.weight"),
-                Tensor::randn([1, c_out, c_in, 3, 3], opts),
+                Tensor::randn([1, c_out, c_in, k, k], opts),
             );
             t.insert(
                 format!("{name}.conv.modulation.weight"),
@@ -132,6 +133,9 @@ impl GeneratorConfig {
                 format!("{name}.conv.modulation.bias"),
                 Tensor::ones([c_in], opts),
             );
+        };
+        let styled = |t: &mut TensorSet, name: String, c_in: i64, c_out: i64| {
+            modulated(t, &name, c_in, c_out, 3);
             t.insert(format!("{name}.noise.weight"), Tensor::zeros([1], opts));
             t.insert(
                 format!("{name}.activate.bias"),
@@ -139,18 +143,7 @@ impl GeneratorConfig {
             );
         };
         let to_rgb = |t: &mut TensorSet, name: String, c_in: i64| {
-            t.insert(
-                format!("{name}.conv.weight"),
-                Tensor::randn([1, 3, c_in, 1, 1], opts),
-            );
-            t.insert(
-                format!("{name}.conv.modulation.weight"),
-                Tensor::randn([c_in, sd], opts),
-            );
-            t.insert(
-                format!("{name}.conv.modulation.bias"),
-                Tensor::ones([c_in], opts),
-            );
+            modulated(t, &name, c_in, 3, 1);
             t.insert(format!("{name}.bias"), Tensor::zeros([1, 3, 1, 1], opts));
         };
         styled(&mut t, "conv1".into(), c4, c4);
