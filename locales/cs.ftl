@@ -50,3 +50,23 @@ chat-crawl-credits = Autoři fotek:
 chat-crawl-unknown = Nikoho jménem { $name } jsem nenašel. Zkontrolujte pravopis, nebo pošlete fotky.
 chat-crawl-too-few = Našel jsem jen { $count } použitelných fotek ({ $name }); časosběr potřebuje aspoň dvě.
 chat-crawl-failed = Hledání fotek selhalo: { $reason }
+chat-queue-full = Na řadě je moc videí ({ $waiting }). Stiskněte prosím Vytvořit video znovu za pár minut.
+
+## Chatovací služba a boti
+chat-photo-unusable = Vynechal jsem { $photo }: { $reason }
+chat-photo-duplicate = Vynechal jsem { $photo }: je to stejný snímek jako { $of }.
+chat-stylegan-missing = Generativní vykreslování tu nemá importované váhy, proto jsem použil morfování podle bodů obličeje.
+chat-review = { $count } tváří od nejmladší. Červený rámeček: asi někdo jiný; ztmavené: vynechané. Tlačítka je ponechají nebo odeberou; věk opravíte zprávou „#3 12“.
+chat-review-left-out = Vynechané: { $numbers }
+chat-review-ages = Vámi zadaný věk: { $ages }
+chat-queued = Čekám, až na mě přijde řada: { $ahead ->
+        [0] jste další na řadě.
+       *[other] před vámi je videí: { $ahead }.
+    }
+chat-progress = Vytvářím video… { $percent } %
+chat-done = Hotovo.
+chat-video-shrunk = Video bylo na odeslání příliš velké, zmenšil jsem ho na { $size } px.
+chat-unsupported = Umím použít jen fotky. Pošlete fotky, nebo /help.
+chat-download-failed = Tu fotku se z chatu nepodařilo stáhnout: { $reason }
+chat-photo-too-large = Soubor má { $size-mb } MB; beru fotky do { $limit-mb } MB.
+chat-trouble = Něco se u mě pokazilo; zkuste to prosím za chvíli znovu.

@@ -50,3 +50,23 @@ chat-crawl-credits = Photo credits:
 chat-crawl-unknown = I couldn't find anyone called { $name }. Check the spelling, or send photos instead.
 chat-crawl-too-few = I found only { $count } usable photos of { $name }; a time-lapse needs at least two.
 chat-crawl-failed = The photo search failed: { $reason }
+chat-queue-full = Too many videos are waiting ({ $waiting }). Please press Render again in a few minutes.
+
+## Chat service and bots
+chat-photo-unusable = I left out { $photo }: { $reason }
+chat-photo-duplicate = I left out { $photo }: it is the same picture as { $of }.
+chat-stylegan-missing = The generative renderer has no imported weights here, so I used landmark morphing.
+chat-review = { $count } faces, youngest first. Red frame: probably someone else; dimmed: left out. Buttons keep or remove them; type "#3 12" to fix an age.
+chat-review-left-out = Left out: { $numbers }
+chat-review-ages = Ages you set: { $ages }
+chat-queued = Waiting for my turn: { $ahead ->
+        [0] you're next.
+       *[other] { $ahead } videos before yours.
+    }
+chat-progress = Rendering… { $percent } %
+chat-done = Done.
+chat-video-shrunk = The video was too large to send, so I made it { $size } px.
+chat-unsupported = I can only use photos. Send photos, or /help.
+chat-download-failed = I couldn't get that photo from the chat: { $reason }
+chat-photo-too-large = That file is { $size-mb } MB; I take photos up to { $limit-mb } MB.
+chat-trouble = Something went wrong on my side; please try again in a moment.

@@ -14,6 +14,55 @@ pub struct Config {
     pub render: RenderConfig,
     pub gif: GifConfig,
     pub crawl: CrawlConfig,
+    pub chat: ChatConfig,
+    pub telegram: TelegramConfig,
+}
+
+/// The chat service (`lifelapse serve`), whatever the platform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatConfig {
+    /// A session's photos, faces and videos are deleted this long after its last change.
+    pub retention_hours: f64,
+    /// Renders waiting at most (over all chats); one more is refused with a notice.
+    pub queue_capacity: usize,
+    /// Renders run at once.
+    pub render_workers: usize,
+    /// Health (`/health`) and Prometheus metrics (`/metrics`) on this address; empty: off.
+    pub metrics_addr: String,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        Self {
+            retention_hours: 24.0,
+            queue_capacity: 20,
+            render_workers: 1,
+            metrics_addr: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+/// The Telegram bot; it runs when LIFELAPSE_TELEGRAM_TOKEN is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelegramConfig {
+    /// The Bot API's base URL.
+    pub api_url: String,
+    /// Long-polling wait, in seconds.
+    pub poll_timeout_s: u32,
+    /// Largest file the bot uploads, in MB (the Bot API's limit is 50).
+    pub max_upload_mb: f64,
+}
+
+impl Default for TelegramConfig {
+    fn default() -> Self {
+        Self {
+            api_url: "https://api.telegram.org".into(),
+            poll_timeout_s: 25,
+            max_upload_mb: 50.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -293,6 +342,28 @@ impl Config {
 
     /// Checks value ranges; call again after changing settings in code (command-line flags).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let c = &self.chat;
+        if c.retention_hours.is_nan() || c.retention_hours <= 0.0 {
+            return Err(invalid(
+                "chat.retention_hours",
+                c.retention_hours,
+                "must be more than 0",
+            ));
+        }
+        if c.queue_capacity == 0 || c.render_workers == 0 {
+            return Err(invalid(
+                "chat.queue_capacity",
+                format!("{}/{}", c.queue_capacity, c.render_workers),
+                "queue_capacity and render_workers must be at least 1",
+            ));
+        }
+        if self.telegram.max_upload_mb.is_nan() || self.telegram.max_upload_mb <= 0.0 {
+            return Err(invalid(
+                "telegram.max_upload_mb",
+                self.telegram.max_upload_mb,
+                "must be more than 0",
+            ));
+        }
         let r = &self.render;
         if !(16..=2048).contains(&r.size) {
             return Err(invalid(
@@ -453,6 +524,10 @@ fn parse_like(current: &toml::Value, name: &str, raw: String) -> Result<toml::Va
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
     /// The value, for the one place that must send it.
     pub fn expose(&self) -> &str {
         &self.0

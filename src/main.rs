@@ -211,12 +211,15 @@ enum Command {
         #[command(flatten)]
         run: GanRun,
     },
+    /// Run the chat bots: Telegram when LIFELAPSE_TELEGRAM_TOKEN is set. Sessions live in the
+    /// data directory, so a restart continues where the last run stopped.
+    Serve,
     /// Show the configuration, compute device and optional features.
     Info,
 }
 
-const BENCH_WORKLOADS: [&str; 7] = [
-    "intake", "faces", "render", "album", "gif", "stylegan", "crawl",
+const BENCH_WORKLOADS: [&str; 8] = [
+    "intake", "faces", "render", "album", "gif", "stylegan", "crawl", "chat",
 ];
 
 /// Precision and batch of a generative-network command.
@@ -656,6 +659,12 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                         g.psnr_db
                     );
                 }
+                if let Some(c) = &report.chat {
+                    println!(
+                        "chat: {}-photo album to review {} ms (networks loading) / {} ms (warm); {} chats rendering {} px at once: {} ms, {:.1} renders/min ({} render worker)",
+                        c.album_photos, c.review_cold_ms, c.review_warm_ms, c.chats, c.render_size, c.renders_wall_ms, c.renders_per_minute, c.render_workers
+                    );
+                }
                 if let Some(c) = &report.crawl {
                     println!(
                         "crawl: {} candidates, {} photos kept, {} ms latency per answer: {} ms wall for {} ms of downloads ({:.1}× overlap; {} at once, {} per host)",
@@ -948,6 +957,16 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             .map_err(gan_failure)?;
             println!("wrote {n} W+ codes to {}", out.display());
             Ok(())
+        }
+        Command::Serve => {
+            use lifelapse::chat::serve::{serve, ServeError};
+            serve(config, lifelapse::config::Secrets::from_env()).map_err(|e| {
+                let code = match e {
+                    ServeError::NoPlatform | ServeError::Metrics(..) => exit::USAGE,
+                    _ => exit::FAILURE,
+                };
+                fail(code)(e.into())
+            })
         }
         Command::Info => {
             let device = device_of(&config)?;

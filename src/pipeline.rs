@@ -492,6 +492,50 @@ pub fn analyze(
     }
 }
 
+/// A face the chat review shows: a candidate for the album's person (used, a suspected
+/// intruder, or left out for quality), in time-lapse order. Other people in group photos and
+/// faces too small to align are not candidates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewFace {
+    /// Index into the album's photos and into that photo's faces.
+    pub photo: usize,
+    pub face: usize,
+    pub age: Option<f64>,
+    pub used: bool,
+    pub suspected_intruder: bool,
+}
+
+/// The album's candidate faces in time-lapse order (see [`ReviewFace`]).
+pub fn review_faces(
+    album: &Album,
+    faces: &[Vec<Face>],
+    decisions: &[Vec<FaceDecision>],
+    ages: &AgeFacts,
+) -> Vec<ReviewFace> {
+    let used = used_faces(album, faces, decisions, ages);
+    let mut out = Vec::new();
+    for i in album_order(album, &used) {
+        let found = faces.get(i).map(Vec::as_slice).unwrap_or_default();
+        let decided = decisions.get(i).map(Vec::as_slice).unwrap_or_default();
+        for (j, (f, d)) in found.iter().zip(decided).enumerate() {
+            if matches!(
+                d.verdict,
+                Verdict::OtherPerson { .. } | Verdict::NoDescriptor
+            ) {
+                continue;
+            }
+            out.push(ReviewFace {
+                photo: i,
+                face: j,
+                age: face_age(&album.photos[i], f, d, ages).map(|a| a.0),
+                used: d.used,
+                suspected_intruder: d.suspected_intruder(),
+            });
+        }
+    }
+    out
+}
+
 /// Every face of the album aligned to `size`², in the order `analyze` lists them, as contact
 /// sheet tiles numbered from 1 with their age (`?` for suspected intruders).
 pub fn sheet_tiles(

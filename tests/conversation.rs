@@ -63,6 +63,7 @@ fn reviewing() -> (Conversation, Vec<Action>) {
             face(4, 14.0, false),
         ],
         undated: 4,
+        sheet: "sheet-hash".into(),
     });
     (c, actions)
 }
@@ -131,7 +132,11 @@ fn the_review_marks_intruders_and_buttons_remove_and_keep_them() {
     let (mut c, actions) = reviewing();
     // Compressed photos without dates: the hint about sending files, once.
     assert_eq!(keys(&actions), ["chat-dates-hint", "ShowReview"]);
-    let Action::ShowReview { faces, buttons } = &actions[1] else {
+    let Action::ShowReview { sheet, .. } = &actions[1] else {
+        panic!()
+    };
+    assert_eq!(sheet, "sheet-hash");
+    let Action::ShowReview { faces, buttons, .. } = &actions[1] else {
         panic!()
     };
     assert!(
@@ -151,7 +156,7 @@ fn the_review_marks_intruders_and_buttons_remove_and_keep_them() {
         user: OWNER,
         data: "keep:3".into(),
     });
-    let Action::ShowReview { faces, buttons } = &a[0] else {
+    let Action::ShowReview { faces, buttons, .. } = &a[0] else {
         panic!()
     };
     assert!(!faces[2].removed);
@@ -179,12 +184,24 @@ fn the_review_marks_intruders_and_buttons_remove_and_keep_them() {
         c.handle(Event::RenderProgress { percent: 40 }),
         vec![Action::Progress { percent: 40 }]
     );
-    c.handle(Event::Rendered);
+    assert_eq!(
+        c.handle(Event::Rendered {
+            video: "video-hash".into(),
+            mp4: true,
+            shrunk: None
+        }),
+        vec![Action::SendVideo {
+            video: "video-hash".into(),
+            mp4: true,
+            shrunk: None
+        }]
+    );
     assert!(matches!(c.state, State::Reviewing { .. }));
     // The hint is not repeated.
     let again = c.handle(Event::Analyzed {
         faces: vec![],
         undated: 3,
+        sheet: String::new(),
     });
     assert!(!keys(&again).contains(&"chat-dates-hint".to_string()));
 }
@@ -351,7 +368,12 @@ fn a_name_searches_and_a_stored_conversation_reads_back() {
 
 #[test]
 fn every_message_the_conversation_can_send_is_in_every_locale() {
-    let source = include_str!("../src/chat/conversation.rs");
+    let source = [
+        include_str!("../src/chat/conversation.rs"),
+        include_str!("../src/chat/service.rs"),
+        include_str!("../src/chat/telegram.rs"),
+    ]
+    .concat();
     let keys: std::collections::BTreeSet<&str> = source
         .split('"')
         .filter(|s| s.starts_with("chat-") && s.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
@@ -370,4 +392,81 @@ fn every_message_the_conversation_can_send_is_in_every_locale() {
             );
         }
     }
+}
+
+#[test]
+fn after_a_restart_the_interrupted_work_starts_again() {
+    // Reviewing waits for the user: nothing to redo.
+    let (mut c, _) = reviewing();
+    assert!(c.resume().is_empty());
+    c.handle(Event::Button {
+        user: OWNER,
+        data: "render".into(),
+    });
+    // Rendering: the same render again, from the stored state alone.
+    let stored: Conversation = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+    match &stored.resume()[..] {
+        [Action::Render { faces, .. }] => assert_eq!(faces, &vec![1, 2, 4]),
+        other => panic!("{other:?}"),
+    }
+
+    let mut c = Conversation::default();
+    c.handle(Event::Command {
+        user: OWNER,
+        command: Command::Timelapse(Some("Ada Lovelace".into())),
+    });
+    assert_eq!(
+        c.resume(),
+        vec![Action::Crawl {
+            name: "Ada Lovelace".into()
+        }]
+    );
+
+    let mut c = Conversation::default();
+    c.handle(Event::Photo {
+        user: OWNER,
+        photo: photo(0, true),
+        album: Some("a".into()),
+    });
+    assert_eq!(
+        c.resume(),
+        vec![Action::StartTimer {
+            album: "a".into(),
+            after_ms: 0
+        }]
+    );
+}
+
+#[test]
+fn a_cancelled_job_answers_into_nothing() {
+    let (mut c, _) = reviewing();
+    c.handle(Event::Button {
+        user: OWNER,
+        data: "render".into(),
+    });
+    let a = c.handle(Event::Command {
+        user: OWNER,
+        command: Command::Cancel,
+    });
+    assert_eq!(a[0], Action::CancelJob);
+    assert!(c
+        .handle(Event::Rendered {
+            video: "v".into(),
+            mp4: true,
+            shrunk: None
+        })
+        .is_empty());
+    assert_eq!(c.state, State::Idle);
+}
+
+#[test]
+fn a_full_queue_is_said_and_the_review_stays() {
+    let (mut c, _) = reviewing();
+    c.handle(Event::Button {
+        user: OWNER,
+        data: "render".into(),
+    });
+    let a = c.handle(Event::RenderRefused { waiting: 20 });
+    assert_eq!(keys(&a), ["chat-queue-full"]);
+    assert!(matches!(c.state, State::Reviewing { .. }));
 }

@@ -55,6 +55,31 @@ impl PhotoError {
             Self::AlbumFull(_) => "photo-album-full",
         }
     }
+
+    /// The arguments [`PhotoError::message_key`]'s message takes.
+    pub fn message_args(&self) -> std::collections::BTreeMap<String, String> {
+        let pairs: Vec<(&str, String)> = match self {
+            Self::Empty | Self::UnknownFormat | Self::Truncated => Vec::new(),
+            Self::TooLarge { size_mb, limit_mb } => vec![
+                ("size-mb", format!("{size_mb:.1}")),
+                ("limit-mb", limit_mb.to_string()),
+            ],
+            Self::TooManyPixels {
+                width,
+                height,
+                megapixels,
+                limit_mp,
+            } => vec![
+                ("width", width.to_string()),
+                ("height", height.to_string()),
+                ("megapixels", format!("{megapixels:.1}")),
+                ("limit-mp", format!("{limit_mp:.0}")),
+            ],
+            Self::Corrupt(d) | Self::Heif(d) | Self::Io(d) => vec![("detail", d.clone())],
+            Self::AlbumFull(max) => vec![("max", max.to_string())],
+        };
+        pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
 }
 
 /// The formats lifelapse accepts.

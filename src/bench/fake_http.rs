@@ -50,13 +50,24 @@ impl Reply {
     }
 }
 
-/// The request's path and its decoded query parameters.
+/// The request's method, path, decoded query parameters, headers (names lowercased) and body
+/// (chunked bodies decoded).
 pub struct Request {
+    pub method: String,
     pub path: String,
     pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn param(&self, key: &str) -> Option<&str> {
         self.query
             .iter()
@@ -128,10 +139,44 @@ fn serve(
     if reader.read_line(&mut line).is_err() {
         return;
     }
+    let mut headers = Vec::new();
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
             break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let mut body = Vec::new();
+    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        loop {
+            let mut size_line = String::new();
+            if reader.read_line(&mut size_line).is_err() {
+                return;
+            }
+            let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or(""), 16)
+                .unwrap_or(0);
+            let mut chunk = vec![0; size + 2];
+            if std::io::Read::read_exact(&mut reader, &mut chunk).is_err() {
+                return;
+            }
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else if let Some(n) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        body = vec![0; n];
+        if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+            return;
         }
     }
     count.fetch_add(1, Ordering::SeqCst);
@@ -140,6 +185,9 @@ fn serve(
         return;
     };
     let request = Request {
+        method: line.split_whitespace().next().unwrap_or("GET").to_string(),
+        headers,
+        body,
         path: url.path().to_string(),
         query: url
             .query_pairs()

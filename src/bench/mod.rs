@@ -1,7 +1,9 @@
 //! `lifelapse bench`: fixed workloads timed on this machine, printed as a table or JSON.
 
+pub mod chat;
 pub mod crawl;
 pub mod fake_http;
+pub mod fake_telegram;
 pub mod stylegan;
 
 use crate::album::{self, IntakeOptions};
@@ -36,6 +38,7 @@ pub struct BenchReport {
     pub gif: Vec<GifBench>,
     pub stylegan: Option<stylegan::StyleganBench>,
     pub crawl: Option<crawl::CrawlBench>,
+    pub chat: Option<chat::ChatBench>,
 }
 
 #[derive(Debug, Serialize)]
@@ -575,7 +578,12 @@ pub fn run(
         None | Some("crawl") => Some(crawl::run(samples, std::time::Duration::from_millis(100))?),
         _ => None,
     };
+    let chat = match only {
+        None | Some("chat") => Some(chat::run(samples)?),
+        _ => None,
+    };
     Ok(BenchReport {
+        chat,
         machine,
         threads: rayon::current_num_threads(),
         intake,

@@ -19,6 +19,9 @@ pub const MAX_PHOTOS: usize = 50;
 /// updates sharing a group id).
 pub const ALBUM_DEBOUNCE_MS: u64 = 1500;
 
+/// The debounce group of photos sent one by one.
+const SINGLE_PHOTOS: &str = "single";
+
 pub type UserId = i64;
 
 /// A photo as the platform holds it: the adapter downloads it when the engine needs it.
@@ -105,10 +108,12 @@ pub enum Event {
         user: UserId,
         data: String,
     },
-    /// The engine analysed the photos: faces in age order, and how many photos had no date.
+    /// The engine analysed the photos: faces in age order, how many photos had no date, and
+    /// the stored contact sheet (a store hash).
     Analyzed {
         faces: Vec<FaceSummary>,
         undated: usize,
+        sheet: String,
     },
     /// The name search (after [`Action::Crawl`]) found these photos; `attributions` are the
     /// credit lines their licences require.
@@ -130,7 +135,17 @@ pub enum Event {
     RenderProgress {
         percent: u8,
     },
-    Rendered,
+    /// The render queue is full: nothing was queued.
+    RenderRefused {
+        waiting: usize,
+    },
+    /// The video is in the store under `video`; `shrunk` says it was made smaller to fit the
+    /// platform's upload limit (its new side length).
+    Rendered {
+        video: String,
+        mp4: bool,
+        shrunk: Option<u32>,
+    },
     RenderFailed {
         reason: String,
     },
@@ -159,8 +174,10 @@ pub enum Action {
     Analyze { photos: Vec<PhotoRef> },
     /// Find photos by name (the crawl), then analyse them.
     Crawl { name: String },
-    /// The numbered contact sheet with ages, flagged faces marked, and the buttons.
+    /// The numbered contact sheet (a store hash) with ages, flagged faces marked, and the
+    /// buttons.
     ShowReview {
+        sheet: String,
         faces: Vec<FaceSummary>,
         buttons: Vec<Vec<Button>>,
     },
@@ -172,6 +189,15 @@ pub enum Action {
     },
     /// Edit the progress message in place.
     Progress { percent: u8 },
+    /// The render waits in the queue with `ahead` renders before it (said by the service, which
+    /// owns the queue).
+    Queued { ahead: usize },
+    /// The finished video (a store hash): MP4 plays as an animation, GIF goes as a file.
+    SendVideo {
+        video: String,
+        mp4: bool,
+        shrunk: Option<u32>,
+    },
     /// A message with buttons (rows of at most 5).
     Ask {
         key: String,
@@ -196,17 +222,25 @@ pub enum State {
     },
     Analyzing {
         photos: Vec<PhotoRef>,
+        /// The name being searched, while the search runs (so a restart can run it again).
+        #[serde(default)]
+        name: Option<String>,
     },
     Reviewing {
         photos: Vec<PhotoRef>,
         faces: Vec<FaceSummary>,
         /// User-fixed ages by face number (typed as "#N YEARS" at any time in the review).
         ages: BTreeMap<usize, f64>,
+        /// The contact sheet's store hash.
+        #[serde(default)]
+        sheet: String,
     },
     Rendering {
         photos: Vec<PhotoRef>,
         faces: Vec<FaceSummary>,
         ages: BTreeMap<usize, f64>,
+        #[serde(default)]
+        sheet: String,
     },
 }
 
@@ -220,6 +254,13 @@ pub struct Conversation {
     pub settings: ChatSettings,
     /// The "photos sent as files keep their dates" hint was given.
     pub dates_hint_given: bool,
+    /// The user's locale (a shipped one: "en", "cs"), for messages that follow a job.
+    #[serde(default = "default_locale")]
+    pub locale: String,
+}
+
+fn default_locale() -> String {
+    "en".into()
 }
 
 impl Default for Conversation {
@@ -230,6 +271,7 @@ impl Default for Conversation {
             state: State::Idle,
             settings: ChatSettings::default(),
             dates_hint_given: false,
+            locale: default_locale(),
         }
     }
 }
@@ -306,7 +348,11 @@ impl Conversation {
             Event::AlbumSettled { album } => self.album_settled(&album),
             Event::Text { text, .. } => self.text(&text),
             Event::Button { user, data } => self.button(user, &data),
-            Event::Analyzed { faces, undated } => self.analyzed(faces, undated),
+            Event::Analyzed {
+                faces,
+                undated,
+                sheet,
+            } => self.analyzed(faces, undated, sheet),
             Event::Crawled {
                 name,
                 photos,
@@ -330,9 +376,20 @@ impl Conversation {
                 }],
                 _ => Vec::new(),
             },
-            Event::Rendered => {
+            Event::RenderRefused { waiting } => {
                 self.render_finished();
-                Vec::new()
+                vec![reply_with(
+                    "chat-queue-full",
+                    &[("waiting", waiting.to_string())],
+                )]
+            }
+            Event::Rendered { video, mp4, shrunk } => {
+                if !matches!(self.state, State::Rendering { .. }) {
+                    // Cancelled or forgotten meanwhile: the video is not wanted.
+                    return Vec::new();
+                }
+                self.render_finished();
+                vec![Action::SendVideo { video, mp4, shrunk }]
             }
             Event::RenderFailed { reason } => {
                 self.render_finished();
@@ -344,17 +401,52 @@ impl Conversation {
     /// Back to the review after a render ends (done or failed), so another render can follow
     /// with other settings.
     fn render_finished(&mut self) {
-        if let State::Rendering {
-            photos,
-            faces,
-            ages,
-        } = std::mem::replace(&mut self.state, State::Idle)
-        {
-            self.state = State::Reviewing {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Rendering {
                 photos,
                 faces,
                 ages,
-            };
+                sheet,
+            } => {
+                self.state = State::Reviewing {
+                    photos,
+                    faces,
+                    ages,
+                    sheet,
+                };
+            }
+            other => self.state = other,
+        }
+    }
+
+    /// After a restart: the work this conversation was waiting for, started again (an album's
+    /// debounce, the analysis, the name search, the render). Messages already sent are not
+    /// repeated.
+    pub fn resume(&self) -> Vec<Action> {
+        match &self.state {
+            State::Idle | State::Reviewing { .. } => Vec::new(),
+            State::Collecting { pending_albums, .. } => pending_albums
+                .iter()
+                .map(|album| Action::StartTimer {
+                    album: album.clone(),
+                    after_ms: 0,
+                })
+                .collect(),
+            State::Analyzing {
+                name: Some(name), ..
+            } => vec![Action::Crawl { name: name.clone() }],
+            State::Analyzing { photos, .. } => vec![Action::Analyze {
+                photos: photos.clone(),
+            }],
+            State::Rendering { faces, ages, .. } => vec![Action::Render {
+                faces: faces
+                    .iter()
+                    .filter(|f| !f.removed)
+                    .map(|f| f.number)
+                    .collect(),
+                ages: ages.clone(),
+                settings: self.settings.clone(),
+            }],
         }
     }
 
@@ -363,7 +455,10 @@ impl Conversation {
             Command::Start | Command::Help => vec![reply("chat-help")],
             Command::Timelapse(Some(name)) if !name.trim().is_empty() => {
                 self.owner = Some(user);
-                self.state = State::Analyzing { photos: Vec::new() };
+                self.state = State::Analyzing {
+                    photos: Vec::new(),
+                    name: Some(name.trim().to_string()),
+                };
                 vec![
                     reply_with("chat-searching", &[("name", name.trim().to_string())]),
                     Action::Crawl {
@@ -381,11 +476,14 @@ impl Conversation {
                 vec![reply("chat-send-photos")]
             }
             Command::Cancel => {
-                let was_rendering = matches!(self.state, State::Rendering { .. });
+                let busy = matches!(
+                    self.state,
+                    State::Rendering { .. } | State::Analyzing { .. }
+                );
                 self.state = State::Idle;
                 self.owner = None;
                 let mut actions = Vec::new();
-                if was_rendering {
+                if busy {
                     actions.push(Action::CancelJob);
                 }
                 actions.push(reply("chat-cancelled"));
@@ -394,10 +492,16 @@ impl Conversation {
             Command::Settings => vec![self.settings_buttons()],
             Command::Forget => {
                 let mut actions = Vec::new();
-                if matches!(self.state, State::Rendering { .. }) {
+                if matches!(
+                    self.state,
+                    State::Rendering { .. } | State::Analyzing { .. }
+                ) {
                     actions.push(Action::CancelJob);
                 }
-                *self = Conversation::default();
+                *self = Conversation {
+                    locale: std::mem::take(&mut self.locale),
+                    ..Conversation::default()
+                };
                 actions.push(Action::DeleteData);
                 actions.push(reply("chat-forgotten"));
                 actions
@@ -437,18 +541,18 @@ impl Conversation {
             )];
         }
         photos.push(photo);
-        match album {
-            // The first photo of an album starts its timer; the rest just join.
-            Some(id) if !pending_albums.contains(&id) => {
-                pending_albums.push(id.clone());
-                vec![Action::StartTimer {
-                    album: id,
-                    after_ms: ALBUM_DEBOUNCE_MS,
-                }]
-            }
-            Some(_) => Vec::new(),
-            None => vec![self.collected_reply()],
+        // Single photos sent in a burst are gathered like an album, so a flood of photos gets
+        // one reply, not one each.
+        let group = album.unwrap_or_else(|| SINGLE_PHOTOS.to_string());
+        if pending_albums.contains(&group) {
+            // The first photo of a group started its timer; the rest just join.
+            return Vec::new();
         }
+        pending_albums.push(group.clone());
+        vec![Action::StartTimer {
+            album: group,
+            after_ms: ALBUM_DEBOUNCE_MS,
+        }]
     }
 
     /// After photos arrive: how many, and (from two on) the button that starts the analysis.
@@ -501,6 +605,7 @@ impl Conversation {
                 let photos = std::mem::take(photos);
                 self.state = State::Analyzing {
                     photos: photos.clone(),
+                    name: None,
                 };
                 vec![reply("chat-analyzing"), Action::Analyze { photos }]
             }
@@ -537,13 +642,14 @@ impl Conversation {
                     photos,
                     faces,
                     ages,
-                    ..
+                    sheet,
                 } = std::mem::replace(&mut self.state, State::Idle)
                 {
                     self.state = State::Rendering {
                         photos,
                         faces,
                         ages,
+                        sheet,
                     };
                 }
                 vec![reply("chat-rendering"), action]
@@ -658,6 +764,7 @@ impl Conversation {
         }
         self.state = State::Analyzing {
             photos: photos.clone(),
+            name: None,
         };
         let mut actions = vec![reply_with(
             "chat-crawl-found",
@@ -673,9 +780,14 @@ impl Conversation {
         actions
     }
 
-    fn analyzed(&mut self, faces: Vec<FaceSummary>, undated: usize) -> Vec<Action> {
-        let State::Analyzing { photos } = std::mem::replace(&mut self.state, State::Idle) else {
-            return Vec::new();
+    fn analyzed(&mut self, faces: Vec<FaceSummary>, undated: usize, sheet: String) -> Vec<Action> {
+        let photos = match std::mem::replace(&mut self.state, State::Idle) {
+            State::Analyzing { photos, .. } => photos,
+            other => {
+                // Cancelled meanwhile (or a stale job): keep whatever the user is doing now.
+                self.state = other;
+                return Vec::new();
+            }
         };
         let mut actions = Vec::new();
         if faces.len() < 2 {
@@ -700,6 +812,7 @@ impl Conversation {
             photos,
             faces,
             ages: BTreeMap::new(),
+            sheet,
         };
         actions.extend(self.review());
         actions
@@ -708,7 +821,7 @@ impl Conversation {
     /// The review: faces in age order with a keep/remove button per flagged face, "fix an
     /// age", settings and Render.
     fn review(&self) -> Vec<Action> {
-        let State::Reviewing { faces, .. } = &self.state else {
+        let State::Reviewing { faces, sheet, .. } = &self.state else {
             return Vec::new();
         };
         let mut rows: Vec<Vec<Button>> = Vec::new();
@@ -740,6 +853,7 @@ impl Conversation {
             button("chat-button-render", "render".into(), &[]),
         ]);
         vec![Action::ShowReview {
+            sheet: sheet.clone(),
             faces: faces.clone(),
             buttons: rows,
         }]

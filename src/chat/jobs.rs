@@ -58,3 +58,332 @@ pub fn crawl_for_session(
         photos,
     }
 }
+
+/// Why a chat job failed, for the user (the adapter shows `to_string()` in the locale's
+/// failure message).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("a photo of this chat is no longer stored ({0}); send it again")]
+    MissingPhoto(String),
+    #[error("{0}")]
+    Pipeline(#[from] crate::pipeline::PipelineError),
+    #[error("{0}")]
+    Video(#[from] crate::video::VideoError),
+    #[error("{0}")]
+    Faces(String),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("the smallest video ({bytes} bytes) is still over the {limit} byte upload limit")]
+    TooLarge { bytes: u64, limit: u64 },
+}
+
+/// A chat's album after analysis: what the render needs, kept in memory between the review
+/// and the render (and made again from the stored photos after a restart).
+pub struct SessionAnalysis {
+    pub album: crate::album::Album,
+    pub faces: Vec<Vec<crate::face::Face>>,
+    pub decisions: Vec<Vec<crate::pipeline::FaceDecision>>,
+    /// The review's faces; face number N is `review[N - 1]`.
+    pub review: Vec<crate::pipeline::ReviewFace>,
+}
+
+/// The photos' bytes from the store, named by their place in the chat ("photo 3").
+fn stored_photos(
+    store: &dyn SessionStore,
+    photos: &[PhotoRef],
+) -> Result<Vec<(String, Vec<u8>)>, JobError> {
+    photos
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let hash = p.file_id.strip_prefix(STORED).unwrap_or(&p.file_id);
+            store
+                .get_photo(hash)?
+                .map(|bytes| (format!("photo {}", i + 1), bytes))
+                .ok_or_else(|| JobError::MissingPhoto(format!("photo {}", i + 1)))
+        })
+        .collect()
+}
+
+/// Takes the chat's photos in and finds and judges their faces, as the CLI's `analyze` does.
+pub fn analyze_photos(
+    store: &dyn SessionStore,
+    photos: &[PhotoRef],
+    analyzer: &crate::face::FaceAnalyzer,
+    config: &crate::config::Config,
+) -> Result<SessionAnalysis, JobError> {
+    use crate::pipeline;
+    let sources = stored_photos(store, photos)?;
+    let album = crate::album::intake(
+        &sources,
+        &crate::album::IntakeOptions::from_config(&config.album),
+        &|| {},
+    );
+    drop(sources);
+    let faces = pipeline::find_faces(&album, analyzer, &|| {});
+    let decisions = pipeline::decide(&album, &faces, pipeline::DecideOptions::from_config(config));
+    let review = pipeline::review_faces(&album, &faces, &decisions, &Default::default());
+    Ok(SessionAnalysis {
+        album,
+        faces,
+        decisions,
+        review,
+    })
+}
+
+/// Side of a contact-sheet tile before the sheet scales it.
+const SHEET_TILE: u32 = 256;
+
+impl SessionAnalysis {
+    /// The review's faces for the conversation: numbered from 1, ages, and flagged when the
+    /// album would leave them out (suspected intruders and low-quality faces), so that the user
+    /// sees and decides every one.
+    pub fn summaries(&self) -> Vec<super::conversation::FaceSummary> {
+        self.review
+            .iter()
+            .enumerate()
+            .map(|(n, r)| super::conversation::FaceSummary {
+                number: n + 1,
+                age: r.age,
+                flagged: !r.used,
+                removed: false,
+            })
+            .collect()
+    }
+
+    /// Photos without a capture date.
+    pub fn undated(&self) -> usize {
+        self.album
+            .photos
+            .iter()
+            .filter(|p| p.capture_date.is_none())
+            .count()
+    }
+
+    /// The numbered contact sheet as JPEG: suspected intruders framed in red, other left-out
+    /// faces dimmed.
+    pub fn sheet_jpeg(&self) -> Result<Vec<u8>, JobError> {
+        use crate::sheet::{Mark, Tile};
+        use rayon::prelude::*;
+        let tiles: Vec<Tile> = self
+            .review
+            .par_iter()
+            .enumerate()
+            .map(|(n, r)| {
+                let photo = &self.album.photos[r.photo];
+                let face = &self.faces[r.photo][r.face];
+                let age = r.age.map_or(String::new(), |a| format!(" {a:.0}y"));
+                Tile {
+                    face: crate::face::align::align(&photo.image, face.quad, SHEET_TILE),
+                    caption: if r.suspected_intruder {
+                        format!("#{} ?", n + 1)
+                    } else {
+                        format!("#{}{age}", n + 1)
+                    },
+                    mark: match (r.used, r.suspected_intruder) {
+                        (true, _) => Mark::Used,
+                        (false, true) => Mark::Flagged,
+                        (false, false) => Mark::Unused,
+                    },
+                }
+            })
+            .collect();
+        let sheet = crate::sheet::render(&tiles);
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 88)
+            .encode_image(&sheet)
+            .map_err(|e| JobError::Faces(format!("contact sheet: {e}")))?;
+        Ok(out)
+    }
+
+    /// The album's decisions with the user's choices applied: exactly the faces numbered in
+    /// `keep` are used.
+    fn decisions_keeping(&self, keep: &[usize]) -> Vec<Vec<crate::pipeline::FaceDecision>> {
+        let mut decisions = self.decisions.clone();
+        for d in decisions.iter_mut().flatten() {
+            d.used = false;
+        }
+        for &n in keep {
+            if let Some(r) = n.checked_sub(1).and_then(|i| self.review.get(i)) {
+                if let Some(d) = decisions.get_mut(r.photo).and_then(|p| p.get_mut(r.face)) {
+                    d.used = true;
+                    d.reason = None;
+                }
+            }
+        }
+        decisions
+    }
+}
+
+/// A render's outcome: the video's bytes, whether it is MP4, and the side it was shrunk to
+/// when the first try was over the upload limit.
+pub struct RenderedVideo {
+    pub bytes: Vec<u8>,
+    pub mp4: bool,
+    pub shrunk: Option<u32>,
+    /// The generative renderer was asked for but has no imported weights: morph was used.
+    pub fell_back_to_morph: bool,
+}
+
+/// Frames of a lapse that stop coming once the render is cancelled.
+struct Cancellable<'a> {
+    inner: &'a crate::lapse::Lapse,
+    cancel: &'a crate::engine::CancelToken,
+}
+
+impl crate::video::FrameSource for Cancellable<'_> {
+    fn len(&self) -> usize {
+        crate::video::FrameSource::len(self.inner)
+    }
+    fn size(&self) -> (u32, u32) {
+        crate::video::FrameSource::size(self.inner)
+    }
+    fn frame(&self, index: usize) -> Result<image::RgbImage, crate::video::VideoError> {
+        if self.cancel.is_cancelled() {
+            return Err(crate::video::VideoError::Frame {
+                index,
+                message: "cancelled".into(),
+            });
+        }
+        crate::video::FrameSource::frame(self.inner, index)
+    }
+}
+
+/// What the user chose in the review.
+#[derive(Debug, Clone)]
+pub struct RenderChoices {
+    /// Face numbers to use.
+    pub keep: Vec<usize>,
+    /// Ages fixed by face number.
+    pub ages: std::collections::BTreeMap<usize, f64>,
+    pub settings: super::conversation::ChatSettings,
+}
+
+/// Renders the reviewed album with the chat's choices: the faces numbered in `keep`, ages fixed
+/// by number, and the chat's settings over the config's. A video over `max_bytes` is made again
+/// at half the size (down to 128 px) until it fits.
+pub fn render_video(
+    analysis: &SessionAnalysis,
+    choices: &RenderChoices,
+    config: &crate::config::Config,
+    max_bytes: u64,
+    cancel: &crate::engine::CancelToken,
+    progress: &(dyn Fn(u8) + Sync),
+) -> Result<RenderedVideo, JobError> {
+    use crate::pipeline::{self, AgeFacts, RenderSettings};
+    let RenderChoices {
+        keep,
+        ages,
+        settings,
+    } = choices;
+    let mut config = config.clone();
+    let r = &mut config.render;
+    r.size = settings.size;
+    r.frames_between = settings.frames_between;
+    r.spacing = "fixed".into();
+    r.gamma = settings.gamma;
+    r.renderer = settings.renderer.clone();
+    let mut fell_back_to_morph = false;
+    if r.renderer == "stylegan"
+        && crate::lapse::latent::find_checkpoint(&config.data_dir().join("models")).is_err()
+    {
+        config.render.renderer = "morph".into();
+        fell_back_to_morph = true;
+    }
+    let mp4 = settings.mp4 && crate::video::mp4::available();
+    let decisions = analysis.decisions_keeping(keep);
+    let fixed = ages
+        .iter()
+        .filter_map(|(&n, &age)| {
+            let r = analysis.review.get(n.checked_sub(1)?)?;
+            Some((analysis.album.photos[r.photo].source.clone(), age))
+        })
+        .collect();
+    let ages = AgeFacts { born: None, fixed };
+    let dir = config.data_dir().join("renders");
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        JobError::Video(crate::video::VideoError::Write {
+            path: dir.display().to_string(),
+            source: e,
+        })
+    })?;
+    let mut size = config.render.size;
+    let mut shrunk = None;
+    loop {
+        config.render.size = size;
+        let render_settings = RenderSettings::from_config(&config)?;
+        let (lapse, _) = pipeline::build_lapse(
+            &analysis.album,
+            &analysis.faces,
+            &decisions,
+            &render_settings,
+            &ages,
+        )?;
+        let source = Cancellable {
+            inner: &lapse,
+            cancel,
+        };
+        let n = lapse.len().max(1);
+        let file = tempfile::Builder::new()
+            .prefix("render-")
+            .suffix(if mp4 { ".mp4" } else { ".gif" })
+            .tempfile_in(&dir)
+            .map_err(|e| {
+                JobError::Video(crate::video::VideoError::Write {
+                    path: dir.display().to_string(),
+                    source: e,
+                })
+            })?;
+        let report = |done: usize| progress((done * 100 / n).min(99) as u8);
+        let written = if mp4 {
+            crate::video::mp4::write_file(
+                file.path(),
+                &source,
+                &crate::video::mp4::Mp4Options {
+                    fps: render_settings.gif.fps,
+                    ..Default::default()
+                },
+                &report,
+            )
+            .map(|_| ())
+        } else {
+            crate::video::gif::write_file(file.path(), &source, &render_settings.gif, &report)
+                .map(|_| ())
+        };
+        if cancel.is_cancelled() {
+            return Err(JobError::Cancelled);
+        }
+        written?;
+        let bytes = std::fs::read(file.path()).map_err(|e| {
+            JobError::Video(crate::video::VideoError::Write {
+                path: file.path().display().to_string(),
+                source: e,
+            })
+        })?;
+        if bytes.len() as u64 <= max_bytes {
+            progress(100);
+            return Ok(RenderedVideo {
+                bytes,
+                mp4,
+                shrunk,
+                fell_back_to_morph,
+            });
+        }
+        if size / 2 < 128 {
+            return Err(JobError::TooLarge {
+                bytes: bytes.len() as u64,
+                limit: max_bytes,
+            });
+        }
+        tracing::info!(
+            bytes = bytes.len(),
+            max_bytes,
+            size,
+            "video over the upload limit; rendering it smaller"
+        );
+        size /= 2;
+        shrunk = Some(size);
+    }
+}

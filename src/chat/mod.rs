@@ -1,8 +1,12 @@
-//! The chat service's platform-neutral parts: the conversation state machine, the render
-//! queue, and the jobs that carry out the conversation's actions (the name search so far). The
-//! session store is `crate::store`; the platform adapters (Telegram, Discord) are to come and
-//! will only translate between platform updates and these values.
+//! The chat service: the platform-neutral conversation state machine, the render queue, the
+//! jobs that carry out the conversation's actions, the service that runs them and keeps
+//! sessions in the store, the locale messages, and the platform adapters, which only
+//! translate between platform updates and these values.
 
 pub mod conversation;
+pub mod i18n;
 pub mod jobs;
 pub mod queue;
+pub mod serve;
+pub mod service;
+pub mod telegram;

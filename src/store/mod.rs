@@ -31,7 +31,7 @@ impl From<sled::Error> for StoreError {
 }
 
 /// A session: one user in one chat on one platform.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SessionKey {
     pub platform: String,
     pub chat: i64,
@@ -39,7 +39,8 @@ pub struct SessionKey {
 }
 
 impl SessionKey {
-    fn db_key(&self) -> String {
+    /// The session's name in the database and in logs (no secrets, no contents).
+    pub fn db_key(&self) -> String {
         format!("{}/{}/{}", self.platform, self.chat, self.user)
     }
 }
@@ -68,6 +69,10 @@ pub trait SessionStore: Send + Sync {
     /// Forgets sessions unchanged for `ttl_seconds`; returns how many.
     fn sweep(&self, ttl_seconds: u64) -> Result<usize, StoreError>;
     fn sessions(&self) -> Result<Vec<SessionKey>, StoreError>;
+    /// A platform's position in its update stream (the last update handled), so a restart
+    /// neither repeats nor skips one.
+    fn cursor(&self, name: &str) -> Result<Option<i64>, StoreError>;
+    fn set_cursor(&self, name: &str, value: i64) -> Result<(), StoreError>;
 }
 
 fn now() -> u64 {
@@ -80,6 +85,7 @@ fn now() -> u64 {
 pub struct SledStore {
     db: sled::Db,
     sessions: sled::Tree,
+    cursors: sled::Tree,
     photo_dir: PathBuf,
     /// Serialises read-modify-write of a session's envelope.
     lock: std::sync::Mutex<()>,
@@ -89,6 +95,7 @@ impl SledStore {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let db = sled::open(data_dir.join("sessions.sled"))?;
         let sessions = db.open_tree("sessions")?;
+        let cursors = db.open_tree("cursors")?;
         let photo_dir = data_dir.join("photos");
         std::fs::create_dir_all(&photo_dir).map_err(|e| StoreError::Files {
             path: photo_dir.clone(),
@@ -97,6 +104,7 @@ impl SledStore {
         Ok(Self {
             db,
             sessions,
+            cursors,
             photo_dir,
             lock: std::sync::Mutex::new(()),
         })
@@ -264,6 +272,19 @@ impl SessionStore for SledStore {
             self.forget(key)?;
         }
         Ok(expired.len())
+    }
+
+    fn cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self.cursors.get(name)?.and_then(|v| {
+            let bytes: [u8; 8] = v.as_ref().try_into().ok()?;
+            Some(i64::from_be_bytes(bytes))
+        }))
+    }
+
+    fn set_cursor(&self, name: &str, value: i64) -> Result<(), StoreError> {
+        self.cursors.insert(name, &value.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(())
     }
 
     fn sessions(&self) -> Result<Vec<SessionKey>, StoreError> {

@@ -1,0 +1,170 @@
+//! `lifelapse bench chat`: the Telegram bot in this process against the local Bot API
+//! stand-in. How long a 20-photo album takes from "find the faces" to the review (first with
+//! the face networks still to load, then warm), and how many renders a minute four chats that
+//! press Render together get.
+
+use super::fake_telegram::{Call, FakeTelegram};
+use super::BenchError;
+use crate::chat::service::Service;
+use crate::chat::telegram::{self, TelegramOptions};
+use crate::config::{Config, Secret};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Serialize)]
+pub struct ChatBench {
+    pub album_photos: usize,
+    /// "Find the faces" pressed → review (contact sheet and buttons) sent, face networks not
+    /// yet loaded.
+    pub review_cold_ms: u64,
+    /// The same for a second chat, networks loaded.
+    pub review_warm_ms: u64,
+    pub chats: usize,
+    pub render_size: u32,
+    pub render_workers: usize,
+    /// All chats press Render at once → the last video delivered.
+    pub renders_wall_ms: u64,
+    pub renders_per_minute: f64,
+}
+
+const TOKEN: &str = "1:BENCH";
+const TIMEOUT: Duration = Duration::from_secs(900);
+
+/// `n` distinct photos from the samples: each sample as is, mirrored, and cropped by a few
+/// per cent, re-encoded (so no two are duplicates, and each still shows its face).
+fn album(samples: &Path, n: usize) -> Result<Vec<Vec<u8>>, BenchError> {
+    let (files, _) = crate::album::expand_paths(&[samples.to_path_buf()]);
+    let images: Vec<image::RgbImage> = files
+        .iter()
+        .filter_map(|f| image::open(f).ok())
+        .map(|i| i.to_rgb8())
+        .collect();
+    if images.is_empty() {
+        return Err(BenchError::Input(format!(
+            "no photos in {}",
+            samples.display()
+        )));
+    }
+    let mut out = Vec::new();
+    for k in 0..n {
+        let base = &images[k % images.len()];
+        let variant = k / images.len();
+        let (w, h) = base.dimensions();
+        let crop = 100 - 4 * (variant as u32 / 2);
+        let (cw, ch) = (w * crop / 100, h * crop / 100);
+        let mut img =
+            image::imageops::crop_imm(base, (w - cw) / 2, (h - ch) / 2, cw, ch).to_image();
+        if variant % 2 == 1 {
+            img = image::imageops::flip_horizontal(&img);
+        }
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+            .encode_image(&img)
+            .map_err(|e| BenchError::Input(e.to_string()))?;
+        out.push(bytes);
+    }
+    Ok(out)
+}
+
+fn wait(
+    fake: &FakeTelegram,
+    from: usize,
+    what: &str,
+    matches: impl Fn(&Call) -> bool,
+) -> Result<(usize, Call), BenchError> {
+    fake.try_wait_for(from, TIMEOUT, matches)
+        .map_err(|seen| BenchError::Input(format!("timed out waiting for {what}: {seen:?}")))
+}
+
+/// Sends the album to `chat` and presses "find the faces"; returns the time to the review.
+fn album_to_review(
+    fake: &FakeTelegram,
+    chat: i64,
+    photos: &[Vec<u8>],
+) -> Result<Duration, BenchError> {
+    let start = fake.calls().len();
+    let group = format!("album-{chat}");
+    for (i, bytes) in photos.iter().enumerate() {
+        let id = fake.add_file(bytes.clone());
+        fake.send_document(chat, chat, &id, &format!("{i}.jpg"), Some(&group));
+    }
+    let counted = format!("{} photos", photos.len());
+    let (at, collected) = wait(fake, start, "the album's reply", |c| {
+        c.method == "sendmessage" && c.chat() == Some(chat) && c.text().contains(&counted)
+    })?;
+    let message = collected.message_id.unwrap_or(0);
+    let started = Instant::now();
+    fake.press(chat, chat, message, &format!("{chat}|analyze"));
+    wait(fake, at, "the review", |c| {
+        c.method == "sendphoto" && c.chat() == Some(chat)
+    })?;
+    Ok(started.elapsed())
+}
+
+pub fn run(samples: &Path) -> Result<ChatBench, BenchError> {
+    let fake =
+        FakeTelegram::start(TOKEN).map_err(|e| BenchError::Input(format!("local server: {e}")))?;
+    let dir = tempfile::tempdir().map_err(|e| BenchError::Input(e.to_string()))?;
+    let mut config = Config::default();
+    config.general.data_dir = dir.path().display().to_string();
+    config.telegram.api_url = fake.url();
+    config.telegram.poll_timeout_s = 1;
+    config.chat.metrics_addr = String::new();
+    let store = Arc::new(
+        crate::store::SledStore::open(dir.path()).map_err(|e| BenchError::Input(e.to_string()))?,
+    );
+    let service = Service::start(config.clone(), store);
+    let options = TelegramOptions::from_config(&config, Secret::new(TOKEN));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let bot_service = service.clone();
+    let bot = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build();
+        if let Ok(rt) = runtime {
+            let _ = rt.block_on(telegram::run(bot_service, options, async {
+                let _ = stop_rx.await;
+            }));
+        }
+    });
+
+    let result = (|| {
+        let photos = album(samples, 20)?;
+        let review_cold = album_to_review(&fake, 1001, &photos)?;
+        let review_warm = album_to_review(&fake, 1002, &photos)?;
+
+        let chats: Vec<i64> = (2001..2005).collect();
+        let small = album(samples, 6)?;
+        for &chat in &chats {
+            album_to_review(&fake, chat, &small)?;
+        }
+        let start = fake.calls().len();
+        let started = Instant::now();
+        for &chat in &chats {
+            fake.press(chat, chat, 1, &format!("{chat}|render"));
+        }
+        for &chat in &chats {
+            wait(&fake, start, "a video", |c| {
+                c.method == "sendanimation" && c.chat() == Some(chat)
+            })?;
+        }
+        let wall = started.elapsed();
+        Ok(ChatBench {
+            album_photos: photos.len(),
+            review_cold_ms: review_cold.as_millis() as u64,
+            review_warm_ms: review_warm.as_millis() as u64,
+            chats: chats.len(),
+            render_size: crate::chat::conversation::ChatSettings::default().size,
+            render_workers: config.chat.render_workers,
+            renders_wall_ms: wall.as_millis() as u64,
+            renders_per_minute: chats.len() as f64 * 60.0 / wall.as_secs_f64().max(1e-9),
+        })
+    })();
+    let _ = stop_tx.send(());
+    let _ = bot.join();
+    service.stop();
+    result
+}

@@ -1,0 +1,77 @@
+//! `lifelapse serve`: the store, the service, the health and metrics endpoint, and each chat
+//! platform whose token is set, in one process.
+
+use super::service::{serve_metrics, Service};
+use super::telegram::{self, TelegramOptions};
+use crate::config::{Config, Secrets};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("no bot token is set: set LIFELAPSE_TELEGRAM_TOKEN (Telegram) in the environment")]
+    NoPlatform,
+    #[error("data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("health and metrics address {0:?}: {1}")]
+    Metrics(String, std::io::Error),
+    #[error("async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("{0}")]
+    Telegram(#[from] telegram::TelegramError),
+}
+
+/// Runs until interrupted (Ctrl-C or SIGTERM). Everything is stored as it happens, so stopping
+/// at any moment, even by SIGKILL, loses nothing: the next start continues.
+pub fn serve(config: Config, secrets: Secrets) -> Result<(), ServeError> {
+    let Some(token) = secrets.telegram_token.clone() else {
+        return Err(ServeError::NoPlatform);
+    };
+    let data_dir = config.data_dir();
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| ServeError::DataDir(data_dir.display().to_string(), e))?;
+    let store = Arc::new(crate::store::SledStore::open(&data_dir)?);
+    let service = Service::start(config.clone(), store);
+    if !config.chat.metrics_addr.is_empty() {
+        let addr = serve_metrics(service.clone(), &config.chat.metrics_addr)
+            .map_err(|e| ServeError::Metrics(config.chat.metrics_addr.clone(), e))?;
+        // Said on stderr so scripts (and tests with port 0) can find it.
+        eprintln!("health and metrics on http://{addr}/health and /metrics");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?;
+    let options = TelegramOptions::from_config(&config, token);
+    runtime.block_on(async {
+        eprintln!("serving: Telegram");
+        telegram::run(service.clone(), options, shutdown_signal()).await
+    })?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

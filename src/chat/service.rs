@@ -1,0 +1,771 @@
+//! The chat service the platform adapters share: it keeps every conversation in the store,
+//! carries out the actions that are work (album debounce, name search, analysis, render,
+//! cancelling, forgetting) on its own threads, and hands the actions that are messages to the
+//! adapter of the session's platform. Adapters only translate; nothing here knows a platform.
+//!
+//! Threads, not async: the face networks and the renderers are synchronous and CPU-heavy, so
+//! they run on plain threads (one analysis lane, `render_workers` render lanes) and never on
+//! an async runtime's workers. Adapters receive their messages on a channel they can await.
+
+use super::conversation::{Action, Conversation, Event, PhotoRef, State};
+use super::jobs::{self, JobError, SessionAnalysis};
+use super::queue::{Position, QueueError, RenderQueue};
+use crate::config::Config;
+use crate::engine::CancelToken;
+use crate::store::{SessionKey, SessionStore, StoreError};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+/// Messages for one session, for its platform's adapter to send, in order.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub key: SessionKey,
+    pub locale: String,
+    pub actions: Vec<Action>,
+}
+
+/// What a platform told the service when it connected.
+struct Platform {
+    outbox: UnboundedSender<Outgoing>,
+    /// Largest file the platform accepts from the bot, in bytes.
+    upload_limit: u64,
+}
+
+/// A render waiting or running.
+struct RenderJob {
+    id: u64,
+    keep: Vec<usize>,
+    ages: BTreeMap<usize, f64>,
+    settings: super::conversation::ChatSettings,
+    cancel: CancelToken,
+}
+
+struct Renders {
+    queue: RenderQueue<SessionKey>,
+    jobs: HashMap<SessionKey, RenderJob>,
+    stopping: bool,
+}
+
+enum Lane {
+    Analyze {
+        key: SessionKey,
+        photos: Vec<PhotoRef>,
+        epoch: u64,
+    },
+    Stop,
+}
+
+/// Counters and gauges for `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    pub events: AtomicU64,
+    pub analyses: AtomicU64,
+    pub analysis_failures: AtomicU64,
+    pub analysis_ms: AtomicU64,
+    pub renders: AtomicU64,
+    pub render_failures: AtomicU64,
+    pub render_ms: AtomicU64,
+    pub renders_refused: AtomicU64,
+    pub sessions_forgotten: AtomicU64,
+    pub sessions_expired: AtomicU64,
+}
+
+pub struct Service {
+    store: Arc<dyn SessionStore>,
+    config: Config,
+    platforms: Mutex<HashMap<String, Platform>>,
+    /// Serialises load → handle → save of conversations.
+    sessions: Mutex<()>,
+    renders: Mutex<Renders>,
+    renders_changed: Condvar,
+    lane: Mutex<mpsc::Sender<Lane>>,
+    next_job: AtomicU64,
+    /// Bumped when a session cancels or forgets: analyses started before are not wanted.
+    epochs: Mutex<HashMap<SessionKey, u64>>,
+    analyses: Mutex<HashMap<SessionKey, Arc<SessionAnalysis>>>,
+    analyzer: Mutex<Option<Arc<Mutex<crate::face::FaceAnalyzer>>>>,
+    pub metrics: Metrics,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicked job must not take the service down with it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Service {
+    /// Starts the service's threads over `store`.
+    pub fn start(config: Config, store: Arc<dyn SessionStore>) -> Arc<Self> {
+        let (lane_tx, lane_rx) = mpsc::channel();
+        let service = Arc::new(Self {
+            store,
+            renders: Mutex::new(Renders {
+                queue: RenderQueue::new(config.chat.queue_capacity, config.chat.render_workers),
+                jobs: HashMap::new(),
+                stopping: false,
+            }),
+            config,
+            platforms: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(()),
+            renders_changed: Condvar::new(),
+            lane: Mutex::new(lane_tx),
+            next_job: AtomicU64::new(1),
+            epochs: Mutex::new(HashMap::new()),
+            analyses: Mutex::new(HashMap::new()),
+            analyzer: Mutex::new(None),
+            metrics: Metrics::default(),
+            threads: Mutex::new(Vec::new()),
+        });
+        let mut threads = Vec::new();
+        let s = service.clone();
+        threads.push(std::thread::spawn(move || s.analysis_lane(lane_rx)));
+        for _ in 0..service.config.chat.render_workers {
+            let s = service.clone();
+            threads.push(std::thread::spawn(move || s.render_lane()));
+        }
+        let weak = Arc::downgrade(&service);
+        std::thread::spawn(move || sweeper(weak));
+        *lock(&service.threads) = threads;
+        service
+    }
+
+    pub fn store(&self) -> &dyn SessionStore {
+        &*self.store
+    }
+
+    /// Registers a platform's adapter and resumes that platform's interrupted sessions (their
+    /// messages come on the returned channel).
+    pub fn connect(
+        self: &Arc<Self>,
+        platform: &str,
+        upload_limit: u64,
+    ) -> Result<UnboundedReceiver<Outgoing>, StoreError> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        lock(&self.platforms).insert(
+            platform.to_string(),
+            Platform {
+                outbox: tx,
+                upload_limit,
+            },
+        );
+        let mut resumed = Vec::new();
+        for key in self.store.sessions()? {
+            if key.platform != platform {
+                continue;
+            }
+            match self.store.load(&key) {
+                Ok(Some(c)) => resumed.push((key, c)),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "a stored session cannot be read; skipped"),
+            }
+        }
+        // Renders in the order they were asked for, as far as the store knows.
+        for (key, conversation) in resumed {
+            let actions = conversation.resume();
+            if !actions.is_empty() {
+                tracing::info!(session = %key.db_key(), "resuming interrupted work");
+                let rest = self.carry_out(&key, &conversation, actions);
+                self.send(&key, &conversation.locale, rest);
+            }
+        }
+        Ok(rx)
+    }
+
+    /// The conversation of `key`, for adapters that show its state (buttons, captions).
+    pub fn conversation(&self, key: &SessionKey) -> Result<Option<Conversation>, StoreError> {
+        self.store.load(key)
+    }
+
+    /// Handles a user's event; returns the messages to send in reply (the adapter sends them in
+    /// the context of the update, e.g. answering a button press). `language` is the platform's
+    /// language tag of the user, kept for messages that follow later.
+    pub fn handle(
+        self: &Arc<Self>,
+        key: &SessionKey,
+        locale: Option<&str>,
+        event: Event,
+    ) -> Result<(String, Vec<Action>), StoreError> {
+        self.metrics.events.fetch_add(1, Ordering::Relaxed);
+        let (conversation, actions) = {
+            let _guard = lock(&self.sessions);
+            let mut conversation = self.store.load(key)?.unwrap_or_default();
+            if let Some(locale) = locale {
+                conversation.locale = locale.to_string();
+            }
+            let actions = conversation.handle(event);
+            self.store.save(key, &conversation)?;
+            (conversation, actions)
+        };
+        let rest = self.carry_out(key, &conversation, actions);
+        Ok((conversation.locale, rest))
+    }
+
+    /// An event from a job: handled like a user's, its messages sent to the platform.
+    fn dispatch(self: &Arc<Self>, key: &SessionKey, event: Event) {
+        match self.handle(key, None, event) {
+            Ok((locale, actions)) => self.send(key, &locale, actions),
+            Err(e) => tracing::error!(error = %e, session = %key.db_key(), "session store failed"),
+        }
+    }
+
+    fn send(&self, key: &SessionKey, locale: &str, actions: Vec<Action>) {
+        if actions.is_empty() {
+            return;
+        }
+        let platforms = lock(&self.platforms);
+        let Some(p) = platforms.get(&key.platform) else {
+            tracing::warn!(platform = key.platform, "no adapter for this platform");
+            return;
+        };
+        let _ = p.outbox.send(Outgoing {
+            key: key.clone(),
+            locale: locale.to_string(),
+            actions,
+        });
+    }
+
+    fn epoch(&self, key: &SessionKey) -> u64 {
+        lock(&self.epochs).get(key).copied().unwrap_or(0)
+    }
+
+    /// Carries out the actions that are work; returns the ones that are messages, in order.
+    fn carry_out(
+        self: &Arc<Self>,
+        key: &SessionKey,
+        conversation: &Conversation,
+        actions: Vec<Action>,
+    ) -> Vec<Action> {
+        let mut messages = Vec::new();
+        for action in actions {
+            match action {
+                Action::StartTimer { album, after_ms } => {
+                    let (s, key) = (self.clone(), key.clone());
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_millis(after_ms));
+                        s.dispatch(&key, Event::AlbumSettled { album });
+                    });
+                }
+                Action::Analyze { photos } => {
+                    let epoch = self.epoch(key);
+                    let _ = lock(&self.lane).send(Lane::Analyze {
+                        key: key.clone(),
+                        photos,
+                        epoch,
+                    });
+                }
+                Action::Crawl { name } => {
+                    let (s, key) = (self.clone(), key.clone());
+                    std::thread::spawn(move || {
+                        let options = crate::crawl::CrawlOptions::from_config(
+                            &s.config,
+                            &crate::config::Secrets::from_env(),
+                        );
+                        let event = jobs::crawl_for_session(&*s.store, &key, &name, &options);
+                        s.dispatch(&key, event);
+                    });
+                }
+                Action::Render {
+                    faces,
+                    ages,
+                    settings,
+                } => {
+                    if let Some(queued) = self.enqueue_render(key, faces, ages, settings) {
+                        messages.push(queued);
+                    }
+                }
+                Action::CancelJob => self.cancel(key),
+                Action::DeleteData => {
+                    self.cancel(key);
+                    lock(&self.analyses).remove(key);
+                    match self.store.forget(key) {
+                        Ok(()) => {
+                            self.metrics
+                                .sessions_forgotten
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => tracing::error!(error = %e, "forgetting a session failed"),
+                    }
+                    // The conversation itself starts afresh (keeping only the locale).
+                    let _guard = lock(&self.sessions);
+                    let fresh = Conversation {
+                        locale: conversation.locale.clone(),
+                        ..Conversation::default()
+                    };
+                    if let Err(e) = self.store.save(key, &fresh) {
+                        tracing::error!(error = %e, "saving the forgotten session failed");
+                    }
+                }
+                other => messages.push(other),
+            }
+        }
+        messages
+    }
+
+    /// Stops the session's analysis (its result will be dropped) and render.
+    fn cancel(&self, key: &SessionKey) {
+        *lock(&self.epochs).entry(key.clone()).or_insert(0) += 1;
+        let mut renders = lock(&self.renders);
+        if let Some(job) = renders.jobs.remove(key) {
+            job.cancel.cancel();
+        }
+        // A waiting render leaves the queue; a running one stops at its next frame and its
+        // lane takes it out.
+        if matches!(renders.queue.position(key), Some(Position::Waiting(_))) {
+            renders.queue.remove(key);
+        }
+        drop(renders);
+        self.renders_changed.notify_all();
+    }
+
+    /// Queues a render; returns the "queued" message (None when it starts at once). A full
+    /// queue answers the conversation with [`Event::RenderRefused`].
+    fn enqueue_render(
+        self: &Arc<Self>,
+        key: &SessionKey,
+        keep: Vec<usize>,
+        ages: BTreeMap<usize, f64>,
+        settings: super::conversation::ChatSettings,
+    ) -> Option<Action> {
+        let mut renders = lock(&self.renders);
+        let job = RenderJob {
+            id: self.next_job.fetch_add(1, Ordering::Relaxed),
+            keep,
+            ages,
+            settings,
+            cancel: CancelToken::default(),
+        };
+        match renders.queue.push(key.clone()) {
+            Ok(position) => {
+                renders.jobs.insert(key.clone(), job);
+                drop(renders);
+                self.renders_changed.notify_all();
+                match position {
+                    Position::Waiting(ahead) => Some(Action::Queued { ahead }),
+                    Position::Running => None,
+                }
+            }
+            Err(QueueError::AlreadyQueued) => {
+                // The session's cancelled render is still stopping: this one follows it (its
+                // lane queues it when the old one is out).
+                renders.jobs.insert(key.clone(), job);
+                Some(Action::Queued { ahead: 0 })
+            }
+            Err(QueueError::Full { capacity }) => {
+                drop(renders);
+                self.metrics.renders_refused.fetch_add(1, Ordering::Relaxed);
+                let (s, key) = (self.clone(), key.clone());
+                // After this event's own save, so the refusal lands on the rendering state.
+                std::thread::spawn(move || {
+                    s.dispatch(&key, Event::RenderRefused { waiting: capacity })
+                });
+                None
+            }
+        }
+    }
+
+    /// Renders waiting now, and running.
+    pub fn render_load(&self) -> (usize, usize) {
+        let r = lock(&self.renders);
+        (
+            r.queue.waiting(),
+            r.jobs.len() - r.queue.waiting().min(r.jobs.len()),
+        )
+    }
+
+    fn analyzer(&self) -> Result<Arc<Mutex<crate::face::FaceAnalyzer>>, JobError> {
+        let mut slot = lock(&self.analyzer);
+        if let Some(a) = &*slot {
+            return Ok(a.clone());
+        }
+        let device = crate::nets::device::select(&self.config.general.device)
+            .map_err(|e| JobError::Faces(e.to_string()))?;
+        let analyzer =
+            crate::face::FaceAnalyzer::load(device).map_err(|e| JobError::Faces(e.to_string()))?;
+        let analyzer = Arc::new(Mutex::new(analyzer));
+        *slot = Some(analyzer.clone());
+        Ok(analyzer)
+    }
+
+    /// The session's analysis: from memory, else made again from its stored photos.
+    fn analysis(
+        &self,
+        key: &SessionKey,
+        photos: &[PhotoRef],
+    ) -> Result<Arc<SessionAnalysis>, JobError> {
+        if let Some(a) = lock(&self.analyses).get(key) {
+            return Ok(a.clone());
+        }
+        let analyzer = self.analyzer()?;
+        let analysis = {
+            let analyzer = lock(&analyzer);
+            Arc::new(jobs::analyze_photos(
+                &*self.store,
+                photos,
+                &analyzer,
+                &self.config,
+            )?)
+        };
+        lock(&self.analyses).insert(key.clone(), analysis.clone());
+        Ok(analysis)
+    }
+
+    fn analysis_lane(self: Arc<Self>, jobs: mpsc::Receiver<Lane>) {
+        while let Ok(Lane::Analyze { key, photos, epoch }) = jobs.recv() {
+            if self.epoch(&key) != epoch {
+                continue;
+            }
+            let started = Instant::now();
+            lock(&self.analyses).remove(&key);
+            let result = self.analysis(&key, &photos).and_then(|a| {
+                let sheet = a.sheet_jpeg()?;
+                let hash = self.store.put_photo(&key, &sheet)?;
+                Ok((a, hash))
+            });
+            self.metrics
+                .analysis_ms
+                .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            if self.epoch(&key) != epoch {
+                continue;
+            }
+            let event = match result {
+                Ok((analysis, sheet)) => {
+                    self.metrics.analyses.fetch_add(1, Ordering::Relaxed);
+                    self.tell_rejected(&key, &analysis);
+                    Event::Analyzed {
+                        faces: analysis.summaries(),
+                        undated: analysis.undated(),
+                        sheet,
+                    }
+                }
+                Err(e) => {
+                    self.metrics
+                        .analysis_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "analysis failed");
+                    Event::AnalysisFailed {
+                        reason: e.to_string(),
+                    }
+                }
+            };
+            self.dispatch(&key, event);
+        }
+    }
+
+    /// Photos intake could not use are named to the user, each with its reason.
+    fn tell_rejected(&self, key: &SessionKey, analysis: &SessionAnalysis) {
+        let locale = self
+            .store
+            .load(key)
+            .ok()
+            .flatten()
+            .map_or_else(|| "en".to_string(), |c| c.locale);
+        let mut actions = Vec::new();
+        for r in &analysis.album.rejected {
+            let mut args = r.error.message_args();
+            args.insert("photo".into(), r.source.clone());
+            args.insert("reason-key".into(), r.error.message_key().into());
+            actions.push(Action::Reply {
+                key: "chat-photo-unusable".into(),
+                args,
+            });
+        }
+        for d in &analysis.album.duplicates {
+            actions.push(Action::Reply {
+                key: "chat-photo-duplicate".into(),
+                args: [
+                    ("photo".to_string(), d.source.clone()),
+                    ("of".to_string(), d.of.clone()),
+                ]
+                .into(),
+            });
+        }
+        self.send(key, &locale, actions);
+    }
+
+    fn render_lane(self: Arc<Self>) {
+        loop {
+            let (key, id, keep, ages, settings, cancel) = {
+                let mut renders = lock(&self.renders);
+                let key = loop {
+                    if renders.stopping {
+                        return;
+                    }
+                    if let Some(key) = renders.queue.start_next() {
+                        break key;
+                    }
+                    renders = self
+                        .renders_changed
+                        .wait(renders)
+                        .unwrap_or_else(|e| e.into_inner());
+                };
+                let Some(job) = renders.jobs.get(&key) else {
+                    renders.queue.remove(&key);
+                    continue;
+                };
+                (
+                    key,
+                    job.id,
+                    job.keep.clone(),
+                    job.ages.clone(),
+                    job.settings.clone(),
+                    job.cancel.clone(),
+                )
+            };
+            self.tell_positions();
+            let started = Instant::now();
+            let result = self.render(&key, &keep, &ages, &settings, &cancel);
+            {
+                let mut renders = lock(&self.renders);
+                renders.queue.remove(&key);
+                match renders.jobs.get(&key) {
+                    Some(job) if job.id == id => {
+                        renders.jobs.remove(&key);
+                    }
+                    // A newer render of the same session waited for this one to stop.
+                    Some(_) => {
+                        let _ = renders.queue.push(key.clone());
+                    }
+                    None => {}
+                }
+            }
+            self.renders_changed.notify_all();
+            if cancel.is_cancelled() {
+                continue;
+            }
+            self.metrics
+                .render_ms
+                .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            let event = match result {
+                Ok(event) => {
+                    self.metrics.renders.fetch_add(1, Ordering::Relaxed);
+                    event
+                }
+                Err(e) => {
+                    self.metrics.render_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "render failed");
+                    Event::RenderFailed {
+                        reason: e.to_string(),
+                    }
+                }
+            };
+            self.dispatch(&key, event);
+        }
+    }
+
+    /// Tells every waiting session its new place in the queue.
+    fn tell_positions(&self) {
+        let waiting: Vec<(SessionKey, usize)> = {
+            let renders = lock(&self.renders);
+            renders
+                .jobs
+                .keys()
+                .filter_map(|k| match renders.queue.position(k) {
+                    Some(Position::Waiting(ahead)) => Some((k.clone(), ahead)),
+                    _ => None,
+                })
+                .collect()
+        };
+        for (key, ahead) in waiting {
+            let locale = self
+                .store
+                .load(&key)
+                .ok()
+                .flatten()
+                .map_or_else(|| "en".to_string(), |c| c.locale);
+            self.send(&key, &locale, vec![Action::Queued { ahead }]);
+        }
+    }
+
+    fn render(
+        self: &Arc<Self>,
+        key: &SessionKey,
+        keep: &[usize],
+        ages: &BTreeMap<usize, f64>,
+        settings: &super::conversation::ChatSettings,
+        cancel: &CancelToken,
+    ) -> Result<Event, JobError> {
+        let photos = match self.store.load(key)?.map(|c| c.state) {
+            Some(State::Rendering { photos, .. }) => photos,
+            _ => return Err(JobError::Cancelled),
+        };
+        let analysis = self.analysis(key, &photos)?;
+        let limit = lock(&self.platforms)
+            .get(&key.platform)
+            .map_or(u64::MAX, |p| p.upload_limit);
+        let last = Mutex::new(Instant::now() - Duration::from_secs(2));
+        let progress = |percent: u8| {
+            // At most about once a second: platforms rate-limit message edits.
+            let mut last = lock(&last);
+            if last.elapsed() >= Duration::from_secs(1) {
+                *last = Instant::now();
+                self.dispatch(key, Event::RenderProgress { percent });
+            }
+        };
+        let choices = jobs::RenderChoices {
+            keep: keep.to_vec(),
+            ages: ages.clone(),
+            settings: settings.clone(),
+        };
+        let video =
+            jobs::render_video(&analysis, &choices, &self.config, limit, cancel, &progress)?;
+        if video.fell_back_to_morph {
+            let locale = self
+                .store
+                .load(key)?
+                .map_or_else(|| "en".to_string(), |c| c.locale);
+            self.send(
+                key,
+                &locale,
+                vec![Action::Reply {
+                    key: "chat-stylegan-missing".into(),
+                    args: BTreeMap::new(),
+                }],
+            );
+        }
+        let hash = self.store.put_photo(key, &video.bytes)?;
+        Ok(Event::Rendered {
+            video: hash,
+            mp4: video.mp4,
+            shrunk: video.shrunk,
+        })
+    }
+
+    /// Stops the worker threads after their current job.
+    pub fn stop(&self) {
+        lock(&self.renders).stopping = true;
+        self.renders_changed.notify_all();
+        let _ = lock(&self.lane).send(Lane::Stop);
+        for t in std::mem::take(&mut *lock(&self.threads)) {
+            let _ = t.join();
+        }
+    }
+
+    /// Deletes sessions past the retention time.
+    fn sweep(&self) {
+        let ttl = (self.config.chat.retention_hours * 3600.0) as u64;
+        match self.store.sweep(ttl) {
+            Ok(0) => {}
+            Ok(n) => {
+                self.metrics
+                    .sessions_expired
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                let live: std::collections::HashSet<SessionKey> = self
+                    .store
+                    .sessions()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
+                lock(&self.analyses).retain(|k, _| live.contains(k));
+                tracing::info!(sessions = n, "expired sessions deleted");
+            }
+            Err(e) => tracing::error!(error = %e, "retention sweep failed"),
+        }
+    }
+
+    /// The metrics in Prometheus' text format.
+    pub fn metrics_text(&self) -> String {
+        let m = &self.metrics;
+        let (waiting, running) = self.render_load();
+        let sessions = self.store.sessions().map_or(0, |s| s.len());
+        let counters = [
+            ("lifelapse_chat_events_total", "Events handled", &m.events),
+            ("lifelapse_analyses_total", "Albums analysed", &m.analyses),
+            (
+                "lifelapse_analysis_failures_total",
+                "Analyses that failed",
+                &m.analysis_failures,
+            ),
+            (
+                "lifelapse_analysis_milliseconds_total",
+                "Time spent analysing",
+                &m.analysis_ms,
+            ),
+            ("lifelapse_renders_total", "Videos delivered", &m.renders),
+            (
+                "lifelapse_render_failures_total",
+                "Renders that failed",
+                &m.render_failures,
+            ),
+            (
+                "lifelapse_render_milliseconds_total",
+                "Time spent rendering",
+                &m.render_ms,
+            ),
+            (
+                "lifelapse_renders_refused_total",
+                "Renders refused by a full queue",
+                &m.renders_refused,
+            ),
+            (
+                "lifelapse_sessions_forgotten_total",
+                "Sessions deleted by /forget",
+                &m.sessions_forgotten,
+            ),
+            (
+                "lifelapse_sessions_expired_total",
+                "Sessions deleted by the retention time",
+                &m.sessions_expired,
+            ),
+        ];
+        let mut out = String::new();
+        for (name, help, value) in counters {
+            out += &format!(
+                "# HELP {name} {help}.\n# TYPE {name} counter\n{name} {}\n",
+                value.load(Ordering::Relaxed)
+            );
+        }
+        for (name, help, value) in [
+            ("lifelapse_renders_waiting", "Renders in the queue", waiting),
+            ("lifelapse_renders_running", "Renders running", running),
+            ("lifelapse_sessions", "Stored sessions", sessions),
+        ] {
+            out += &format!("# HELP {name} {help}.\n# TYPE {name} gauge\n{name} {value}\n");
+        }
+        out
+    }
+}
+
+/// Runs the retention sweep every few minutes while the service lives.
+fn sweeper(service: std::sync::Weak<Service>) {
+    loop {
+        let Some(s) = service.upgrade() else { return };
+        s.sweep();
+        let every = Duration::from_secs_f64(
+            (s.config.chat.retention_hours * 3600.0 / 20.0).clamp(1.0, 600.0),
+        );
+        drop(s);
+        std::thread::sleep(every);
+    }
+}
+
+/// Serves `/health` and `/metrics` on `addr` from a thread of its own; returns the bound
+/// address (port 0 picks a free one).
+pub fn serve_metrics(
+    service: Arc<Service>,
+    addr: &str,
+) -> Result<std::net::SocketAddr, std::io::Error> {
+    let server = tiny_http::Server::http(addr).map_err(std::io::Error::other)?;
+    let bound = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| std::io::Error::other("metrics address is not an IP address"))?;
+    std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            let (status, body) = match request.url() {
+                "/health" => match service.store.sessions() {
+                    Ok(_) => (200, "ok\n".to_string()),
+                    Err(e) => (503, format!("store: {e}\n")),
+                },
+                "/metrics" => (200, service.metrics_text()),
+                _ => (404, "not found\n".to_string()),
+            };
+            let response = tiny_http::Response::from_string(body).with_status_code(status);
+            let _ = request.respond(response);
+        }
+    });
+    Ok(bound)
+}

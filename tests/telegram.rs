@@ -1,0 +1,369 @@
+//! The Telegram bot end to end: the real `lifelapse serve` binary against a fake Bot API
+//! server on 127.0.0.1, with real photos from ../shared/testdata.
+
+mod common;
+
+use common::{lifelapse, photo};
+use lifelapse::bench::fake_telegram::{Call, FakeTelegram};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "123456:TEST-TOKEN";
+const OWNER: i64 = 4242;
+const OTHER: i64 = 5151;
+/// A group chat (negative ids are groups).
+const GROUP: i64 = -100777;
+
+/// A running `lifelapse serve`; killed (SIGKILL) when dropped.
+struct Served {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Served {
+    fn start(fake: &FakeTelegram, data: &Path) -> Self {
+        let mut child = lifelapse(data)
+            .arg("serve")
+            .env("LIFELAPSE_TELEGRAM_TOKEN", TOKEN)
+            .env("LIFELAPSE_TELEGRAM_API_URL", fake.url())
+            .env("LIFELAPSE_TELEGRAM_POLL_TIMEOUT_S", "1")
+            .env("LIFELAPSE_DATA_DIR", data.join("data"))
+            .env("LIFELAPSE_CHAT_METRICS_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start lifelapse serve");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (pipe, sink) = (child.stderr.take().expect("stderr"), stderr.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Self { child, stderr }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The health and metrics address it printed.
+    fn metrics_addr(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self.stderr();
+            if let Some(rest) = text.split("http://").nth(1) {
+                return rest.split('/').next().unwrap_or("").to_string();
+            }
+            assert!(Instant::now() < deadline, "no metrics address: {text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn file(fake: &FakeTelegram, rel: &str) -> String {
+    fake.add_file(std::fs::read(photo(rel)).expect("test photo"))
+}
+
+const LONG: Duration = Duration::from_secs(240);
+const SHORT: Duration = Duration::from_secs(30);
+
+fn is(method: &'static str) -> impl Fn(&Call) -> bool {
+    move |c: &Call| c.method == method
+}
+
+/// Sends Barack Obama's four photos as files plus an intruder as a compressed photo, all as
+/// one album, and asks for the analysis. Returns the review call.
+fn album_to_review(fake: &FakeTelegram, chat: i64) -> (usize, Call) {
+    let start = fake.calls().len();
+    let dir = common::testdata().join("faces/barack_obama");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in &names {
+        let id = file(fake, &format!("faces/barack_obama/{name}"));
+        fake.send_document(chat, OWNER, &id, name, Some("album-1"));
+    }
+    let intruder = file(fake, "intruders/01.jpg");
+    fake.send_photo(chat, OWNER, &intruder, Some("album-1"));
+    // One reply for the whole album, with the button that starts the analysis.
+    let (at, collected) = fake.wait_for(start, SHORT, "the album's reply", |c| {
+        c.method == "sendmessage" && c.text().contains("5 photos")
+    });
+    let analyze = collected
+        .buttons()
+        .into_iter()
+        .find(|(_, data)| data.ends_with("|analyze"))
+        .expect("analyze button");
+    assert_eq!(analyze.1, format!("{OWNER}|analyze"));
+    let replies_for_album = fake.calls()[start..]
+        .iter()
+        .filter(|c| c.method == "sendmessage")
+        .count();
+    assert_eq!(replies_for_album, 1, "an album is one reply, not five");
+    fake.press(chat, OWNER, collected.message_id.unwrap(), &analyze.1);
+    fake.wait_for(at, LONG, "the review", is("sendphoto"))
+}
+
+#[test]
+fn an_album_becomes_a_review_then_a_video_and_group_members_cannot_press_its_buttons() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeTelegram::start(TOKEN).unwrap();
+    let served = Served::start(&fake, dir.path());
+
+    fake.send_text(GROUP, OWNER, "/start");
+    let (_, help) = fake.wait_for(0, SHORT, "the help", is("sendmessage"));
+    assert!(help.text().contains("time-lapse"), "{}", help.text());
+    assert_eq!(help.params["chat_id"], GROUP);
+
+    let (at, review) = album_to_review(&fake, GROUP);
+    let (sheet_name, sheet) = review.file.clone().expect("contact sheet uploaded");
+    assert!(sheet_name.ends_with(".jpg"));
+    let sheet = image::load_from_memory(&sheet).expect("the sheet is an image");
+    assert!(sheet.width() >= 5 * 100, "5 faces side by side");
+    let caption = review.text();
+    assert!(caption.contains("5 faces"), "{caption}");
+    // The intruder starts out left out, with a Keep button; the others are used.
+    let keep: Vec<(String, String)> = review
+        .buttons()
+        .into_iter()
+        .filter(|(label, _)| label.starts_with("Keep"))
+        .collect();
+    assert_eq!(keep.len(), 1, "{:?}", review.buttons());
+    let number = keep[0].1.rsplit(':').next().unwrap().to_string();
+    assert!(
+        caption.contains(&format!("Left out: #{number}")),
+        "{caption}"
+    );
+    let review_id = review.message_id.unwrap();
+
+    // Another member of the group presses the owner's Render: a polite notice, nothing else.
+    let before = fake.calls().len();
+    fake.press(GROUP, OTHER, review_id, &format!("{OWNER}|render"));
+    let (_, notice) = fake.wait_for(before, SHORT, "the notice", is("answercallbackquery"));
+    assert!(
+        notice.params["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("belong")),
+        "{notice:?}"
+    );
+    // Forged data naming the other member as owner finds no session of theirs to render.
+    fake.press(GROUP, OTHER, review_id, &format!("{OTHER}|render"));
+    let (_, stale) = fake.wait_for(before + 1, SHORT, "the answer", is("answercallbackquery"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !fake.calls()[before..]
+            .iter()
+            .any(|c| c.method == "sendanimation"),
+        "{stale:?}"
+    );
+
+    // Keep the flagged face, then remove it again: the review's caption follows.
+    let before = fake.calls().len();
+    fake.press(GROUP, OWNER, review_id, &keep[0].1);
+    let (at2, kept) = fake.wait_for(before, SHORT, "the review edit", is("editmessagecaption"));
+    assert!(!kept.text().contains("Left out"), "{}", kept.text());
+    let remove = kept
+        .buttons()
+        .into_iter()
+        .find(|(label, _)| label.starts_with("Remove"))
+        .expect("remove button");
+    fake.press(GROUP, OWNER, review_id, &remove.1);
+    let (_, removed) = fake.wait_for(at2 + 1, SHORT, "the review edit", is("editmessagecaption"));
+    assert!(removed.text().contains(&format!("Left out: #{number}")));
+
+    // Settings by button: a small GIF this time.
+    fake.press(GROUP, OWNER, review_id, &format!("{OWNER}|set:size=256"));
+    fake.press(GROUP, OWNER, review_id, &format!("{OWNER}|set:format=gif"));
+    let (at3, settings) = fake.wait_for(at2, SHORT, "the settings", |c| {
+        c.method == "sendmessage" && c.buttons().iter().any(|(l, _)| l == "✓ format: gif")
+    });
+    assert!(settings.buttons().iter().any(|(l, _)| l == "✓ size: 256"));
+
+    fake.press(GROUP, OWNER, review_id, &format!("{OWNER}|render"));
+    let (_, video) = fake.wait_for(at3, LONG, "the video", is("senddocument"));
+    let (name, bytes) = video.file.expect("video uploaded");
+    assert_eq!(name, "timelapse.gif");
+    let frames = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(&bytes))
+        .map(|d| image::AnimationDecoder::into_frames(d).count())
+        .expect("a GIF");
+    assert!(frames > 4, "{frames} frames");
+    let first = image::load_from_memory(&bytes).unwrap();
+    assert_eq!((first.width(), first.height()), (256, 256));
+    // Progress was one message edited in place, ending in "Done".
+    let progress: Vec<Call> = fake.calls()[at..]
+        .iter()
+        .filter(|c| c.text().starts_with("Rendering…") || c.text() == "Done.")
+        .cloned()
+        .collect();
+    assert!(progress.iter().any(|c| c.text() == "Done."), "{progress:?}");
+    assert!(progress
+        .iter()
+        .skip(1)
+        .all(|c| c.method == "editmessagetext"));
+
+    let addr = served.metrics_addr();
+    assert!(http_get(&addr, "/health").contains("ok"));
+    let metrics = http_get(&addr, "/metrics");
+    assert!(metrics.contains("lifelapse_renders_total 1"), "{metrics}");
+    assert!(metrics.contains("lifelapse_analyses_total 1"), "{metrics}");
+
+    // /forget deletes the photos, faces and videos now.
+    let before = fake.calls().len();
+    fake.send_text(GROUP, OWNER, "/forget");
+    let (_, forgotten) = fake.wait_for(before, SHORT, "the forget reply", is("sendmessage"));
+    assert!(forgotten.text().contains("deleted"), "{}", forgotten.text());
+    let left = std::fs::read_dir(dir.path().join("data/photos"))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0, "photos left after /forget");
+    // The token never reaches the logs.
+    assert!(!served.stderr().contains(TOKEN));
+}
+
+#[test]
+fn a_restart_in_the_middle_of_a_render_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeTelegram::start(TOKEN).unwrap();
+    let mut served = Served::start(&fake, dir.path());
+    let (_, review) = album_to_review(&fake, OWNER);
+    let review_id = review.message_id.unwrap();
+    // More frames, so the render is surely still running when it is killed.
+    fake.press(OWNER, OWNER, review_id, &format!("{OWNER}|set:frames=24"));
+    let before = fake.calls().len();
+    fake.press(OWNER, OWNER, review_id, &format!("{OWNER}|render"));
+    fake.wait_for(before, LONG, "the render's first progress", |c| {
+        c.text().starts_with("Rendering")
+    });
+    // kill -9 in the middle of the render.
+    served.kill();
+    let after_kill = fake.calls().len();
+    assert!(
+        !fake.calls().iter().any(|c| c.method == "sendanimation"),
+        "the render finished before the kill; make it longer"
+    );
+    let served = Served::start(&fake, dir.path());
+    let (_, video) = fake.wait_for(
+        after_kill,
+        LONG,
+        "the video after the restart",
+        is("sendanimation"),
+    );
+    let (name, bytes) = video.file.expect("video");
+    assert_eq!(name, "timelapse.mp4");
+    assert_eq!(&bytes[4..8], b"ftyp", "an MP4");
+    // The session goes on: the review is back for another render.
+    fake.send_text(OWNER, OWNER, "#1 4");
+    fake.wait_for(after_kill, SHORT, "the review after an age fix", |c| {
+        c.method == "sendphoto" || c.method == "editmessagecaption"
+    });
+    // Updates handled before the kill were not handled again (one album reply in all).
+    let album_replies = fake
+        .calls()
+        .iter()
+        .filter(|c| c.text().contains("5 photos"))
+        .count();
+    assert_eq!(album_replies, 1);
+    drop(served);
+}
+
+#[test]
+fn garbage_floods_and_files_that_are_not_photos_get_clear_replies() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeTelegram::start(TOKEN).unwrap();
+    let _served = Served::start(&fake, dir.path());
+
+    // An update of a kind the bot does not know, then a sticker, then unknown command.
+    fake.push_raw(serde_json::json!({"some_future_update": {"x": 1}}));
+    fake.send_sticker(OWNER, OWNER);
+    let (at, sticker) = fake.wait_for(0, SHORT, "the sticker reply", is("sendmessage"));
+    assert!(
+        sticker.text().contains("only use photos"),
+        "{}",
+        sticker.text()
+    );
+    fake.send_text(OWNER, OWNER, "/frobnicate");
+    let (at, unknown) = fake.wait_for(
+        at + 1,
+        SHORT,
+        "the unknown-command reply",
+        is("sendmessage"),
+    );
+    assert!(unknown.text().contains("/frobnicate"), "{}", unknown.text());
+
+    // A file that is not an image.
+    let not_image = file(&fake, "bad/not_an_image.jpg");
+    fake.send_document(OWNER, OWNER, &not_image, "not_an_image.jpg", None);
+    let (at, refused) = fake.wait_for(at + 1, SHORT, "the non-image reply", is("sendmessage"));
+    assert!(
+        refused.text().contains("isn't a photo"),
+        "{}",
+        refused.text()
+    );
+
+    // Telegram's flood limit on the next reply is waited out, not dropped.
+    fake.flood_once("sendMessage");
+    // A flood of 55 single photos: the limit is said once, and the photos are counted.
+    let bytes = std::fs::read(
+        photo("faces/barack_obama")
+            .read_dir()
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path(),
+    )
+    .unwrap();
+    for _ in 0..55 {
+        let id = fake.add_file(bytes.clone());
+        fake.send_photo(OWNER, OWNER, &id, None);
+    }
+    let (_, collected) = fake.wait_for(at + 1, LONG, "the count of the flood", |c| {
+        c.method == "sendmessage" && c.text().contains("50 photos so far")
+    });
+    assert!(collected
+        .buttons()
+        .iter()
+        .any(|(_, d)| d.ends_with("|analyze")));
+    let limit = fake
+        .calls()
+        .iter()
+        .filter(|c| c.text().contains("the most I take"))
+        .count();
+    assert_eq!(limit, 1, "the limit is said once");
+
+    // Czech for a Czech user.
+    fake.send_text_in(777, 777, "cs", "/help");
+    let (_, czech) = fake.wait_for(at + 1, SHORT, "the Czech help", |c| {
+        c.method == "sendmessage" && c.params["chat_id"] == 777
+    });
+    assert!(czech.text().contains("časosběr"), "{}", czech.text());
+}
