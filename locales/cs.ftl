@@ -70,3 +70,11 @@ chat-unsupported = Umím použít jen fotky. Pošlete fotky, nebo /help.
 chat-download-failed = Tu fotku se z chatu nepodařilo stáhnout: { $reason }
 chat-photo-too-large = Soubor má { $size-mb } MB; beru fotky do { $limit-mb } MB.
 chat-trouble = Něco se u mě pokazilo; zkuste to prosím za chvíli znovu.
+
+## Discord
+discord-command-description = Udělá časosběr jednoho člověka, jak vyrůstá
+discord-option-name = Jméno známé osobnosti (nebo místo toho přiložte fotky)
+discord-option-photo = Fotka toho člověka
+discord-context-menu = Udělat časosběr
+discord-review-page = Tlačítka, strana { $page } z { $pages }
+discord-button-more = Další tváře ▸

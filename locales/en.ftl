@@ -70,3 +70,11 @@ chat-unsupported = I can only use photos. Send photos, or /help.
 chat-download-failed = I couldn't get that photo from the chat: { $reason }
 chat-photo-too-large = That file is { $size-mb } MB; I take photos up to { $limit-mb } MB.
 chat-trouble = Something went wrong on my side; please try again in a moment.
+
+## Discord
+discord-command-description = Make a time-lapse of one person growing up
+discord-option-name = A well-known person's name (or attach photos instead)
+discord-option-photo = A photo of the person
+discord-context-menu = Make a time-lapse
+discord-review-page = Buttons, page { $page } of { $pages }
+discord-button-more = More faces ▸

@@ -16,6 +16,15 @@ pub struct Config {
     pub crawl: CrawlConfig,
     pub chat: ChatConfig,
     pub telegram: TelegramConfig,
+    pub discord: DiscordConfig,
+}
+
+/// The Discord bot; it runs when LIFELAPSE_DISCORD_TOKEN is set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordConfig {
+    /// The API's base URL; empty: Discord itself.
+    pub api_url: String,
 }
 
 /// The chat service (`lifelapse serve`), whatever the platform.

@@ -372,11 +372,15 @@ fn every_message_the_conversation_can_send_is_in_every_locale() {
         include_str!("../src/chat/conversation.rs"),
         include_str!("../src/chat/service.rs"),
         include_str!("../src/chat/telegram.rs"),
+        include_str!("../src/chat/discord.rs"),
     ]
     .concat();
     let keys: std::collections::BTreeSet<&str> = source
         .split('"')
-        .filter(|s| s.starts_with("chat-") && s.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .filter(|s| {
+            (s.starts_with("chat-") || s.starts_with("discord-"))
+                && s.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        })
         .collect();
     assert!(keys.len() > 20, "{keys:?}");
     for locale in ["en", "cs"] {

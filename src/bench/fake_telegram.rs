@@ -88,7 +88,7 @@ fn lock(state: &State) -> std::sync::MutexGuard<'_, Inner> {
 }
 
 /// The form fields and the file of a multipart body.
-fn multipart(content_type: &str, body: &[u8]) -> (Value, Option<(String, Vec<u8>)>) {
+pub fn multipart(content_type: &str, body: &[u8]) -> (Value, Option<(String, Vec<u8>)>) {
     let mut fields = serde_json::Map::new();
     let mut file = None;
     let Some(boundary) = content_type

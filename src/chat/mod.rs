@@ -4,6 +4,7 @@
 //! translate between platform updates and these values.
 
 pub mod conversation;
+pub mod discord;
 pub mod i18n;
 pub mod jobs;
 pub mod queue;

@@ -1,6 +1,7 @@
 //! `lifelapse serve`: the store, the service, the health and metrics endpoint, and each chat
 //! platform whose token is set, in one process.
 
+use super::discord::{self, DiscordOptions};
 use super::service::{serve_metrics, Service};
 use super::telegram::{self, TelegramOptions};
 use crate::config::{Config, Secrets};
@@ -8,7 +9,7 @@ use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("no bot token is set: set LIFELAPSE_TELEGRAM_TOKEN (Telegram) in the environment")]
+    #[error("no bot token is set: set LIFELAPSE_TELEGRAM_TOKEN (Telegram) and/or LIFELAPSE_DISCORD_TOKEN (Discord) in the environment")]
     NoPlatform,
     #[error("data directory {0}: {1}")]
     DataDir(String, std::io::Error),
@@ -20,14 +21,16 @@ pub enum ServeError {
     Runtime(std::io::Error),
     #[error("{0}")]
     Telegram(#[from] telegram::TelegramError),
+    #[error("{0}")]
+    Discord(#[from] discord::DiscordError),
 }
 
 /// Runs until interrupted (Ctrl-C or SIGTERM). Everything is stored as it happens, so stopping
 /// at any moment, even by SIGKILL, loses nothing: the next start continues.
 pub fn serve(config: Config, secrets: Secrets) -> Result<(), ServeError> {
-    let Some(token) = secrets.telegram_token.clone() else {
+    if secrets.telegram_token.is_none() && secrets.discord_token.is_none() {
         return Err(ServeError::NoPlatform);
-    };
+    }
     let data_dir = config.data_dir();
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| ServeError::DataDir(data_dir.display().to_string(), e))?;
@@ -44,10 +47,41 @@ pub fn serve(config: Config, secrets: Secrets) -> Result<(), ServeError> {
         .enable_all()
         .build()
         .map_err(ServeError::Runtime)?;
-    let options = TelegramOptions::from_config(&config, token);
     runtime.block_on(async {
-        eprintln!("serving: Telegram");
-        telegram::run(service.clone(), options, shutdown_signal()).await
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let telegram = async {
+            match secrets.telegram_token.clone() {
+                Some(token) => {
+                    eprintln!("serving: Telegram");
+                    let options = TelegramOptions::from_config(&config, token);
+                    telegram::run(service.clone(), options, stopped(stop_rx.clone()))
+                        .await
+                        .map_err(ServeError::from)
+                }
+                None => Ok(()),
+            }
+        };
+        let discord = async {
+            match secrets.discord_token.clone() {
+                Some(token) => {
+                    eprintln!("serving: Discord");
+                    let options = DiscordOptions::from_config(&config, token);
+                    discord::run(service.clone(), options, stopped(stop_rx.clone()))
+                        .await
+                        .map_err(ServeError::from)
+                }
+                None => Ok(()),
+            }
+        };
+        // One platform failing stops the process: a half-working service should restart.
+        tokio::try_join!(telegram, discord).map(|_| ())
     })?;
     tracing::info!("stopped");
     Ok(())

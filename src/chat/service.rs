@@ -87,6 +87,8 @@ pub struct Service {
     /// Bumped when a session cancels or forgets: analyses started before are not wanted.
     epochs: Mutex<HashMap<SessionKey, u64>>,
     analyses: Mutex<HashMap<SessionKey, Arc<SessionAnalysis>>>,
+    /// Upload limits a platform gave for one session (Discord's differ by server).
+    upload_limits: Mutex<HashMap<SessionKey, u64>>,
     analyzer: Mutex<Option<Arc<Mutex<crate::face::FaceAnalyzer>>>>,
     pub metrics: Metrics,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
@@ -116,6 +118,7 @@ impl Service {
             next_job: AtomicU64::new(1),
             epochs: Mutex::new(HashMap::new()),
             analyses: Mutex::new(HashMap::new()),
+            upload_limits: Mutex::new(HashMap::new()),
             analyzer: Mutex::new(None),
             metrics: Metrics::default(),
             threads: Mutex::new(Vec::new()),
@@ -173,6 +176,11 @@ impl Service {
             }
         }
         Ok(rx)
+    }
+
+    /// The largest video this session's chat accepts now, when the platform says so per chat.
+    pub fn set_upload_limit(&self, key: &SessionKey, bytes: u64) {
+        lock(&self.upload_limits).insert(key.clone(), bytes);
     }
 
     /// The conversation of `key`, for adapters that show its state (buttons, captions).
@@ -593,9 +601,12 @@ impl Service {
             _ => return Err(JobError::Cancelled),
         };
         let analysis = self.analysis(key, &photos)?;
-        let limit = lock(&self.platforms)
-            .get(&key.platform)
-            .map_or(u64::MAX, |p| p.upload_limit);
+        let limit = match lock(&self.upload_limits).get(key) {
+            Some(&limit) => limit,
+            None => lock(&self.platforms)
+                .get(&key.platform)
+                .map_or(u64::MAX, |p| p.upload_limit),
+        };
         let last = Mutex::new(Instant::now() - Duration::from_secs(2));
         let progress = |percent: u8| {
             // At most about once a second: platforms rate-limit message edits.

@@ -1,0 +1,269 @@
+//! The Discord bot end to end: the real `lifelapse serve` binary against a fake Discord (HTTP
+//! API and gateway) on 127.0.0.1, with real photos from ../shared/testdata.
+
+mod common;
+#[path = "common/fake_discord.rs"]
+mod fake_discord;
+
+use common::{lifelapse, photo};
+use fake_discord::{DCall, FakeDiscord};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+const OWNER: u64 = 300_000_000_000_000_001;
+const OTHER: u64 = 300_000_000_000_000_002;
+const CHANNEL: u64 = 400_000_000_000_000_001;
+const LONG: Duration = Duration::from_secs(240);
+const SHORT: Duration = Duration::from_secs(30);
+
+struct Served(Child);
+
+impl Served {
+    fn start(fake: &FakeDiscord, dir: &Path) -> Self {
+        let child = lifelapse(dir)
+            .arg("serve")
+            .env("LIFELAPSE_DISCORD_TOKEN", "discord-test-token")
+            .env("LIFELAPSE_DISCORD_API_URL", fake.url())
+            .env("LIFELAPSE_DATA_DIR", dir.join("data"))
+            .env("LIFELAPSE_CHAT_METRICS_ADDR", "")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start lifelapse serve");
+        Served(child)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn album(fake: &FakeDiscord) -> Vec<serde_json::Value> {
+    let dir = common::testdata().join("faces/barack_obama");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    names.push(photo("intruders/01.jpg"));
+    names
+        .iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            fake.attachment(&name, std::fs::read(p).unwrap())
+        })
+        .collect()
+}
+
+fn callback_type(c: &DCall) -> Option<u64> {
+    (c.method == "POST" && c.path.ends_with("/callback"))
+        .then(|| c.json["type"].as_u64().unwrap_or(0))
+}
+
+/// `/timelapse` with the album, then "Find the faces": returns the review message call.
+fn to_review(fake: &FakeDiscord) -> (usize, DCall) {
+    let photos = album(fake);
+    let start = fake.calls().len();
+    fake.slash(1, CHANNEL, OWNER, None, &photos);
+    // Deferred within Discord's window, then the deferred response says how many photos.
+    fake.wait_for(start, SHORT, "the deferral", |c| {
+        callback_type(c) == Some(5)
+    });
+    // The deferred response gets the first reply; the album's count follows in the channel.
+    fake.wait_for(start, SHORT, "the first reply", |c| {
+        c.path.contains("token-1/messages/@original") && c.content().contains("Send me the photos")
+    });
+    let (at, collected) = fake.wait_for(start, SHORT, "the album's reply", |c| {
+        c.content().contains("5 photos")
+    });
+    let analyze = collected
+        .buttons()
+        .into_iter()
+        .find(|(_, id)| id.ends_with("|analyze"))
+        .expect("analyze button");
+    fake.press(2, CHANNEL, OWNER, &analyze.1, 8_388_608);
+    fake.wait_for(at, LONG, "the review", |c| {
+        c.method == "POST" && c.path.ends_with("/messages") && !c.files.is_empty()
+    })
+}
+
+#[test]
+fn slash_command_to_review_to_a_video_shrunk_to_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeDiscord::start();
+    let _served = Served::start(&fake, dir.path());
+    fake.wait_ready();
+    let (_, register) = fake.wait_for(0, SHORT, "registration", |c| c.method == "PUT");
+    let names: Vec<&str> = register
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["timelapse", "Make a time-lapse"]);
+    assert_eq!(
+        register.json[1]["type"], 3,
+        "a message context-menu command"
+    );
+    assert!(register.json[0]["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["type"] == 11));
+
+    let (at, review) = to_review(&fake);
+    assert_eq!(review.files[0].0, "faces.jpg");
+    assert!(image::load_from_memory(&review.files[0].1).is_ok());
+    assert!(review.content().contains("5 faces"), "{}", review.content());
+    let keep = review
+        .buttons()
+        .into_iter()
+        .find(|(label, _)| label.starts_with("Keep"))
+        .expect("keep button for the intruder");
+    assert!(review.rows() <= 5);
+
+    // Another member's press: an ephemeral notice (flag 64), nothing else.
+    let before = fake.calls().len();
+    fake.press(3, CHANNEL, OTHER, &format!("{OWNER}|render"), 8_388_608);
+    let (_, notice) = fake.wait_for(before, SHORT, "the notice", |c| callback_type(c) == Some(4));
+    assert_eq!(notice.json["data"]["flags"], 64);
+    assert!(notice.json["data"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("belong"));
+
+    // Keep, then remove the flagged face: the review message is edited.
+    let before = fake.calls().len();
+    fake.press(4, CHANNEL, OWNER, &keep.1, 8_388_608);
+    let (_, kept) = fake.wait_for(before, SHORT, "the edited review", |c| {
+        c.method == "PATCH" && c.path.contains("/channels/")
+    });
+    assert!(!kept.content().contains("Left out"), "{}", kept.content());
+    let remove = kept
+        .buttons()
+        .into_iter()
+        .find(|(l, _)| l.starts_with("Remove"))
+        .expect("remove");
+    let before = fake.calls().len();
+    fake.press(5, CHANNEL, OWNER, &remove.1, 8_388_608);
+    let (_, removed) = fake.wait_for(before, SHORT, "the edited review", |c| {
+        c.method == "PATCH" && c.path.contains("/channels/")
+    });
+    assert!(
+        removed.content().contains("Left out"),
+        "{}",
+        removed.content()
+    );
+
+    // Render with a small upload limit: the video is made smaller to fit, and says so.
+    let limit = 150_000;
+    let before = fake.calls().len();
+    fake.press(6, CHANNEL, OWNER, &format!("{OWNER}|render"), limit);
+    let (_, video) = fake.wait_for(before, LONG, "the video", |c| {
+        c.path.contains("token-6/messages/@original") && !c.files.is_empty()
+    });
+    let (name, bytes) = &video.files[0];
+    assert_eq!(name, "timelapse.mp4");
+    assert!(bytes.len() as u64 <= limit, "{} bytes", bytes.len());
+    assert!(video.content().contains("made it"), "{}", video.content());
+    // Progress edited the same deferred response before the video.
+    assert!(fake.calls()[before..]
+        .iter()
+        .any(|c| c.path.contains("token-6/messages/@original")
+            && c.content().starts_with("Rendering")));
+    let _ = at;
+}
+
+#[test]
+fn a_restart_mid_session_continues_and_photos_posted_later_join() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeDiscord::start();
+    let served = Served::start(&fake, dir.path());
+    fake.wait_ready();
+    // Photos posted in the channel while the session collects join it.
+    let photos = album(&fake);
+    let start = fake.calls().len();
+    fake.slash(10, CHANNEL, OWNER, None, &photos[..2]);
+    fake.wait_for(start, SHORT, "the first reply", |c| {
+        c.content().contains("2 photos")
+    });
+    fake.post(11, CHANNEL, OWNER, "", &photos[2..]);
+    let (_, collected) = fake.wait_for(start, SHORT, "the count", |c| {
+        c.content().contains("5 photos")
+    });
+    let analyze = collected
+        .buttons()
+        .into_iter()
+        .find(|(_, id)| id.ends_with("|analyze"))
+        .unwrap();
+    drop(served);
+
+    // Restarted: the session is where it was.
+    let connections = fake.connections();
+    let _served = Served::start(&fake, dir.path());
+    let deadline = std::time::Instant::now() + SHORT;
+    while fake.connections() == connections {
+        assert!(std::time::Instant::now() < deadline, "no reconnect");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let before = fake.calls().len();
+    fake.press(12, CHANNEL, OWNER, &analyze.1, 8_388_608);
+    let (_, review) = fake.wait_for(before, LONG, "the review after the restart", |c| {
+        c.method == "POST" && c.path.ends_with("/messages") && !c.files.is_empty()
+    });
+    assert!(review.content().contains("5 faces"), "{}", review.content());
+}
+
+#[test]
+fn the_message_command_hands_over_an_album_and_a_form_fixes_an_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeDiscord::start();
+    let _served = Served::start(&fake, dir.path());
+    fake.wait_ready();
+    let photos = album(&fake);
+    let start = fake.calls().len();
+    fake.message_command(20, CHANNEL, OWNER, 555_000_000_000_000_001, &photos);
+    fake.wait_for(start, SHORT, "the deferral", |c| {
+        callback_type(c) == Some(5)
+    });
+    let (_, collected) = fake.wait_for(start, SHORT, "the count", |c| {
+        c.content().contains("5 photos")
+    });
+    let analyze = collected
+        .buttons()
+        .into_iter()
+        .find(|(_, id)| id.ends_with("|analyze"))
+        .unwrap();
+    fake.press(21, CHANNEL, OWNER, &analyze.1, 8_388_608);
+    let (at, review) = fake.wait_for(start, LONG, "the review", |c| {
+        c.method == "POST" && c.path.ends_with("/messages") && !c.files.is_empty()
+    });
+    let fix = review
+        .buttons()
+        .into_iter()
+        .find(|(_, id)| id.ends_with("|fix-age"))
+        .unwrap();
+    fake.press(22, CHANNEL, OWNER, &fix.1, 8_388_608);
+    let (_, form) = fake.wait_for(at, SHORT, "the age form", |c| callback_type(c) == Some(9));
+    let form_id = form.json["data"]["custom_id"].as_str().unwrap().to_string();
+    assert_eq!(form_id, format!("{OWNER}|age"));
+    let before = fake.calls().len();
+    fake.modal_submit(23, CHANNEL, OWNER, &form_id, "#2 11");
+    // The review is edited in place (the conversation took the age).
+    fake.wait_for(before, SHORT, "the review edit", |c| {
+        c.method == "PATCH" && c.path.contains("/channels/")
+    });
+    // A form with nonsense is answered with the format.
+    let before = fake.calls().len();
+    fake.modal_submit(24, CHANNEL, OWNER, &form_id, "eleven");
+    fake.wait_for(before, SHORT, "the format hint", |c| {
+        c.content().contains("#3 12")
+    });
+}
