@@ -9,6 +9,7 @@ fn photo(i: usize, as_file: bool) -> PhotoRef {
     PhotoRef {
         file_id: format!("file-{i}"),
         as_file,
+        age: None,
     }
 }
 

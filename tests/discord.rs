@@ -267,3 +267,48 @@ fn the_message_command_hands_over_an_album_and_a_form_fixes_an_age() {
         c.content().contains("#3 12")
     });
 }
+
+#[test]
+fn one_process_serves_telegram_and_discord_together() {
+    use lifelapse::bench::fake_telegram::FakeTelegram;
+    let dir = tempfile::tempdir().unwrap();
+    let discord = FakeDiscord::start();
+    let telegram = FakeTelegram::start("77:BOTH").unwrap();
+    let mut child = lifelapse(dir.path())
+        .arg("serve")
+        .env("LIFELAPSE_DISCORD_TOKEN", "discord-test-token")
+        .env("LIFELAPSE_DISCORD_API_URL", discord.url())
+        .env("LIFELAPSE_TELEGRAM_TOKEN", "77:BOTH")
+        .env("LIFELAPSE_TELEGRAM_API_URL", telegram.url())
+        .env("LIFELAPSE_TELEGRAM_POLL_TIMEOUT_S", "1")
+        .env("LIFELAPSE_DATA_DIR", dir.path().join("data"))
+        .env("LIFELAPSE_CHAT_METRICS_ADDR", "")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    discord.wait_ready();
+    telegram.send_text(9, 9, "/help");
+    telegram.wait_for(0, SHORT, "the Telegram help", |c| c.method == "sendmessage");
+    let photos = album(&discord);
+    let start = discord.calls().len();
+    discord.slash(30, CHANNEL, OWNER, None, &photos[..1]);
+    discord.wait_for(start, SHORT, "the Discord reply", |c| {
+        c.content().contains("at least two photos")
+    });
+    // Both sessions are in the one store.
+    let _ = child.kill();
+    let _ = child.wait();
+    let store = lifelapse::store::SledStore::open(&dir.path().join("data")).unwrap();
+    let platforms: std::collections::BTreeSet<String> =
+        lifelapse::store::SessionStore::sessions(&store)
+            .unwrap()
+            .into_iter()
+            .map(|k| k.platform)
+            .collect();
+    assert!(
+        platforms.contains("discord") && platforms.contains("telegram"),
+        "{platforms:?}"
+    );
+}

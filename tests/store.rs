@@ -22,6 +22,7 @@ fn collecting() -> Conversation {
         photo: PhotoRef {
             file_id: "abc".into(),
             as_file: true,
+            age: None,
         },
         album: None,
     });

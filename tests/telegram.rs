@@ -25,7 +25,15 @@ struct Served {
 
 impl Served {
     fn start(fake: &FakeTelegram, data: &Path) -> Self {
-        let mut child = lifelapse(data)
+        Self::start_with(fake, data, &[])
+    }
+
+    fn start_with(fake: &FakeTelegram, data: &Path, env: &[(&str, String)]) -> Self {
+        let mut command = lifelapse(data);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command
             .arg("serve")
             .env("LIFELAPSE_TELEGRAM_TOKEN", TOKEN)
             .env("LIFELAPSE_TELEGRAM_API_URL", fake.url())
@@ -366,4 +374,96 @@ fn garbage_floods_and_files_that_are_not_photos_get_clear_replies() {
         c.method == "sendmessage" && c.params["chat_id"] == 777
     });
     assert!(czech.text().contains("časosběr"), "{}", czech.text());
+}
+
+#[test]
+fn a_name_is_searched_credited_and_dated_from_the_birth_date() {
+    use common::fake_http::{FakeServer, Reply, Request};
+    use serde_json::json;
+    let photos = FakeServer::start(|r: &Request| {
+        let file = match r.path.as_str() {
+            "/a.jpg" => "faces/jennifer_aniston/01.jpg",
+            _ => "faces/jennifer_aniston/02.jpg",
+        };
+        Reply::bytes("image/jpeg", std::fs::read(photo(file)).unwrap())
+    })
+    .unwrap();
+    let wikidata = FakeServer::start(|r: &Request| match r.param("action") {
+        Some("wbsearchentities") => Reply::json(json!({"search": [{"id": "Q32522"}]})),
+        _ => Reply::json(json!({"entities": {"Q32522": {
+            "labels": {"en": {"value": "Jennifer Aniston"}},
+            "sitelinks": {"enwiki": {}},
+            "claims": {
+                "P31": [{"mainsnak": {"datavalue": {"value": {"id": "Q5"}}}}],
+                "P569": [{"mainsnak": {"datavalue": {"value": {"time": "+1969-02-11T00:00:00Z", "precision": 11}}}}],
+                "P373": [{"mainsnak": {"datavalue": {"value": "Jennifer Aniston"}}}]
+            }
+        }}})),
+    })
+    .unwrap();
+    let base = photos.url();
+    let commons = FakeServer::start(move |r: &Request| {
+        if r.param("list").is_some() {
+            return Reply::json(json!({"query": {"categorymembers": [
+                {"ns": 6, "title": "File:A.jpg"}, {"ns": 6, "title": "File:B.jpg"}
+            ]}}));
+        }
+        let page = |title: &str, file: &str, date: &str| {
+            json!({"title": title, "imageinfo": [{
+                "url": format!("{base}/{file}"), "mime": "image/jpeg",
+                "descriptionurl": format!("https://commons.example/{title}"),
+                "extmetadata": {
+                    "DateTimeOriginal": {"value": date},
+                    "LicenseShortName": {"value": "CC BY 2.0"},
+                    "Artist": {"value": "A. Photographer"},
+                    "AttributionRequired": {"value": "true"}
+                }
+            }]})
+        };
+        Reply::json(json!({"query": {"pages": {
+            "1": page("File:A.jpg", "a.jpg", "1995-05-01"),
+            "2": page("File:B.jpg", "b.jpg", "2009-08-01")
+        }}}))
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeTelegram::start(TOKEN).unwrap();
+    let env = [
+        ("LIFELAPSE_CRAWL_WIKIDATA_URL", wikidata.url()),
+        ("LIFELAPSE_CRAWL_COMMONS_URL", commons.url()),
+        (
+            "LIFELAPSE_CRAWL_ALLOW_HOSTS",
+            [photos.host(), wikidata.host(), commons.host()].join(","),
+        ),
+    ];
+    let mut served = Served::start_with(&fake, dir.path(), &env);
+    fake.send_text(OWNER, OWNER, "/timelapse Jennifer Aniston");
+    fake.wait_for(0, SHORT, "the search notice", |c| {
+        c.text()
+            .contains("Looking for dated photos of Jennifer Aniston")
+    });
+    fake.wait_for(0, LONG, "the find", |c| {
+        c.text().contains("Found 2 photos of Jennifer Aniston")
+    });
+    fake.wait_for(0, LONG, "the credits", |c| {
+        c.text().contains("A. Photographer")
+    });
+    let (_, review) = fake.wait_for(0, LONG, "the review", is("sendphoto"));
+    assert!(review.text().contains("2 faces"), "{}", review.text());
+    served.kill();
+    // Ages come from the capture dates and the birth date, not from the age network.
+    let store = lifelapse::store::SledStore::open(&dir.path().join("data")).unwrap();
+    let key = lifelapse::store::SessionKey {
+        platform: "telegram".into(),
+        chat: OWNER,
+        user: OWNER,
+    };
+    let conversation = lifelapse::store::SessionStore::load(&store, &key)
+        .unwrap()
+        .expect("the session");
+    let lifelapse::chat::conversation::State::Reviewing { faces, .. } = conversation.state else {
+        panic!("{:?}", conversation.state)
+    };
+    let ages: Vec<f64> = faces.iter().filter_map(|f| f.age).collect();
+    assert_eq!(ages, [26.2, 40.5], "{faces:?}");
 }

@@ -31,6 +31,9 @@ pub struct PhotoRef {
     pub file_id: String,
     /// Sent as a file (full quality, metadata kept) rather than as a compressed photo.
     pub as_file: bool,
+    /// The person's age in it, when its source says (a name search's dated photos).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age: Option<f64>,
 }
 
 /// One face of the analysed album, in age order.
@@ -121,6 +124,9 @@ pub enum Event {
         name: String,
         photos: Vec<PhotoRef>,
         attributions: Vec<String>,
+        /// The person's birth date, when the search knows it (ages then come from dates).
+        #[serde(default)]
+        born: Option<chrono::NaiveDate>,
     },
     /// The name search found nobody by that name.
     CrawlUnknown {
@@ -257,6 +263,9 @@ pub struct Conversation {
     /// The user's locale (a shipped one: "en", "cs"), for messages that follow a job.
     #[serde(default = "default_locale")]
     pub locale: String,
+    /// The album's person's birth date, when a name search found it.
+    #[serde(default)]
+    pub born: Option<chrono::NaiveDate>,
 }
 
 fn default_locale() -> String {
@@ -272,6 +281,7 @@ impl Default for Conversation {
             settings: ChatSettings::default(),
             dates_hint_given: false,
             locale: default_locale(),
+            born: None,
         }
     }
 }
@@ -357,7 +367,11 @@ impl Conversation {
                 name,
                 photos,
                 attributions,
-            } => self.crawled(name, photos, attributions),
+                born,
+            } => {
+                self.born = born;
+                self.crawled(name, photos, attributions)
+            }
             Event::CrawlUnknown { name } => {
                 self.state = State::Idle;
                 vec![reply_with("chat-crawl-unknown", &[("name", name)])]
@@ -468,6 +482,7 @@ impl Conversation {
             }
             Command::Timelapse(_) => {
                 self.owner = Some(user);
+                self.born = None;
                 self.state = State::Collecting {
                     photos: Vec::new(),
                     pending_albums: Vec::new(),

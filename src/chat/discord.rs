@@ -327,6 +327,7 @@ impl Adapter {
                         file_id: format!("{STORED}{hash}"),
                         // Discord keeps the file as sent, metadata included.
                         as_file: true,
+                        age: None,
                     },
                     album: Some(group.clone()),
                 }),

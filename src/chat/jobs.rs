@@ -30,6 +30,7 @@ pub fn crawl_for_session(
                 name: name.to_string(),
                 photos: Vec::new(),
                 attributions: Vec::new(),
+                born: None,
             }
         }
         Err(e) => {
@@ -44,6 +45,7 @@ pub fn crawl_for_session(
             Ok(hash) => photos.push(PhotoRef {
                 file_id: format!("{STORED}{hash}"),
                 as_file: true,
+                age: p.age,
             }),
             Err(e) => {
                 return Event::CrawlFailed {
@@ -56,6 +58,7 @@ pub fn crawl_for_session(
         name: result.person.label.clone(),
         attributions: crawl::attributions(&result),
         photos,
+        born: result.person.born,
     }
 }
 
@@ -82,6 +85,10 @@ pub enum JobError {
 /// A chat's album after analysis: what the render needs, kept in memory between the review
 /// and the render (and made again from the stored photos after a restart).
 pub struct SessionAnalysis {
+    /// The person's birth date, when known: ages come from capture dates.
+    pub born: Option<chrono::NaiveDate>,
+    /// Ages the photos' sources gave, by intake name.
+    pub source_ages: Vec<(String, f64)>,
     pub album: crate::album::Album,
     pub faces: Vec<Vec<crate::face::Face>>,
     pub decisions: Vec<Vec<crate::pipeline::FaceDecision>>,
@@ -107,10 +114,20 @@ fn stored_photos(
         .collect()
 }
 
+/// Ages the photos' sources gave (a name search's dated photos), by the names intake gives them.
+fn source_ages(photos: &[PhotoRef]) -> Vec<(String, f64)> {
+    photos
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| Some((format!("photo {}", i + 1), p.age?)))
+        .collect()
+}
+
 /// Takes the chat's photos in and finds and judges their faces, as the CLI's `analyze` does.
 pub fn analyze_photos(
     store: &dyn SessionStore,
     photos: &[PhotoRef],
+    born: Option<chrono::NaiveDate>,
     analyzer: &crate::face::FaceAnalyzer,
     config: &crate::config::Config,
 ) -> Result<SessionAnalysis, JobError> {
@@ -124,8 +141,15 @@ pub fn analyze_photos(
     drop(sources);
     let faces = pipeline::find_faces(&album, analyzer, &|| {});
     let decisions = pipeline::decide(&album, &faces, pipeline::DecideOptions::from_config(config));
-    let review = pipeline::review_faces(&album, &faces, &decisions, &Default::default());
+    let ages = pipeline::AgeFacts {
+        born,
+        fixed: source_ages(photos),
+    };
+    let source_ages = ages.fixed.clone();
+    let review = pipeline::review_faces(&album, &faces, &decisions, &ages);
     Ok(SessionAnalysis {
+        born,
+        source_ages,
         album,
         faces,
         decisions,
@@ -294,14 +318,21 @@ pub fn render_video(
     }
     let mp4 = settings.mp4 && crate::video::mp4::available();
     let decisions = analysis.decisions_keeping(keep);
-    let fixed = ages
+    // The sources' ages first: the user's own fixes win (the last match counts).
+    let by_user = ages.iter().filter_map(|(&n, &age)| {
+        let r = analysis.review.get(n.checked_sub(1)?)?;
+        Some((analysis.album.photos[r.photo].source.clone(), age))
+    });
+    let fixed = analysis
+        .source_ages
         .iter()
-        .filter_map(|(&n, &age)| {
-            let r = analysis.review.get(n.checked_sub(1)?)?;
-            Some((analysis.album.photos[r.photo].source.clone(), age))
-        })
+        .cloned()
+        .chain(by_user)
         .collect();
-    let ages = AgeFacts { born: None, fixed };
+    let ages = AgeFacts {
+        born: analysis.born,
+        fixed,
+    };
     let dir = config.data_dir().join("renders");
     std::fs::create_dir_all(&dir).map_err(|e| {
         JobError::Video(crate::video::VideoError::Write {

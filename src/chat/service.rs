@@ -408,11 +408,13 @@ impl Service {
             return Ok(a.clone());
         }
         let analyzer = self.analyzer()?;
+        let born = self.store.load(key)?.and_then(|c| c.born);
         let analysis = {
             let analyzer = lock(&analyzer);
             Arc::new(jobs::analyze_photos(
                 &*self.store,
                 photos,
+                born,
                 &analyzer,
                 &self.config,
             )?)

@@ -286,6 +286,7 @@ impl Adapter {
                     photo: PhotoRef {
                         file_id: format!("{STORED}{hash}"),
                         as_file: false,
+                        age: None,
                     },
                     album: message.media_group_id().map(|g| g.0.clone()),
                 },
@@ -299,6 +300,7 @@ impl Adapter {
                     photo: PhotoRef {
                         file_id: format!("{STORED}{hash}"),
                         as_file: true,
+                        age: None,
                     },
                     album: message.media_group_id().map(|g| g.0.clone()),
                 },
