@@ -58,7 +58,7 @@ chat-photo-duplicate = Vynechal jsem { $photo }: je to stejný snímek jako { $o
 chat-stylegan-missing = Generativní vykreslování tu nemá importované váhy, proto jsem použil morfování podle bodů obličeje.
 chat-review = { $count } tváří od nejmladší. Červený rámeček: asi někdo jiný; ztmavené: vynechané. Tlačítka je ponechají nebo odeberou; věk opravíte zprávou „#3 12“.
 chat-review-left-out = Vynechané: { $numbers }
-chat-review-ages = Vámi zadaný věk: { $ages }
+chat-review-ages = Věk: { $ages }
 chat-queued = Čekám, až na mě přijde řada: { $ahead ->
         [0] jste další na řadě.
        *[other] před vámi je videí: { $ahead }.

@@ -58,7 +58,7 @@ chat-photo-duplicate = I left out { $photo }: it is the same picture as { $of }.
 chat-stylegan-missing = The generative renderer has no imported weights here, so I used landmark morphing.
 chat-review = { $count } faces, youngest first. Red frame: probably someone else; dimmed: left out. Buttons keep or remove them; type "#3 12" to fix an age.
 chat-review-left-out = Left out: { $numbers }
-chat-review-ages = Ages you set: { $ages }
+chat-review-ages = Ages: { $ages }
 chat-queued = Waiting for my turn: { $ahead ->
         [0] you're next.
        *[other] { $ahead } videos before yours.

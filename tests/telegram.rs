@@ -290,9 +290,10 @@ fn a_restart_in_the_middle_of_a_render_loses_nothing() {
     assert_eq!(&bytes[4..8], b"ftyp", "an MP4");
     // The session goes on: the review is back for another render.
     fake.send_text(OWNER, OWNER, "#1 4");
-    fake.wait_for(after_kill, SHORT, "the review after an age fix", |c| {
+    let (_, fixed) = fake.wait_for(after_kill, SHORT, "the review after an age fix", |c| {
         c.method == "sendphoto" || c.method == "editmessagecaption"
     });
+    assert!(fixed.text().contains("Ages: #1 4,"), "{}", fixed.text());
     // Updates handled before the kill were not handled again (one album reply in all).
     let album_replies = fake
         .calls()
@@ -354,9 +355,14 @@ fn garbage_floods_and_files_that_are_not_photos_get_clear_replies() {
         let id = fake.add_file(bytes.clone());
         fake.send_photo(OWNER, OWNER, &id, None);
     }
+    fake.wait_for(at + 1, LONG, "the limit", |c| {
+        c.text().contains("the most I take")
+    });
     let (_, collected) = fake.wait_for(at + 1, LONG, "the count of the flood", |c| {
         c.method == "sendmessage" && c.text().contains("50 photos so far")
     });
+    // Past the debounce: nothing more comes for the rest of the flood.
+    std::thread::sleep(Duration::from_millis(2500));
     assert!(collected
         .buttons()
         .iter()

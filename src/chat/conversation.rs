@@ -314,6 +314,18 @@ fn button(key: &str, data: String, args: &[(&str, String)]) -> Button {
     }
 }
 
+/// The faces' ages for a review's text: "#1 4, #2 12.5, #3 ?".
+pub fn age_list(faces: &[FaceSummary]) -> String {
+    faces
+        .iter()
+        .map(|f| match f.age {
+            Some(a) => format!("#{} {}", f.number, (a * 10.0).round() / 10.0),
+            None => format!("#{} ?", f.number),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Parses "#3 12", "3 12.5" or "#3=12" into (face number, age).
 pub fn parse_age_fix(text: &str) -> Option<(usize, f64)> {
     let cleaned = text.trim().trim_start_matches('#').replace('=', " ");

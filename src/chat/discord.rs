@@ -582,7 +582,10 @@ impl Adapter {
                 self.perform(&key, &locale, p).await;
             }
             self.handle_all(&key, None, events).await;
-        } else if active && matches!(state, Some(State::Reviewing { .. })) {
+        } else if matches!(state, Some(State::Reviewing { .. }))
+            && (direct || super::conversation::parse_age_fix(&message.content).is_some())
+        {
+            // In a server channel only what reads as an age fix ("#3 12") is for the bot.
             self.handle_all(
                 &key,
                 None,
@@ -760,6 +763,12 @@ impl Adapter {
                 &[("numbers".to_string(), left_out.join(", "))].into(),
             );
         }
+        text.push('\n');
+        text += &self.messages.text(
+            locale,
+            "chat-review-ages",
+            &[("ages".to_string(), super::conversation::age_list(faces))].into(),
+        );
         if pages > 1 {
             text.push('\n');
             text += &self.messages.text(

@@ -291,7 +291,7 @@ impl Adapter {
                     album: message.media_group_id().map(|g| g.0.clone()),
                 },
                 Ok(None) => Event::NotAnImage { user: key.user },
-                Err(reply) => return self.perform(&key, &locale, reply, None).await,
+                Err(reply) => return self.perform(&key, &locale, reply).await,
             }
         } else if let Some(doc) = message.document() {
             match self.fetch(&key, &doc.file.id, doc.file.size).await {
@@ -305,20 +305,20 @@ impl Adapter {
                     album: message.media_group_id().map(|g| g.0.clone()),
                 },
                 Ok(None) => Event::NotAnImage { user: key.user },
-                Err(reply) => return self.perform(&key, &locale, reply, None).await,
+                Err(reply) => return self.perform(&key, &locale, reply).await,
             }
         } else if message.chat.is_private() {
             // Stickers, voice, locations…: said in private chats; in groups other members'
             // messages are none of the bot's business.
             return self
-                .perform(&key, &locale, reply("chat-unsupported", &[]), None)
+                .perform(&key, &locale, reply("chat-unsupported", &[]))
                 .await;
         } else {
             return;
         };
         if let Some((locale, actions)) = self.handle(&key, &locale, event).await {
             for action in actions {
-                self.perform(&key, &locale, action, None).await;
+                self.perform(&key, &locale, action).await;
             }
         }
     }
@@ -431,8 +431,7 @@ impl Adapter {
                 answered = true;
                 continue;
             }
-            self.perform(&key, &session_locale, action, Some(&query.id))
-                .await;
+            self.perform(&key, &session_locale, action).await;
         }
         if !answered {
             self.answer(&query.id, None).await;
@@ -457,7 +456,7 @@ impl Adapter {
     async fn deliver(self: Arc<Self>, mut outbox: tokio::sync::mpsc::UnboundedReceiver<Outgoing>) {
         while let Some(out) = outbox.recv().await {
             for action in out.actions {
-                self.perform(&out.key, &out.locale, action, None).await;
+                self.perform(&out.key, &out.locale, action).await;
             }
         }
     }
@@ -499,6 +498,12 @@ impl Adapter {
                 &[("numbers".to_string(), left_out.join(", "))].into(),
             );
         }
+        caption.push('\n');
+        caption += &self.messages.text(
+            locale,
+            "chat-review-ages",
+            &[("ages".to_string(), super::conversation::age_list(faces))].into(),
+        );
         caption
     }
 
@@ -536,13 +541,7 @@ impl Adapter {
     }
 
     /// Carries out one action in the session's chat.
-    async fn perform(
-        &self,
-        key: &SessionKey,
-        locale: &str,
-        action: Action,
-        _callback: Option<&CallbackQueryId>,
-    ) {
+    async fn perform(&self, key: &SessionKey, locale: &str, action: Action) {
         let chat = ChatId(key.chat);
         match action {
             Action::Reply {
