@@ -54,6 +54,7 @@ chat-queue-full = Na řadě je moc videí ({ $waiting }). Stiskněte prosím Vyt
 
 ## Chatovací služba a boti
 chat-photo-unusable = Vynechal jsem { $photo }: { $reason }
+chat-photos-more = …a dalších { $count } fotek jsem vynechal ze stejných důvodů.
 chat-photo-duplicate = Vynechal jsem { $photo }: je to stejný snímek jako { $of }.
 chat-stylegan-missing = Generativní vykreslování tu nemá importované váhy, proto jsem použil morfování podle bodů obličeje.
 chat-review = { $count } tváří od nejmladší. Červený rámeček: asi někdo jiný; ztmavené: vynechané. Tlačítka je ponechají nebo odeberou; věk opravíte zprávou „#3 12“.

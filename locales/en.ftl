@@ -54,6 +54,7 @@ chat-queue-full = Too many videos are waiting ({ $waiting }). Please press Rende
 
 ## Chat service and bots
 chat-photo-unusable = I left out { $photo }: { $reason }
+chat-photos-more = …and { $count } more photos were left out for the same reasons.
 chat-photo-duplicate = I left out { $photo }: it is the same picture as { $of }.
 chat-stylegan-missing = The generative renderer has no imported weights here, so I used landmark morphing.
 chat-review = { $count } faces, youngest first. Red frame: probably someone else; dimmed: left out. Buttons keep or remove them; type "#3 12" to fix an age.

@@ -374,6 +374,27 @@ fn garbage_floods_and_files_that_are_not_photos_get_clear_replies() {
         .count();
     assert_eq!(limit, 1, "the limit is said once");
 
+    // They are all the same picture: a few lines about the duplicates, a count for the rest,
+    // and one face is not enough.
+    let from = fake.calls().len();
+    fake.press(
+        OWNER,
+        OWNER,
+        collected.message_id.unwrap(),
+        &format!("{OWNER}|analyze"),
+    );
+    fake.wait_for(from, LONG, "the duplicates' count", |c| {
+        c.text().contains("44 more photos")
+    });
+    fake.wait_for(from, LONG, "too few faces", |c| {
+        c.text().contains("1 usable faces")
+    });
+    let duplicates = fake.calls()[from..]
+        .iter()
+        .filter(|c| c.text().contains("same picture"))
+        .count();
+    assert_eq!(duplicates, 5);
+
     // Czech for a Czech user.
     fake.send_text_in(777, 777, "cs", "/help");
     let (_, czech) = fake.wait_for(at + 1, SHORT, "the Czech help", |c| {

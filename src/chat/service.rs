@@ -493,6 +493,16 @@ impl Service {
                 .into(),
             });
         }
+        // A flood of duplicates gets a few lines and a count, not a message per photo.
+        const SHOWN: usize = 5;
+        if actions.len() > SHOWN {
+            let more = actions.len() - SHOWN;
+            actions.truncate(SHOWN);
+            actions.push(Action::Reply {
+                key: "chat-photos-more".into(),
+                args: [("count".to_string(), more.to_string())].into(),
+            });
+        }
         self.send(key, &locale, actions);
     }
 
