@@ -779,3 +779,15 @@ fn labels_caption_the_age_at_the_bottom_only() {
     let band = rows(&labelled, 236, 256);
     assert!(band.pixels().filter(|p| p[0] > 200).count() > 20);
 }
+
+#[test]
+fn serve_without_a_bot_token_names_the_variables() {
+    let dir = tmp();
+    let out = run(lifelapse(dir.path()).arg("serve"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("LIFELAPSE_TELEGRAM_TOKEN") && err.contains("LIFELAPSE_DISCORD_TOKEN"),
+        "{err}"
+    );
+}
