@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Serialize)]
 pub struct ChatBench {
+    /// Where the face networks ran.
+    pub device: String,
     pub album_photos: usize,
     /// "Find the faces" pressed → review (contact sheet and buttons) sent, face networks not
     /// yet loaded.
@@ -30,7 +32,7 @@ pub struct ChatBench {
 }
 
 const TOKEN: &str = "1:BENCH";
-const TIMEOUT: Duration = Duration::from_secs(900);
+const TIMEOUT: Duration = Duration::from_secs(300);
 
 /// `n` distinct photos from the samples: each sample as is, mirrored, and cropped by a few
 /// per cent, re-encoded (so no two are duplicates, and each still shows its face).
@@ -97,13 +99,16 @@ fn album_to_review(
     let message = collected.message_id.unwrap_or(0);
     let started = Instant::now();
     fake.press(chat, chat, message, &format!("{chat}|analyze"));
-    wait(fake, at, "the review", |c| {
-        c.method == "sendphoto" && c.chat() == Some(chat)
+    let (_, review) = wait(fake, at, "the review", |c| {
+        c.chat() == Some(chat) && (c.method == "sendphoto" || c.text().contains("couldn't"))
     })?;
+    if review.method != "sendphoto" {
+        return Err(BenchError::Input(format!("analysis: {}", review.text())));
+    }
     Ok(started.elapsed())
 }
 
-pub fn run(samples: &Path) -> Result<ChatBench, BenchError> {
+pub fn run(samples: &Path, device: tch::Device) -> Result<ChatBench, BenchError> {
     let fake =
         FakeTelegram::start(TOKEN).map_err(|e| BenchError::Input(format!("local server: {e}")))?;
     let dir = tempfile::tempdir().map_err(|e| BenchError::Input(e.to_string()))?;
@@ -112,6 +117,10 @@ pub fn run(samples: &Path) -> Result<ChatBench, BenchError> {
     config.telegram.api_url = fake.url();
     config.telegram.poll_timeout_s = 1;
     config.chat.metrics_addr = String::new();
+    config.general.device = match device {
+        tch::Device::Cuda(i) => format!("cuda:{i}"),
+        _ => "cpu".into(),
+    };
     let store = Arc::new(
         crate::store::SledStore::open(dir.path()).map_err(|e| BenchError::Input(e.to_string()))?,
     );
@@ -147,12 +156,20 @@ pub fn run(samples: &Path) -> Result<ChatBench, BenchError> {
             fake.press(chat, chat, 1, &format!("{chat}|render"));
         }
         for &chat in &chats {
-            wait(&fake, start, "a video", |c| {
-                c.method == "sendanimation" && c.chat() == Some(chat)
+            // MP4 comes as an animation; without ffmpeg the GIF comes as a file.
+            let (_, done) = wait(&fake, start, "a video", |c| {
+                c.chat() == Some(chat)
+                    && (c.method == "sendanimation"
+                        || c.method == "senddocument"
+                        || c.text().contains("failed"))
             })?;
+            if done.file.is_none() {
+                return Err(BenchError::Input(format!("render: {}", done.text())));
+            }
         }
         let wall = started.elapsed();
         Ok(ChatBench {
+            device: config.general.device.clone(),
             album_photos: photos.len(),
             review_cold_ms: review_cold.as_millis() as u64,
             review_warm_ms: review_warm.as_millis() as u64,

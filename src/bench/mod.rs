@@ -579,7 +579,7 @@ pub fn run(
         _ => None,
     };
     let chat = match only {
-        None | Some("chat") => Some(chat::run(samples)?),
+        None | Some("chat") => Some(chat::run(samples, device)?),
         _ => None,
     };
     Ok(BenchReport {
