@@ -99,6 +99,23 @@ fn file(fake: &FakeTelegram, rel: &str) -> String {
     fake.add_file(std::fs::read(photo(rel)).expect("test photo"))
 }
 
+/// The test photo re-encoded as HEIC by heif-enc; None where it is not installed (CI installs
+/// it, so there it must work).
+fn heic_of(rel: &str) -> Option<Vec<u8>> {
+    let dir = tempfile::tempdir().ok()?;
+    let out = dir.path().join("photo.heic");
+    let encoded = std::process::Command::new("heif-enc")
+        .args(["-q", "60", "-o"])
+        .arg(&out)
+        .arg(photo(rel))
+        .output();
+    match encoded {
+        Ok(o) if o.status.success() => std::fs::read(&out).ok(),
+        _ if std::env::var_os("CI").is_none() => None,
+        other => panic!("heif-enc failed in CI: {other:?}"),
+    }
+}
+
 const LONG: Duration = Duration::from_secs(240);
 const SHORT: Duration = Duration::from_secs(30);
 
@@ -116,9 +133,19 @@ fn album_to_review(fake: &FakeTelegram, chat: i64) -> (usize, Call) {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    for name in &names {
-        let id = file(fake, &format!("faces/barack_obama/{name}"));
-        fake.send_document(chat, OWNER, &id, name, Some("album-1"));
+    for (i, name) in names.iter().enumerate() {
+        // The first one as HEIC (as phones send it), where libheif's encoder is installed.
+        let heic = (i == 0)
+            .then(|| heic_of(&format!("faces/barack_obama/{name}")))
+            .flatten();
+        let (id, name) = match heic {
+            Some(bytes) => (fake.add_file(bytes), "IMG_0001.HEIC".to_string()),
+            None => (
+                file(fake, &format!("faces/barack_obama/{name}")),
+                name.clone(),
+            ),
+        };
+        fake.send_document(chat, OWNER, &id, &name, Some("album-1"));
     }
     let intruder = file(fake, "intruders/01.jpg");
     fake.send_photo(chat, OWNER, &intruder, Some("album-1"));
