@@ -62,6 +62,10 @@ pub struct TelegramConfig {
     pub poll_timeout_s: u32,
     /// Largest file the bot uploads, in MB (the Bot API's limit is 50).
     pub max_upload_mb: f64,
+    /// The public HTTPS URL Telegram posts updates to; empty: long polling.
+    pub webhook_url: String,
+    /// Where the webhook's requests arrive (behind the TLS proxy that serves `webhook_url`).
+    pub webhook_listen: String,
 }
 
 impl Default for TelegramConfig {
@@ -70,6 +74,8 @@ impl Default for TelegramConfig {
             api_url: "https://api.telegram.org".into(),
             poll_timeout_s: 25,
             max_upload_mb: 50.0,
+            webhook_url: String::new(),
+            webhook_listen: "127.0.0.1:8443".into(),
         }
     }
 }

@@ -521,3 +521,72 @@ fn a_name_is_searched_credited_and_dated_from_the_birth_date() {
     let ages: Vec<f64> = faces.iter().filter_map(|f| f.age).collect();
     assert_eq!(ages, [26.2, 40.5], "{faces:?}");
 }
+
+/// POSTs `body` to the webhook with `secret`; returns the HTTP status line.
+fn post_update(addr: &str, secret: Option<&str>, body: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the webhook");
+    let header = secret.map_or(String::new(), |v| {
+        format!("X-Telegram-Bot-Api-Secret-Token: {v}\r\n")
+    });
+    write!(
+        s,
+        "POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{header}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.lines().next().unwrap_or("").to_string()
+}
+
+#[test]
+fn webhook_mode_takes_updates_that_carry_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeTelegram::start(TOKEN).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let _served = Served::start_with(
+        &fake,
+        dir.path(),
+        &[
+            (
+                "LIFELAPSE_TELEGRAM_WEBHOOK_URL",
+                "https://bot.example/hook".to_string(),
+            ),
+            ("LIFELAPSE_TELEGRAM_WEBHOOK_LISTEN", listen.clone()),
+        ],
+    );
+    let (_, set) = fake.wait_for(0, SHORT, "setWebhook", is("setwebhook"));
+    assert_eq!(set.params["url"], "https://bot.example/hook");
+    let secret = set.params["secret_token"].as_str().unwrap().to_string();
+    assert!(secret.len() >= 16 && !secret.contains("TEST"), "{secret}");
+    let update = |id: i64, text: &str| {
+        serde_json::json!({"update_id": id, "message": {
+            "message_id": id, "date": 1_764_000_000,
+            "chat": {"id": OWNER, "type": "private", "first_name": "Pat"},
+            "from": {"id": OWNER, "is_bot": false, "first_name": "Pat", "language_code": "en"},
+            "text": text,
+        }})
+        .to_string()
+    };
+    // Without the secret: refused, and nothing happens.
+    assert!(post_update(&listen, None, &update(1, "/help")).contains("401"));
+    assert!(post_update(&listen, Some("wrong"), &update(2, "/help")).contains("401"));
+    assert!(post_update(&listen, Some(&secret), "not json").contains("400"));
+    assert!(post_update(&listen, Some(&secret), &update(3, "/help")).contains("200"));
+    let (_, help) = fake.wait_for(0, SHORT, "the help", is("sendmessage"));
+    assert!(help.text().contains("time-lapse"));
+    // Telegram repeating an update it already delivered: handled once.
+    assert!(post_update(&listen, Some(&secret), &update(3, "/help")).contains("200"));
+    std::thread::sleep(Duration::from_millis(800));
+    let replies = fake
+        .calls()
+        .iter()
+        .filter(|c| c.method == "sendmessage")
+        .count();
+    assert_eq!(replies, 1);
+}

@@ -416,7 +416,7 @@ fn answer(state: &State, token: &str, request: &Request) -> Reply {
                     "description": "Bad Request: invalid file_id"})),
             }
         }
-        "answercallbackquery" | "deletemessage" => ok(json!(true)),
+        "answercallbackquery" | "deletemessage" | "setwebhook" | "deletewebhook" => ok(json!(true)),
         "sendmessage"
         | "sendphoto"
         | "sendanimation"

@@ -36,12 +36,16 @@ pub enum TelegramError {
     Connect(String),
     #[error("{0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("webhook: {0}")]
+    Webhook(String),
 }
 
 pub struct TelegramOptions {
     pub token: crate::config::Secret,
     pub api_url: String,
     pub poll_timeout_s: u32,
+    /// Webhook mode: the public URL and the local address; None: long polling.
+    pub webhook: Option<(String, String)>,
     pub max_upload_bytes: u64,
     /// Largest photo file taken, in bytes.
     pub max_photo_bytes: u64,
@@ -53,6 +57,12 @@ impl TelegramOptions {
             token,
             api_url: config.telegram.api_url.clone(),
             poll_timeout_s: config.telegram.poll_timeout_s,
+            webhook: (!config.telegram.webhook_url.is_empty()).then(|| {
+                (
+                    config.telegram.webhook_url.clone(),
+                    config.telegram.webhook_listen.clone(),
+                )
+            }),
             max_upload_bytes: (config.telegram.max_upload_mb * 1e6) as u64,
             max_photo_bytes: config.album.max_file_mb.saturating_mul(1_000_000),
         }
@@ -102,8 +112,33 @@ pub async fn run(
     });
     let outbox = service.connect(PLATFORM, options.max_upload_bytes)?;
     let sender = tokio::spawn(adapter.clone().deliver(outbox));
+    let updates = match &options.webhook {
+        Some((url, listen)) => {
+            let secret = webhook_secret(&options.token);
+            let url = url::Url::parse(url).map_err(|_| TelegramError::Url(url.clone()))?;
+            let receiver = webhook_server(listen, secret.clone())?;
+            with_retries(|| {
+                adapter
+                    .bot
+                    .set_webhook(url.clone())
+                    .secret_token(secret.clone())
+                    .send()
+            })
+            .await
+            .map_err(|e| TelegramError::Webhook(e.to_string()))?;
+            tracing::info!(%listen, "receiving Telegram updates by webhook");
+            Updates::Webhook(receiver)
+        }
+        None => {
+            // getUpdates is refused while a webhook is set (from an earlier run in that mode).
+            with_retries(|| adapter.bot.delete_webhook().send())
+                .await
+                .map_err(|e| TelegramError::Connect(e.to_string()))?;
+            Updates::Polling(options.poll_timeout_s)
+        }
+    };
     tokio::select! {
-        result = adapter.clone().poll(options.poll_timeout_s) => {
+        result = adapter.clone().poll(updates) => {
             sender.abort();
             result
         }
@@ -112,6 +147,60 @@ pub async fn run(
             Ok(())
         }
     }
+}
+
+/// Where updates come from.
+enum Updates {
+    /// getUpdates with this long-poll wait.
+    Polling(u32),
+    /// Updates Telegram posted to the webhook.
+    Webhook(tokio::sync::mpsc::UnboundedReceiver<teloxide::types::Update>),
+}
+
+/// The webhook's secret: derived from the bot token, so it is stable across restarts and
+/// unguessable without the token (Telegram sends it back in a header with every update).
+fn webhook_secret(token: &crate::config::Secret) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("lifelapse-webhook:{}", token.expose()));
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Receives Telegram's webhook posts on `listen` (a thread of its own) and passes on the
+/// updates that carry the secret.
+fn webhook_server(
+    listen: &str,
+    secret: String,
+) -> Result<tokio::sync::mpsc::UnboundedReceiver<teloxide::types::Update>, TelegramError> {
+    let server = tiny_http::Server::http(listen)
+        .map_err(|e| TelegramError::Webhook(format!("{listen}: {e}")))?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for mut request in server.incoming_requests() {
+            let authorised = request.headers().iter().any(|h| {
+                h.field.equiv("X-Telegram-Bot-Api-Secret-Token") && h.value.as_str() == secret
+            });
+            let mut body = Vec::new();
+            let read = std::io::Read::read_to_end(request.as_reader(), &mut body);
+            let status = match (authorised, request.method(), read) {
+                (false, _, _) => 401,
+                (true, tiny_http::Method::Post, Ok(_)) => {
+                    match serde_json::from_slice::<teloxide::types::Update>(&body) {
+                        Ok(update) => {
+                            let _ = tx.send(update);
+                            200
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a webhook post is not an update");
+                            400
+                        }
+                    }
+                }
+                _ => 405,
+            };
+            let _ = request.respond(tiny_http::Response::empty(status));
+        }
+    });
+    Ok(rx)
 }
 
 /// Calls the Bot API, waiting out flood limits and retrying brief network failures.
@@ -172,7 +261,40 @@ impl Adapter {
         }
     }
 
-    async fn poll(self: Arc<Self>, timeout_s: u32) -> Result<(), TelegramError> {
+    /// The next updates: a long poll, or what the webhook received.
+    async fn next_updates(
+        &self,
+        source: &mut Updates,
+        offset: i64,
+    ) -> Result<Vec<teloxide::types::Update>, TelegramError> {
+        match source {
+            Updates::Webhook(rx) => match rx.recv().await {
+                Some(update) => Ok(vec![update]),
+                None => Err(TelegramError::Webhook("the webhook server stopped".into())),
+            },
+            Updates::Polling(timeout_s) => loop {
+                match self
+                    .bot
+                    .get_updates()
+                    .offset(offset as i32)
+                    .timeout(*timeout_s)
+                    .send()
+                    .await
+                {
+                    Ok(u) => return Ok(u),
+                    Err(RequestError::RetryAfter(wait)) => {
+                        tokio::time::sleep(wait.duration()).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "getUpdates failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            },
+        }
+    }
+
+    async fn poll(self: Arc<Self>, mut source: Updates) -> Result<(), TelegramError> {
         let store_cursor = {
             let service = self.service.clone();
             tokio::task::spawn_blocking(move || service.store().cursor(PLATFORM))
@@ -181,25 +303,7 @@ impl Adapter {
         };
         let mut last = store_cursor.unwrap_or(0);
         loop {
-            let updates = match self
-                .bot
-                .get_updates()
-                .offset((last + 1) as i32)
-                .timeout(timeout_s)
-                .send()
-                .await
-            {
-                Ok(u) => u,
-                Err(RequestError::RetryAfter(wait)) => {
-                    tokio::time::sleep(wait.duration()).await;
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "getUpdates failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
+            let updates = self.next_updates(&mut source, last + 1).await?;
             for update in updates {
                 let id = update.id.0 as i64;
                 if id <= last {
