@@ -110,7 +110,10 @@ pub async fn run(
         username,
         max_photo_bytes: options.max_photo_bytes,
     });
-    let outbox = service.connect(PLATFORM, options.max_upload_bytes)?;
+    let (s, limit) = (service.clone(), options.max_upload_bytes);
+    let outbox = tokio::task::spawn_blocking(move || s.connect(PLATFORM, limit))
+        .await
+        .map_err(|e| TelegramError::Connect(e.to_string()))??;
     let sender = tokio::spawn(adapter.clone().deliver(outbox));
     let updates = match &options.webhook {
         Some((url, listen)) => {
