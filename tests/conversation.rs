@@ -374,6 +374,8 @@ fn every_message_the_conversation_can_send_is_in_every_locale() {
         include_str!("../src/chat/service.rs"),
         include_str!("../src/chat/telegram.rs"),
         include_str!("../src/chat/discord.rs"),
+        include_str!("../src/chat/i18n.rs"),
+        include_str!("../src/chat/intake.rs"),
     ]
     .concat();
     let keys: std::collections::BTreeSet<&str> = source

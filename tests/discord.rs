@@ -60,6 +60,11 @@ fn album(fake: &FakeDiscord) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The review: a channel message with the contact sheet attached.
+fn is_review(c: &DCall) -> bool {
+    c.method == "POST" && c.path.ends_with("/messages") && !c.files.is_empty()
+}
+
 fn callback_type(c: &DCall) -> Option<u64> {
     (c.method == "POST" && c.path.ends_with("/callback"))
         .then(|| c.json["type"].as_u64().unwrap_or(0))
@@ -87,9 +92,7 @@ fn to_review(fake: &FakeDiscord) -> (usize, DCall) {
         .find(|(_, id)| id.ends_with("|analyze"))
         .expect("analyze button");
     fake.press(2, CHANNEL, OWNER, &analyze.1, 8_388_608);
-    fake.wait_for(at, LONG, "the review", |c| {
-        c.method == "POST" && c.path.ends_with("/messages") && !c.files.is_empty()
-    })
+    fake.wait_for(at, LONG, "the review", is_review)
 }
 
 #[test]
@@ -215,9 +218,7 @@ fn a_restart_mid_session_continues_and_photos_posted_later_join() {
     std::thread::sleep(Duration::from_millis(500));
     let before = fake.calls().len();
     fake.press(12, CHANNEL, OWNER, &analyze.1, 8_388_608);
-    let (_, review) = fake.wait_for(before, LONG, "the review after the restart", |c| {
-        c.method == "POST" && c.path.ends_with("/messages") && !c.files.is_empty()
-    });
+    let (_, review) = fake.wait_for(before, LONG, "the review after the restart", is_review);
     assert!(review.content().contains("5 faces"), "{}", review.content());
 }
 
@@ -242,9 +243,7 @@ fn the_message_command_hands_over_an_album_and_a_form_fixes_an_age() {
         .find(|(_, id)| id.ends_with("|analyze"))
         .unwrap();
     fake.press(21, CHANNEL, OWNER, &analyze.1, 8_388_608);
-    let (at, review) = fake.wait_for(start, LONG, "the review", |c| {
-        c.method == "POST" && c.path.ends_with("/messages") && !c.files.is_empty()
-    });
+    let (at, review) = fake.wait_for(start, LONG, "the review", is_review);
     let fix = review
         .buttons()
         .into_iter()

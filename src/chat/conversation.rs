@@ -293,7 +293,8 @@ fn reply(key: &str) -> Action {
     }
 }
 
-fn reply_with(key: &str, args: &[(&str, String)]) -> Action {
+/// A reply: the message `key` with its arguments.
+pub fn reply_with(key: &str, args: &[(&str, String)]) -> Action {
     Action::Reply {
         key: key.into(),
         args: args

@@ -12,9 +12,12 @@
 //!   it while the interaction token lives (15 minutes); later it is a new message. The upload
 //!   limit is the interaction's `attachment_size_limit`, read each time.
 
+use super::conversation::reply_with as reply;
 use super::conversation::{Action, Button, Command, Event, FaceSummary, PhotoRef};
 use super::i18n::Messages;
+use super::intake;
 use super::jobs::STORED;
+use super::lock;
 use super::service::{Outgoing, Service};
 use crate::store::SessionKey;
 use serenity::all::{ActionRowComponent, Attachment, Http};
@@ -106,10 +109,6 @@ struct Adapter {
     max_photo_bytes: u64,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 struct Handler {
     adapter: Arc<Adapter>,
     started: Mutex<bool>,
@@ -155,16 +154,6 @@ pub async fn run(
             client.shard_manager.shutdown_all().await;
             Ok(())
         }
-    }
-}
-
-fn reply(key: &str, args: &[(&str, String)]) -> Action {
-    Action::Reply {
-        key: key.into(),
-        args: args
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect::<BTreeMap<_, _>>(),
     }
 }
 
@@ -242,27 +231,11 @@ impl Adapter {
         }
     }
 
-    async fn handle(
-        &self,
-        key: &SessionKey,
-        locale: Option<String>,
-        event: Event,
-    ) -> Option<(String, Vec<Action>)> {
-        let (service, key2) = (self.service.clone(), key.clone());
-        match tokio::task::spawn_blocking(move || service.handle(&key2, locale.as_deref(), event))
-            .await
-        {
-            Ok(Ok(r)) => Some(r),
-            other => {
-                tracing::error!(session = %key.db_key(), ?other, "handling an event failed");
-                None
-            }
-        }
-    }
-
     async fn handle_all(&self, key: &SessionKey, locale: Option<String>, events: Vec<Event>) {
         for event in events {
-            if let Some((locale, actions)) = self.handle(key, locale.clone(), event).await {
+            if let Some((locale, actions)) =
+                self.service.handle_async(key, locale.clone(), event).await
+            {
                 for action in actions {
                     self.perform(key, &locale, action).await;
                 }
@@ -277,36 +250,14 @@ impl Adapter {
         key: &SessionKey,
         attachment: &Attachment,
     ) -> Result<Option<String>, Action> {
-        let too_large = |size: u64| {
-            reply(
-                "chat-photo-too-large",
-                &[
-                    ("size-mb", format!("{:.1}", size as f64 / 1e6)),
-                    ("limit-mb", (self.max_photo_bytes / 1_000_000).to_string()),
-                ],
-            )
-        };
-        if attachment.size as u64 > self.max_photo_bytes {
-            return Err(too_large(attachment.size as u64));
+        if let Some(refusal) = intake::too_large(attachment.size as u64, self.max_photo_bytes) {
+            return Err(refusal);
         }
         let bytes = attachment
             .download()
             .await
             .map_err(|e| reply("chat-download-failed", &[("reason", e.to_string())]))?;
-        if bytes.len() as u64 > self.max_photo_bytes {
-            return Err(too_large(bytes.len() as u64));
-        }
-        if crate::album::sniff(&bytes).is_none() {
-            return Ok(None);
-        }
-        let (service, key) = (self.service.clone(), key.clone());
-        match tokio::task::spawn_blocking(move || service.store().put_photo(&key, &bytes)).await {
-            Ok(Ok(hash)) => Ok(Some(hash)),
-            other => {
-                tracing::error!(?other, "storing a photo failed");
-                Err(reply("chat-trouble", &[]))
-            }
-        }
+        intake::keep(&self.service, key, bytes, self.max_photo_bytes).await
     }
 
     /// Photo events for attachments (one debounce group), and the messages for those that
@@ -428,7 +379,8 @@ impl Adapter {
         if presser != owner {
             // Refused here only to answer at once; the conversation refuses it too.
             let _ = self
-                .handle(
+                .service
+                .handle_async(
                     &key,
                     None,
                     Event::Button {
@@ -562,12 +514,15 @@ impl Adapter {
         let key = self.key(message.channel_id, message.author.id.get());
         let direct = message.guild_id.is_none();
         let (service, k) = (self.service.clone(), key.clone());
-        let state = tokio::task::spawn_blocking(move || service.conversation(&k))
+        let conversation = tokio::task::spawn_blocking(move || service.conversation(&k))
             .await
             .ok()
             .and_then(Result::ok)
-            .flatten()
-            .map(|c| c.state);
+            .flatten();
+        let locale = conversation
+            .as_ref()
+            .map_or_else(|| "en".to_string(), |c| c.locale.clone());
+        let state = conversation.map(|c| c.state);
         use super::conversation::State;
         let active = !matches!(state, None | Some(State::Idle));
         if !message.attachments.is_empty() {
@@ -577,7 +532,6 @@ impl Adapter {
             let (events, problems) = self
                 .photo_events(&key, &message.attachments, message.id.get().to_string())
                 .await;
-            let locale = state_locale(&self.service, &key).await;
             for p in problems {
                 self.perform(&key, &locale, p).await;
             }
@@ -745,30 +699,7 @@ impl Adapter {
         page: usize,
         pages: usize,
     ) -> String {
-        let mut text = self.messages.text(
-            locale,
-            "chat-review",
-            &[("count".to_string(), faces.len().to_string())].into(),
-        );
-        let left_out: Vec<String> = faces
-            .iter()
-            .filter(|f| f.removed)
-            .map(|f| format!("#{}", f.number))
-            .collect();
-        if !left_out.is_empty() {
-            text.push('\n');
-            text += &self.messages.text(
-                locale,
-                "chat-review-left-out",
-                &[("numbers".to_string(), left_out.join(", "))].into(),
-            );
-        }
-        text.push('\n');
-        text += &self.messages.text(
-            locale,
-            "chat-review-ages",
-            &[("ages".to_string(), super::conversation::age_list(faces))].into(),
-        );
+        let mut text = self.messages.review(locale, faces);
         if pages > 1 {
             text.push('\n');
             text += &self.messages.text(
@@ -808,7 +739,7 @@ impl Adapter {
         let text = self.review_text(locale, &faces, 0, pages);
         let channel = ChannelId::new(key.chat as u64);
         let mut message = CreateMessage::new().content(text).components(rows);
-        if let Some(bytes) = self.stored(&sheet) {
+        if let Some(bytes) = self.service.stored(&sheet) {
             message = message.add_file(CreateAttachment::bytes(bytes, "faces.jpg"));
         }
         match channel.send_message(&self.http, message).await {
@@ -866,16 +797,6 @@ impl Adapter {
         }
     }
 
-    fn stored(&self, hash: &str) -> Option<Vec<u8>> {
-        match self.service.store().get_photo(hash) {
-            Ok(Some(b)) => Some(b),
-            other => {
-                tracing::error!(?other, "a stored file is missing");
-                None
-            }
-        }
-    }
-
     async fn progress(&self, key: &SessionKey, text: String, force: bool) {
         let current = lock(&self.ui).get(key).and_then(|ui| ui.progress.clone());
         match current {
@@ -904,7 +825,7 @@ impl Adapter {
         mp4: bool,
         shrunk: Option<u32>,
     ) {
-        let Some(bytes) = self.stored(video) else {
+        let Some(bytes) = self.service.stored(video) else {
             self.say(key, self.messages.plain(locale, "chat-trouble"), Vec::new())
                 .await;
             return;
@@ -973,16 +894,6 @@ fn page_buttons(buttons: &[Vec<Button>], page: usize) -> (Vec<Vec<Button>>, usiz
     }
     rows.push(last);
     (rows, pages)
-}
-
-async fn state_locale(service: &Arc<Service>, key: &SessionKey) -> String {
-    let (service, key) = (service.clone(), key.clone());
-    tokio::task::spawn_blocking(move || service.conversation(&key))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .flatten()
-        .map_or_else(|| "en".to_string(), |c| c.locale)
 }
 
 #[cfg(test)]

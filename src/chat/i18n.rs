@@ -96,6 +96,36 @@ impl Messages {
         key.to_string()
     }
 
+    /// The review's text on every platform: how many faces, which are left out, and every
+    /// face's age (so an age fix shows at once).
+    pub fn review(&self, locale: &str, faces: &[super::conversation::FaceSummary]) -> String {
+        let mut text = self.text(
+            locale,
+            "chat-review",
+            &[("count".to_string(), faces.len().to_string())].into(),
+        );
+        let left_out: Vec<String> = faces
+            .iter()
+            .filter(|f| f.removed)
+            .map(|f| format!("#{}", f.number))
+            .collect();
+        if !left_out.is_empty() {
+            text.push('\n');
+            text += &self.text(
+                locale,
+                "chat-review-left-out",
+                &[("numbers".to_string(), left_out.join(", "))].into(),
+            );
+        }
+        text.push('\n');
+        text += &self.text(
+            locale,
+            "chat-review-ages",
+            &[("ages".to_string(), super::conversation::age_list(faces))].into(),
+        );
+        text
+    }
+
     /// [`Messages::text`] without arguments.
     pub fn plain(&self, locale: &str, key: &str) -> String {
         self.text(locale, key, &BTreeMap::new())

@@ -6,8 +6,15 @@
 pub mod conversation;
 pub mod discord;
 pub mod i18n;
+pub mod intake;
 pub mod jobs;
 pub mod queue;
 pub mod serve;
 pub mod service;
 pub mod telegram;
+
+/// Locks a mutex, taking it over if a panicked job poisoned it: one failed job must not take
+/// the chat service down with it.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

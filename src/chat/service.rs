@@ -9,6 +9,7 @@
 
 use super::conversation::{Action, Conversation, Event, PhotoRef, State};
 use super::jobs::{self, JobError, SessionAnalysis};
+use super::lock;
 use super::queue::{Position, QueueError, RenderQueue};
 use crate::config::Config;
 use crate::engine::CancelToken;
@@ -16,7 +17,7 @@ use crate::store::{SessionKey, SessionStore, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
@@ -92,11 +93,6 @@ pub struct Service {
     analyzer: Mutex<Option<Arc<Mutex<crate::face::FaceAnalyzer>>>>,
     pub metrics: Metrics,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panicked job must not take the service down with it.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Service {
@@ -183,6 +179,18 @@ impl Service {
         lock(&self.upload_limits).insert(key.clone(), bytes);
     }
 
+    /// A stored file (photo, contact sheet, video) by its hash; a missing or unreadable one is
+    /// logged and None.
+    pub fn stored(&self, hash: &str) -> Option<Vec<u8>> {
+        match self.store.get_photo(hash) {
+            Ok(Some(b)) => Some(b),
+            other => {
+                tracing::error!(?other, "a stored file is missing");
+                None
+            }
+        }
+    }
+
     /// The conversation of `key`, for adapters that show its state (buttons, captions).
     pub fn conversation(&self, key: &SessionKey) -> Result<Option<Conversation>, StoreError> {
         self.store.load(key)
@@ -212,6 +220,26 @@ impl Service {
         Ok((conversation.locale, rest))
     }
 
+    /// [`Service::handle`] for async adapters: run off the async workers (it writes the store),
+    /// failures logged. None when the event could not be handled.
+    pub async fn handle_async(
+        self: &Arc<Self>,
+        key: &SessionKey,
+        locale: Option<String>,
+        event: Event,
+    ) -> Option<(String, Vec<Action>)> {
+        let (service, key2) = (self.clone(), key.clone());
+        match tokio::task::spawn_blocking(move || service.handle(&key2, locale.as_deref(), event))
+            .await
+        {
+            Ok(Ok(r)) => Some(r),
+            other => {
+                tracing::error!(session = %key.db_key(), ?other, "handling an event failed");
+                None
+            }
+        }
+    }
+
     /// An event from a job: handled like a user's, its messages sent to the platform.
     fn dispatch(self: &Arc<Self>, key: &SessionKey, event: Event) {
         match self.handle(key, None, event) {
@@ -234,6 +262,15 @@ impl Service {
             locale: locale.to_string(),
             actions,
         });
+    }
+
+    /// The session's locale, for messages a job sends on its own (English when unknown).
+    fn locale_of(&self, key: &SessionKey) -> String {
+        self.store
+            .load(key)
+            .ok()
+            .flatten()
+            .map_or_else(|| "en".to_string(), |c| c.locale)
     }
 
     fn epoch(&self, key: &SessionKey) -> u64 {
@@ -467,12 +504,7 @@ impl Service {
 
     /// Photos intake could not use are named to the user, each with its reason.
     fn tell_rejected(&self, key: &SessionKey, analysis: &SessionAnalysis) {
-        let locale = self
-            .store
-            .load(key)
-            .ok()
-            .flatten()
-            .map_or_else(|| "en".to_string(), |c| c.locale);
+        let locale = self.locale_of(key);
         let mut actions = Vec::new();
         for r in &analysis.album.rejected {
             let mut args = r.error.message_args();
@@ -590,12 +622,7 @@ impl Service {
                 .collect()
         };
         for (key, ahead) in waiting {
-            let locale = self
-                .store
-                .load(&key)
-                .ok()
-                .flatten()
-                .map_or_else(|| "en".to_string(), |c| c.locale);
+            let locale = self.locale_of(&key);
             self.send(&key, &locale, vec![Action::Queued { ahead }]);
         }
     }
@@ -636,10 +663,7 @@ impl Service {
         let video =
             jobs::render_video(&analysis, &choices, &self.config, limit, cancel, &progress)?;
         if video.fell_back_to_morph {
-            let locale = self
-                .store
-                .load(key)?
-                .map_or_else(|| "en".to_string(), |c| c.locale);
+            let locale = self.locale_of(key);
             self.send(
                 key,
                 &locale,

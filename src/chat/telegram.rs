@@ -10,12 +10,15 @@
 //! - Flood limits: a `retry_after` answer is waited out and the call repeated; progress edits
 //!   are at most about one a second per chat.
 
+use super::conversation::reply_with as reply;
 use super::conversation::{Action, Button, Command, Event, PhotoRef};
 use super::i18n::Messages;
+use super::intake;
 use super::jobs::STORED;
+use super::lock;
 use super::service::{Outgoing, Service};
 use crate::store::SessionKey;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use teloxide::net::Download;
@@ -229,10 +232,6 @@ where
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Parses a command message ("/timelapse@bot Ada Lovelace"); None when it is not a command or
 /// is addressed to another bot.
 fn parse_command(text: &str, username: &str) -> Option<Command> {
@@ -325,24 +324,6 @@ impl Adapter {
         }
     }
 
-    /// The service's handling of one event, off the async workers.
-    async fn handle(
-        &self,
-        key: &SessionKey,
-        locale: &str,
-        event: Event,
-    ) -> Option<(String, Vec<Action>)> {
-        let (service, key2, locale) = (self.service.clone(), key.clone(), locale.to_string());
-        match tokio::task::spawn_blocking(move || service.handle(&key2, Some(&locale), event)).await
-        {
-            Ok(Ok(r)) => Some(r),
-            other => {
-                tracing::error!(session = %key.db_key(), ?other, "handling an event failed");
-                None
-            }
-        }
-    }
-
     async fn update(&self, update: teloxide::types::Update) {
         match update.kind {
             UpdateKind::Message(message) => self.message(message).await,
@@ -423,7 +404,8 @@ impl Adapter {
         } else {
             return;
         };
-        if let Some((locale, actions)) = self.handle(&key, &locale, event).await {
+        if let Some((locale, actions)) = self.service.handle_async(&key, Some(locale), event).await
+        {
             for action in actions {
                 self.perform(&key, &locale, action).await;
             }
@@ -438,14 +420,8 @@ impl Adapter {
         file: &FileId,
         size: u32,
     ) -> Result<Option<String>, Action> {
-        if size as u64 > self.max_photo_bytes {
-            return Err(reply(
-                "chat-photo-too-large",
-                &[
-                    ("size-mb", format!("{:.1}", size as f64 / 1e6)),
-                    ("limit-mb", (self.max_photo_bytes / 1_000_000).to_string()),
-                ],
-            ));
+        if let Some(refusal) = intake::too_large(size as u64, self.max_photo_bytes) {
+            return Err(refusal);
         }
         let failed = |e: String| reply("chat-download-failed", &[("reason", e)]);
         let file = with_retries(|| self.bot.get_file(file.clone()).send())
@@ -456,26 +432,7 @@ impl Adapter {
             .download_file(&file.path, &mut bytes)
             .await
             .map_err(|e| failed(e.to_string()))?;
-        if bytes.len() as u64 > self.max_photo_bytes {
-            return Err(reply(
-                "chat-photo-too-large",
-                &[
-                    ("size-mb", format!("{:.1}", bytes.len() as f64 / 1e6)),
-                    ("limit-mb", (self.max_photo_bytes / 1_000_000).to_string()),
-                ],
-            ));
-        }
-        if crate::album::sniff(&bytes).is_none() {
-            return Ok(None);
-        }
-        let (service, key) = (self.service.clone(), key.clone());
-        match tokio::task::spawn_blocking(move || service.store().put_photo(&key, &bytes)).await {
-            Ok(Ok(hash)) => Ok(Some(hash)),
-            other => {
-                tracing::error!(?other, "storing a photo failed");
-                Err(reply("chat-trouble", &[]))
-            }
-        }
+        intake::keep(&self.service, key, bytes, self.max_photo_bytes).await
     }
 
     async fn callback(&self, query: CallbackQuery) {
@@ -513,22 +470,14 @@ impl Adapter {
         } else {
             None
         };
-        let (service, key2) = (self.service.clone(), key.clone());
-        let handled = tokio::task::spawn_blocking(move || {
-            service.handle(&key2, owner_locale.as_deref(), event)
-        })
-        .await;
-        let (session_locale, actions) = match handled {
-            Ok(Ok(r)) => r,
-            other => {
-                tracing::error!(?other, "handling a button failed");
-                self.answer(
-                    &query.id,
-                    Some(self.messages.plain(&locale, "chat-trouble")),
-                )
-                .await;
-                return;
-            }
+        let handled = self.service.handle_async(&key, owner_locale, event).await;
+        let Some((session_locale, actions)) = handled else {
+            self.answer(
+                &query.id,
+                Some(self.messages.plain(&locale, "chat-trouble")),
+            )
+            .await;
+            return;
         };
         let mut answered = false;
         for action in actions {
@@ -586,34 +535,6 @@ impl Adapter {
         }))
     }
 
-    fn review_caption(&self, locale: &str, faces: &[super::conversation::FaceSummary]) -> String {
-        let mut caption = self.messages.text(
-            locale,
-            "chat-review",
-            &[("count".to_string(), faces.len().to_string())].into(),
-        );
-        let left_out: Vec<String> = faces
-            .iter()
-            .filter(|f| f.removed)
-            .map(|f| format!("#{}", f.number))
-            .collect();
-        if !left_out.is_empty() {
-            caption.push('\n');
-            caption += &self.messages.text(
-                locale,
-                "chat-review-left-out",
-                &[("numbers".to_string(), left_out.join(", "))].into(),
-            );
-        }
-        caption.push('\n');
-        caption += &self.messages.text(
-            locale,
-            "chat-review-ages",
-            &[("ages".to_string(), super::conversation::age_list(faces))].into(),
-        );
-        caption
-    }
-
     async fn send_text(
         &self,
         chat: ChatId,
@@ -632,16 +553,6 @@ impl Adapter {
             Ok(m) => Some(m.id),
             Err(e) => {
                 tracing::warn!(error = %e, "sendMessage failed");
-                None
-            }
-        }
-    }
-
-    fn stored(&self, hash: &str) -> Option<Vec<u8>> {
-        match self.service.store().get_photo(hash) {
-            Ok(Some(b)) => Some(b),
-            other => {
-                tracing::error!(?other, "a stored file is missing");
                 None
             }
         }
@@ -714,7 +625,7 @@ impl Adapter {
         buttons: &[Vec<Button>],
     ) {
         let chat = ChatId(key.chat);
-        let caption = self.review_caption(locale, faces);
+        let caption = self.messages.review(locale, faces);
         let markup = self.keyboard(key, locale, buttons);
         let shown = lock(&self.ui)
             .get(key)
@@ -736,7 +647,7 @@ impl Adapter {
                 Err(e) => tracing::warn!(error = %e, "editing the review failed; sending anew"),
             }
         }
-        let Some(bytes) = self.stored(&sheet) else {
+        let Some(bytes) = self.service.stored(&sheet) else {
             self.send_text(chat, caption, Some(markup)).await;
             return;
         };
@@ -811,7 +722,7 @@ impl Adapter {
             })
             .await;
         }
-        let Some(bytes) = self.stored(video) else {
+        let Some(bytes) = self.service.stored(video) else {
             self.send_text(chat, self.messages.plain(locale, "chat-trouble"), None)
                 .await;
             return;
@@ -853,16 +764,6 @@ impl Adapter {
             );
             self.send_text(chat, text, None).await;
         }
-    }
-}
-
-fn reply(key: &str, args: &[(&str, String)]) -> Action {
-    Action::Reply {
-        key: key.into(),
-        args: args
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect::<BTreeMap<_, _>>(),
     }
 }
 
