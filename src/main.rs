@@ -433,6 +433,15 @@ fn decided_album(
     (album, faces, decisions)
 }
 
+/// Prints `value` as pretty JSON on stdout.
+fn print_json(value: &impl serde::Serialize, what: &str) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .with_context(|| what.to_string())
+        .map_err(fail(exit::FAILURE))?;
+    println!("{text}");
+    Ok(())
+}
+
 /// A folder name for a person's name.
 fn slug(name: &str) -> String {
     let s: String = name
@@ -611,10 +620,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                 .context("benchmark")
                 .map_err(fail(exit::FAILURE))?;
             if json {
-                let text = serde_json::to_string_pretty(&report)
-                    .context("report")
-                    .map_err(fail(exit::FAILURE))?;
-                println!("{text}");
+                print_json(&report, "report")?;
             } else {
                 println!(
                     "machine: {} ({} worker threads)",
@@ -804,10 +810,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                 report.per_frame.insert(name, scores);
             }
             if json {
-                let text = serde_json::to_string_pretty(&report)
-                    .context("report")
-                    .map_err(fail(exit::FAILURE))?;
-                println!("{text}");
+                print_json(&report, "report")?;
             } else {
                 println!(
                     "{:<12} {:>8} {:>8} {:>9} {:>9} {:>10} {:>6} {:>6}",
@@ -845,10 +848,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
         } => {
             let result = crawl_into(&name, &output, &config, max)?;
             if json {
-                let text = serde_json::to_string_pretty(&result)
-                    .context("manifest")
-                    .map_err(fail(exit::FAILURE))?;
-                println!("{text}");
+                print_json(&result, "manifest")?;
             } else {
                 let p = &result.person;
                 println!(
