@@ -206,6 +206,7 @@ fn every_way_of_running_the_generator_matches_the_reference() {
         let options = RunOptions {
             fuse_up_max_channels: fuse,
             polyphase,
+            ..RunOptions::default()
         };
         let g = Generator::with_options(
             &ckpt.generator,
@@ -223,4 +224,23 @@ fn every_way_of_running_the_generator_matches_the_reference() {
             1e-4,
         );
     }
+}
+
+/// The fused-kernel route's bookkeeping (styles, demodulation, the plain transposed up-sampling,
+/// the order of layers and to-RGBs) with its epilogues computed by operators, against the
+/// reference; on a GPU the benchmark checks the kernels against the operators.
+#[test]
+fn the_fused_route_matches_the_reference() {
+    let ckpt = import::open(&common::fixtures().join("g_small.pt"), None).expect("open");
+    let io = read("stylegan2_small_io.safetensors");
+    let g = Generator::new(
+        &ckpt.generator,
+        &ckpt.generator_config,
+        Device::Cpu,
+        Kind::Float,
+    )
+    .unwrap();
+    assert!(!g.uses_fused_kernels(), "the kernels run only on CUDA");
+    let image = g.synthesis_fused_reference(io.get("wplus").unwrap());
+    assert_close("fused route", &image, io.get("img_wplus").unwrap(), 1e-4);
 }

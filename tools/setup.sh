@@ -30,3 +30,7 @@ if ! command -v cargo >/dev/null; then
 fi
 
 tools/setup-libtorch.sh
+# The tests compile the generator's CUDA kernels (no GPU needed for that).
+if [[ "${1:-}" == "--test" ]]; then
+    tools/setup-nvrtc.sh
+fi

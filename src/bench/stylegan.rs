@@ -16,6 +16,34 @@ pub struct StyleganBench {
     pub encoder: Vec<EncoderRun>,
     /// fp16 against fp32 on the same weights and codes (CUDA only).
     pub fp16_vs_fp32: Option<Fp16Check>,
+    /// The fused-kernel route against the operator route, same weights, codes and precision
+    /// (CUDA only; the kernels run nowhere else).
+    pub fused_vs_operators: Vec<FusedCheck>,
+    /// Where a batch's time goes, per convolution and epilogue (CUDA only).
+    pub layer_profile: Vec<LayerTime>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FusedCheck {
+    pub config: String,
+    pub precision: String,
+    /// The fused route ran with NHWC activations.
+    pub channels_last: bool,
+    /// Largest |fused − operators| over the images.
+    pub max_abs_diff: f64,
+    pub mean_abs_diff: f64,
+    /// Largest |operators| (the images' scale).
+    pub absmax: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LayerTime {
+    /// "fused" or "operators".
+    pub route: String,
+    pub batch: i64,
+    pub precision: String,
+    pub step: String,
+    pub ms_per_frame: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -29,6 +57,8 @@ pub struct GeneratorRun {
     pub fuse_up_max_channels: i64,
     /// Composed up-sampling ran as a 3×3 convolution and a pixel shuffle.
     pub polyphase: bool,
+    /// The fused epilogue kernels ran (see `nets::cuda_kernels`).
+    pub fused_epilogue: bool,
     pub frames_per_s: f64,
     pub ms_per_frame: f64,
 }
@@ -111,10 +141,24 @@ fn generator_run(
 ) -> Result<GeneratorRun, BenchError> {
     let _guard = tch::no_grad_guard();
     let weights = config.random_weights(7);
-    let mut g = Generator::with_options(&weights, config, device, kind, options)
-        .map_err(|e| BenchError::Input(e.to_string()))?;
-    if channels_last {
+    let mut g = Generator::with_options(
+        &weights,
+        config,
+        device,
+        kind,
+        RunOptions {
+            channels_last,
+            ..options
+        },
+    )
+    .map_err(|e| BenchError::Input(e.to_string()))?;
+    if channels_last && !g.uses_fused_kernels() {
         g.use_channels_last();
+    }
+    if options.fused_epilogue && device.is_cuda() && !g.uses_fused_kernels() {
+        return Err(BenchError::Input(
+            "the fused kernels were asked for but did not load (see the log)".into(),
+        ));
     }
     let z = Tensor::randn([batch, config.style_dim], (Kind::Float, device));
     let w_plus = g.mix(&g.mapping(&z), None, 0);
@@ -131,6 +175,7 @@ fn generator_run(
         channels_last,
         fuse_up_max_channels: options.fuse_up_max_channels,
         polyphase: options.polyphase,
+        fused_epilogue: g.uses_fused_kernels(),
         frames_per_s,
         ms_per_frame: 1e3 / frames_per_s,
     })
@@ -187,12 +232,111 @@ fn fp16_check(
     })
 }
 
+/// The fused route against the operator route on the same random weights and codes.
+fn fused_check(
+    config: &GeneratorConfig,
+    label: &str,
+    device: Device,
+    kind: Kind,
+    channels_last: bool,
+) -> Result<FusedCheck, BenchError> {
+    let _guard = tch::no_grad_guard();
+    let weights = config.random_weights(7);
+    let build = |fused_epilogue| {
+        let options = RunOptions {
+            fused_epilogue,
+            channels_last,
+            ..RunOptions::default()
+        };
+        Generator::with_options(&weights, config, device, kind, options)
+            .map_err(|e| BenchError::Input(e.to_string()))
+    };
+    let (fused, operators) = (build(true)?, build(false)?);
+    if !fused.uses_fused_kernels() {
+        return Err(BenchError::Input(
+            "the fused kernels did not load (see the log)".into(),
+        ));
+    }
+    let z = Tensor::randn([4, config.style_dim], (Kind::Float, device));
+    let w_plus = operators.mix(&operators.mapping(&z), None, 0);
+    let a = operators.synthesis(&w_plus).to_kind(Kind::Double);
+    let b = fused.synthesis(&w_plus).to_kind(Kind::Double);
+    let diff = (&a - &b).abs();
+    Ok(FusedCheck {
+        config: label.to_string(),
+        precision: precision_name(kind).into(),
+        channels_last,
+        max_abs_diff: diff.max().double_value(&[]),
+        mean_abs_diff: diff.mean(Kind::Double).double_value(&[]),
+        absmax: a.abs().max().double_value(&[]),
+    })
+}
+
+/// Per-step time of one synthesis batch, averaged over `repeats` batches after a warm-up.
+fn layer_profile_run(
+    config: &GeneratorConfig,
+    device: Device,
+    kind: Kind,
+    batch: i64,
+    fused_epilogue: bool,
+    channels_last: bool,
+    repeats: usize,
+) -> Result<Vec<LayerTime>, BenchError> {
+    let _guard = tch::no_grad_guard();
+    let weights = config.random_weights(7);
+    let options = RunOptions {
+        fused_epilogue,
+        channels_last,
+        ..RunOptions::default()
+    };
+    let g = Generator::with_options(&weights, config, device, kind, options)
+        .map_err(|e| BenchError::Input(e.to_string()))?;
+    let z = Tensor::randn([batch, config.style_dim], (Kind::Float, device));
+    let w_plus = g.mix(&g.mapping(&z), None, 0);
+    let mut steps: Vec<(String, f64)> = Vec::new();
+    for round in 0..=repeats {
+        sync(device);
+        let mut last = Instant::now();
+        let mut index = 0;
+        let _ = g.synthesis_profiled(&w_plus, |name| {
+            sync(device);
+            let now = Instant::now();
+            if round > 0 {
+                let seconds = (now - last).as_secs_f64();
+                match steps.get_mut(index) {
+                    Some(entry) => entry.1 += seconds,
+                    None => steps.push((name.to_string(), seconds)),
+                }
+            }
+            index += 1;
+            last = now;
+        });
+    }
+    let route = match (g.uses_fused_kernels(), channels_last) {
+        (true, true) => "fused, NHWC",
+        (true, false) => "fused",
+        (false, _) => "operators",
+    };
+    Ok(steps
+        .into_iter()
+        .map(|(step, seconds)| LayerTime {
+            route: route.into(),
+            batch,
+            precision: precision_name(kind).into(),
+            step,
+            ms_per_frame: seconds * 1e3 / (repeats as f64 * batch as f64),
+        })
+        .collect())
+}
+
 /// Runs the StyleGAN2 benchmark on `device`. `min_seconds` is the time spent per measurement.
 pub fn run(device: Device, min_seconds: f64) -> Result<StyleganBench, BenchError> {
     let fixture = fixture_config();
     let mut generator = Vec::new();
     let mut encoder = Vec::new();
     let mut fp16_vs_fp32 = None;
+    let mut fused_vs_operators = Vec::new();
+    let mut layer_profile = Vec::new();
     let fixture_label = "fixture (64², style 64, narrow)";
     for batch in [1, 8] {
         generator.push(generator_run(
@@ -221,19 +365,19 @@ pub fn run(device: Device, min_seconds: f64) -> Result<StyleganBench, BenchError
         tch::Cuda::cudnn_set_benchmark(true);
         let full = GeneratorConfig::config_f(1024);
         let label = "config-f 1024²";
-        let default_fuse = RunOptions::default().fuse_up_max_channels;
-        for (batch, kind, channels_last, fuse, polyphase) in [
-            (1, Kind::Float, false, default_fuse, false),
-            (16, Kind::Float, false, default_fuse, false),
-            (16, Kind::Float, false, default_fuse, true),
-            (1, Kind::Half, false, default_fuse, false),
-            (1, Kind::Half, false, default_fuse, true),
-            (8, Kind::Half, false, default_fuse, true),
-            (32, Kind::Half, false, 0, false),
-            (32, Kind::Half, false, default_fuse, false),
-            (32, Kind::Half, false, default_fuse, true),
-            (32, Kind::Half, true, default_fuse, true),
-            (64, Kind::Half, false, default_fuse, true),
+        // (batch, precision, NHWC, fused epilogue, composed up-sampling up to, polyphase)
+        let all = i64::MAX;
+        for (batch, kind, channels_last, fused_epilogue, fuse, polyphase) in [
+            (32, Kind::Half, false, false, all, false),
+            (16, Kind::Float, false, false, all, false),
+            (32, Kind::Half, false, true, all, false),
+            (128, Kind::Half, false, true, all, false),
+            (1, Kind::Half, true, true, all, false),
+            (8, Kind::Half, true, true, all, false),
+            (32, Kind::Half, true, true, all, false),
+            (64, Kind::Half, true, true, all, false),
+            (128, Kind::Half, true, true, all, false),
+            (16, Kind::Float, true, true, all, false),
         ] {
             generator.push(generator_run(
                 label,
@@ -245,8 +389,34 @@ pub fn run(device: Device, min_seconds: f64) -> Result<StyleganBench, BenchError
                 RunOptions {
                     fuse_up_max_channels: fuse,
                     polyphase,
+                    fused_epilogue,
+                    channels_last,
                 },
                 min_seconds,
+            )?);
+        }
+        for kind in [Kind::Float, Kind::Half] {
+            for channels_last in [false, true] {
+                for (config, label) in [(&fixture, fixture_label), (&full, label)] {
+                    fused_vs_operators.push(fused_check(
+                        config,
+                        label,
+                        device,
+                        kind,
+                        channels_last,
+                    )?);
+                }
+            }
+        }
+        for (fused, channels_last) in [(false, false), (true, false), (true, true)] {
+            layer_profile.extend(layer_profile_run(
+                &full,
+                device,
+                Kind::Half,
+                32,
+                fused,
+                channels_last,
+                5,
             )?);
         }
         let published = [64, 128, 256, 512];
@@ -269,5 +439,7 @@ pub fn run(device: Device, min_seconds: f64) -> Result<StyleganBench, BenchError
         generator,
         encoder,
         fp16_vs_fp32,
+        fused_vs_operators,
+        layer_profile,
     })
 }

@@ -1,6 +1,7 @@
 //! Networks in tch. Images meet tensors only here, at one seam.
 
 pub mod age;
+pub mod cuda_kernels;
 pub mod device;
 pub mod e4e;
 pub mod face_descriptor;
