@@ -1060,6 +1060,11 @@ mod tests {
     #[test]
     fn the_composed_up_sampling_kernel_equals_transposed_conv_then_blur() {
         tch::manual_seed(3);
+        // The operator route's options (the fused route does not compose up-sampling).
+        let operators = RunOptions {
+            fused_epilogue: false,
+            ..RunOptions::default()
+        };
         let mut t = TensorSet::default();
         let opts = (Kind::Float, Device::Cpu);
         t.insert("c.weight", Tensor::randn([1, 6, 5, 3, 3], opts));
@@ -1074,7 +1079,7 @@ mod tests {
             8,
             true,
             true,
-            RunOptions::default(),
+            operators,
             Device::Cpu,
             Kind::Float,
         )
@@ -1114,7 +1119,7 @@ mod tests {
             true,
             RunOptions {
                 polyphase: true,
-                ..RunOptions::default()
+                ..operators
             },
             Device::Cpu,
             Kind::Float,
