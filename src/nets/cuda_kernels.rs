@@ -111,6 +111,36 @@ __device__ __forceinline__ void up_taps(long long y, long long size, long long* 
 // One thread computes four horizontally adjacent output pixels over all channels: rows are
 // read and written four elements at a time, and the blur's taps are shared between the four.
 #define RUN 4
+// The to-RGB output of four adjacent pixels: the summed projections r, the bias and the
+// up-sampled skip image.
+template <typename T>
+__device__ void write_rgb(const Epilogue& p, long long b, long long y, long long x0,
+                          const float (&r)[3][RUN]) {
+    const T* skip = (const T*)p.skip;
+    const long long sh = p.h / 2, sw = p.w / 2;
+    long long ay[2];
+    float wy[2];
+    up_taps(y, sh, ay, wy);
+    T* rgb = (T*)p.rgb;
+    for (int o = 0; o < 3; ++o) {
+        float out[RUN];
+#pragma unroll
+        for (int k = 0; k < RUN; ++k) {
+            out[k] = r[o][k] + p.rgb_bias[o];
+            if (skip) {
+                const T* plane = skip + (b * 3 + o) * sh * sw;
+                long long ax[2];
+                float wx[2];
+                up_taps(x0 + k, sw, ax, wx);
+                for (int j = 0; j < 2; ++j)
+                    for (int m = 0; m < 2; ++m)
+                        out[k] += wy[j] * wx[m] * load(plane, ay[j] * sw + ax[m]);
+            }
+        }
+        store4(rgb + ((b * 3 + o) * p.h + y) * p.w + x0, out);
+    }
+}
+
 template <typename T, bool UP>
 __device__ void epilogue(const Epilogue& p) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -192,29 +222,7 @@ __device__ void epilogue(const Epilogue& p) {
         }
     }
     if (!to_rgb) return;
-    const T* skip = (const T*)p.skip;
-    const long long sh = p.h / 2, sw = p.w / 2;
-    long long ay[2];
-    float wy[2];
-    up_taps(y, sh, ay, wy);
-    T* rgb = (T*)p.rgb;
-    for (int o = 0; o < 3; ++o) {
-        float out[RUN];
-#pragma unroll
-        for (int k = 0; k < RUN; ++k) {
-            out[k] = r[o][k] + p.rgb_bias[o];
-            if (skip) {
-                const T* plane = skip + (b * 3 + o) * sh * sw;
-                long long ax[2];
-                float wx[2];
-                up_taps(x0 + k, sw, ax, wx);
-                for (int j = 0; j < 2; ++j)
-                    for (int m = 0; m < 2; ++m)
-                        out[k] += wy[j] * wx[m] * load(plane, ay[j] * sw + ax[m]);
-            }
-        }
-        store4(rgb + ((b * 3 + o) * p.h + y) * p.w + x0, out);
-    }
+    write_rgb<T>(p, b, y, x0, r);
 }
 
 // 16 bytes of channels at once: 4 floats or 8 halves.
@@ -339,29 +347,7 @@ __device__ void epilogue_nhwc(const Epilogue& p) {
         }
     }
     if (!valid || lane != 0) return;
-    const T* skip = (const T*)p.skip;
-    const long long sh = p.h / 2, sw = p.w / 2;
-    long long ay[2];
-    float wy[2];
-    up_taps(y, sh, ay, wy);
-    T* rgb = (T*)p.rgb;
-    for (int o = 0; o < 3; ++o) {
-        float out[RUN];
-#pragma unroll
-        for (int k = 0; k < RUN; ++k) {
-            out[k] = r[o][k] + p.rgb_bias[o];
-            if (skip) {
-                const T* plane = skip + (b * 3 + o) * sh * sw;
-                long long ax[2];
-                float wx[2];
-                up_taps(x0 + k, sw, ax, wx);
-                for (int j = 0; j < 2; ++j)
-                    for (int m = 0; m < 2; ++m)
-                        out[k] += wy[j] * wx[m] * load(plane, ay[j] * sw + ax[m]);
-            }
-        }
-        store4(rgb + ((b * 3 + o) * p.h + y) * p.w + x0, out);
-    }
+    write_rgb<T>(p, b, y, x0, r);
 }
 
 extern "C" __global__ void epilogue_nhwc_f32(Epilogue p) { epilogue_nhwc<float, false>(p); }

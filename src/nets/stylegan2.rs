@@ -384,27 +384,9 @@ impl ModulatedConv {
                 // Crops two pixels each side: the blur's padding of one after a 2H+1 output.
                 x.conv_transpose2d(fused, None::<&Tensor>, [2, 2], [2, 2], [0, 0], 1, [1, 1])
             }
-            (None, true) => {
-                // Transposed stride-2 convolution, then the [1,3,3,1] blur (×4) padded by one.
-                let y = x.conv_transpose2d(
-                    &self.weight.transpose(0, 1),
-                    None::<&Tensor>,
-                    [2, 2],
-                    [0, 0],
-                    [0, 0],
-                    1,
-                    [1, 1],
-                );
-                depthwise(&y, up_blur, 1)
-            }
-            (None, false) => x.conv2d(
-                &self.weight,
-                None::<&Tensor>,
-                [1, 1],
-                [self.kernel / 2, self.kernel / 2],
-                [1, 1],
-                1,
-            ),
+            // Transposed stride-2 convolution, then the [1,3,3,1] blur (×4) padded by one.
+            (None, true) => depthwise(&self.convolve_styled(&x), up_blur, 1),
+            (None, false) => self.convolve_styled(&x),
         };
         (out, style)
     }
