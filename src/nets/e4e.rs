@@ -20,6 +20,11 @@ impl E4eEncoder {
         self.0.heads.len()
     }
 
+    /// Width of each W+ code it predicts.
+    pub fn code_width(&self) -> i64 {
+        self.0.code_width()
+    }
+
     /// The W+ offsets (before the average latent is added).
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let parts = &self.0;

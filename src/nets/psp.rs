@@ -4,7 +4,9 @@
 //! "map2style" head per W+ layer: coarse layers read the 16×16 features, middle ones the 32×32,
 //! fine ones the 64×64. Tensor names are those of the published checkpoints (`encoder.*`).
 //!
-//! Widths are read from the weight shapes. The backbone and heads are shared with e4e.
+//! Widths are read from the weight shapes, and every shape is checked against the widths before
+//! it is used, so a damaged checkpoint is refused by name instead of failing inside a layer. The
+//! backbone and heads are shared with e4e.
 
 use super::tensor_set::{TensorSet, TensorSetError};
 use tch::{Device, Kind, Tensor};
@@ -19,8 +21,14 @@ pub const MIDDLE: usize = 7;
 
 const BN_EPS: f64 = 1e-5;
 
-fn take(t: &TensorSet, name: &str, device: Device) -> Result<Tensor, TensorSetError> {
-    Ok(t.get(name)?.to_device(device).to_kind(Kind::Float))
+/// The tensor `name` as float on `device`, of shape `expected` (−1 matches any size).
+fn take(
+    t: &TensorSet,
+    name: &str,
+    expected: &[i64],
+    device: Device,
+) -> Result<Tensor, TensorSetError> {
+    t.take(name, expected, device, Kind::Float)
 }
 
 /// Inference-mode batch norm, folded to a per-channel scale and shift.
@@ -30,14 +38,19 @@ struct BatchNorm {
 }
 
 impl BatchNorm {
-    fn new(t: &TensorSet, name: &str, device: Device, kind: Kind) -> Result<Self, TensorSetError> {
-        let weight = take(t, &format!("{name}.weight"), device)?;
-        let bias = take(t, &format!("{name}.bias"), device)?;
-        let mean = take(t, &format!("{name}.running_mean"), device)?;
-        let var = take(t, &format!("{name}.running_var"), device)?;
+    /// Batch norm `name` over `c` channels.
+    fn new(
+        t: &TensorSet,
+        name: &str,
+        c: i64,
+        device: Device,
+        kind: Kind,
+    ) -> Result<Self, TensorSetError> {
+        let param = |n: &str| take(t, &format!("{name}.{n}"), &[c], device);
+        let (weight, bias) = (param("weight")?, param("bias")?);
+        let (mean, var) = (param("running_mean")?, param("running_var")?);
         let scale = weight * (var + BN_EPS).rsqrt();
         let shift = bias - &mean * &scale;
-        let c = scale.size()[0];
         Ok(Self {
             scale: scale.view([1, c, 1, 1]).to_kind(kind),
             shift: shift.view([1, c, 1, 1]).to_kind(kind),
@@ -72,37 +85,50 @@ struct Unit {
     se_fc2: Tensor,
     shortcut: Option<(Tensor, BatchNorm)>,
     stride: i64,
+    /// Output channels.
+    width: i64,
 }
 
 impl Unit {
+    /// Unit `name` taking `c_in` channels; its width is read from its first convolution.
     fn new(
         t: &TensorSet,
         name: &str,
+        c_in: i64,
         stride: i64,
         device: Device,
         kind: Kind,
     ) -> Result<Self, TensorSetError> {
-        let w = |n: &str| -> Result<Tensor, TensorSetError> {
-            Ok(take(t, &format!("{name}.{n}"), device)?.to_kind(kind))
+        let w = |n: &str, shape: &[i64]| -> Result<Tensor, TensorSetError> {
+            Ok(take(t, &format!("{name}.{n}"), shape, device)?.to_kind(kind))
         };
+        let conv1 = w("res_layer.1.weight", &[-1, c_in, 3, 3])?;
+        let d = conv1.size()[0];
+        let se_fc1 = w("res_layer.5.fc1.weight", &[-1, d, 1, 1])?;
+        let reduced = se_fc1.size()[0];
         let shortcut = if t.contains(&format!("{name}.shortcut_layer.0.weight")) {
             Some((
-                w("shortcut_layer.0.weight")?,
-                BatchNorm::new(t, &format!("{name}.shortcut_layer.1"), device, kind)?,
+                w("shortcut_layer.0.weight", &[d, c_in, 1, 1])?,
+                BatchNorm::new(t, &format!("{name}.shortcut_layer.1"), d, device, kind)?,
             ))
+        } else if d != c_in {
+            return Err(TensorSetError::Architecture(format!(
+                "{name} changes width {c_in} → {d} without a shortcut convolution"
+            )));
         } else {
             None
         };
         Ok(Self {
-            bn_in: BatchNorm::new(t, &format!("{name}.res_layer.0"), device, kind)?,
-            conv1: w("res_layer.1.weight")?,
-            prelu: w("res_layer.2.weight")?,
-            conv2: w("res_layer.3.weight")?,
-            bn_out: BatchNorm::new(t, &format!("{name}.res_layer.4"), device, kind)?,
-            se_fc1: w("res_layer.5.fc1.weight")?,
-            se_fc2: w("res_layer.5.fc2.weight")?,
+            bn_in: BatchNorm::new(t, &format!("{name}.res_layer.0"), c_in, device, kind)?,
+            conv1,
+            prelu: w("res_layer.2.weight", &[d])?,
+            conv2: w("res_layer.3.weight", &[d, d, 3, 3])?,
+            bn_out: BatchNorm::new(t, &format!("{name}.res_layer.4"), d, device, kind)?,
+            se_fc1,
+            se_fc2: w("res_layer.5.fc2.weight", &[d, reduced, 1, 1])?,
             shortcut,
             stride,
+            width: d,
         })
     }
 
@@ -137,6 +163,14 @@ pub(super) struct Backbone {
     units: Vec<Unit>,
 }
 
+/// Channels of the three feature maps.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FeatureWidths {
+    c1: i64,
+    c2: i64,
+    c3: i64,
+}
+
 /// Backbone features at 64×64, 32×32 and 16×16 (for a 256² input).
 pub struct Features {
     pub c1: Tensor,
@@ -153,25 +187,30 @@ impl Backbone {
                 "an IR-SE backbone of {count} units; lifelapse reads IR-SE50 ({expected} units)"
             )));
         }
-        let mut units = Vec::with_capacity(count);
+        let input_conv = take(t, "input_layer.0.weight", &[-1, 3, 3, 3], device)?;
+        let mut width = input_conv.size()[0];
+        let mut units: Vec<Unit> = Vec::with_capacity(count);
         for &n in &IR_SE50_UNITS {
             for i in 0..n {
                 let stride = if i == 0 { 2 } else { 1 };
-                units.push(Unit::new(
-                    t,
-                    &format!("body.{}", units.len()),
-                    stride,
-                    device,
-                    kind,
-                )?);
+                let name = format!("body.{}", units.len());
+                let unit = Unit::new(t, &name, width, stride, device, kind)?;
+                width = unit.width;
+                units.push(unit);
             }
         }
         Ok(Self {
-            input_conv: take(t, "input_layer.0.weight", device)?.to_kind(kind),
-            input_bn: BatchNorm::new(t, "input_layer.1", device, kind)?,
-            input_prelu: take(t, "input_layer.2.weight", device)?.to_kind(kind),
+            input_bn: BatchNorm::new(t, "input_layer.1", input_conv.size()[0], device, kind)?,
+            input_prelu: take(t, "input_layer.2.weight", &[input_conv.size()[0]], device)?
+                .to_kind(kind),
+            input_conv: input_conv.to_kind(kind),
             units,
         })
+    }
+
+    pub(super) fn feature_widths(&self) -> FeatureWidths {
+        let [c1, c2, c3] = FEATURE_UNITS.map(|i| self.units.get(i).map_or(0, |u| u.width));
+        FeatureWidths { c1, c2, c3 }
     }
 
     pub(super) fn forward(&self, x: &Tensor) -> Features {
@@ -201,33 +240,52 @@ pub(super) struct StyleHead {
 }
 
 impl StyleHead {
+    /// Head `name` reading `c_in` channels of a `side`×`side` feature map: one stride-2
+    /// convolution per halving down to 1×1.
     pub(super) fn new(
         t: &TensorSet,
         name: &str,
+        c_in: i64,
+        side: i64,
         device: Device,
         kind: Kind,
     ) -> Result<Self, TensorSetError> {
         let mut convs = Vec::new();
+        let mut width = c_in;
         let mut i = 0;
         while t.contains(&format!("{name}.convs.{i}.weight")) {
-            convs.push((
-                take(t, &format!("{name}.convs.{i}.weight"), device)?.to_kind(kind),
-                take(t, &format!("{name}.convs.{i}.bias"), device)?.to_kind(kind),
-            ));
+            let weight = take(
+                t,
+                &format!("{name}.convs.{i}.weight"),
+                &[-1, width, 3, 3],
+                device,
+            )?;
+            width = weight.size()[0];
+            let bias = take(t, &format!("{name}.convs.{i}.bias"), &[width], device)?;
+            convs.push((weight.to_kind(kind), bias.to_kind(kind)));
             // Convolutions and activations alternate in the stored sequence.
             i += 2;
         }
-        if convs.is_empty() {
-            return Err(TensorSetError::Missing(format!("{name}.convs.0.weight")));
+        let halvings = side.max(1).ilog2() as usize;
+        if convs.len() != halvings {
+            return Err(TensorSetError::Architecture(format!(
+                "{name} has {} convolutions; a {side}×{side} level needs {halvings}",
+                convs.len()
+            )));
         }
-        let linear_w = take(t, &format!("{name}.linear.weight"), device)?;
-        let c_in = linear_w.size()[1];
+        let linear_w = take(t, &format!("{name}.linear.weight"), &[-1, width], device)?;
+        let out = linear_w.size()[0];
         Ok(Self {
             convs,
             // Equalised learning rate (lr_mul 1): weight / √in at run time.
-            linear_w: (linear_w / (c_in as f64).sqrt()).to_kind(kind),
-            linear_b: take(t, &format!("{name}.linear.bias"), device)?.to_kind(kind),
+            linear_w: (linear_w / (width as f64).sqrt()).to_kind(kind),
+            linear_b: take(t, &format!("{name}.linear.bias"), &[out], device)?.to_kind(kind),
         })
+    }
+
+    /// Width of the code it predicts.
+    pub(super) fn out_width(&self) -> i64 {
+        self.linear_b.size()[0]
     }
 
     pub(super) fn forward(&self, x: &Tensor) -> Tensor {
@@ -247,16 +305,22 @@ pub(super) struct Pyramid {
 }
 
 impl Pyramid {
-    pub(super) fn new(t: &TensorSet, device: Device, kind: Kind) -> Result<Self, TensorSetError> {
-        let pair = |n: &str| -> Result<(Tensor, Tensor), TensorSetError> {
+    /// Laterals that bring c2 and c1 to c3's width, so the levels can be added.
+    pub(super) fn new(
+        t: &TensorSet,
+        widths: FeatureWidths,
+        device: Device,
+        kind: Kind,
+    ) -> Result<Self, TensorSetError> {
+        let pair = |n: &str, c_in: i64| -> Result<(Tensor, Tensor), TensorSetError> {
             Ok((
-                take(t, &format!("{n}.weight"), device)?.to_kind(kind),
-                take(t, &format!("{n}.bias"), device)?.to_kind(kind),
+                take(t, &format!("{n}.weight"), &[widths.c3, c_in, 1, 1], device)?.to_kind(kind),
+                take(t, &format!("{n}.bias"), &[widths.c3], device)?.to_kind(kind),
             ))
         };
         Ok(Self {
-            lateral1: pair("latlayer1")?,
-            lateral2: pair("latlayer2")?,
+            lateral1: pair("latlayer1", widths.c2)?,
+            lateral2: pair("latlayer2", widths.c1)?,
         })
     }
 
@@ -290,20 +354,43 @@ pub(super) struct EncoderParts {
 
 impl EncoderParts {
     pub(super) fn new(t: &TensorSet, device: Device, kind: Kind) -> Result<Self, TensorSetError> {
+        let backbone = Backbone::new(t, device, kind)?;
+        let widths = backbone.feature_widths();
         let n_styles = t.count_indexed("styles");
+        // Coarse heads read the 16×16 level, middle ones 32×32, fine ones 64×64.
+        let side = |i: usize| match i {
+            i if i < COARSE => 16,
+            i if i < MIDDLE => 32,
+            _ => 64,
+        };
         let heads = (0..n_styles)
-            .map(|i| StyleHead::new(t, &format!("styles.{i}"), device, kind))
+            .map(|i| StyleHead::new(t, &format!("styles.{i}"), widths.c3, side(i), device, kind))
             .collect::<Result<Vec<_>, _>>()?;
-        if heads.is_empty() {
+        let Some(first) = heads.first() else {
             return Err(TensorSetError::Missing("styles.0".into()));
+        };
+        if let Some(i) = heads
+            .iter()
+            .position(|h| h.out_width() != first.out_width())
+        {
+            return Err(TensorSetError::Architecture(format!(
+                "head styles.{i} predicts {} values, styles.0 {}",
+                heads[i].out_width(),
+                first.out_width()
+            )));
         }
         Ok(Self {
-            backbone: Backbone::new(t, device, kind)?,
-            pyramid: Pyramid::new(t, device, kind)?,
+            pyramid: Pyramid::new(t, widths, device, kind)?,
+            backbone,
             heads,
             device,
             kind,
         })
+    }
+
+    /// Width of each W+ code the heads predict.
+    pub(super) fn code_width(&self) -> i64 {
+        self.heads.first().map_or(0, StyleHead::out_width)
     }
 
     /// The backbone's features of images moved to the encoder's device and precision.
@@ -324,6 +411,11 @@ impl PspEncoder {
 
     pub fn n_styles(&self) -> usize {
         self.0.heads.len()
+    }
+
+    /// Width of each W+ code it predicts.
+    pub fn code_width(&self) -> i64 {
+        self.0.code_width()
     }
 
     pub fn features(&self, x: &Tensor) -> Features {

@@ -78,16 +78,26 @@ impl GeneratorConfig {
 
     /// Reads the shape from a generator's tensors (`style.*`, `input.input`, `convs.*`, …).
     pub fn from_tensors(t: &TensorSet, lr_mlp: f64) -> Result<Self, TensorSetError> {
-        let style = t.shape("style.1.weight")?;
-        let style_dim = style[0];
+        // The dimension `axis` of a tensor of `rank` dimensions; the rest of each shape is
+        // checked when the layers take their tensors.
+        let dim = |name: &str, rank: usize, axis: usize| -> Result<i64, TensorSetError> {
+            let shape = t.shape(name)?;
+            if shape.len() != rank {
+                return Err(TensorSetError::Architecture(format!(
+                    "{name} has shape {shape:?}, not {rank} dimensions"
+                )));
+            }
+            Ok(shape[axis])
+        };
+        let style_dim = dim("style.1.weight", 2, 0)?;
         let n_mlp = (1..)
             .take_while(|i| t.contains(&format!("style.{i}.weight")))
             .count();
-        let input = t.shape("input.input")?;
-        let mut channels = vec![input[1]];
+        let mut channels = vec![dim("input.input", 4, 1)?];
         let resolutions = t.count_indexed("to_rgbs");
         for k in 0..resolutions {
-            channels.push(t.shape(&format!("convs.{}.conv.weight", 2 * k))?[1]);
+            // [1, c_out, c_in, k, k]
+            channels.push(dim(&format!("convs.{}.conv.weight", 2 * k), 5, 1)?);
         }
         let log_size = resolutions + 2;
         if !(2..=14).contains(&log_size) || style_dim <= 0 {
