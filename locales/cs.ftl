@@ -4,10 +4,21 @@
 photo-empty = Soubor je prázdný.
 photo-too-large = Soubor má { $size-mb } MB; přijímám soubory do { $limit-mb } MB.
 photo-too-many-pixels = Obrázek má { $width }×{ $height } ({ $megapixels } MP); přijímám obrázky do { $limit-mp } MP.
-photo-unknown-format = Tohle není fotka, kterou umím přečíst. Pošlete JPEG, PNG, WebP nebo HEIC.
+photo-unknown-format = Tohle není fotka, kterou umím přečíst. Pošlete JPEG, PNG, WebP, HEIC, TIFF, BMP nebo GIF.
 photo-truncated = Fotka je useknutá (soubor končí příliš brzy). Pošlete ji prosím znovu.
 photo-corrupt = Fotka je poškozená a nejde přečíst ({ $detail }).
 photo-heif = Tuto fotku HEIC tu nejde přečíst ({ $detail }). Jako JPEG to půjde.
+photo-not-found = Takový soubor ani složka neexistuje.
+photo-permission-denied = Tento soubor nemám povoleno číst.
+photo-symlink-loop = Tohle je smyčka odkazů, která nikdy nevede k souboru.
+photo-not-regular = { $kind ->
+        [pipe] Tohle je roura, ne soubor; čtu jen soubory.
+        [socket] Tohle je socket, ne soubor; čtu jen soubory.
+        [device] Tohle je zařízení, ne soubor; čtu jen soubory.
+        [folder] Tohle je složka, ne soubor.
+       *[other] Tohle není soubor; čtu jen soubory.
+    }
+photo-empty-folder = V této složce není žádná fotka, kterou umím přečíst (podsložky neprohledávám).
 photo-unreadable = Soubor nejde přečíst ({ $detail }).
 photo-album-full = Album pojme nejvýše { $max } fotek; tato zůstala venku.
 
@@ -20,7 +31,7 @@ chat-searching = Hledám datované fotky: { $name }…
 chat-one-photo = Mám ji. Časosběr potřebuje aspoň dvě fotky; pošlete další.
 chat-photos-collected = Zatím { $count } fotek. Pošlete další, nebo nechte mě najít tváře.
 chat-too-many-photos = Víc do jednoho časosběru neberu ({ $max } fotek); zbytek jsem vynechal.
-chat-not-an-image = Tenhle soubor není fotka, kterou umím přečíst. Pošlete JPEG, PNG, WebP nebo HEIC.
+chat-not-an-image = Tenhle soubor není fotka, kterou umím přečíst. Pošlete JPEG, PNG, WebP, HEIC, TIFF, BMP nebo GIF.
 chat-busy = Ještě pracuji na vašich fotkách; nové pošlete potom, nebo /cancel.
 chat-analyzing = Hledám tváře…
 chat-analysis-failed = Tváře se nepodařilo přečíst: { $reason }

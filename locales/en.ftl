@@ -4,10 +4,21 @@
 photo-empty = The file is empty.
 photo-too-large = The file is { $size-mb } MB; files up to { $limit-mb } MB are accepted.
 photo-too-many-pixels = The image is { $width }×{ $height } ({ $megapixels } MP); images up to { $limit-mp } MP are accepted.
-photo-unknown-format = This is not a photo I can read. Send JPEG, PNG, WebP or HEIC.
+photo-unknown-format = This is not a photo I can read. Send JPEG, PNG, WebP, HEIC, TIFF, BMP or GIF.
 photo-truncated = The photo is cut off (the file ends too early). Please send it again.
 photo-corrupt = The photo is damaged and cannot be read ({ $detail }).
 photo-heif = This HEIC photo cannot be read here ({ $detail }). Sending it as JPEG works.
+photo-not-found = There is no such file or folder.
+photo-permission-denied = I am not allowed to read this file.
+photo-symlink-loop = This is a loop of links that never reaches a file.
+photo-not-regular = { $kind ->
+        [pipe] This is a pipe, not a file; only files are read.
+        [socket] This is a socket, not a file; only files are read.
+        [device] This is a device, not a file; only files are read.
+        [folder] This is a folder, not a file.
+       *[other] This is not a file; only files are read.
+    }
+photo-empty-folder = This folder holds no photo I can read (sub-folders are not searched).
 photo-unreadable = The file cannot be read ({ $detail }).
 photo-album-full = An album holds at most { $max } photos; this one was left out.
 
@@ -20,7 +31,7 @@ chat-searching = Looking for dated photos of { $name }…
 chat-one-photo = Got it. A time-lapse needs at least two photos; send more.
 chat-photos-collected = { $count } photos so far. Send more, or let me find the faces.
 chat-too-many-photos = That's the most I take in one time-lapse ({ $max } photos); the rest were left out.
-chat-not-an-image = That file isn't a photo I can read. Send JPEG, PNG, WebP or HEIC.
+chat-not-an-image = That file isn't a photo I can read. Send JPEG, PNG, WebP, HEIC, TIFF, BMP or GIF.
 chat-busy = I'm still working on your photos; send new ones after this one, or /cancel.
 chat-analyzing = Finding the faces…
 chat-analysis-failed = I couldn't read the faces: { $reason }

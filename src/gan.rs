@@ -128,16 +128,21 @@ pub fn encode(
         .into());
     }
     let encoder = ckpt.build_encoder(device, kind)?;
+    // Images are read as photos are: regular files, the album's limits, EXIF orientation.
+    let limits = crate::album::IntakeOptions::from_config(&Default::default()).limits;
     let mut codes = Vec::new();
     for chunk in images.chunks(batch.max(1)) {
         let mut inputs = Vec::with_capacity(chunk.len());
         for path in chunk {
-            let img = image::open(path)
+            use crate::album::PhotoSource;
+            let img = path
+                .read(limits.max_file_bytes)
+                .and_then(|bytes| crate::album::decode(&bytes, limits, chrono::Utc::now()))
                 .map_err(|e| GanError::Input {
                     path: path.clone(),
                     message: e.to_string(),
                 })?
-                .into_rgb8();
+                .image;
             inputs.push(encoder_input(&img));
         }
         let x = Tensor::stack(&inputs, 0).to_device(device).to_kind(kind);

@@ -12,6 +12,7 @@ pub mod crawl;
 pub mod engine;
 pub mod eval;
 pub mod face;
+pub mod files;
 pub mod gan;
 pub mod lapse;
 pub mod nets;

@@ -52,7 +52,7 @@ enum Command {
         after_help = "Example:\n  lifelapse analyze ~/album --born 2001-06-30 --json > album.json"
     )]
     Analyze {
-        /// Photo files or folders (JPEG, PNG, WebP, HEIC).
+        /// Photo files or folders (JPEG, PNG, WebP, HEIC, TIFF, BMP, GIF).
         #[arg(required = true, value_name = "PHOTOS")]
         photos: Vec<PathBuf>,
         #[command(flatten)]
@@ -70,7 +70,7 @@ enum Command {
         after_help = "Example:\n  lifelapse render samples/ -o lapse.gif --size 512 --frames-between 12 --fps 12"
     )]
     Render {
-        /// Photo files or folders (JPEG, PNG, WebP, HEIC).
+        /// Photo files or folders (JPEG, PNG, WebP, HEIC, TIFF, BMP, GIF).
         #[arg(required_unless_present = "name", value_name = "PHOTOS")]
         photos: Vec<PathBuf>,
         /// Find the photos by the person's name instead (see `crawl`).

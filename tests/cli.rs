@@ -361,13 +361,21 @@ fn capture_dates_order_the_album_and_give_ages() {
 }
 
 #[test]
-fn heic_photos_are_decoded_when_libheif_is_installed() {
+fn heic_photos_are_decoded_with_their_capture_date_when_libheif_is_installed() {
     let dir = tmp();
     let heic = dir.path().join("photo.heic");
+    // heif-enc carries the JPEG's EXIF block into the HEIC file.
+    let dated = dir.path().join("dated.jpg");
+    let jpeg = std::fs::read(photo("faces/barack_obama/02.jpg")).expect("read");
+    std::fs::write(
+        &dated,
+        with_exif_date(&jpeg, "2012:06:30 09:15:00", "-04:00"),
+    )
+    .expect("write");
     let encoded = std::process::Command::new("heif-enc")
         .args(["-q", "60", "-o"])
         .arg(&heic)
-        .arg(photo("faces/barack_obama/02.jpg"))
+        .arg(&dated)
         .output();
     match encoded {
         Ok(out) if out.status.success() => {}
@@ -388,6 +396,7 @@ fn heic_photos_are_decoded_when_libheif_is_installed() {
         (p["width"].as_u64(), p["height"].as_u64()),
         (Some(w as u64), Some(h as u64))
     );
+    assert_eq!(p["capture_date"], "2012-06-30 09:15:00-04:00", "{p}");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use super::heif;
 use super::metadata::{self, Metadata};
+use crate::files::{FileKind, ReadError};
 use image::{DynamicImage, ImageFormat, RgbImage};
 use std::io::Cursor;
 
@@ -26,7 +27,7 @@ pub enum PhotoError {
         megapixels: f64,
         limit_mp: f64,
     },
-    #[error("not a supported image (JPEG, PNG, WebP or HEIC expected)")]
+    #[error("not a supported image (JPEG, PNG, WebP, HEIC, TIFF, BMP or GIF expected)")]
     UnknownFormat,
     #[error("the JPEG is truncated (it ends before its last image data)")]
     Truncated,
@@ -34,6 +35,16 @@ pub enum PhotoError {
     Corrupt(String),
     #[error("{0}")]
     Heif(String),
+    #[error("no such file or folder")]
+    NotFound,
+    #[error("permission denied")]
+    PermissionDenied,
+    #[error("a loop of symbolic links")]
+    SymlinkLoop,
+    #[error("{0}, not a regular file; only files are read")]
+    NotRegular(FileKind),
+    #[error("the folder holds no photo (sub-folders are not searched)")]
+    NoPhotosInFolder,
     #[error("cannot read the file: {0}")]
     Io(String),
     #[error("the album already has {0} photos, the most one album may hold")]
@@ -51,6 +62,11 @@ impl PhotoError {
             Self::Truncated => "photo-truncated",
             Self::Corrupt(_) => "photo-corrupt",
             Self::Heif(_) => "photo-heif",
+            Self::NotFound => "photo-not-found",
+            Self::PermissionDenied => "photo-permission-denied",
+            Self::SymlinkLoop => "photo-symlink-loop",
+            Self::NotRegular(_) => "photo-not-regular",
+            Self::NoPhotosInFolder => "photo-empty-folder",
             Self::Io(_) => "photo-unreadable",
             Self::AlbumFull(_) => "photo-album-full",
         }
@@ -59,7 +75,13 @@ impl PhotoError {
     /// The arguments [`PhotoError::message_key`]'s message takes.
     pub fn message_args(&self) -> std::collections::BTreeMap<String, String> {
         let pairs: Vec<(&str, String)> = match self {
-            Self::Empty | Self::UnknownFormat | Self::Truncated => Vec::new(),
+            Self::Empty
+            | Self::UnknownFormat
+            | Self::Truncated
+            | Self::NotFound
+            | Self::PermissionDenied
+            | Self::SymlinkLoop
+            | Self::NoPhotosInFolder => Vec::new(),
             Self::TooLarge { size_mb, limit_mb } => vec![
                 ("size-mb", format!("{size_mb:.1}")),
                 ("limit-mb", limit_mb.to_string()),
@@ -75,10 +97,38 @@ impl PhotoError {
                 ("megapixels", format!("{megapixels:.1}")),
                 ("limit-mp", format!("{limit_mp:.0}")),
             ],
+            Self::NotRegular(kind) => vec![("kind", kind_key(*kind).to_string())],
             Self::Corrupt(d) | Self::Heif(d) | Self::Io(d) => vec![("detail", d.clone())],
             Self::AlbumFull(max) => vec![("max", max.to_string())],
         };
         pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+}
+
+impl From<ReadError> for PhotoError {
+    fn from(error: ReadError) -> Self {
+        match error {
+            ReadError::NotFound => Self::NotFound,
+            ReadError::PermissionDenied => Self::PermissionDenied,
+            ReadError::SymlinkLoop => Self::SymlinkLoop,
+            ReadError::NotRegular(kind) => Self::NotRegular(kind),
+            ReadError::TooLarge { size, limit } => Self::TooLarge {
+                size_mb: size as f64 / 1e6,
+                limit_mb: limit / 1_000_000,
+            },
+            ReadError::Io(e) => Self::Io(e.to_string()),
+        }
+    }
+}
+
+/// The `kind` argument of the `photo-not-regular` message.
+fn kind_key(kind: FileKind) -> &'static str {
+    match kind {
+        FileKind::Directory => "folder",
+        FileKind::NamedPipe => "pipe",
+        FileKind::Socket => "socket",
+        FileKind::CharacterDevice | FileKind::BlockDevice => "device",
+        FileKind::Other => "other",
     }
 }
 
@@ -90,6 +140,24 @@ pub enum PhotoFormat {
     Png,
     Webp,
     Heif,
+    Tiff,
+    Bmp,
+    Gif,
+}
+
+impl PhotoFormat {
+    /// The usual file extension, for files lifelapse writes.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpg",
+            Self::Png => "png",
+            Self::Webp => "webp",
+            Self::Heif => "heic",
+            Self::Tiff => "tif",
+            Self::Bmp => "bmp",
+            Self::Gif => "gif",
+        }
+    }
 }
 
 /// A decoded, upright photo and what its metadata said.
@@ -108,6 +176,9 @@ pub fn sniff(bytes: &[u8]) -> Option<PhotoFormat> {
         ImageFormat::Jpeg => Some(PhotoFormat::Jpeg),
         ImageFormat::Png => Some(PhotoFormat::Png),
         ImageFormat::WebP => Some(PhotoFormat::Webp),
+        ImageFormat::Tiff => Some(PhotoFormat::Tiff),
+        ImageFormat::Bmp => Some(PhotoFormat::Bmp),
+        ImageFormat::Gif => Some(PhotoFormat::Gif),
         _ => None,
     }
 }
@@ -137,7 +208,7 @@ pub fn decode(
     if bytes.is_empty() {
         return Err(PhotoError::Empty);
     }
-    check_file_size(bytes.len() as u64, limits)?;
+    check_file_size(bytes.len() as u64, limits.max_file_bytes)?;
     let format = sniff(bytes).ok_or(PhotoError::UnknownFormat)?;
     let metadata = metadata::read(bytes, now);
     let image = match format {
@@ -157,10 +228,15 @@ pub fn decode(
             decoded.map_err(|e| PhotoError::Heif(e.to_string()))?
         }
         _ => {
-            if format == PhotoFormat::Jpeg && jpeg_is_truncated(bytes) {
-                return Err(PhotoError::Truncated);
-            }
-            let mut image = decode_raster(bytes, limits)?;
+            let bytes = if format == PhotoFormat::Jpeg {
+                if jpeg_is_truncated(bytes) {
+                    return Err(PhotoError::Truncated);
+                }
+                without_short_adobe_segments(bytes)
+            } else {
+                std::borrow::Cow::Borrowed(bytes)
+            };
+            let mut image = decode_raster(&bytes, limits)?;
             if let Some(o) = image::metadata::Orientation::from_exif(metadata.orientation) {
                 image.apply_orientation(o);
             }
@@ -174,11 +250,11 @@ pub fn decode(
     })
 }
 
-pub(crate) fn check_file_size(size: u64, limits: DecodeLimits) -> Result<(), PhotoError> {
-    if size > limits.max_file_bytes {
+pub(crate) fn check_file_size(size: u64, max_bytes: u64) -> Result<(), PhotoError> {
+    if size > max_bytes {
         return Err(PhotoError::TooLarge {
             size_mb: size as f64 / 1e6,
-            limit_mb: limits.max_file_bytes / 1_000_000,
+            limit_mb: max_bytes / 1_000_000,
         });
     }
     Ok(())
@@ -234,50 +310,70 @@ fn flatten(image: DynamicImage) -> RgbImage {
     out
 }
 
-/// Walks the JPEG's segments and entropy-coded data to its end-of-image marker. A file that runs
-/// out first is truncated: some decoders fill the missing part with grey instead of failing, and
-/// data after the marker (phones append videos there) is no reason to refuse a photo.
+/// Whether a JPEG runs out before its end-of-image marker. Some decoders fill a missing part
+/// with grey instead of failing, so the check is ours; data after the marker (phones append
+/// videos there) is no reason to refuse a photo.
 fn jpeg_is_truncated(bytes: &[u8]) -> bool {
+    !walk_jpeg(bytes, |_, _, _| {})
+}
+
+/// Walks a JPEG's markers from SOI to EOI, calling `segment(at, marker, length)` for each marker
+/// segment, and says whether EOI was reached. Segments are skipped by their stated lengths, and
+/// bytes between segments that are not a marker (junk some writers leave, or a length that is off
+/// by a little) are stepped over to the next marker as decoders do: only running out of bytes
+/// counts as the file ending early.
+fn walk_jpeg(bytes: &[u8], mut segment: impl FnMut(usize, u8, usize)) -> bool {
     let mut i = 2; // after SOI
-    let n = bytes.len();
-    while i + 1 < n {
-        if bytes[i] != 0xFF {
-            return true; // not at a marker: structure is broken
+    loop {
+        // The next 0xFF; inside entropy-coded data this is the next marker or stuffed byte.
+        match bytes
+            .get(i..)
+            .and_then(|rest| rest.iter().position(|&b| b == 0xFF))
+        {
+            Some(p) => i += p,
+            None => return false,
         }
-        let marker = bytes[i + 1];
+        let Some(&marker) = bytes.get(i + 1) else {
+            return false;
+        };
         match marker {
-            0xD9 => return false, // EOI
-            0xFF => i += 1,       // fill byte
-            0x01 | 0xD0..=0xD7 => i += 2,
+            0xD9 => return true, // EOI
+            // Fill byte, stuffed zero, TEM, restart markers, a stray SOI: no length follows.
+            0xFF => i += 1,
+            0x00 | 0x01 | 0xD0..=0xD8 => i += 2,
             _ => {
-                if i + 3 >= n {
-                    return true;
-                }
-                let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
-                i += 2 + len;
-                if marker == 0xDA {
-                    // Entropy-coded data runs to the next marker that is not a stuffed 0xFF00 or a restart.
-                    loop {
-                        match bytes
-                            .get(i..)
-                            .and_then(|rest| rest.iter().position(|&b| b == 0xFF))
-                        {
-                            None => return true,
-                            Some(p) => {
-                                i += p;
-                                match bytes.get(i + 1) {
-                                    None => return true,
-                                    Some(0x00) | Some(0xD0..=0xD7) | Some(0xFF) => i += 1,
-                                    Some(_) => break,
-                                }
-                            }
-                        }
-                    }
+                let Some(len) = bytes.get(i + 2..i + 4) else {
+                    return false;
+                };
+                let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+                segment(i, marker, len);
+                // A length under 2 cannot be right; resynchronise on the next marker instead.
+                i += 2 + if len < 2 { 0 } else { len };
+                if i > bytes.len() {
+                    return false;
                 }
             }
         }
     }
-    true
+}
+
+/// An Adobe APP14 segment shorter than its 12-byte payload is ignored by libjpeg but refused by
+/// our decoder; it is renamed APP15, which every decoder skips, so such a photo still decodes.
+fn without_short_adobe_segments(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut short = Vec::new();
+    walk_jpeg(bytes, |at, marker, len| {
+        if marker == 0xEE && len < 14 && bytes.get(at + 4..at + 9) == Some(b"Adobe") {
+            short.push(at);
+        }
+    });
+    if short.is_empty() {
+        return std::borrow::Cow::Borrowed(bytes);
+    }
+    let mut patched = bytes.to_vec();
+    for at in short {
+        patched[at + 1] = 0xEF;
+    }
+    std::borrow::Cow::Owned(patched)
 }
 
 #[cfg(test)]
@@ -321,6 +417,112 @@ mod tests {
         );
     }
 
+    /// `jpeg` with `segment` (marker, stated length, payload) and then `junk` inserted after SOI.
+    fn with_segment(
+        jpeg: &[u8],
+        marker: u8,
+        stated_len: u16,
+        payload: &[u8],
+        junk: &[u8],
+    ) -> Vec<u8> {
+        let mut out = jpeg[..2].to_vec();
+        out.extend_from_slice(&[0xFF, marker]);
+        out.extend_from_slice(&stated_len.to_be_bytes());
+        out.extend_from_slice(payload);
+        out.extend_from_slice(junk);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn valid_jpegs_with_odd_segments_are_decoded() {
+        let jpeg = jpeg_bytes();
+        let comment = b"made by a scanner";
+        let photoshop = b"Photoshop 3.0\08BIM\x04\x04\0\0\0\0\0\0";
+        let adobe = b"Adobe\0\x64\0\0\0\0\x01";
+        let odd = [
+            // Junk bytes after a comment segment.
+            with_segment(
+                &jpeg,
+                0xFE,
+                comment.len() as u16 + 2,
+                comment,
+                b"\0\x13junk",
+            ),
+            // An APP13 whose stated length is shorter than its data.
+            with_segment(&jpeg, 0xED, 12, photoshop, b""),
+            // An Adobe APP14 of length 13, one byte short of its 12-byte payload.
+            with_segment(&jpeg, 0xEE, 13, adobe, b""),
+        ];
+        for (i, bytes) in odd.iter().enumerate() {
+            assert!(!jpeg_is_truncated(bytes), "case {i} called truncated");
+            let decoded = decode(bytes, LIMITS, chrono::Utc::now());
+            assert_eq!(
+                decoded.map(|d| d.image.dimensions()).ok(),
+                Some((64, 48)),
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_jpeg_cut_anywhere_before_its_end_is_truncated() {
+        let jpeg = with_segment(&jpeg_bytes(), 0xFE, 7, b"hello", b"");
+        for cut in (4..jpeg.len()).step_by(7).chain([jpeg.len() - 1]) {
+            assert!(jpeg_is_truncated(&jpeg[..cut]), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn tiff_bmp_and_gif_are_decoded_upright_and_flat() {
+        use image::ImageFormat as F;
+        let rgb = RgbImage::from_fn(40, 30, |x, y| {
+            image::Rgb([(x * 6) as u8, (y * 8) as u8, 77])
+        });
+        let images = [
+            (
+                F::Tiff,
+                DynamicImage::ImageRgb8(rgb.clone()),
+                PhotoFormat::Tiff,
+            ),
+            (
+                F::Tiff,
+                DynamicImage::ImageRgb16(DynamicImage::ImageRgb8(rgb.clone()).into_rgb16()),
+                PhotoFormat::Tiff,
+            ),
+            (
+                F::Tiff,
+                DynamicImage::ImageLuma16(DynamicImage::ImageRgb8(rgb.clone()).into_luma16()),
+                PhotoFormat::Tiff,
+            ),
+            (
+                F::Bmp,
+                DynamicImage::ImageRgb8(rgb.clone()),
+                PhotoFormat::Bmp,
+            ),
+            (
+                F::Gif,
+                DynamicImage::ImageRgba8(DynamicImage::ImageRgb8(rgb.clone()).into_rgba8()),
+                PhotoFormat::Gif,
+            ),
+        ];
+        for (format, image, expected) in images {
+            let mut bytes = Vec::new();
+            image
+                .write_to(&mut Cursor::new(&mut bytes), format)
+                .expect("encode");
+            assert_eq!(sniff(&bytes), Some(expected));
+            let decoded = decode(&bytes, LIMITS, chrono::Utc::now()).expect("decode");
+            assert_eq!(decoded.image.dimensions(), (40, 30), "{format:?}");
+            let px = decoded.image.get_pixel(20, 15).0;
+            let want = rgb.get_pixel(20, 15).0;
+            let gray = image.color().channel_count() < 3;
+            if !gray && format != F::Gif {
+                assert_eq!(px, want, "{format:?}");
+            }
+        }
+    }
+
     #[test]
     fn pixel_limit_is_checked_before_decoding() {
         let small = DecodeLimits {
@@ -359,6 +561,11 @@ mod tests {
             PhotoError::Truncated,
             PhotoError::Corrupt(String::new()),
             PhotoError::Heif(String::new()),
+            PhotoError::NotFound,
+            PhotoError::PermissionDenied,
+            PhotoError::SymlinkLoop,
+            PhotoError::NotRegular(FileKind::NamedPipe),
+            PhotoError::NoPhotosInFolder,
             PhotoError::Io(String::new()),
             PhotoError::AlbumFull(1),
         ];

@@ -12,6 +12,7 @@ pub use fingerprint::{content_hash, DiffHash};
 pub use metadata::CaptureDate;
 
 use crate::config::AlbumConfig;
+use crate::files::{self, display_name, ReadError};
 use image::RgbImage;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -19,7 +20,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// File extensions taken from a directory; files named explicitly are always tried.
-const PHOTO_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "webp", "heic", "heif", "hif"];
+const PHOTO_EXTENSIONS: [&str; 12] = [
+    "jpg", "jpeg", "png", "webp", "heic", "heif", "hif", "tif", "tiff", "bmp", "dib", "gif",
+];
 
 /// How intake treats an album.
 #[derive(Debug, Clone)]
@@ -104,35 +107,47 @@ pub struct Album {
     pub duplicates: Vec<Duplicate>,
 }
 
-/// Expands directories (their photo files, sorted, not recursive into hidden entries) and keeps
-/// explicit files as given. Paths that do not exist are rejected with a message.
+/// Expands folders (their photo files by extension, sorted; hidden entries and sub-folders are
+/// left alone) and keeps explicit files as given. A path that cannot be used (missing, a loop of
+/// links, unreadable, a folder with no photo) is rejected with its reason; whether a file is a
+/// regular file is checked when it is read.
 pub fn expand_paths(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<Rejected>) {
     let mut files = Vec::new();
     let mut rejected = Vec::new();
+    let mut reject = |path: &Path, error| {
+        rejected.push(Rejected {
+            source: display_name(path),
+            error,
+        })
+    };
     for input in inputs {
-        if input.is_dir() {
-            match std::fs::read_dir(input) {
+        match std::fs::metadata(input) {
+            Err(e) => reject(input, ReadError::from(e).into()),
+            Ok(meta) if meta.is_dir() => match std::fs::read_dir(input) {
+                Err(e) => reject(input, ReadError::from(e).into()),
                 Ok(entries) => {
-                    let mut found: Vec<PathBuf> = entries
-                        .filter_map(Result::ok)
-                        .map(|e| e.path())
-                        .filter(|p| p.is_file() && has_photo_extension(p))
-                        .collect();
+                    let mut found = Vec::new();
+                    for entry in entries {
+                        match entry {
+                            Ok(entry) => {
+                                let path = entry.path();
+                                // A link that cannot be followed is kept, so reading names why.
+                                let is_dir = std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
+                                if !is_dir && has_photo_extension(&path) {
+                                    found.push(path);
+                                }
+                            }
+                            Err(e) => reject(input, ReadError::from(e).into()),
+                        }
+                    }
+                    if found.is_empty() {
+                        reject(input, PhotoError::NoPhotosInFolder);
+                    }
                     found.sort();
                     files.extend(found);
                 }
-                Err(e) => rejected.push(Rejected {
-                    source: input.display().to_string(),
-                    error: PhotoError::Io(e.to_string()),
-                }),
-            }
-        } else if input.exists() {
-            files.push(input.clone());
-        } else {
-            rejected.push(Rejected {
-                source: input.display().to_string(),
-                error: PhotoError::Io("no such file or directory".into()),
-            });
+            },
+            Ok(_) => files.push(input.clone()),
         }
     }
     (files, rejected)
@@ -153,20 +168,17 @@ fn has_photo_extension(path: &Path) -> bool {
 /// Where intake reads a photo's bytes from.
 pub trait PhotoSource: Sync {
     fn name(&self) -> String;
-    /// The size in bytes, when it is known without reading (checked against the limit first).
-    fn size_hint(&self) -> Option<u64>;
-    fn read(&self) -> Result<Vec<u8>, PhotoError>;
+    /// The bytes, refused with [`PhotoError::TooLarge`] past `max_bytes` whatever the source
+    /// claims its size is.
+    fn read(&self, max_bytes: u64) -> Result<Vec<u8>, PhotoError>;
 }
 
 impl PhotoSource for PathBuf {
     fn name(&self) -> String {
-        self.display().to_string()
+        display_name(self)
     }
-    fn size_hint(&self) -> Option<u64> {
-        std::fs::metadata(self).ok().map(|m| m.len())
-    }
-    fn read(&self) -> Result<Vec<u8>, PhotoError> {
-        std::fs::read(self).map_err(|e| PhotoError::Io(e.to_string()))
+    fn read(&self, max_bytes: u64) -> Result<Vec<u8>, PhotoError> {
+        Ok(files::read_regular(self, max_bytes)?)
     }
 }
 
@@ -175,19 +187,10 @@ impl PhotoSource for (String, Vec<u8>) {
     fn name(&self) -> String {
         self.0.clone()
     }
-    fn size_hint(&self) -> Option<u64> {
-        Some(self.1.len() as u64)
-    }
-    fn read(&self) -> Result<Vec<u8>, PhotoError> {
+    fn read(&self, max_bytes: u64) -> Result<Vec<u8>, PhotoError> {
+        decode::check_file_size(self.1.len() as u64, max_bytes)?;
         Ok(self.1.clone())
     }
-}
-
-fn read_checked(source: &dyn PhotoSource, limits: DecodeLimits) -> Result<Vec<u8>, PhotoError> {
-    if let Some(size) = source.size_hint() {
-        decode::check_file_size(size, limits)?;
-    }
-    source.read()
 }
 
 /// Takes in an album: every source ends up a photo, a rejection with its reason, or a duplicate.
@@ -203,7 +206,10 @@ pub fn intake<S: PhotoSource>(
     // Pass 1: hash the bytes, so exact duplicates are never decoded.
     let hashes: Vec<Result<String, PhotoError>> = sources
         .par_iter()
-        .map(|s| read_checked(s, options.limits).map(|bytes| content_hash(&bytes)))
+        .map(|s| {
+            s.read(options.limits.max_file_bytes)
+                .map(|bytes| content_hash(&bytes))
+        })
         .collect();
     let mut first_by_hash: HashMap<String, usize> = HashMap::new();
     let mut unique = Vec::new();
@@ -244,24 +250,27 @@ pub fn intake<S: PhotoSource>(
     let decoded: Vec<(usize, Result<Photo, PhotoError>)> = unique
         .into_par_iter()
         .map(|(i, hash)| {
-            let result = read_checked(&sources[i], options.limits).and_then(|bytes| {
-                let _span = tracing::debug_span!("decode", source = %sources[i].name()).entered();
-                let d = decode(&bytes, options.limits, options.now)?;
-                drop(bytes);
-                let (width, height) = d.image.dimensions();
-                let image = resize::fit_within(d.image, options.working_size);
-                Ok(Photo {
-                    source: sources[i].name(),
-                    hash,
-                    format: d.format,
-                    width,
-                    height,
-                    capture_date: d.metadata.capture_date,
-                    date_note: d.metadata.date_rejected,
-                    fingerprint: DiffHash::of(&image),
-                    image,
-                })
-            });
+            let result = sources[i]
+                .read(options.limits.max_file_bytes)
+                .and_then(|bytes| {
+                    let _span =
+                        tracing::debug_span!("decode", source = %sources[i].name()).entered();
+                    let d = decode(&bytes, options.limits, options.now)?;
+                    drop(bytes);
+                    let (width, height) = d.image.dimensions();
+                    let image = resize::fit_within(d.image, options.working_size);
+                    Ok(Photo {
+                        source: sources[i].name(),
+                        hash,
+                        format: d.format,
+                        width,
+                        height,
+                        capture_date: d.metadata.capture_date,
+                        date_note: d.metadata.date_rejected,
+                        fingerprint: DiffHash::of(&image),
+                        image,
+                    })
+                });
             progress();
             (i, result)
         })
@@ -289,8 +298,10 @@ pub fn intake<S: PhotoSource>(
             if duplicate_of[b].is_some() {
                 continue;
             }
-            let bits = photos[a].fingerprint.distance(photos[b].fingerprint);
-            if bits <= options.near_duplicate_bits {
+            if let Some(bits) = photos[a]
+                .fingerprint
+                .near_duplicate(photos[b].fingerprint, options.near_duplicate_bits)
+            {
                 duplicate_of[b] = Some((a, bits));
             }
         }

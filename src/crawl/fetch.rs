@@ -387,7 +387,7 @@ impl Fetcher {
         })
     }
 
-    /// GETs an image: the bytes must be JPEG, PNG, WebP or HEIC by their signature, whatever
+    /// GETs an image: the bytes must be a photo format lifelapse reads by their signature, whatever
     /// the server claims.
     pub fn get_image(&self, url: &str) -> Result<Fetched, FetchError> {
         let fetched = self.get(url)?;

@@ -322,12 +322,9 @@ pub fn save(result: &mut CrawlResult, dir: &Path) -> Result<PathBuf, CrawlError>
     };
     std::fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
     for (i, photo) in result.photos.iter_mut().enumerate() {
-        let ext = match crate::album::sniff(&photo.bytes) {
-            Some(crate::album::PhotoFormat::Png) => "png",
-            Some(crate::album::PhotoFormat::Webp) => "webp",
-            Some(crate::album::PhotoFormat::Heif) => "heic",
-            _ => "jpg",
-        };
+        let ext = crate::album::sniff(&photo.bytes)
+            .unwrap_or(crate::album::PhotoFormat::Jpeg)
+            .extension();
         let file = format!("{:02}-{}.{ext}", i + 1, &photo.sha256[..12]);
         let path = dir.join(&file);
         std::fs::write(&path, &photo.bytes).map_err(|e| write_err(&path, e))?;

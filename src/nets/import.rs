@@ -127,18 +127,42 @@ impl Checkpoint {
         let n_latent = self.generator_config.n_latent() as i64;
         let style_dim = self.generator_config.style_dim;
         let latent_avg = match &self.latent_avg {
-            Some(avg) => avg
-                .to_kind(Kind::Float)
-                .reshape([-1, style_dim])
-                .expand([n_latent, style_dim], false)
-                .contiguous(),
+            // One average w for every layer, or one per layer.
+            Some(avg)
+                if avg.numel() as i64 == style_dim
+                    || avg.numel() as i64 == n_latent * style_dim =>
+            {
+                avg.to_kind(Kind::Float)
+                    .reshape([-1, style_dim])
+                    .expand([n_latent, style_dim], false)
+                    .contiguous()
+            }
+            Some(avg) => {
+                return Err(ImportError::Unrecognised(format!(
+                "latent_avg has shape {:?}; the generator takes {n_latent} codes of {style_dim}",
+                avg.size()
+            )))
+            }
             None => Tensor::zeros([n_latent, style_dim], (Kind::Float, Device::Cpu)),
         };
-        let network = match self.kind {
-            CheckpointKind::Psp => EncoderNet::Psp(PspEncoder::new(tensors, device, kind)?),
-            CheckpointKind::E4e => EncoderNet::E4e(E4eEncoder::new(tensors, device, kind)?),
+        let (network, code_width) = match self.kind {
+            CheckpointKind::Psp => {
+                let e = PspEncoder::new(tensors, device, kind)?;
+                let width = e.code_width();
+                (EncoderNet::Psp(e), width)
+            }
+            CheckpointKind::E4e => {
+                let e = E4eEncoder::new(tensors, device, kind)?;
+                let width = e.code_width();
+                (EncoderNet::E4e(e), width)
+            }
             CheckpointKind::Stylegan2 => unreachable!("no encoder tensors in a generator"),
         };
+        if code_width != style_dim {
+            return Err(ImportError::Unrecognised(format!(
+                "the encoder predicts codes of {code_width} values but its generator takes {style_dim}"
+            )));
+        }
         Ok(Encoder {
             network,
             latent_avg: latent_avg.to_device(device).to_kind(kind),
@@ -173,15 +197,7 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>, ImportError> {
         path: path.to_path_buf(),
         message,
     };
-    let size = std::fs::metadata(path)
-        .map_err(|e| err(e.to_string()))?
-        .len();
-    if size > MAX_CHECKPOINT_BYTES {
-        return Err(err(format!(
-            "{size} bytes is more than the {MAX_CHECKPOINT_BYTES} lifelapse reads"
-        )));
-    }
-    std::fs::read(path).map_err(|e| err(e.to_string()))
+    crate::files::read_regular(path, MAX_CHECKPOINT_BYTES).map_err(|e| err(e.to_string()))
 }
 
 fn kind_of_dtype(dtype: safetensors::Dtype) -> Option<Kind> {
