@@ -48,8 +48,8 @@ impl std::fmt::Display for FileKind {
     }
 }
 
-/// Why a file could not be read.
-#[derive(Debug, thiserror::Error)]
+/// Why a file could not be read. Plain values, so a photo's rejection can be kept and compared.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ReadError {
     #[error("no such file or folder")]
     NotFound,
@@ -61,8 +61,8 @@ pub enum ReadError {
     NotRegular(FileKind),
     #[error("{size} bytes, more than the {limit} read")]
     TooLarge { size: u64, limit: u64 },
-    #[error(transparent)]
-    Io(std::io::Error),
+    #[error("cannot read the file: {0}")]
+    Io(String),
 }
 
 impl From<std::io::Error> for ReadError {
@@ -71,7 +71,7 @@ impl From<std::io::Error> for ReadError {
             std::io::ErrorKind::NotFound => Self::NotFound,
             std::io::ErrorKind::PermissionDenied => Self::PermissionDenied,
             _ if error.raw_os_error() == Some(libc::ELOOP) => Self::SymlinkLoop,
-            _ => Self::Io(error),
+            _ => Self::Io(error.to_string()),
         }
     }
 }

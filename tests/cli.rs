@@ -11,34 +11,7 @@ fn tmp() -> tempfile::TempDir {
 
 /// Inserts an EXIF block with DateTimeOriginal (and its UTC offset) into a JPEG.
 fn with_exif_date(jpeg: &[u8], date: &str, offset: &str) -> Vec<u8> {
-    let mut tiff: Vec<u8> = b"II\x2a\x00\x08\x00\x00\x00".to_vec();
-    let entry = |t: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: u32| {
-        t.extend_from_slice(&tag.to_le_bytes());
-        t.extend_from_slice(&kind.to_le_bytes());
-        t.extend_from_slice(&count.to_le_bytes());
-        t.extend_from_slice(&value.to_le_bytes());
-    };
-    let exif_ifd = 8 + 2 + 12 + 4;
-    tiff.extend_from_slice(&1u16.to_le_bytes());
-    entry(&mut tiff, 0x8769, 4, 1, exif_ifd); // ExifIFDPointer
-    tiff.extend_from_slice(&0u32.to_le_bytes());
-    let data = exif_ifd + 2 + 2 * 12 + 4;
-    tiff.extend_from_slice(&2u16.to_le_bytes());
-    entry(&mut tiff, 0x9003, 2, 20, data); // DateTimeOriginal
-    entry(&mut tiff, 0x9011, 2, 7, data + 20); // OffsetTimeOriginal
-    tiff.extend_from_slice(&0u32.to_le_bytes());
-    tiff.extend_from_slice(date.as_bytes());
-    tiff.push(0);
-    tiff.extend_from_slice(offset.as_bytes());
-    tiff.push(0);
-    let mut app1 = b"Exif\0\0".to_vec();
-    app1.extend_from_slice(&tiff);
-    let mut out = jpeg[..2].to_vec();
-    out.extend_from_slice(&[0xFF, 0xE1]);
-    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
-    out.extend_from_slice(&app1);
-    out.extend_from_slice(&jpeg[2..]);
-    out
+    jpeg_with_exif(jpeg, &exif_block(1, date, Some(offset)))
 }
 
 fn entry_for<'a>(list: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {

@@ -198,43 +198,42 @@ fn cmyk_tiff(rgb: &image::RgbImage) -> Vec<u8> {
 /// A lossless WebP whose EXIF chunk starts with JPEG's `Exif\0\0` header and says the camera was
 /// held upside down; the pixels are stored upside down to match.
 fn upside_down_webp(rgb: &image::RgbImage) -> Vec<u8> {
-    let stored = image::imageops::rotate180(rgb);
     let mut exif = b"Exif\0\0".to_vec();
-    exif.extend_from_slice(&exif_orientation_and_date(3, "2009:05:01 10:20:30"));
+    exif.extend_from_slice(&exif_block(3, "2009:05:01 10:20:30", None));
+    webp_with_exif(&image::imageops::rotate180(rgb), exif)
+}
+
+/// A lossless WebP carrying `exif` in its EXIF chunk.
+fn webp_with_exif(rgb: &image::RgbImage, exif: Vec<u8>) -> Vec<u8> {
     let mut out = Vec::new();
     let mut encoder = image_webp::WebPEncoder::new(&mut out);
     encoder.set_exif_metadata(exif);
     encoder
         .encode(
-            stored.as_raw(),
-            stored.width(),
-            stored.height(),
+            rgb.as_raw(),
+            rgb.width(),
+            rgb.height(),
             image_webp::ColorType::Rgb8,
         )
         .expect("webp");
     out
 }
 
-/// A little-endian EXIF block with Orientation and DateTimeOriginal.
-fn exif_orientation_and_date(orientation: u16, date: &str) -> Vec<u8> {
-    let mut t: Vec<u8> = b"II\x2a\x00\x08\x00\x00\x00".to_vec();
-    let entry = |t: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: u32| {
-        t.extend_from_slice(&tag.to_le_bytes());
-        t.extend_from_slice(&kind.to_le_bytes());
-        t.extend_from_slice(&count.to_le_bytes());
-        t.extend_from_slice(&value.to_le_bytes());
-    };
-    let exif_ifd = 8 + 2 + 2 * 12 + 4;
-    t.extend_from_slice(&2u16.to_le_bytes());
-    entry(&mut t, 0x0112, 3, 1, orientation as u32);
-    entry(&mut t, 0x8769, 4, 1, exif_ifd);
-    t.extend_from_slice(&0u32.to_le_bytes());
-    t.extend_from_slice(&1u16.to_le_bytes());
-    entry(&mut t, 0x9003, 2, 20, exif_ifd + 2 + 12 + 4);
-    t.extend_from_slice(&0u32.to_le_bytes());
-    t.extend_from_slice(date.as_bytes());
-    t.push(0);
-    t
+#[test]
+fn webp_exif_is_read_with_and_without_the_jpeg_header() {
+    let rgb = image::RgbImage::from_pixel(30, 20, image::Rgb([90, 120, 60]));
+    let tiff = exif_block(6, "2009:05:01 10:20:30", None);
+    let mut prefixed = b"Exif\0\0".to_vec();
+    prefixed.extend_from_slice(&tiff);
+    for exif in [tiff, prefixed] {
+        let meta =
+            lifelapse::album::metadata::read(&webp_with_exif(&rgb, exif), chrono::Utc::now());
+        assert_eq!(meta.orientation, 6);
+        assert_eq!(
+            meta.capture_date.map(|d| d.to_string()).as_deref(),
+            Some("2009-05-01 10:20:30")
+        );
+    }
 }
 
 #[test]

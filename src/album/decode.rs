@@ -35,18 +35,10 @@ pub enum PhotoError {
     Corrupt(String),
     #[error("{0}")]
     Heif(String),
-    #[error("no such file or folder")]
-    NotFound,
-    #[error("permission denied")]
-    PermissionDenied,
-    #[error("a loop of symbolic links")]
-    SymlinkLoop,
-    #[error("{0}, not a regular file; only files are read")]
-    NotRegular(FileKind),
+    #[error(transparent)]
+    Unreadable(ReadError),
     #[error("the folder holds no photo (sub-folders are not searched)")]
     NoPhotosInFolder,
-    #[error("cannot read the file: {0}")]
-    Io(String),
     #[error("the album already has {0} photos, the most one album may hold")]
     AlbumFull(usize),
 }
@@ -62,12 +54,16 @@ impl PhotoError {
             Self::Truncated => "photo-truncated",
             Self::Corrupt(_) => "photo-corrupt",
             Self::Heif(_) => "photo-heif",
-            Self::NotFound => "photo-not-found",
-            Self::PermissionDenied => "photo-permission-denied",
-            Self::SymlinkLoop => "photo-symlink-loop",
-            Self::NotRegular(_) => "photo-not-regular",
+            Self::Unreadable(e) => match e {
+                ReadError::NotFound => "photo-not-found",
+                ReadError::PermissionDenied => "photo-permission-denied",
+                ReadError::SymlinkLoop => "photo-symlink-loop",
+                ReadError::NotRegular(_) => "photo-not-regular",
+                // Reads of photos map the size cap to `TooLarge`.
+                ReadError::TooLarge { .. } => "photo-too-large",
+                ReadError::Io(_) => "photo-unreadable",
+            },
             Self::NoPhotosInFolder => "photo-empty-folder",
-            Self::Io(_) => "photo-unreadable",
             Self::AlbumFull(_) => "photo-album-full",
         }
     }
@@ -75,13 +71,9 @@ impl PhotoError {
     /// The arguments [`PhotoError::message_key`]'s message takes.
     pub fn message_args(&self) -> std::collections::BTreeMap<String, String> {
         let pairs: Vec<(&str, String)> = match self {
-            Self::Empty
-            | Self::UnknownFormat
-            | Self::Truncated
-            | Self::NotFound
-            | Self::PermissionDenied
-            | Self::SymlinkLoop
-            | Self::NoPhotosInFolder => Vec::new(),
+            Self::Empty | Self::UnknownFormat | Self::Truncated | Self::NoPhotosInFolder => {
+                Vec::new()
+            }
             Self::TooLarge { size_mb, limit_mb } => vec![
                 ("size-mb", format!("{size_mb:.1}")),
                 ("limit-mb", limit_mb.to_string()),
@@ -97,8 +89,13 @@ impl PhotoError {
                 ("megapixels", format!("{megapixels:.1}")),
                 ("limit-mp", format!("{limit_mp:.0}")),
             ],
-            Self::NotRegular(kind) => vec![("kind", kind_key(*kind).to_string())],
-            Self::Corrupt(d) | Self::Heif(d) | Self::Io(d) => vec![("detail", d.clone())],
+            Self::Unreadable(ReadError::NotRegular(kind)) => {
+                vec![("kind", kind_key(*kind).to_string())]
+            }
+            Self::Unreadable(ReadError::Io(d)) | Self::Corrupt(d) | Self::Heif(d) => {
+                vec![("detail", d.clone())]
+            }
+            Self::Unreadable(_) => Vec::new(),
             Self::AlbumFull(max) => vec![("max", max.to_string())],
         };
         pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
@@ -108,15 +105,11 @@ impl PhotoError {
 impl From<ReadError> for PhotoError {
     fn from(error: ReadError) -> Self {
         match error {
-            ReadError::NotFound => Self::NotFound,
-            ReadError::PermissionDenied => Self::PermissionDenied,
-            ReadError::SymlinkLoop => Self::SymlinkLoop,
-            ReadError::NotRegular(kind) => Self::NotRegular(kind),
             ReadError::TooLarge { size, limit } => Self::TooLarge {
                 size_mb: size as f64 / 1e6,
                 limit_mb: limit / 1_000_000,
             },
-            ReadError::Io(e) => Self::Io(e.to_string()),
+            other => Self::Unreadable(other),
         }
     }
 }
@@ -277,7 +270,7 @@ fn decode_raster(bytes: &[u8], limits: DecodeLimits) -> Result<DynamicImage, Pho
     let reader = |bytes| {
         image::ImageReader::new(Cursor::new(bytes))
             .with_guessed_format()
-            .map_err(|e| PhotoError::Io(e.to_string()))
+            .map_err(|e| PhotoError::Corrupt(e.to_string()))
     };
     let (width, height) = reader(bytes)?
         .into_dimensions()
@@ -561,12 +554,12 @@ mod tests {
             PhotoError::Truncated,
             PhotoError::Corrupt(String::new()),
             PhotoError::Heif(String::new()),
-            PhotoError::NotFound,
-            PhotoError::PermissionDenied,
-            PhotoError::SymlinkLoop,
-            PhotoError::NotRegular(FileKind::NamedPipe),
+            PhotoError::Unreadable(ReadError::NotFound),
+            PhotoError::Unreadable(ReadError::PermissionDenied),
+            PhotoError::Unreadable(ReadError::SymlinkLoop),
+            PhotoError::Unreadable(ReadError::NotRegular(FileKind::NamedPipe)),
+            PhotoError::Unreadable(ReadError::Io(String::new())),
             PhotoError::NoPhotosInFolder,
-            PhotoError::Io(String::new()),
             PhotoError::AlbumFull(1),
         ];
         let locales = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("locales");

@@ -181,56 +181,6 @@ mod tests {
         assert!(parse_date("    :  :     :  :  ", None).is_err());
     }
 
-    /// A little-endian EXIF block: Orientation and DateTimeOriginal.
-    pub(crate) fn exif_block(orientation: u16, date: &str) -> Vec<u8> {
-        let mut t: Vec<u8> = b"II\x2a\x00\x08\x00\x00\x00".to_vec();
-        let entry = |t: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: u32| {
-            t.extend_from_slice(&tag.to_le_bytes());
-            t.extend_from_slice(&kind.to_le_bytes());
-            t.extend_from_slice(&count.to_le_bytes());
-            t.extend_from_slice(&value.to_le_bytes());
-        };
-        let exif_ifd = 8 + 2 + 2 * 12 + 4;
-        t.extend_from_slice(&2u16.to_le_bytes());
-        entry(&mut t, 0x0112, 3, 1, orientation as u32);
-        entry(&mut t, 0x8769, 4, 1, exif_ifd);
-        t.extend_from_slice(&0u32.to_le_bytes());
-        t.extend_from_slice(&1u16.to_le_bytes());
-        entry(&mut t, 0x9003, 2, 20, exif_ifd + 2 + 12 + 4);
-        t.extend_from_slice(&0u32.to_le_bytes());
-        t.extend_from_slice(date.as_bytes());
-        t.push(0);
-        t
-    }
-
-    /// A lossless WebP carrying `exif` in its EXIF chunk.
-    fn webp_with_exif(exif: Vec<u8>) -> Vec<u8> {
-        let img =
-            image::RgbImage::from_fn(30, 20, |x, y| image::Rgb([x as u8 * 8, y as u8 * 12, 50]));
-        let mut out = Vec::new();
-        let mut encoder = image_webp::WebPEncoder::new(&mut out);
-        encoder.set_exif_metadata(exif);
-        encoder
-            .encode(img.as_raw(), 30, 20, image_webp::ColorType::Rgb8)
-            .expect("encode");
-        out
-    }
-
-    #[test]
-    fn webp_exif_is_read_with_and_without_the_jpeg_header() {
-        let tiff = exif_block(6, "2009:05:01 10:20:30");
-        let mut prefixed = b"Exif\0\0".to_vec();
-        prefixed.extend_from_slice(&tiff);
-        for exif in [tiff, prefixed] {
-            let meta = read(&webp_with_exif(exif), now());
-            assert_eq!(meta.orientation, 6);
-            assert_eq!(
-                meta.capture_date.map(|d| d.to_string()).as_deref(),
-                Some("2009-05-01 10:20:30")
-            );
-        }
-    }
-
     #[test]
     fn photo_without_exif_is_upright_and_undated() {
         let meta = read(b"not an image", now());

@@ -99,3 +99,47 @@ pub fn fixtures() -> PathBuf {
     );
     dir
 }
+
+/// A little-endian EXIF (TIFF) block with Orientation, DateTimeOriginal (`YYYY:MM:DD HH:MM:SS`)
+/// and, when given, OffsetTimeOriginal (`±HH:MM`), as cameras write them.
+pub fn exif_block(orientation: u16, date: &str, offset: Option<&str>) -> Vec<u8> {
+    let mut t: Vec<u8> = b"II\x2a\x00\x08\x00\x00\x00".to_vec();
+    let entry = |t: &mut Vec<u8>, tag: u16, kind: u16, count: u32, value: u32| {
+        t.extend_from_slice(&tag.to_le_bytes());
+        t.extend_from_slice(&kind.to_le_bytes());
+        t.extend_from_slice(&count.to_le_bytes());
+        t.extend_from_slice(&value.to_le_bytes());
+    };
+    let exif_ifd = 8 + 2 + 2 * 12 + 4;
+    t.extend_from_slice(&2u16.to_le_bytes());
+    entry(&mut t, 0x0112, 3, 1, orientation as u32); // Orientation
+    entry(&mut t, 0x8769, 4, 1, exif_ifd); // ExifIFDPointer
+    t.extend_from_slice(&0u32.to_le_bytes());
+    let entries = 1 + offset.is_some() as u32;
+    let data = exif_ifd + 2 + entries * 12 + 4;
+    t.extend_from_slice(&(entries as u16).to_le_bytes());
+    entry(&mut t, 0x9003, 2, 20, data); // DateTimeOriginal
+    if offset.is_some() {
+        entry(&mut t, 0x9011, 2, 7, data + 20); // OffsetTimeOriginal
+    }
+    t.extend_from_slice(&0u32.to_le_bytes());
+    t.extend_from_slice(date.as_bytes());
+    t.push(0);
+    if let Some(offset) = offset {
+        t.extend_from_slice(offset.as_bytes());
+        t.push(0);
+    }
+    t
+}
+
+/// `jpeg` with `exif` as its APP1 segment, right after the start-of-image marker.
+pub fn jpeg_with_exif(jpeg: &[u8], exif: &[u8]) -> Vec<u8> {
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(exif);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
