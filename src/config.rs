@@ -229,6 +229,12 @@ pub struct RenderConfig {
     pub renderer: String,
     /// stylegan renderer: optimisation steps per photo's code against the photo (0: off).
     pub refine: u32,
+    /// stylegan renderer: device memory one generator batch may take, in megabytes; it sets
+    /// how many frames are generated at once.
+    pub engine_memory_mb: u64,
+    /// `lifelapse serve`: load the imported generative checkpoint at start instead of on the
+    /// first stylegan render, so that render does not wait for it.
+    pub load_generative_at_start: bool,
 }
 
 impl Default for RenderConfig {
@@ -248,6 +254,8 @@ impl Default for RenderConfig {
             hold_frames: 6,
             renderer: "morph".into(),
             refine: 0,
+            engine_memory_mb: 2048,
+            load_generative_at_start: false,
         }
     }
 }

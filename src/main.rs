@@ -126,6 +126,9 @@ enum Command {
         /// Runs per measurement (the median is reported).
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// A pSp or e4e checkpoint: `bench chat` also renders with the stylegan renderer.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
     },
     /// Measure a time-lapse: identity kept, ghosting, smoothness; or compare renderers.
     #[command(
@@ -586,9 +589,18 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             let faces = find_faces(&album, &config)?;
             let decisions =
                 pipeline::decide(&album, &faces, decide_options(&config, keep_all, &choice));
-            let (lapse, left_out) =
-                pipeline::build_lapse(&album, &faces, &decisions, &settings, &ages)
-                    .map_err(|e| fail(code_of(&e))(e.into()))?;
+            let engines =
+                pipeline::resident_engines(&config).map_err(|e| fail(code_of(&e))(e.into()))?;
+            let (lapse, left_out) = pipeline::build_lapse(
+                &album,
+                &faces,
+                &decisions,
+                &settings,
+                &ages,
+                &engines,
+                &Default::default(),
+            )
+            .map_err(|e| fail(code_of(&e))(e.into()))?;
             for l in &left_out {
                 eprintln!("left out {}: {}", l.photo, l.error);
             }
@@ -613,12 +625,19 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             workload,
             only,
             runs,
+            checkpoint,
         } => {
             let device = device_of(&config)?;
             let only = workload.or(only);
-            let report = lifelapse::bench::run(&samples, only.as_deref(), runs.max(1), device)
-                .context("benchmark")
-                .map_err(fail(exit::FAILURE))?;
+            let report = lifelapse::bench::run(
+                &samples,
+                only.as_deref(),
+                runs.max(1),
+                device,
+                checkpoint.as_deref(),
+            )
+            .context("benchmark")
+            .map_err(fail(exit::FAILURE))?;
             if json {
                 print_json(&report, "report")?;
             } else {
@@ -670,6 +689,12 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                         "chat: {}-photo album to review {} ms (networks loading) / {} ms (warm); {} chats rendering {} px at once: {} ms, {:.1} renders/min ({} render worker)",
                         c.album_photos, c.review_cold_ms, c.review_warm_ms, c.chats, c.render_size, c.renders_wall_ms, c.renders_per_minute, c.render_workers
                     );
+                    if let Some(g) = &c.stylegan {
+                        println!(
+                            "chat, stylegan renderer: {} ms, {:.1} renders/min; checkpoint loaded {} time(s), {} frames in {} batches",
+                            g.renders_wall_ms, g.renders_per_minute, g.model_loads, g.frames_generated, g.batches
+                        );
+                    }
                 }
                 if let Some(c) = &report.crawl {
                     println!(
@@ -768,13 +793,22 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                 });
             } else {
                 let (album, faces, decisions) = decided_album(&inputs, &config, &analyzer, &choice);
+                let engines =
+                    pipeline::resident_engines(&config).map_err(|e| fail(code_of(&e))(e.into()))?;
                 for name in &compare {
                     config.render.renderer = name.clone();
                     let settings = RenderSettings::from_config(&config)
                         .map_err(|e| fail(code_of(&e))(e.into()))?;
-                    let (lapse, _) =
-                        pipeline::build_lapse(&album, &faces, &decisions, &settings, &ages)
-                            .map_err(|e| fail(code_of(&e))(e.into()))?;
+                    let (lapse, _) = pipeline::build_lapse(
+                        &album,
+                        &faces,
+                        &decisions,
+                        &settings,
+                        &ages,
+                        &engines,
+                        &Default::default(),
+                    )
+                    .map_err(|e| fail(code_of(&e))(e.into()))?;
                     let (frames, pairs) = eval::render_all(&lapse)
                         .context("render")
                         .map_err(fail(exit::FAILURE))?;

@@ -697,14 +697,29 @@ impl RenderSettings {
     }
 }
 
+/// The process's resident generative networks on the configured device, with the configured
+/// batch memory; nothing is loaded until a stylegan render asks.
+pub fn resident_engines(config: &Config) -> Result<crate::engine::Resident, PipelineError> {
+    let device = crate::nets::device::select(&config.general.device)
+        .map_err(|e| PipelineError::Options(e.to_string()))?;
+    Ok(crate::engine::Resident::new(crate::engine::EngineOptions {
+        device,
+        memory_budget: config.render.engine_memory_mb.saturating_mul(1 << 20),
+        ..Default::default()
+    }))
+}
+
 /// Builds the time-lapse of an album (without rendering any frame yet). Photos without a usable
-/// face are returned with the reason.
+/// face are returned with the reason. The stylegan renderer encodes the keyframes with
+/// `engines`' resident networks; `cancel` stops its generation at the next batch.
 pub fn build_lapse(
     album: &Album,
     faces: &[Vec<Face>],
     decisions: &[Vec<FaceDecision>],
     settings: &RenderSettings,
     ages: &AgeFacts,
+    engines: &crate::engine::Resident,
+    cancel: &crate::engine::CancelToken,
 ) -> Result<(Lapse, Vec<ErrorReport>), PipelineError> {
     if album.photos.is_empty() {
         let why = match album.rejected.len() + album.duplicates.len() {
@@ -718,26 +733,29 @@ pub fn build_lapse(
         // Say what is missing before any face is aligned.
         crate::lapse::latent::find_checkpoint(&settings.latent.models_dir)?;
     }
-    let renderer = match generative {
-        true => Box::new(crate::lapse::pixel::PixelRenderer),
-        false => crate::lapse::renderer_by_name(&settings.renderer)?,
-    };
     let (keyframes, left_out) = keyframes(album, faces, decisions, settings.size, ages);
-    let mut lapse = Lapse {
-        labels: settings.labels,
-        ..Lapse::new(keyframes, settings.timeline, renderer, settings.gamma)?
-    };
-    if generative {
-        // The generative renderer makes every frame up front, so it needs the timeline.
-        lapse.renderer = Box::new(crate::lapse::latent::LatentRenderer::new(
-            &lapse.keyframes,
-            &lapse.timeline.frames,
-            &settings.latent,
-            None,
-            crate::engine::CancelToken::default(),
-        )?);
-    }
-    Ok((lapse, left_out))
+    let lapse = Lapse::with_renderer(
+        keyframes,
+        settings.timeline,
+        settings.gamma,
+        |keyframes, timeline| match generative {
+            true => Ok(Box::new(crate::lapse::latent::LatentRenderer::new(
+                keyframes,
+                &timeline.frames,
+                &settings.latent,
+                engines,
+                cancel.clone(),
+            )?)),
+            false => crate::lapse::renderer_by_name(&settings.renderer),
+        },
+    )?;
+    Ok((
+        Lapse {
+            labels: settings.labels,
+            ..lapse
+        },
+        left_out,
+    ))
 }
 
 /// Renders and writes the video; the format follows the extension (.gif or .mp4). Returns the

@@ -2,12 +2,16 @@
 
 mod common;
 
-use lifelapse::engine::{CancelToken, Engine, EngineError, EngineOptions};
+use lifelapse::engine::{CancelToken, Engine, EngineError, EngineOptions, EngineStats};
 use lifelapse::nets::import;
 use std::sync::{Arc, Mutex};
 use tch::{Device, Kind, Tensor};
 
 fn engine(budget: u64) -> Engine {
+    engine_counting(budget, Default::default())
+}
+
+fn engine_counting(budget: u64, stats: Arc<EngineStats>) -> Engine {
     let ckpt = import::open(&common::fixtures().join("psp_small.pt"), None).expect("open");
     Engine::start(
         ckpt,
@@ -16,6 +20,7 @@ fn engine(budget: u64) -> Engine {
             half_on_cuda: true,
             memory_budget: budget,
         },
+        stats,
     )
     .expect("engine")
 }
@@ -28,7 +33,8 @@ fn codes(n: i64, seed: i64) -> Tensor {
 #[test]
 fn concurrent_jobs_share_batches_and_match_direct_synthesis() {
     // A budget that fits 3 frames of 64² per batch, so jobs are split and interleaved.
-    let e = engine(64 * 64 * 64 * 6 * 4 * 3);
+    let stats = Arc::new(EngineStats::default());
+    let e = engine_counting(64 * 64 * 64 * 6 * 4 * 3, stats.clone());
     let (a, b) = (codes(7, 1), codes(5, 2));
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
@@ -52,6 +58,19 @@ fn concurrent_jobs_share_batches_and_match_direct_synthesis() {
     let progress = seen.lock().unwrap().clone();
     assert_eq!(progress.last(), Some(&(7, 7)));
     assert!(progress.len() >= 2, "{progress:?}");
+
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(stats.model_loads.load(Relaxed), 1);
+    assert_eq!(stats.frames_generated.load(Relaxed), 12);
+    assert_eq!(stats.queue_depth.load(Relaxed), 0);
+    // 12 frames in batches of 3 (whether or not the jobs arrived together).
+    assert!(stats.batches() >= 4, "{}", stats.prometheus());
+    let text = stats.prometheus();
+    assert!(
+        text.contains("lifelapse_frames_generated_total 12"),
+        "{text}"
+    );
+    assert!(text.contains("lifelapse_engine_batch_fill_count"), "{text}");
 }
 
 #[test]

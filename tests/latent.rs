@@ -99,3 +99,62 @@ fn import_refuses_what_is_not_a_checkpoint() {
         stderr(&out)
     );
 }
+
+/// Runs the command and returns its peak resident memory in MB, read from `/proc` until it exits.
+fn peak_rss_mb(cmd: &mut std::process::Command) -> f64 {
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0.0f64;
+    loop {
+        // VmHWM is the process's own high-water mark: the last reading before exit is its peak.
+        if let Ok(status) = std::fs::read_to_string(&status_file) {
+            if let Some(kb) = status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+            {
+                peak_kb = peak_kb.max(kb);
+            }
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "render failed");
+            return peak_kb / 1024.0;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_long_generative_render_holds_no_more_frames_than_a_morph_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = run(lifelapse(dir.path())
+        .env("LIFELAPSE_DATA_DIR", &data)
+        .arg("import-weights")
+        .arg(fixtures().join("psp_small.pt")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    // 160 frames at 1024²: holding them all would take 480 MB more than a morph render.
+    let peak = |renderer: &str| {
+        peak_rss_mb(
+            lifelapse(dir.path())
+                .env("LIFELAPSE_DATA_DIR", &data)
+                .args(["render", "--size", "1024", "--frames-between", "48"])
+                .args(["--renderer", renderer, "-o"])
+                .arg(dir.path().join(format!("{renderer}.mp4")))
+                .arg(&samples),
+        )
+    };
+    let (morph, stylegan) = (peak("morph"), peak("stylegan"));
+    eprintln!("peak memory: morph {morph:.0} MB, stylegan {stylegan:.0} MB");
+    assert!(morph > 0.0);
+    assert!(
+        stylegan <= 2.0 * morph,
+        "stylegan {stylegan:.0} MB, morph {morph:.0} MB"
+    );
+}

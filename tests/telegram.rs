@@ -590,3 +590,110 @@ fn webhook_mode_takes_updates_that_carry_the_secret() {
         .count();
     assert_eq!(replies, 1);
 }
+
+/// The percentages of the render progress messages sent to `chat` after call `from`.
+fn progress_values(fake: &FakeTelegram, from: usize, chat: i64) -> Vec<u32> {
+    fake.calls()[from..]
+        .iter()
+        .filter(|c| c.chat() == Some(chat) && c.text().starts_with("Rendering…"))
+        .filter_map(|c| {
+            let digits: String = c.text().chars().filter(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .collect()
+}
+
+/// Polls `/metrics` until `line` is in it.
+fn wait_for_metric(addr: &str, line: &str) -> String {
+    let deadline = Instant::now() + LONG;
+    loop {
+        let metrics = http_get(addr, "/metrics");
+        if metrics.lines().any(|l| l == line) {
+            return metrics;
+        }
+        assert!(Instant::now() < deadline, "no {line:?} in {metrics}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn generative_renders_share_one_loaded_engine_show_progress_and_stop_on_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let imported = lifelapse(dir.path())
+        .env("LIFELAPSE_DATA_DIR", dir.path().join("data"))
+        .arg("import-weights")
+        .arg(common::fixtures().join("psp_small.pt"))
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+    let fake = FakeTelegram::start(TOKEN).unwrap();
+    let served = Served::start_with(
+        &fake,
+        dir.path(),
+        &[("LIFELAPSE_CHAT_RENDER_WORKERS", "2".into())],
+    );
+    let addr = served.metrics_addr();
+    let (_, review_a) = album_to_review(&fake, OWNER);
+    let (_, review_b) = album_to_review(&fake, GROUP);
+    let reviews = [
+        (OWNER, review_a.message_id.unwrap()),
+        (GROUP, review_b.message_id.unwrap()),
+    ];
+    // Long videos at full size, so the render takes seconds and reports progress on the way.
+    let before = fake.calls().len();
+    for &(chat, review) in &reviews {
+        for setting in ["renderer=stylegan", "size=1024", "frames=60", "format=mp4"] {
+            fake.press(chat, OWNER, review, &format!("{OWNER}|set:{setting}"));
+        }
+        fake.press(chat, OWNER, review, &format!("{OWNER}|render"));
+    }
+    for &(chat, _) in &reviews {
+        let (_, video) = fake.wait_for(before, LONG, "a generated video", |c| {
+            c.method == "sendanimation" && c.chat() == Some(chat)
+        });
+        let (_, bytes) = video.file.expect("video");
+        assert_eq!(&bytes[4..8], b"ftyp", "an MP4");
+    }
+    let shown: Vec<u32> = progress_values(&fake, before, OWNER)
+        .into_iter()
+        .filter(|p| (1..100).contains(p))
+        .collect();
+    assert!(shown.len() >= 2, "progress shown: {shown:?}");
+    // Both renders ran on the one engine the process loaded.
+    let metrics = wait_for_metric(&addr, "lifelapse_renders_total 2");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "lifelapse_model_loads_total 1"),
+        "{metrics}"
+    );
+    assert!(!served.stderr().contains("stylegan renderer failed"));
+
+    // /cancel while frames are being generated stops the render and says so.
+    let before = fake.calls().len();
+    fake.press(GROUP, OWNER, reviews[1].1, &format!("{OWNER}|render"));
+    fake.wait_for(before, LONG, "the render under way", |c| {
+        c.chat() == Some(GROUP)
+            && c.text().starts_with("Rendering…")
+            && c.text().chars().any(|ch| ch.is_ascii_digit() && ch != '0')
+    });
+    let cancelled_at = fake.calls().len();
+    fake.send_text(GROUP, OWNER, "/cancel");
+    fake.wait_for(cancelled_at, SHORT, "the cancel reply", |c| {
+        c.chat() == Some(GROUP) && c.text() == "Stopped."
+    });
+    wait_for_metric(&addr, "lifelapse_renders_running 0");
+    assert!(
+        !fake.calls()[before..]
+            .iter()
+            .any(|c| c.method == "sendanimation"),
+        "a cancelled render delivered its video"
+    );
+    let metrics = http_get(&addr, "/metrics");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "lifelapse_model_loads_total 1"),
+        "{metrics}"
+    );
+}

@@ -1,7 +1,8 @@
 //! `lifelapse bench chat`: the Telegram bot in this process against the local Bot API
 //! stand-in. How long a 20-photo album takes from "find the faces" to the review (first with
 //! the face networks still to load, then warm), and how many renders a minute four chats that
-//! press Render together get.
+//! press Render together get: with the default renderer, and with the stylegan renderer when a
+//! pSp or e4e checkpoint is given (all four share the process's one loaded engine).
 
 use super::fake_telegram::{Call, FakeTelegram};
 use super::BenchError;
@@ -29,6 +30,19 @@ pub struct ChatBench {
     /// All chats press Render at once → the last video delivered.
     pub renders_wall_ms: u64,
     pub renders_per_minute: f64,
+    /// The same four renders with the stylegan renderer (with `--checkpoint`).
+    pub stylegan: Option<GenerativeRound>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GenerativeRound {
+    pub checkpoint: String,
+    pub renders_wall_ms: u64,
+    pub renders_per_minute: f64,
+    /// Times the process loaded the checkpoint onto the device (one is the goal).
+    pub model_loads: u64,
+    pub frames_generated: u64,
+    pub batches: u64,
 }
 
 const TOKEN: &str = "1:BENCH";
@@ -108,7 +122,47 @@ fn album_to_review(
     Ok(started.elapsed())
 }
 
-pub fn run(samples: &Path, device: tch::Device) -> Result<ChatBench, BenchError> {
+/// All `chats` press Render at once (after `settings`, button data such as
+/// `renderer=stylegan`); returns the time until the last video arrived.
+fn render_round(
+    fake: &FakeTelegram,
+    chats: &[i64],
+    settings: &[&str],
+) -> Result<Duration, BenchError> {
+    let start = fake.calls().len();
+    let started = Instant::now();
+    for &chat in chats {
+        for setting in settings {
+            fake.press(chat, chat, 1, &format!("{chat}|set:{setting}"));
+        }
+        fake.press(chat, chat, 1, &format!("{chat}|render"));
+    }
+    for &chat in chats {
+        // MP4 comes as an animation; without ffmpeg the GIF comes as a file.
+        let (_, done) = wait(fake, start, "a video", |c| {
+            c.chat() == Some(chat)
+                && (c.method == "sendanimation"
+                    || c.method == "senddocument"
+                    || c.text().contains("failed"))
+        })?;
+        if done.file.is_none() {
+            return Err(BenchError::Input(format!("render: {}", done.text())));
+        }
+    }
+    Ok(started.elapsed())
+}
+
+/// Renders a minute of `chats` renders that took `wall`.
+fn per_minute(chats: usize, wall: Duration) -> f64 {
+    chats as f64 * 60.0 / wall.as_secs_f64().max(1e-9)
+}
+
+/// `checkpoint`: a pSp or e4e checkpoint for a second round with the stylegan renderer.
+pub fn run(
+    samples: &Path,
+    device: tch::Device,
+    checkpoint: Option<&Path>,
+) -> Result<ChatBench, BenchError> {
     let fake =
         FakeTelegram::start(TOKEN).map_err(|e| BenchError::Input(format!("local server: {e}")))?;
     let dir = tempfile::tempdir().map_err(|e| BenchError::Input(e.to_string()))?;
@@ -150,24 +204,27 @@ pub fn run(samples: &Path, device: tch::Device) -> Result<ChatBench, BenchError>
         for &chat in &chats {
             album_to_review(&fake, chat, &small)?;
         }
-        let start = fake.calls().len();
-        let started = Instant::now();
-        for &chat in &chats {
-            fake.press(chat, chat, 1, &format!("{chat}|render"));
-        }
-        for &chat in &chats {
-            // MP4 comes as an animation; without ffmpeg the GIF comes as a file.
-            let (_, done) = wait(&fake, start, "a video", |c| {
-                c.chat() == Some(chat)
-                    && (c.method == "sendanimation"
-                        || c.method == "senddocument"
-                        || c.text().contains("failed"))
-            })?;
-            if done.file.is_none() {
-                return Err(BenchError::Input(format!("render: {}", done.text())));
+        let wall = render_round(&fake, &chats, &[])?;
+        let stylegan = match checkpoint {
+            None => None,
+            Some(file) => {
+                let err = |e: &dyn std::fmt::Display| BenchError::Input(e.to_string());
+                let opened = crate::nets::import::open(file, None).map_err(|e| err(&e))?;
+                crate::nets::import::save(&opened, file, &config.data_dir().join("models"))
+                    .map_err(|e| err(&e))?;
+                let wall = render_round(&fake, &chats, &["renderer=stylegan"])?;
+                let stats = service.engine_stats();
+                use std::sync::atomic::Ordering::Relaxed;
+                Some(GenerativeRound {
+                    checkpoint: file.display().to_string(),
+                    renders_wall_ms: wall.as_millis() as u64,
+                    renders_per_minute: per_minute(chats.len(), wall),
+                    model_loads: stats.model_loads.load(Relaxed),
+                    frames_generated: stats.frames_generated.load(Relaxed),
+                    batches: stats.batches(),
+                })
             }
-        }
-        let wall = started.elapsed();
+        };
         Ok(ChatBench {
             device: config.general.device.clone(),
             album_photos: photos.len(),
@@ -177,7 +234,8 @@ pub fn run(samples: &Path, device: tch::Device) -> Result<ChatBench, BenchError>
             render_size: crate::chat::conversation::ChatSettings::default().size,
             render_workers: config.chat.render_workers,
             renders_wall_ms: wall.as_millis() as u64,
-            renders_per_minute: chats.len() as f64 * 60.0 / wall.as_secs_f64().max(1e-9),
+            renders_per_minute: per_minute(chats.len(), wall),
+            stylegan,
         })
     })();
     let _ = stop_tx.send(());

@@ -544,6 +544,7 @@ pub fn run(
     only: Option<&str>,
     runs: usize,
     device: tch::Device,
+    checkpoint: Option<&Path>,
 ) -> Result<BenchReport, BenchError> {
     let machine = format!(
         "{} cores, {}",
@@ -579,7 +580,7 @@ pub fn run(
         _ => None,
     };
     let chat = match only {
-        None | Some("chat") => Some(chat::run(samples, device)?),
+        None | Some("chat") => Some(chat::run(samples, device, checkpoint)?),
         _ => None,
     };
     Ok(BenchReport {

@@ -292,6 +292,7 @@ pub fn render_video(
     analysis: &SessionAnalysis,
     choices: &RenderChoices,
     config: &crate::config::Config,
+    engines: &crate::engine::Resident,
     max_bytes: u64,
     cancel: &crate::engine::CancelToken,
     progress: &(dyn Fn(u8) + Sync),
@@ -345,13 +346,19 @@ pub fn render_video(
     loop {
         config.render.size = size;
         let render_settings = RenderSettings::from_config(&config)?;
-        let (lapse, _) = pipeline::build_lapse(
+        let built = pipeline::build_lapse(
             &analysis.album,
             &analysis.faces,
             &decisions,
             &render_settings,
             &ages,
-        )?;
+            engines,
+            cancel,
+        );
+        if cancel.is_cancelled() {
+            return Err(JobError::Cancelled);
+        }
+        let (lapse, _) = built?;
         let source = Cancellable {
             inner: &lapse,
             cancel,

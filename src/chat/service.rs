@@ -91,6 +91,8 @@ pub struct Service {
     /// Upload limits a platform gave for one session (Discord's differ by server).
     upload_limits: Mutex<HashMap<SessionKey, u64>>,
     analyzer: Mutex<Option<Arc<Mutex<crate::face::FaceAnalyzer>>>>,
+    /// The generative networks, loaded once and shared by every render lane.
+    engines: crate::engine::Resident,
     pub metrics: Metrics,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
@@ -99,6 +101,10 @@ impl Service {
     /// Starts the service's threads over `store`.
     pub fn start(config: Config, store: Arc<dyn SessionStore>) -> Arc<Self> {
         let (lane_tx, lane_rx) = mpsc::channel();
+        let engines = crate::pipeline::resident_engines(&config).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "generative renders will run on the CPU");
+            crate::engine::Resident::new(crate::engine::EngineOptions::default())
+        });
         let service = Arc::new(Self {
             store,
             renders: Mutex::new(Renders {
@@ -116,6 +122,7 @@ impl Service {
             analyses: Mutex::new(HashMap::new()),
             upload_limits: Mutex::new(HashMap::new()),
             analyzer: Mutex::new(None),
+            engines,
             metrics: Metrics::default(),
             threads: Mutex::new(Vec::new()),
         });
@@ -125,6 +132,10 @@ impl Service {
         for _ in 0..service.config.chat.render_workers {
             let s = service.clone();
             threads.push(std::thread::spawn(move || s.render_lane()));
+        }
+        if service.config.render.load_generative_at_start {
+            let s = service.clone();
+            threads.push(std::thread::spawn(move || s.load_generative()));
         }
         let weak = Arc::downgrade(&service);
         std::thread::spawn(move || sweeper(weak));
@@ -627,6 +638,24 @@ impl Service {
         }
     }
 
+    /// What the process's generative engine has done.
+    pub fn engine_stats(&self) -> &Arc<crate::engine::EngineStats> {
+        self.engines.stats()
+    }
+
+    /// Loads the newest imported generative checkpoint now, so the first stylegan render does
+    /// not wait for it.
+    fn load_generative(&self) {
+        let dir = self.config.data_dir().join("models");
+        let loaded = crate::lapse::latent::find_checkpoint(&dir)
+            .map_err(|e| e.to_string())
+            .and_then(|entry| self.engines.engine(&dir, &entry).map_err(|e| e.to_string()));
+        match loaded {
+            Ok(_) => tracing::info!("generative networks loaded"),
+            Err(e) => tracing::warn!(error = %e, "generative networks not loaded at start"),
+        }
+    }
+
     fn render(
         self: &Arc<Self>,
         key: &SessionKey,
@@ -660,8 +689,15 @@ impl Service {
             ages: ages.clone(),
             settings: settings.clone(),
         };
-        let video =
-            jobs::render_video(&analysis, &choices, &self.config, limit, cancel, &progress)?;
+        let video = jobs::render_video(
+            &analysis,
+            &choices,
+            &self.config,
+            &self.engines,
+            limit,
+            cancel,
+            &progress,
+        )?;
         if video.fell_back_to_morph {
             let locale = self.locale_of(key);
             self.send(
@@ -772,6 +808,7 @@ impl Service {
         ] {
             out += &format!("# HELP {name} {help}.\n# TYPE {name} gauge\n{name} {value}\n");
         }
+        out += &self.engines.stats().prometheus();
         out
     }
 }

@@ -6,9 +6,13 @@
 //! through a reply channel, so async code can await the reply (or poll it) without blocking
 //! its runtime on inference.
 
+mod resident;
+
+pub use resident::Resident;
+
 use crate::nets::import::{Checkpoint, Encoder, ImportError};
 use crate::nets::stylegan2::Generator;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
@@ -58,6 +62,93 @@ enum Job {
     },
 }
 
+/// What the workers of a process have done, for `/metrics`. Shared by every engine started
+/// with it.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    /// Checkpoints loaded onto a device.
+    pub model_loads: AtomicU64,
+    pub frames_generated: AtomicU64,
+    /// Generate jobs waiting for or in the worker.
+    pub queue_depth: AtomicI64,
+    /// Generator batches by how full they were: counts per [`BATCH_FILL_BOUNDS`] bucket (the
+    /// last bucket is the whole batch), and the sum of the fill fractions.
+    pub batch_fill: [AtomicU64; BATCH_FILL_BOUNDS.len()],
+    pub batch_fill_sum_permille: AtomicU64,
+}
+
+/// Upper bounds of the batch-fill histogram's buckets, as fractions of a full batch.
+pub const BATCH_FILL_BOUNDS: [f64; 4] = [0.25, 0.5, 0.75, 1.0];
+
+impl EngineStats {
+    fn record_batch(&self, filled: usize, batch: usize) {
+        let fill = filled as f64 / batch.max(1) as f64;
+        let bucket = BATCH_FILL_BOUNDS
+            .iter()
+            .position(|&b| fill <= b)
+            .unwrap_or(BATCH_FILL_BOUNDS.len() - 1);
+        self.batch_fill[bucket].fetch_add(1, Ordering::Relaxed);
+        self.batch_fill_sum_permille
+            .fetch_add((fill * 1000.0).round() as u64, Ordering::Relaxed);
+        self.frames_generated
+            .fetch_add(filled as u64, Ordering::Relaxed);
+    }
+
+    /// The batches recorded so far.
+    pub fn batches(&self) -> u64 {
+        self.batch_fill
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// The statistics in Prometheus' text format.
+    pub fn prometheus(&self) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, help: &str, kind: &str, value: String| {
+            out.push_str(&format!(
+                "# HELP {name} {help}.\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        };
+        metric(
+            "lifelapse_model_loads_total",
+            "Generative checkpoints loaded onto a device",
+            "counter",
+            self.model_loads.load(Ordering::Relaxed).to_string(),
+        );
+        metric(
+            "lifelapse_frames_generated_total",
+            "Frames made by the generator",
+            "counter",
+            self.frames_generated.load(Ordering::Relaxed).to_string(),
+        );
+        metric(
+            "lifelapse_engine_queue_depth",
+            "Generate jobs waiting for or in the inference worker",
+            "gauge",
+            self.queue_depth.load(Ordering::Relaxed).to_string(),
+        );
+        out.push_str(
+            "# HELP lifelapse_engine_batch_fill How full each generator batch was (fraction).\n\
+             # TYPE lifelapse_engine_batch_fill histogram\n",
+        );
+        let mut cumulative = 0;
+        for (bound, count) in BATCH_FILL_BOUNDS.iter().zip(&self.batch_fill) {
+            cumulative += count.load(Ordering::Relaxed);
+            out.push_str(&format!(
+                "lifelapse_engine_batch_fill_bucket{{le=\"{bound}\"}} {cumulative}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "lifelapse_engine_batch_fill_bucket{{le=\"+Inf\"}} {cumulative}\n\
+             lifelapse_engine_batch_fill_sum {:.3}\n\
+             lifelapse_engine_batch_fill_count {cumulative}\n",
+            self.batch_fill_sum_permille.load(Ordering::Relaxed) as f64 / 1000.0
+        ));
+        out
+    }
+}
+
 /// How the worker runs.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineOptions {
@@ -86,6 +177,8 @@ pub struct Engine {
     resolution: i64,
     n_latent: i64,
     style_dim: i64,
+    batch: usize,
+    stats: Arc<EngineStats>,
 }
 
 fn kind_for(options: &EngineOptions) -> Kind {
@@ -105,13 +198,19 @@ pub fn generator_batch(resolution: i64, kind: Kind, budget: u64) -> usize {
 
 impl Engine {
     /// Starts the worker with the networks of `checkpoint`; returns once they are built on the
-    /// device (or failed to build).
-    pub fn start(checkpoint: Checkpoint, options: EngineOptions) -> Result<Self, EngineError> {
+    /// device (or failed to build). The worker counts what it does in `stats`.
+    pub fn start(
+        checkpoint: Checkpoint,
+        options: EngineOptions,
+        stats: Arc<EngineStats>,
+    ) -> Result<Self, EngineError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel();
         let resolution = checkpoint.resolution();
         let n_latent = checkpoint.generator_config.n_latent() as i64;
         let style_dim = checkpoint.generator_config.style_dim;
+        let batch = generator_batch(resolution, kind_for(&options), options.memory_budget);
+        let worker_stats = stats.clone();
         std::thread::Builder::new()
             .name("lifelapse-inference".into())
             .spawn(move || {
@@ -128,7 +227,7 @@ impl Engine {
                 match built {
                     Ok((generator, encoder)) => {
                         let _ = ready_tx.send(Ok(()));
-                        worker(queue, generator, encoder, options, kind);
+                        worker(queue, generator, encoder, options, kind, &worker_stats);
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -137,12 +236,20 @@ impl Engine {
             })
             .map_err(|e| EngineError::Torch(e.to_string()))?;
         ready_rx.recv().map_err(|_| EngineError::Stopped)??;
+        stats.model_loads.fetch_add(1, Ordering::Relaxed);
         Ok(Self {
             jobs,
             resolution,
             n_latent,
             style_dim,
+            batch,
+            stats,
         })
+    }
+
+    /// Frames the worker generates in one batch.
+    pub fn batch(&self) -> usize {
+        self.batch
     }
 
     pub fn resolution(&self) -> i64 {
@@ -186,7 +293,9 @@ impl Engine {
             progress,
             cancel,
         };
+        self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
         if let Err(mpsc::SendError(Job::Generate { reply, .. })) = self.jobs.send(job) {
+            self.stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
             let _ = reply.send(Err(EngineError::Stopped));
         }
         rx
@@ -220,6 +329,7 @@ fn worker(
     encoder: Option<Encoder>,
     options: EngineOptions,
     kind: Kind,
+    stats: &EngineStats,
 ) {
     let _guard = tch::no_grad_guard();
     let batch = generator_batch(generator.config().size, kind, options.memory_budget);
@@ -242,7 +352,7 @@ fn worker(
                 g @ Job::Generate { .. } => generates.push(g),
             }
         }
-        generate_all(&generator, generates, batch);
+        generate_all(&generator, generates, batch, stats);
     }
 }
 
@@ -284,7 +394,7 @@ struct Pending {
     cancel: CancelToken,
 }
 
-fn generate_all(generator: &Generator, jobs: Vec<Job>, batch: usize) {
+fn generate_all(generator: &Generator, jobs: Vec<Job>, batch: usize, stats: &EngineStats) {
     let mut pending: Vec<Pending> = jobs
         .into_iter()
         .filter_map(|job| match job {
@@ -309,6 +419,7 @@ fn generate_all(generator: &Generator, jobs: Vec<Job>, batch: usize) {
         // Drop cancelled jobs; finish completed ones.
         pending.retain(|p| {
             if p.cancel.is_cancelled() {
+                stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
                 let _ = p.reply.send(Err(EngineError::Cancelled));
                 return false;
             }
@@ -318,6 +429,7 @@ fn generate_all(generator: &Generator, jobs: Vec<Job>, batch: usize) {
         while i < pending.len() {
             if pending[i].done >= pending[i].total {
                 let p = pending.remove(i);
+                stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
                 let result = if p.images.is_empty() {
                     Err(EngineError::Input("no codes to generate".into()))
                 } else {
@@ -350,6 +462,7 @@ fn generate_all(generator: &Generator, jobs: Vec<Job>, batch: usize) {
             .synthesis(&Tensor::cat(&codes, 0))
             .to_kind(Kind::Float)
             .to_device(Device::Cpu);
+        stats.record_batch(batch - room as usize, batch);
         let mut offset = 0;
         for (k, _, len) in parts {
             let p = &mut pending[k];

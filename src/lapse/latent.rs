@@ -1,22 +1,30 @@
 //! The generative renderer (`--renderer stylegan`): every keyframe's aligned face is encoded
 //! into StyleGAN2's W+ space with an imported pSp or e4e encoder, the codes are interpolated
-//! along the timeline, and every frame is generated; the real photos are blended back near
-//! their keyframes by the caller, as for every renderer.
+//! along the timeline, and frames are generated as the video encoder asks for them; the real
+//! photos are blended back near their keyframes by the caller, as for every renderer.
 //!
-//! All frames are generated up front, in batches on the inference worker, because batching is
-//! what makes the generator fast; rendering a frame afterwards is a lookup.
+//! The networks belong to the process's resident engine ([`Resident`]): loaded once, shared by
+//! every render. Frames are generated a window at a time when the encoder reads in order (one
+//! engine job per window, which the engine batches with other renders' frames), and one at a
+//! time when it samples (a GIF's palette), so only a bounded number of frames is ever held,
+//! whatever the video's length.
 
 use super::{FrameSpec, Keyframe, LapseError, Renderer};
-use crate::engine::{CancelToken, Engine, EngineOptions};
+use crate::engine::{CancelToken, Engine, EngineError, Resident};
 use crate::nets::import::{self, CheckpointKind, ImportedModel};
 use image::RgbImage;
-use std::collections::HashMap;
+use rayon::prelude::*;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use tch::{Device, Kind, Tensor};
 
 /// Where the published encoder checkpoints come from, for the message when none is imported.
 const WHERE_TO_GET: &str =
     "the pSp project's psp_ffhq_encode.pt or the e4e project's e4e_ffhq_encode.pt";
+
+/// Frames generated at once when the encoder reads in order.
+const MAX_WINDOW: usize = 8;
 
 /// How to run the generative renderer.
 #[derive(Debug, Clone)]
@@ -47,9 +55,29 @@ fn key(spec: &FrameSpec) -> FrameKey {
     (spec.from, spec.to, spec.alpha.to_bits())
 }
 
-/// The generated frames of one time-lapse.
+/// Generated frames kept for the encoder, by position in the timeline's distinct frames.
+struct Window {
+    frames: VecDeque<(usize, RgbImage)>,
+    /// Where reading in order continues: the end of the last window generated.
+    frontier: usize,
+}
+
+/// Frames of one time-lapse, generated on demand by the resident engine.
 pub struct LatentRenderer {
-    frames: HashMap<FrameKey, RgbImage>,
+    engine: Engine,
+    /// Each keyframe's W+ code, flattened (tensors cannot be shared across threads).
+    codes: Vec<Vec<f32>>,
+    /// [n_latent, style_dim] of a code.
+    code_shape: [i64; 2],
+    /// The timeline's distinct frames in order: holds and repeats are generated once.
+    distinct: Vec<FrameSpec>,
+    position: HashMap<FrameKey, usize>,
+    size: (u32, u32),
+    window: usize,
+    /// At most this many generated frames are held.
+    capacity: usize,
+    cancel: CancelToken,
+    held: Mutex<Window>,
 }
 
 /// A keyframe's aligned face as the encoder's input.
@@ -61,52 +89,51 @@ fn encoder_batch(keyframes: &[Keyframe]) -> Tensor {
     Tensor::stack(&inputs, 0)
 }
 
-/// Raw generator output [3, H, W] (about −1…1) → an RGB image of `size`.
-fn to_image(raw: &Tensor, size: (u32, u32)) -> Result<RgbImage, LapseError> {
-    let img = crate::nets::rgb_from_tensor(&((raw + 1.0) / 2.0))
-        .map_err(|e| LapseError::Generative(e.to_string()))?;
-    Ok(if img.dimensions() == size {
-        img
-    } else {
-        let (w, h) = img.dimensions();
-        crate::album::resize::crop_resize(&img, (0.0, 0.0, w as f64, h as f64), size.0, size.1)
-    })
+/// Raw generator output [3, H, W] (about −1…1) → an RGB image.
+fn to_rgb(raw: &Tensor) -> Result<RgbImage, LapseError> {
+    crate::nets::rgb_from_tensor(&((raw + 1.0) / 2.0))
+        .map_err(|e| LapseError::Generative(e.to_string()))
+}
+
+/// `img` resized to `size`.
+fn fit(img: RgbImage, size: (u32, u32)) -> RgbImage {
+    if img.dimensions() == size {
+        return img;
+    }
+    let (w, h) = img.dimensions();
+    crate::album::resize::crop_resize(&img, (0.0, 0.0, w as f64, h as f64), size.0, size.1)
+}
+
+fn engine_error(e: EngineError) -> LapseError {
+    match e {
+        EngineError::Cancelled => LapseError::Cancelled,
+        other => LapseError::Generative(other.to_string()),
+    }
 }
 
 impl LatentRenderer {
-    /// Encodes the keyframes and generates every frame `specs` asks for.
+    /// Encodes the keyframes with the resident engine's encoder (loading the newest imported
+    /// checkpoint on first use) for the frames `specs` will ask for; generates nothing yet.
     pub fn new(
         keyframes: &[Keyframe],
         specs: &[FrameSpec],
         options: &LatentOptions,
-        progress: Option<crate::engine::Progress>,
+        resident: &Resident,
         cancel: CancelToken,
     ) -> Result<Self, LapseError> {
         let entry = find_checkpoint(&options.models_dir)?;
-        let checkpoint = import::open_imported(&options.models_dir, &entry)
-            .map_err(|e| LapseError::Generative(e.to_string()))?;
-        // Refinement needs gradients, so it runs its own fp32 generator, built here from the
-        // same tensors before the engine takes the checkpoint.
-        let refiner = match options.refine_steps {
-            0 => None,
-            _ => Some(
-                checkpoint
-                    .build_generator(options.device, Kind::Float)
-                    .map_err(|e| LapseError::Generative(e.to_string()))?,
-            ),
-        };
-        let engine = Engine::start(
-            checkpoint,
-            EngineOptions {
-                device: options.device,
-                ..EngineOptions::default()
-            },
-        )
-        .map_err(|e| LapseError::Generative(e.to_string()))?;
-        let gen_err = |e: crate::engine::EngineError| LapseError::Generative(e.to_string());
-        let mut codes = engine.encode(encoder_batch(keyframes)).map_err(gen_err)?;
-        if let Some(generator) = &refiner {
-            codes = refine::refine(generator, options, keyframes, &codes)?;
+        let engine = resident
+            .engine(&options.models_dir, &entry)
+            .map_err(engine_error)?;
+        let mut codes = engine
+            .encode(encoder_batch(keyframes))
+            .map_err(engine_error)?;
+        if options.refine_steps > 0 {
+            // Refinement needs gradients, so it runs an fp32 generator of its own.
+            let generator = import::open_imported(&options.models_dir, &entry)
+                .and_then(|c| c.build_generator(options.device, Kind::Float))
+                .map_err(|e| LapseError::Generative(e.to_string()))?;
+            codes = refine::refine(&generator, options, keyframes, &codes)?;
         }
         tracing::info!(
             "encoded {} keyframes with {} ({})",
@@ -114,37 +141,74 @@ impl LatentRenderer {
             entry.file,
             entry.kind
         );
-        // One code per distinct frame: holds and repeats are generated once.
-        let mut unique: Vec<FrameSpec> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for s in specs {
-            if seen.insert(key(s)) {
-                unique.push(*s);
+        let code_shape = match codes.size()[..] {
+            [_, n_latent, style_dim] => [n_latent, style_dim],
+            ref other => {
+                return Err(LapseError::Generative(format!(
+                    "the encoder gave codes of shape {other:?}"
+                )))
             }
-        }
-        let w: Vec<Tensor> = unique
-            .iter()
-            .map(|s| {
-                let (a, b) = (codes.get(s.from as i64), codes.get(s.to as i64));
-                &a * (1.0 - s.alpha as f64) + &b * s.alpha as f64
-            })
-            .collect();
-        if w.is_empty() {
-            return Ok(Self {
-                frames: HashMap::new(),
+        };
+        let codes = (0..keyframes.len() as i64)
+            .map(|i| Vec::<f32>::try_from(codes.get(i).flatten(0, -1)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| LapseError::Generative(e.to_string()))?;
+        let mut distinct = Vec::new();
+        let mut position = HashMap::new();
+        for s in specs {
+            position.entry(key(s)).or_insert_with(|| {
+                distinct.push(*s);
+                distinct.len() - 1
             });
         }
-        let images = engine
-            .generate(Tensor::stack(&w, 0).to_kind(Kind::Float), progress, cancel)
-            .map_err(gen_err)?;
-        let size = keyframes
-            .first()
-            .map_or((256, 256), |k| k.image.dimensions());
-        let mut frames = HashMap::with_capacity(unique.len());
-        for (i, s) in unique.iter().enumerate() {
-            frames.insert(key(s), to_image(&images.get(i as i64), size)?);
+        let window = engine.batch().clamp(1, MAX_WINDOW);
+        Ok(Self {
+            codes,
+            code_shape,
+            distinct,
+            position,
+            size: keyframes
+                .first()
+                .map_or((256, 256), |k| k.image.dimensions()),
+            window,
+            // Room for a window plus what the encoder's threads read at once.
+            capacity: window + rayon::current_num_threads() * 4,
+            engine,
+            cancel,
+            held: Mutex::new(Window {
+                frames: VecDeque::new(),
+                frontier: 0,
+            }),
+        })
+    }
+
+    /// Generates the distinct frames `range` in one engine job.
+    fn generate(&self, range: std::ops::Range<usize>) -> Result<Vec<RgbImage>, LapseError> {
+        let specs = &self.distinct[range];
+        let mut w = Vec::with_capacity(specs.len() * self.codes.first().map_or(0, Vec::len));
+        for s in specs {
+            let (a, b) = match (self.codes.get(s.from), self.codes.get(s.to)) {
+                (Some(a), Some(b)) => (a, b),
+                _ => {
+                    return Err(LapseError::FrameOutOfRange {
+                        index: s.from.max(s.to),
+                        len: self.codes.len(),
+                    })
+                }
+            };
+            let t = s.alpha;
+            w.extend(a.iter().zip(b).map(|(a, b)| a * (1.0 - t) + b * t));
         }
-        Ok(Self { frames })
+        let [n_latent, style_dim] = self.code_shape;
+        let w = Tensor::from_slice(&w).view([specs.len() as i64, n_latent, style_dim]);
+        let images = self
+            .engine
+            .generate(w, None, self.cancel.clone())
+            .map_err(engine_error)?;
+        let raw = (0..specs.len() as i64)
+            .map(|i| to_rgb(&images.get(i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(raw.into_par_iter().map(|img| fit(img, self.size)).collect())
     }
 }
 
@@ -154,13 +218,33 @@ impl Renderer for LatentRenderer {
     }
 
     fn frame(&self, _keyframes: &[Keyframe], spec: FrameSpec) -> Result<RgbImage, LapseError> {
-        self.frames
+        let pos = *self
+            .position
             .get(&key(&spec))
-            .cloned()
             .ok_or(LapseError::Generative(format!(
-                "frame {}→{} at {:.3} was not generated",
+                "frame {}→{} at {:.3} is not on the timeline",
                 spec.from, spec.to, spec.alpha
-            )))
+            )))?;
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, frame)) = held.frames.iter().find(|(p, _)| *p == pos) {
+            return Ok(frame.clone());
+        }
+        // In order: a window ahead. Elsewhere (a sample): this frame alone.
+        let in_order = (held.frontier..held.frontier + self.window).contains(&pos);
+        let end = match in_order {
+            true => (pos + self.window).min(self.distinct.len()),
+            false => pos + 1,
+        };
+        let frames = self.generate(pos..end)?;
+        if in_order {
+            held.frontier = end;
+        }
+        let wanted = frames[0].clone();
+        held.frames.extend((pos..end).zip(frames));
+        while held.frames.len() > self.capacity {
+            held.frames.pop_front();
+        }
+        Ok(wanted)
     }
 }
 

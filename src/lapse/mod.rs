@@ -29,6 +29,8 @@ pub enum LapseError {
     NoLandmarks(String),
     #[error("frame {index} is outside the timeline of {len} frames")]
     FrameOutOfRange { index: usize, len: usize },
+    #[error("the render was cancelled")]
+    Cancelled,
 }
 
 /// Makes the frame between two keyframes. Implementations hold whatever they precompute from
@@ -123,6 +125,17 @@ impl Lapse {
         renderer: Box<dyn Renderer>,
         gamma: f32,
     ) -> Result<Self, LapseError> {
+        Self::with_renderer(keyframes, options, gamma, |_, _| Ok(renderer))
+    }
+
+    /// Like [`Lapse::new`], with the renderer made from the keyframes and the timeline (the
+    /// generative renderer prepares the codes of the frames the timeline asks for).
+    pub fn with_renderer(
+        keyframes: Vec<Keyframe>,
+        options: TimelineOptions,
+        gamma: f32,
+        make: impl FnOnce(&[Keyframe], &Timeline) -> Result<Box<dyn Renderer>, LapseError>,
+    ) -> Result<Self, LapseError> {
         if keyframes.len() < 2 {
             return Err(LapseError::TooFewKeyframes(keyframes.len()));
         }
@@ -135,6 +148,7 @@ impl Lapse {
         }
         let ages: Vec<Option<f64>> = keyframes.iter().map(|k| k.age_years).collect();
         let timeline = Timeline::new(&ages, options);
+        let renderer = make(&keyframes, &timeline)?;
         Ok(Self {
             keyframes,
             timeline,
