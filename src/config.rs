@@ -412,11 +412,20 @@ impl Config {
                 "must be between 2 and 256",
             ));
         }
-        if !(32..=2048).contains(&self.faces.detect_size) {
+        if !(32..=2048).contains(&self.faces.detect_size)
+            || !self.faces.detect_size.is_multiple_of(32)
+        {
             return Err(invalid(
                 "faces.detect_size",
                 self.faces.detect_size,
-                "must be between 32 and 2048",
+                "must be a multiple of 32 between 32 and 2048",
+            ));
+        }
+        if !(self.faces.detect_score > 0.0 && self.faces.detect_score < 1.0) {
+            return Err(invalid(
+                "faces.detect_score",
+                self.faces.detect_score,
+                "must be above 0 and below 1",
             ));
         }
         if self.album.working_size < 64 {

@@ -403,7 +403,7 @@ fn find_faces(
 }
 
 fn load_analyzer(config: &Config) -> Result<lifelapse::face::FaceAnalyzer, Failure> {
-    lifelapse::face::FaceAnalyzer::load(device_of(config)?)
+    lifelapse::face::FaceAnalyzer::load_configured(device_of(config)?, &config.faces)
         .map_err(|e| fail(exit::FAILURE)(e.into()))
 }
 

@@ -773,3 +773,48 @@ fn serve_without_a_bot_token_names_the_variables() {
         "{err}"
     );
 }
+
+#[test]
+fn the_face_detector_settings_of_the_config_are_honoured() {
+    let dir = tmp();
+    // The detection scores of the faces found.
+    let scores = |env: &[(&str, &str)]| -> Vec<f64> {
+        let mut cmd = lifelapse(dir.path());
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        let out = run(cmd
+            .args(["analyze", "--json"])
+            .arg(photo("bad/many_faces.jpg")));
+        assert!(out.status.success(), "{}", stderr(&out));
+        json(&out)["faces"]
+            .as_array()
+            .expect("faces")
+            .iter()
+            .filter_map(|f| f["score"].as_f64())
+            .collect()
+    };
+    let default = scores(&[]);
+    assert!(default.len() >= 3, "{default:?}");
+    assert!(default.iter().any(|&s| s < 0.8), "{default:?}");
+    let strict = scores(&[("LIFELAPSE_FACES_DETECT_SCORE", "0.8")]);
+    assert!(
+        !strict.is_empty() && strict.len() < default.len() && strict.iter().all(|&s| s > 0.8),
+        "score 0.8: {strict:?} of {default:?}"
+    );
+    let coarse = scores(&[("LIFELAPSE_FACES_DETECT_SIZE", "96")]);
+    assert!(
+        coarse.len() < default.len(),
+        "size 96: {coarse:?} of {default:?}"
+    );
+    let refused = run(lifelapse(dir.path())
+        .env("LIFELAPSE_FACES_DETECT_SIZE", "100")
+        .args(["analyze", "--json"])
+        .arg(photo("bad/many_faces.jpg")));
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("multiple of 32"),
+        "{}",
+        stderr(&refused)
+    );
+}

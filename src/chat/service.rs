@@ -439,8 +439,8 @@ impl Service {
         }
         let device = crate::nets::device::select(&self.config.general.device)
             .map_err(|e| JobError::Faces(e.to_string()))?;
-        let analyzer =
-            crate::face::FaceAnalyzer::load(device).map_err(|e| JobError::Faces(e.to_string()))?;
+        let analyzer = crate::face::FaceAnalyzer::load_configured(device, &self.config.faces)
+            .map_err(|e| JobError::Faces(e.to_string()))?;
         let analyzer = Arc::new(Mutex::new(analyzer));
         *slot = Some(analyzer.clone());
         Ok(analyzer)

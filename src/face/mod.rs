@@ -67,6 +67,22 @@ pub struct FaceAnalyzer {
 }
 
 impl FaceAnalyzer {
+    /// The networks with the detector settings of `[faces]`.
+    pub fn load_configured(
+        device: tch::Device,
+        config: &crate::config::FacesConfig,
+    ) -> Result<Self, FaceError> {
+        Ok(Self {
+            detect_options: DetectOptions {
+                input_size: config.detect_size,
+                score_threshold: config.detect_score,
+                ..DetectOptions::default()
+            },
+            ..Self::load(device)?
+        })
+    }
+
+    /// The networks with the default detector settings.
     pub fn load(device: tch::Device) -> Result<Self, FaceError> {
         let (vs_d, detector) = face_detector::load(device)?;
         let (vs_l, landmarks) = landmarks68::load(device)?;
