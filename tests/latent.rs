@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{decode_gif, fixtures, lifelapse, photo, run, stderr};
+use common::{decode_gif, fixtures, import_psp_fixture, lifelapse, photo, run, stderr};
 
 #[test]
 fn without_imported_weights_it_says_what_is_missing_and_how_to_get_it() {
@@ -25,11 +25,7 @@ fn without_imported_weights_it_says_what_is_missing_and_how_to_get_it() {
 fn an_imported_psp_checkpoint_renders_a_time_lapse() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = run(lifelapse(dir.path())
-        .env("LIFELAPSE_DATA_DIR", &data)
-        .arg("import-weights")
-        .arg(fixtures().join("psp_small.pt")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = import_psp_fixture(dir.path(), &data);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("psp") && stdout.contains("64²"), "{stdout}");
     let manifest = std::fs::read_to_string(data.join("models/MANIFEST.toml")).unwrap();
@@ -133,11 +129,7 @@ fn peak_rss_mb(cmd: &mut std::process::Command) -> f64 {
 fn a_long_generative_render_holds_no_more_frames_than_a_morph_render() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = run(lifelapse(dir.path())
-        .env("LIFELAPSE_DATA_DIR", &data)
-        .arg("import-weights")
-        .arg(fixtures().join("psp_small.pt")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    import_psp_fixture(dir.path(), &data);
     let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
     // 160 frames at 1024²: holding them all would take 480 MB more than a morph render.
     let peak = |renderer: &str| {

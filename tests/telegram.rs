@@ -619,13 +619,7 @@ fn wait_for_metric(addr: &str, line: &str) -> String {
 #[test]
 fn generative_renders_share_one_loaded_engine_show_progress_and_stop_on_cancel() {
     let dir = tempfile::tempdir().unwrap();
-    let imported = lifelapse(dir.path())
-        .env("LIFELAPSE_DATA_DIR", dir.path().join("data"))
-        .arg("import-weights")
-        .arg(common::fixtures().join("psp_small.pt"))
-        .output()
-        .unwrap();
-    assert!(imported.status.success(), "{imported:?}");
+    common::import_psp_fixture(dir.path(), &dir.path().join("data"));
     let fake = FakeTelegram::start(TOKEN).unwrap();
     let served = Served::start_with(
         &fake,

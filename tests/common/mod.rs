@@ -143,3 +143,14 @@ pub fn jpeg_with_exif(jpeg: &[u8], exif: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&jpeg[2..]);
     out
 }
+
+/// Imports the random-weight pSp fixture into `data` (the data directory) with the real binary,
+/// as a user imports a published checkpoint; returns what it printed.
+pub fn import_psp_fixture(cwd: &Path, data: &Path) -> Output {
+    let out = run(lifelapse(cwd)
+        .env("LIFELAPSE_DATA_DIR", data)
+        .arg("import-weights")
+        .arg(fixtures().join("psp_small.pt")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    out
+}
