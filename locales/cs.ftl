@@ -6,8 +6,8 @@ photo-too-large = Soubor má { $size-mb } MB; přijímám soubory do { $limit-mb
 photo-too-many-pixels = Obrázek má { $width }×{ $height } ({ $megapixels } MP); přijímám obrázky do { $limit-mp } MP.
 photo-unknown-format = Tohle není fotka, kterou umím přečíst. Pošlete JPEG, PNG, WebP, HEIC, TIFF, BMP nebo GIF.
 photo-truncated = Fotka je useknutá (soubor končí příliš brzy). Pošlete ji prosím znovu.
-photo-corrupt = Fotka je poškozená a nejde přečíst ({ $detail }).
-photo-heif = Tuto fotku HEIC tu nejde přečíst ({ $detail }). Jako JPEG to půjde.
+photo-corrupt = Fotka je poškozená a nejde přečíst.
+photo-heif = Tuto fotku HEIC tu nejde přečíst. Jako JPEG to půjde.
 photo-not-found = Takový soubor ani složka neexistuje.
 photo-permission-denied = Tento soubor nemám povoleno číst.
 photo-symlink-loop = Tohle je smyčka odkazů, která nikdy nevede k souboru.
@@ -19,7 +19,7 @@ photo-not-regular = { $kind ->
        *[other] Tohle není soubor; čtu jen soubory.
     }
 photo-empty-folder = V této složce není žádná fotka, kterou umím přečíst (podsložky neprohledávám).
-photo-unreadable = Soubor nejde přečíst ({ $detail }).
+photo-unreadable = Soubor nejde přečíst.
 photo-album-full = Album pojme nejvýše { $max } fotek; tato zůstala venku.
 
 ## Chat conversation
@@ -34,14 +34,14 @@ chat-too-many-photos = Víc do jednoho časosběru neberu ({ $max } fotek); zbyt
 chat-not-an-image = Tenhle soubor není fotka, kterou umím přečíst. Pošlete JPEG, PNG, WebP, HEIC, TIFF, BMP nebo GIF.
 chat-busy = Ještě pracuji na vašich fotkách; nové pošlete potom, nebo /cancel.
 chat-analyzing = Hledám tváře…
-chat-analysis-failed = Tváře se nepodařilo přečíst: { $reason }
+chat-analysis-failed = Tváře se nepodařilo přečíst; chyba je na mé straně. Zkuste to prosím za chvíli znovu.
 chat-too-few-faces-found = Našel jsem { $count } použitelných tváří; časosběr potřebuje aspoň dvě.
 chat-dates-hint = Většina fotek neměla datum. Fotky poslané jako soubory si datum nechají a věk je pak nejpřesnější.
 chat-age-format = Napište číslo tváře a věk, třeba #3 12.
 chat-stale-button = To tlačítko už neplatí.
 chat-too-few-faces = Nechte aspoň dvě tváře.
 chat-rendering = Vytvářím video…
-chat-render-failed = Video se nepodařilo vytvořit: { $reason }
+chat-render-failed = Video se nepodařilo vytvořit; chyba je na mé straně. Zkuste to prosím za chvíli znovu.
 chat-cancelled = Zastaveno.
 chat-forgotten = Hotovo: vaše fotky, tváře a videa jsou smazané.
 chat-unknown-command = Příkaz { $command } neznám. /help ukáže, co umím.
@@ -60,7 +60,10 @@ chat-crawl-credits = Autoři fotek:
     { $lines }
 chat-crawl-unknown = Nikoho jménem { $name } jsem nenašel. Zkontrolujte pravopis, nebo pošlete fotky.
 chat-crawl-too-few = Našel jsem jen { $count } použitelných fotek ({ $name }); časosběr potřebuje aspoň dvě.
-chat-crawl-failed = Hledání fotek selhalo: { $reason }
+chat-crawl-failed = Hledání fotek selhalo; chyba je na mé straně. Zkuste to prosím za chvíli znovu.
+chat-sources-unavailable = Zdroje fotek teď nejsou dostupné. Zkuste hledání znovu za pár minut.
+chat-photos-gone = Některé vaše fotky už tu uložené nejsou. Pošlete je prosím znovu.
+chat-video-too-large = I nejmenší verze videa je nad limitem nahrávání tohoto chatu. Zkuste méně snímků nebo GIF.
 chat-queue-full = Na řadě je moc videí ({ $waiting }). Stiskněte prosím Vytvořit video znovu za pár minut.
 
 ## Chatovací služba a boti
@@ -79,7 +82,7 @@ chat-progress = Vytvářím video… { $percent } %
 chat-done = Hotovo.
 chat-video-shrunk = Video bylo na odeslání příliš velké, zmenšil jsem ho na { $size } px.
 chat-unsupported = Umím použít jen fotky. Pošlete fotky, nebo /help.
-chat-download-failed = Tu fotku se z chatu nepodařilo stáhnout: { $reason }
+chat-download-failed = Tu fotku se z chatu nepodařilo stáhnout. Pošlete ji prosím znovu.
 chat-photo-too-large = Soubor má { $size-mb } MB; beru fotky do { $limit-mb } MB.
 chat-trouble = Něco se u mě pokazilo; zkuste to prosím za chvíli znovu.
 

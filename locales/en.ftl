@@ -6,8 +6,8 @@ photo-too-large = The file is { $size-mb } MB; files up to { $limit-mb } MB are 
 photo-too-many-pixels = The image is { $width }×{ $height } ({ $megapixels } MP); images up to { $limit-mp } MP are accepted.
 photo-unknown-format = This is not a photo I can read. Send JPEG, PNG, WebP, HEIC, TIFF, BMP or GIF.
 photo-truncated = The photo is cut off (the file ends too early). Please send it again.
-photo-corrupt = The photo is damaged and cannot be read ({ $detail }).
-photo-heif = This HEIC photo cannot be read here ({ $detail }). Sending it as JPEG works.
+photo-corrupt = The photo is damaged and cannot be read.
+photo-heif = This HEIC photo cannot be read here. Sending it as JPEG works.
 photo-not-found = There is no such file or folder.
 photo-permission-denied = I am not allowed to read this file.
 photo-symlink-loop = This is a loop of links that never reaches a file.
@@ -19,7 +19,7 @@ photo-not-regular = { $kind ->
        *[other] This is not a file; only files are read.
     }
 photo-empty-folder = This folder holds no photo I can read (sub-folders are not searched).
-photo-unreadable = The file cannot be read ({ $detail }).
+photo-unreadable = The file cannot be read.
 photo-album-full = An album holds at most { $max } photos; this one was left out.
 
 ## Chat conversation
@@ -34,14 +34,14 @@ chat-too-many-photos = That's the most I take in one time-lapse ({ $max } photos
 chat-not-an-image = That file isn't a photo I can read. Send JPEG, PNG, WebP, HEIC, TIFF, BMP or GIF.
 chat-busy = I'm still working on your photos; send new ones after this one, or /cancel.
 chat-analyzing = Finding the faces…
-chat-analysis-failed = I couldn't read the faces: { $reason }
+chat-analysis-failed = I couldn't read the faces; something went wrong on my side. Please try again in a moment.
 chat-too-few-faces-found = I found { $count } usable faces; a time-lapse needs at least two.
 chat-dates-hint = Most photos had no date. Photos sent as files keep their dates, which gives the most accurate ages.
 chat-age-format = Type the face number and the age, like #3 12.
 chat-stale-button = That button is out of date.
 chat-too-few-faces = Keep at least two faces to render.
 chat-rendering = Rendering…
-chat-render-failed = The render failed: { $reason }
+chat-render-failed = The render failed; something went wrong on my side. Please try again in a moment.
 chat-cancelled = Stopped.
 chat-forgotten = Done: your photos, faces and videos are deleted.
 chat-unknown-command = I don't know { $command }. /help lists what I can do.
@@ -60,7 +60,10 @@ chat-crawl-credits = Photo credits:
     { $lines }
 chat-crawl-unknown = I couldn't find anyone called { $name }. Check the spelling, or send photos instead.
 chat-crawl-too-few = I found only { $count } usable photos of { $name }; a time-lapse needs at least two.
-chat-crawl-failed = The photo search failed: { $reason }
+chat-crawl-failed = The photo search failed; something went wrong on my side. Please try again in a moment.
+chat-sources-unavailable = I couldn't reach the photo sources just now. Please try the search again in a few minutes.
+chat-photos-gone = Some of your photos are no longer stored here. Please send them again.
+chat-video-too-large = Even the smallest version of this video is over this chat's upload limit. Try fewer frames or GIF.
 chat-queue-full = Too many videos are waiting ({ $waiting }). Please press Render again in a few minutes.
 
 ## Chat service and bots
@@ -79,7 +82,7 @@ chat-progress = Rendering… { $percent } %
 chat-done = Done.
 chat-video-shrunk = The video was too large to send, so I made it { $size } px.
 chat-unsupported = I can only use photos. Send photos, or /help.
-chat-download-failed = I couldn't get that photo from the chat: { $reason }
+chat-download-failed = I couldn't get that photo from the chat. Please send it again.
 chat-photo-too-large = That file is { $size-mb } MB; I take photos up to { $limit-mb } MB.
 chat-trouble = Something went wrong on my side; please try again in a moment.
 

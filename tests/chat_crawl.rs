@@ -119,3 +119,44 @@ fn a_name_in_the_chat_becomes_stored_photos_credits_and_an_analysis() {
     let actions = chat.handle(answer);
     assert!(matches!(&actions[..], [Action::Reply { key, .. }] if key == "chat-crawl-unknown"));
 }
+
+#[test]
+fn a_search_that_cannot_reach_its_sources_says_so_in_the_users_words_only() {
+    // Wikidata answers every call with a server error; the chat must not see the URL or error.
+    let wikidata = serve(|_: &Request| Reply::status(503));
+    let mut config = Config::default();
+    config.crawl.wikidata_url = wikidata.url();
+    config.crawl.commons_url = wikidata.url();
+    config.crawl.allow_hosts = wikidata.host();
+    let options = CrawlOptions::from_config(&config, &Secrets::default());
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let key = SessionKey {
+        platform: "telegram".into(),
+        chat: 7,
+        user: 7,
+    };
+    let mut chat = Conversation::default();
+    chat.handle(Event::Command {
+        user: 7,
+        command: Command::Timelapse(Some("Jennifer Aniston".into())),
+    });
+    let answer = jobs::crawl_for_session(&store, &key, "Jennifer Aniston", &options);
+    assert!(
+        matches!(
+            answer,
+            Event::CrawlFailed {
+                trouble: lifelapse::chat::conversation::Trouble::SourcesUnavailable
+            }
+        ),
+        "{answer:?}"
+    );
+    let actions = chat.handle(answer);
+    match &actions[..] {
+        [Action::Reply { key, args }] => {
+            assert_eq!(key, "chat-sources-unavailable");
+            assert!(args.is_empty(), "{args:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -133,10 +133,10 @@ pub enum Event {
         name: String,
     },
     CrawlFailed {
-        reason: String,
+        trouble: Trouble,
     },
     AnalysisFailed {
-        reason: String,
+        trouble: Trouble,
     },
     RenderProgress {
         percent: u8,
@@ -153,8 +153,35 @@ pub enum Event {
         shrunk: Option<u32>,
     },
     RenderFailed {
-        reason: String,
+        trouble: Trouble,
     },
+}
+
+/// What went wrong in a job, as the user is told it: each case is a locale message. The
+/// error's details go to the log, never to the chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trouble {
+    /// The photo sources could not be reached, or refused the search for now.
+    SourcesUnavailable,
+    /// A photo of the session is no longer stored.
+    PhotosGone,
+    /// Even the smallest video is over the chat's upload limit.
+    VideoTooLarge,
+    /// Anything else: something on our side.
+    Internal,
+}
+
+impl Trouble {
+    /// The message for this trouble; `internal` is the job's own "it failed" message.
+    fn message_key(self, internal: &'static str) -> &'static str {
+        match self {
+            Self::SourcesUnavailable => "chat-sources-unavailable",
+            Self::PhotosGone => "chat-photos-gone",
+            Self::VideoTooLarge => "chat-video-too-large",
+            Self::Internal => internal,
+        }
+    }
 }
 
 /// A button: its label's message key (with arguments) and the data it sends back.
@@ -389,13 +416,13 @@ impl Conversation {
                 self.state = State::Idle;
                 vec![reply_with("chat-crawl-unknown", &[("name", name)])]
             }
-            Event::CrawlFailed { reason } => {
+            Event::CrawlFailed { trouble } => {
                 self.state = State::Idle;
-                vec![reply_with("chat-crawl-failed", &[("reason", reason)])]
+                vec![reply(trouble.message_key("chat-crawl-failed"))]
             }
-            Event::AnalysisFailed { reason } => {
+            Event::AnalysisFailed { trouble } => {
                 self.state = State::Idle;
-                vec![reply_with("chat-analysis-failed", &[("reason", reason)])]
+                vec![reply(trouble.message_key("chat-analysis-failed"))]
             }
             Event::RenderProgress { percent } => match self.state {
                 State::Rendering { .. } => vec![Action::Progress {
@@ -418,9 +445,9 @@ impl Conversation {
                 self.render_finished();
                 vec![Action::SendVideo { video, mp4, shrunk }]
             }
-            Event::RenderFailed { reason } => {
+            Event::RenderFailed { trouble } => {
                 self.render_finished();
-                vec![reply_with("chat-render-failed", &[("reason", reason)])]
+                vec![reply(trouble.message_key("chat-render-failed"))]
             }
         }
     }

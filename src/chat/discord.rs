@@ -253,10 +253,10 @@ impl Adapter {
         if let Some(refusal) = intake::too_large(attachment.size as u64, self.max_photo_bytes) {
             return Err(refusal);
         }
-        let bytes = attachment
-            .download()
-            .await
-            .map_err(|e| reply("chat-download-failed", &[("reason", e.to_string())]))?;
+        let bytes = attachment.download().await.map_err(|e| {
+            tracing::warn!(error = %e, "downloading a photo from Discord failed");
+            reply("chat-download-failed", &[])
+        })?;
         intake::keep(&self.service, key, bytes, self.max_photo_bytes).await
     }
 

@@ -1,7 +1,7 @@
 //! The work behind the conversation's actions that does not depend on the platform: each
 //! function carries out one action and returns the event that answers it.
 
-use super::conversation::{Event, PhotoRef};
+use super::conversation::{Event, PhotoRef, Trouble};
 use crate::crawl::{self, CrawlError, CrawlOptions};
 use crate::store::{SessionKey, SessionStore};
 
@@ -34,9 +34,13 @@ pub fn crawl_for_session(
             }
         }
         Err(e) => {
+            tracing::warn!(error = %e, "name search failed");
             return Event::CrawlFailed {
-                reason: e.to_string(),
-            }
+                trouble: match e {
+                    CrawlError::Fetch(_) | CrawlError::Provider(_) => Trouble::SourcesUnavailable,
+                    _ => Trouble::Internal,
+                },
+            };
         }
     };
     let mut photos = Vec::new();
@@ -48,9 +52,10 @@ pub fn crawl_for_session(
                 age: p.age,
             }),
             Err(e) => {
+                tracing::error!(error = %e, "storing a found photo failed");
                 return Event::CrawlFailed {
-                    reason: e.to_string(),
-                }
+                    trouble: Trouble::Internal,
+                };
             }
         }
     }
@@ -62,8 +67,7 @@ pub fn crawl_for_session(
     }
 }
 
-/// Why a chat job failed, for the user (the adapter shows `to_string()` in the locale's
-/// failure message).
+/// Why a chat job failed. The details are for the log; the user is told [`JobError::trouble`].
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("{0}")]
@@ -80,6 +84,17 @@ pub enum JobError {
     Cancelled,
     #[error("the smallest video ({bytes} bytes) is still over the {limit} byte upload limit")]
     TooLarge { bytes: u64, limit: u64 },
+}
+
+impl JobError {
+    /// What the user is told.
+    pub fn trouble(&self) -> Trouble {
+        match self {
+            Self::MissingPhoto(_) => Trouble::PhotosGone,
+            Self::TooLarge { .. } => Trouble::VideoTooLarge,
+            _ => Trouble::Internal,
+        }
+    }
 }
 
 /// A chat's album after analysis: what the render needs, kept in memory between the review

@@ -505,7 +505,7 @@ impl Service {
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(error = %e, "analysis failed");
                     Event::AnalysisFailed {
-                        reason: e.to_string(),
+                        trouble: e.trouble(),
                     }
                 }
             };
@@ -611,7 +611,7 @@ impl Service {
                     self.metrics.render_failures.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(error = %e, "render failed");
                     Event::RenderFailed {
-                        reason: e.to_string(),
+                        trouble: e.trouble(),
                     }
                 }
             };

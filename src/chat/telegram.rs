@@ -423,7 +423,10 @@ impl Adapter {
         if let Some(refusal) = intake::too_large(size as u64, self.max_photo_bytes) {
             return Err(refusal);
         }
-        let failed = |e: String| reply("chat-download-failed", &[("reason", e)]);
+        let failed = |e: String| {
+            tracing::warn!(error = %e, "downloading a photo from Telegram failed");
+            reply("chat-download-failed", &[])
+        };
         let file = with_retries(|| self.bot.get_file(file.clone()).send())
             .await
             .map_err(|e| failed(e.to_string()))?;
