@@ -28,6 +28,7 @@ chat-help = Z fotek jednoho člověka udělám časosběr, jak vyrůstá.
     /settings mění video, /cancel zastaví, /forget smaže vše, co jste poslali.
 chat-send-photos = Pošlete mi fotky: jednotlivě, v albech nebo jako soubory. Než začnu, ukážu vám tváře.
 chat-searching = Hledám datované fotky: { $name }…
+chat-photos-over-name = Použiji fotky, které jste přiložili; s fotkami jméno { $name } nehledám.
 chat-one-photo = Mám ji. Časosběr potřebuje aspoň dvě fotky; pošlete další.
 chat-photos-collected = Zatím { $count } fotek. Pošlete další, nebo nechte mě najít tváře.
 chat-too-many-photos = Víc do jednoho časosběru neberu ({ $max } fotek); zbytek jsem vynechal.

@@ -28,6 +28,7 @@ chat-help = I turn photos of one person into a time-lapse of them growing up.
     /settings changes the video, /cancel stops, /forget deletes everything you sent.
 chat-send-photos = Send me the photos: single ones, albums or files. I'll show you the faces before I render.
 chat-searching = Looking for dated photos of { $name }…
+chat-photos-over-name = I'm using the photos you attached; with photos, { $name } is not searched.
 chat-one-photo = Got it. A time-lapse needs at least two photos; send more.
 chat-photos-collected = { $count } photos so far. Send more, or let me find the faces.
 chat-too-many-photos = That's the most I take in one time-lapse ({ $max } photos); the rest were left out.

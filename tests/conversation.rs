@@ -368,6 +368,27 @@ fn a_name_searches_and_a_stored_conversation_reads_back() {
 }
 
 #[test]
+fn photos_given_with_a_name_are_the_album_and_the_name_is_not_searched() {
+    let mut c = Conversation::default();
+    let a = c.handle(Event::Command {
+        user: OWNER,
+        command: Command::TimelapseWithPhotos(Some("Steve Carell".into())),
+    });
+    assert_eq!(keys(&a), ["chat-send-photos", "chat-photos-over-name"]);
+    assert!(!a.iter().any(|x| matches!(x, Action::Crawl { .. })));
+    // The photos that follow are collected as any album's.
+    let a = c.handle(Event::Photo {
+        user: OWNER,
+        photo: photo(1, true),
+        album: Some("g".into()),
+    });
+    assert!(
+        a.iter().any(|x| matches!(x, Action::StartTimer { .. })),
+        "{a:?}"
+    );
+}
+
+#[test]
 fn every_message_the_conversation_can_send_is_in_every_locale() {
     let source = [
         include_str!("../src/chat/conversation.rs"),

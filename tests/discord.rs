@@ -311,3 +311,26 @@ fn one_process_serves_telegram_and_discord_together() {
         "{platforms:?}"
     );
 }
+
+#[test]
+fn a_name_with_attached_photos_uses_the_photos_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeDiscord::start();
+    let _served = Served::start(&fake, dir.path());
+    fake.wait_ready();
+    let photos = album(&fake);
+    let start = fake.calls().len();
+    fake.slash(1, CHANNEL, OWNER, Some("Barack Obama"), &photos);
+    fake.wait_for(start, SHORT, "the notice about the name", |c| {
+        c.content().contains("photos you attached") && c.content().contains("Barack Obama")
+    });
+    let (at, _) = fake.wait_for(start, SHORT, "the album's reply", |c| {
+        c.content().contains("5 photos")
+    });
+    assert!(
+        !fake.calls()[start..at]
+            .iter()
+            .any(|c| c.content().contains("Looking for dated photos")),
+        "the name was searched"
+    );
+}

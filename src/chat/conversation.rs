@@ -76,6 +76,9 @@ pub enum Command {
     Help,
     /// `/timelapse` alone starts collecting; with a name it searches.
     Timelapse(Option<String>),
+    /// `/timelapse` with photos attached (their events follow): the photos are the album, and a
+    /// name given with them is not searched, which the reply says.
+    TimelapseWithPhotos(Option<String>),
     Cancel,
     Settings,
     Forget,
@@ -520,7 +523,7 @@ impl Conversation {
                     },
                 ]
             }
-            Command::Timelapse(_) => {
+            Command::Timelapse(_) | Command::TimelapseWithPhotos(_) => {
                 self.owner = Some(user);
                 self.born = None;
                 self.state = State::Collecting {
@@ -528,7 +531,16 @@ impl Conversation {
                     pending_albums: Vec::new(),
                     over_limit: false,
                 };
-                vec![reply("chat-send-photos")]
+                let mut actions = vec![reply("chat-send-photos")];
+                if let Command::TimelapseWithPhotos(Some(name)) = command {
+                    if !name.trim().is_empty() {
+                        actions.push(reply_with(
+                            "chat-photos-over-name",
+                            &[("name", name.trim().to_string())],
+                        ));
+                    }
+                }
+                actions
             }
             Command::Cancel => {
                 let busy = matches!(

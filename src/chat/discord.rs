@@ -342,16 +342,16 @@ impl Adapter {
                 }
             }
             let with_name = name.filter(|n| !n.trim().is_empty());
-            let searching = with_name.is_some();
             events.push(Event::Command {
                 user: key.user,
-                command: Command::Timelapse(with_name),
+                command: match attachments.is_empty() {
+                    true => Command::Timelapse(with_name),
+                    false => Command::TimelapseWithPhotos(with_name),
+                },
             });
-            if !searching {
-                let (e, p) = self.photo_events(&key, &attachments, group).await;
-                events.extend(e);
-                problems.extend(p);
-            }
+            let (e, p) = self.photo_events(&key, &attachments, group).await;
+            events.extend(e);
+            problems.extend(p);
         }
         for p in problems {
             self.perform(&key, &locale, p).await;
