@@ -17,6 +17,7 @@ pub mod gan;
 pub mod lapse;
 pub mod nets;
 pub mod pipeline;
+pub mod render;
 pub mod sheet;
 pub mod store;
 pub mod video;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use lifelapse::config::Config;
 use lifelapse::pipeline::{self, PipelineError, RenderSettings};
+use lifelapse::render;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -363,6 +364,7 @@ fn code_of(e: &PipelineError) -> u8 {
         PipelineError::Video(lifelapse::video::VideoError::Write { .. }) => exit::OUTPUT,
         PipelineError::Video(lifelapse::video::VideoError::EncoderMissing(_)) => exit::USAGE,
         PipelineError::Options(_) => exit::USAGE,
+        PipelineError::Cancelled => exit::FAILURE,
         PipelineError::Video(_) => exit::FAILURE,
     }
 }
@@ -584,6 +586,9 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             config.validate().map_err(|e| fail(exit::USAGE)(e.into()))?;
             let settings =
                 RenderSettings::from_config(&config).map_err(|e| fail(code_of(&e))(e.into()))?;
+            // Said before any photo is read.
+            let format =
+                render::VideoFormat::of_path(&output).map_err(|e| fail(code_of(&e))(e.into()))?;
             let album = take_in(&photos, &config);
             print_problems(&album);
             let faces = find_faces(&album, &config)?;
@@ -591,31 +596,36 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                 pipeline::decide(&album, &faces, decide_options(&config, keep_all, &choice));
             let engines =
                 pipeline::resident_engines(&config).map_err(|e| fail(code_of(&e))(e.into()))?;
-            let (lapse, left_out) = pipeline::build_lapse(
-                &album,
-                &faces,
-                &decisions,
-                &settings,
-                &ages,
+            let progress = bar(0, "frames");
+            let request = render::RenderRequest {
+                album: &album,
+                faces: &faces,
+                decisions: &decisions,
+                ages: &ages,
+                settings: &settings,
+                output: &output,
+                format,
+            };
+            let rendered = render::run(
+                &request,
                 &engines,
+                &|done, total| {
+                    progress.set_length(total as u64);
+                    progress.set_position(done as u64);
+                },
                 &Default::default(),
             )
             .map_err(|e| fail(code_of(&e))(e.into()))?;
-            for l in &left_out {
+            progress.finish_and_clear();
+            for l in &rendered.left_out {
                 eprintln!("left out {}: {}", l.photo, l.error);
             }
-            let progress = bar(lapse.len() as u64, "frames");
-            let stats = pipeline::write_video(&output, &lapse, &settings, &|n| {
-                progress.set_position(n as u64)
-            })
-            .map_err(|e| fail(code_of(&e))(e.into()))?;
-            progress.finish_and_clear();
             eprintln!(
                 "wrote {} ({} photos, {} frames, {} KB)",
                 output.display(),
-                lapse.keyframes.len(),
-                stats.frames,
-                stats.bytes / 1000
+                rendered.keyframes,
+                rendered.stats.frames,
+                rendered.stats.bytes / 1000
             );
             Ok(())
         }

@@ -9,7 +9,7 @@ use crate::sheet;
 use crate::video::{self, gif::GifOptions};
 use chrono::NaiveDate;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -21,6 +21,8 @@ pub enum PipelineError {
     Video(#[from] video::VideoError),
     #[error("{0}")]
     Options(String),
+    #[error("the render was cancelled")]
+    Cancelled,
 }
 
 /// What `analyze` says about each photo.
@@ -756,41 +758,4 @@ pub fn build_lapse(
         },
         left_out,
     ))
-}
-
-/// Renders and writes the video; the format follows the extension (.gif or .mp4). Returns the
-/// frame count and the file size.
-pub fn write_video(
-    path: &Path,
-    lapse: &Lapse,
-    settings: &RenderSettings,
-    progress: &(dyn Fn(usize) + Sync),
-) -> Result<video::VideoStats, PipelineError> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    match ext.as_deref() {
-        Some("gif") => Ok(video::gif::write_file(
-            path,
-            lapse,
-            &settings.gif,
-            progress,
-        )?),
-        Some("mp4") => {
-            let options = video::mp4::Mp4Options {
-                fps: settings.gif.fps,
-                ..Default::default()
-            };
-            let bytes = video::mp4::write_file(path, lapse, &options, progress)?;
-            Ok(video::VideoStats {
-                frames: lapse.len(),
-                bytes,
-            })
-        }
-        other => Err(PipelineError::Options(format!(
-            "cannot write {:?} files; use an output name ending in .gif or .mp4",
-            other.unwrap_or("extension-less")
-        ))),
-    }
 }

@@ -266,30 +266,6 @@ pub struct RenderedVideo {
     pub fell_back_to_morph: bool,
 }
 
-/// Frames of a lapse that stop coming once the render is cancelled.
-struct Cancellable<'a> {
-    inner: &'a crate::lapse::Lapse,
-    cancel: &'a crate::engine::CancelToken,
-}
-
-impl crate::video::FrameSource for Cancellable<'_> {
-    fn len(&self) -> usize {
-        crate::video::FrameSource::len(self.inner)
-    }
-    fn size(&self) -> (u32, u32) {
-        crate::video::FrameSource::size(self.inner)
-    }
-    fn frame(&self, index: usize) -> Result<image::RgbImage, crate::video::VideoError> {
-        if self.cancel.is_cancelled() {
-            return Err(crate::video::VideoError::Frame {
-                index,
-                message: "cancelled".into(),
-            });
-        }
-        crate::video::FrameSource::frame(self.inner, index)
-    }
-}
-
 /// What the user chose in the review.
 #[derive(Debug, Clone)]
 pub struct RenderChoices {
@@ -358,30 +334,16 @@ pub fn render_video(
     })?;
     let mut size = config.render.size;
     let mut shrunk = None;
+    let format = match mp4 {
+        true => crate::render::VideoFormat::Mp4,
+        false => crate::render::VideoFormat::Gif,
+    };
     loop {
         config.render.size = size;
         let render_settings = RenderSettings::from_config(&config)?;
-        let built = pipeline::build_lapse(
-            &analysis.album,
-            &analysis.faces,
-            &decisions,
-            &render_settings,
-            &ages,
-            engines,
-            cancel,
-        );
-        if cancel.is_cancelled() {
-            return Err(JobError::Cancelled);
-        }
-        let (lapse, _) = built?;
-        let source = Cancellable {
-            inner: &lapse,
-            cancel,
-        };
-        let n = lapse.len().max(1);
         let file = tempfile::Builder::new()
             .prefix("render-")
-            .suffix(if mp4 { ".mp4" } else { ".gif" })
+            .suffix(&format!(".{}", format.extension()))
             .tempfile_in(&dir)
             .map_err(|e| {
                 JobError::Video(crate::video::VideoError::Write {
@@ -389,26 +351,22 @@ pub fn render_video(
                     source: e,
                 })
             })?;
-        let report = |done: usize| progress((done * 100 / n).min(99) as u8);
-        let written = if mp4 {
-            crate::video::mp4::write_file(
-                file.path(),
-                &source,
-                &crate::video::mp4::Mp4Options {
-                    fps: render_settings.gif.fps,
-                    ..Default::default()
-                },
-                &report,
-            )
-            .map(|_| ())
-        } else {
-            crate::video::gif::write_file(file.path(), &source, &render_settings.gif, &report)
-                .map(|_| ())
+        let request = crate::render::RenderRequest {
+            album: &analysis.album,
+            faces: &analysis.faces,
+            decisions: &decisions,
+            ages: &ages,
+            settings: &render_settings,
+            output: file.path(),
+            format,
         };
-        if cancel.is_cancelled() {
-            return Err(JobError::Cancelled);
-        }
-        written?;
+        let report = |done: usize, total: usize| {
+            progress((done * 100 / total.max(1)).min(99) as u8);
+        };
+        match crate::render::run(&request, engines, &report, cancel) {
+            Err(pipeline::PipelineError::Cancelled) => return Err(JobError::Cancelled),
+            other => other?,
+        };
         let bytes = std::fs::read(file.path()).map_err(|e| {
             JobError::Video(crate::video::VideoError::Write {
                 path: file.path().display().to_string(),
