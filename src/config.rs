@@ -226,7 +226,7 @@ pub struct RenderConfig {
     pub hold_frames: u32,
     /// `morph` (landmark warping, the default), `pixel` (cross-fade) or `stylegan` (W+ codes
     /// from an imported pSp/e4e checkpoint, interpolated and generated).
-    pub renderer: String,
+    pub renderer: RendererKind,
     /// stylegan renderer: optimisation steps per photo's code against the photo (0: off).
     pub refine: u32,
     /// stylegan renderer: device memory one generator batch may take, in megabytes; it sets
@@ -252,11 +252,64 @@ impl Default for RenderConfig {
             gamma: 0.5,
             fps: 12.0,
             hold_frames: 6,
-            renderer: "morph".into(),
+            renderer: RendererKind::Morph,
             refine: 0,
             engine_memory_mb: 2048,
             load_generative_at_start: false,
         }
+    }
+}
+
+/// How frames between photos are made: one type for the config file, the command line and the
+/// chat's settings.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RendererKind {
+    /// Plain cross-fade (the baseline).
+    Pixel,
+    /// Faces warped along their landmarks, then blended.
+    Morph,
+    /// Codes in StyleGAN2's W+ space, interpolated and generated (needs imported weights).
+    Stylegan,
+}
+
+impl RendererKind {
+    pub const ALL: [Self; 3] = [Self::Pixel, Self::Morph, Self::Stylegan];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pixel => "pixel",
+            Self::Morph => "morph",
+            Self::Stylegan => "stylegan",
+        }
+    }
+}
+
+impl std::fmt::Display for RendererKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for RendererKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("renderer {s:?} is unknown; use pixel, morph or stylegan"))
     }
 }
 
@@ -633,6 +686,8 @@ mod tests {
             for (key, value) in keys {
                 let name = env_name(section, key);
                 let new = match value {
+                    // Typed choices take one of their names.
+                    _ if (section.as_str(), key.as_str()) == ("render", "renderer") => "stylegan",
                     toml::Value::Integer(_) => "77",
                     toml::Value::Float(_) => "0.25",
                     toml::Value::Boolean(_) => "true",

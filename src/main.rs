@@ -5,7 +5,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use lifelapse::config::Config;
+use lifelapse::config::{Config, RendererKind};
 use lifelapse::pipeline::{self, PipelineError, RenderSettings};
 use lifelapse::render;
 use std::path::PathBuf;
@@ -93,8 +93,8 @@ enum Command {
         #[arg(long, value_name = "G")]
         gamma: Option<f32>,
         /// How frames between photos are made.
-        #[arg(long, value_parser = ["pixel", "morph", "stylegan"])]
-        renderer: Option<String>,
+        #[arg(long, value_enum)]
+        renderer: Option<RendererKind>,
         /// stylegan: optimisation steps fitting each photo's code to the photo.
         #[arg(long, value_name = "N")]
         refine: Option<u32>,
@@ -140,8 +140,8 @@ enum Command {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
         /// Render the photos with each of these renderers and compare them.
-        #[arg(long, value_delimiter = ',', value_name = "R1,R2")]
-        compare: Vec<String>,
+        #[arg(long, value_delimiter = ',', value_name = "R1,R2", value_enum)]
+        compare: Vec<RendererKind>,
         /// The photos a scored video was made from (its identity and ghosting references);
         /// without them its first and last frames are the references.
         #[arg(long, num_args = 1.., value_name = "PHOTOS")]
@@ -579,8 +579,8 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             r.gamma = gamma.unwrap_or(r.gamma);
             r.labels |= labels;
             r.fps = fps.unwrap_or(r.fps);
-            if let Some(name) = renderer {
-                r.renderer = name;
+            if let Some(kind) = renderer {
+                r.renderer = kind;
             }
             r.refine = refine.unwrap_or(r.refine);
             config.validate().map_err(|e| fail(exit::USAGE)(e.into()))?;
@@ -805,8 +805,8 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                 let (album, faces, decisions) = decided_album(&inputs, &config, &analyzer, &choice);
                 let engines =
                     pipeline::resident_engines(&config).map_err(|e| fail(code_of(&e))(e.into()))?;
-                for name in &compare {
-                    config.render.renderer = name.clone();
+                for &kind in &compare {
+                    config.render.renderer = kind;
                     let settings = RenderSettings::from_config(&config)
                         .map_err(|e| fail(code_of(&e))(e.into()))?;
                     let (lapse, _) = pipeline::build_lapse(
@@ -824,7 +824,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                         .map_err(fail(exit::FAILURE))?;
                     let refs = lapse.keyframes.iter().map(|k| k.image.clone()).collect();
                     videos.push(eval::VideoToScore {
-                        name: name.clone(),
+                        name: kind.to_string(),
                         frames,
                         refs,
                         pairs,

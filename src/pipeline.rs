@@ -2,7 +2,7 @@
 //! benchmarks share.
 
 use crate::album::{self, Album, Duplicate, IntakeOptions, Rejected};
-use crate::config::Config;
+use crate::config::{Config, RendererKind};
 use crate::face::{self, quality::Quality, Face, FaceAnalyzer, IdentityOptions, Verdict};
 use crate::lapse::{keyframe, Keyframe, Lapse, Spacing, TimelineOptions};
 use crate::sheet;
@@ -642,7 +642,7 @@ pub fn identity_options(config: &Config) -> IdentityOptions {
 #[derive(Debug, Clone)]
 pub struct RenderSettings {
     pub size: u32,
-    pub renderer: String,
+    pub renderer: RendererKind,
     /// The stylegan renderer's checkpoints, device and refinement.
     pub latent: crate::lapse::latent::LatentOptions,
     pub timeline: TimelineOptions,
@@ -656,11 +656,11 @@ impl RenderSettings {
     pub fn from_config(config: &Config) -> Result<Self, PipelineError> {
         Ok(Self {
             size: config.render.size,
-            renderer: config.render.renderer.clone(),
+            renderer: config.render.renderer,
             latent: crate::lapse::latent::LatentOptions {
                 models_dir: config.data_dir().join("models"),
-                device: match config.render.renderer.as_str() {
-                    "stylegan" => crate::nets::device::select(&config.general.device)
+                device: match config.render.renderer {
+                    RendererKind::Stylegan => crate::nets::device::select(&config.general.device)
                         .map_err(|e| PipelineError::Options(e.to_string()))?,
                     _ => tch::Device::Cpu,
                 },
@@ -730,7 +730,7 @@ pub fn build_lapse(
         };
         return Err(PipelineError::NoPhotos(why));
     }
-    let generative = settings.renderer == "stylegan";
+    let generative = settings.renderer == RendererKind::Stylegan;
     if generative {
         // Say what is missing before any face is aligned.
         crate::lapse::latent::find_checkpoint(&settings.latent.models_dir)?;
@@ -748,7 +748,7 @@ pub fn build_lapse(
                 engines,
                 cancel.clone(),
             )?)),
-            false => crate::lapse::renderer_by_name(&settings.renderer),
+            false => crate::lapse::classic_renderer(settings.renderer),
         },
     )?;
     Ok((

@@ -1,6 +1,7 @@
 //! The chat conversation alone, with plain values: no platform, no network.
 
 use lifelapse::chat::conversation::*;
+use lifelapse::config::RendererKind;
 
 const OWNER: UserId = 1;
 const OTHER: UserId = 2;
@@ -176,7 +177,7 @@ fn the_review_marks_intruders_and_buttons_remove_and_keep_them() {
             faces, settings, ..
         }] => {
             assert_eq!(faces, &vec![1, 2, 4]);
-            assert_eq!(settings.renderer, "morph");
+            assert_eq!(settings.renderer, RendererKind::Morph);
         }
         other => panic!("{other:?}"),
     }
@@ -250,7 +251,7 @@ fn ages_are_fixed_by_typing_and_settings_change_by_buttons() {
         user: OWNER,
         data: "set:gamma=0".into(),
     });
-    assert_eq!(c.settings.renderer, "pixel");
+    assert_eq!(c.settings.renderer, RendererKind::Pixel);
     assert!(!c.settings.mp4);
     assert_eq!(c.settings.gamma, 0.0);
     // Forged or stale button data changes nothing.
@@ -497,4 +498,17 @@ fn a_full_queue_is_said_and_the_review_stays() {
     let a = c.handle(Event::RenderRefused { waiting: 20 });
     assert_eq!(keys(&a), ["chat-queue-full"]);
     assert!(matches!(c.state, State::Reviewing { .. }));
+}
+
+#[test]
+fn settings_stored_before_the_renderer_was_typed_read_back() {
+    let stored =
+        r#"{"renderer":"stylegan","size":1024,"frames_between":12,"gamma":0.5,"mp4":true}"#;
+    let settings: ChatSettings = serde_json::from_str(stored).unwrap();
+    assert_eq!(settings.renderer, RendererKind::Stylegan);
+    assert_eq!(
+        serde_json::to_string(&settings).unwrap(),
+        stored,
+        "written as before"
+    );
 }

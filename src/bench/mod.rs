@@ -7,7 +7,7 @@ pub mod fake_telegram;
 pub mod stylegan;
 
 use crate::album::{self, IntakeOptions};
-use crate::config::Config;
+use crate::config::{Config, RendererKind};
 use crate::face::FaceAnalyzer;
 use crate::lapse::{Lapse, TimelineOptions};
 use crate::pipeline;
@@ -308,12 +308,12 @@ fn demo_keyframes(samples: &Path, size: u32) -> Result<Vec<crate::lapse::Keyfram
 fn demo_lapse(
     keyframes: Vec<crate::lapse::Keyframe>,
     frames: usize,
-    renderer: &str,
+    renderer: RendererKind,
 ) -> Result<Lapse, BenchError> {
     let gaps = keyframes.len().saturating_sub(1).max(1);
     let between = (frames.saturating_sub(1).div_ceil(gaps)).saturating_sub(1) as u32;
     let renderer =
-        crate::lapse::renderer_by_name(renderer).map_err(pipeline::PipelineError::from)?;
+        crate::lapse::classic_renderer(renderer).map_err(pipeline::PipelineError::from)?;
     Ok(Lapse::new(
         keyframes,
         TimelineOptions {
@@ -331,7 +331,7 @@ fn demo_lapse(
 
 #[derive(Debug, Serialize)]
 pub struct RenderBench {
-    pub renderer: String,
+    pub renderer: RendererKind,
     pub frames: usize,
     pub size: u32,
     /// Median wall time to render every frame (in parallel, as the encoders do).
@@ -348,8 +348,8 @@ pub fn render(
     use rayon::prelude::*;
     let keyframes = demo_keyframes(samples, size)?;
     let mut out = Vec::new();
-    for name in ["pixel", "morph"] {
-        let lapse = demo_lapse(keyframes.clone(), frames, name)?;
+    for kind in [RendererKind::Pixel, RendererKind::Morph] {
+        let lapse = demo_lapse(keyframes.clone(), frames, kind)?;
         let n = lapse.len().min(frames);
         let (t, _) = time(runs, || {
             (0..n)
@@ -359,7 +359,7 @@ pub fn render(
                 .map_err(|e| BenchError::Pipeline(e.into()))
         })?;
         out.push(RenderBench {
-            renderer: name.to_string(),
+            renderer: kind,
             frames: n,
             size,
             seconds: t.as_secs_f64(),
@@ -376,7 +376,7 @@ pub fn gif(
     runs: usize,
 ) -> Result<Vec<GifBench>, BenchError> {
     let keyframes = demo_keyframes(samples, size)?;
-    let lapse = demo_lapse(keyframes, frames, "pixel")?;
+    let lapse = demo_lapse(keyframes, frames, RendererKind::Pixel)?;
     let mut source: Vec<RgbImage> = (0..lapse.len())
         .map(|i| lapse.frame(i))
         .collect::<Result<_, _>>()

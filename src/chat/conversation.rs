@@ -6,6 +6,7 @@
 //! User-visible text is never built here: replies name a locale message key and its
 //! arguments, and the adapter renders them in the user's language.
 
+use crate::config::RendererKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -51,7 +52,7 @@ pub struct FaceSummary {
 /// Render settings the user can change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatSettings {
-    pub renderer: String,
+    pub renderer: RendererKind,
     pub size: u32,
     pub frames_between: u32,
     pub gamma: f32,
@@ -61,7 +62,7 @@ pub struct ChatSettings {
 impl Default for ChatSettings {
     fn default() -> Self {
         Self {
-            renderer: "morph".into(),
+            renderer: RendererKind::Morph,
             size: 512,
             frames_between: 12,
             gamma: 0.5,
@@ -730,10 +731,13 @@ impl Conversation {
         let s = &mut self.settings;
         let ok = match key {
             "show" => true,
-            "renderer" if matches!(value, "pixel" | "morph" | "stylegan") => {
-                s.renderer = value.into();
-                true
-            }
+            "renderer" => match value.parse() {
+                Ok(kind) => {
+                    s.renderer = kind;
+                    true
+                }
+                Err(_) => false,
+            },
             "size" if matches!(value, "256" | "512" | "1024") => {
                 s.size = value.parse().unwrap_or(s.size);
                 true
@@ -779,9 +783,9 @@ impl Conversation {
             )
         };
         let rows = vec![
-            ["pixel", "morph", "stylegan"]
+            RendererKind::ALL
                 .iter()
-                .map(|r| choice("renderer", r, s.renderer == *r))
+                .map(|r| choice("renderer", r.name(), s.renderer == *r))
                 .collect(),
             ["256", "512", "1024"]
                 .iter()

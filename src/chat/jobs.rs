@@ -300,12 +300,12 @@ pub fn render_video(
     r.frames_between = settings.frames_between;
     r.spacing = "fixed".into();
     r.gamma = settings.gamma;
-    r.renderer = settings.renderer.clone();
+    r.renderer = settings.renderer;
     let mut fell_back_to_morph = false;
-    if r.renderer == "stylegan"
+    if r.renderer == crate::config::RendererKind::Stylegan
         && crate::lapse::latent::find_checkpoint(&config.data_dir().join("models")).is_err()
     {
-        config.render.renderer = "morph".into();
+        config.render.renderer = crate::config::RendererKind::Morph;
         fell_back_to_morph = true;
     }
     let mp4 = settings.mp4 && crate::video::mp4::available();

@@ -19,8 +19,8 @@ pub enum LapseError {
     TooFewKeyframes(usize),
     #[error("keyframes differ in size ({0}×{1} vs {2}×{3})")]
     SizeMismatch(u32, u32, u32, u32),
-    #[error("renderer {0:?} is unknown; use pixel, morph or stylegan")]
-    UnknownRenderer(String),
+    #[error("the stylegan renderer is made with the inference engine")]
+    NeedsEngine,
     #[error("the stylegan renderer needs an imported pSp or e4e checkpoint, and {dir} has none: import one with `lifelapse import-weights FILE` ({hint}), or use --renderer morph")]
     MissingWeights { dir: String, hint: &'static str },
     #[error("the stylegan renderer failed: {0}")]
@@ -98,12 +98,16 @@ pub(crate) fn keyframe_pair(
     Ok((get(spec.from)?, get(spec.to)?))
 }
 
-/// Picks a renderer by its name on the command line or in the config.
-pub fn renderer_by_name(name: &str) -> Result<Box<dyn Renderer>, LapseError> {
-    match name {
-        "pixel" => Ok(Box::new(pixel::PixelRenderer)),
-        "morph" => Ok(Box::new(morph::MorphRenderer)),
-        other => Err(LapseError::UnknownRenderer(other.to_string())),
+/// The renderer of `kind` that needs nothing but the keyframes (pixel and morph); the stylegan
+/// renderer needs the inference engine and is made by [`latent::LatentRenderer::new`].
+pub fn classic_renderer(
+    kind: crate::config::RendererKind,
+) -> Result<Box<dyn Renderer>, LapseError> {
+    use crate::config::RendererKind as K;
+    match kind {
+        K::Pixel => Ok(Box::new(pixel::PixelRenderer)),
+        K::Morph => Ok(Box::new(morph::MorphRenderer)),
+        K::Stylegan => Err(LapseError::NeedsEngine),
     }
 }
 
