@@ -730,25 +730,28 @@ pub fn build_lapse(
         };
         return Err(PipelineError::NoPhotos(why));
     }
-    let generative = settings.renderer == RendererKind::Stylegan;
-    if generative {
-        // Say what is missing before any face is aligned.
-        crate::lapse::latent::find_checkpoint(&settings.latent.models_dir)?;
-    }
+    // Say what is missing before any face is aligned.
+    let checkpoint = match settings.renderer {
+        RendererKind::Stylegan => Some(crate::lapse::latent::find_checkpoint(
+            &settings.latent.models_dir,
+        )?),
+        _ => None,
+    };
     let (keyframes, left_out) = keyframes(album, faces, decisions, settings.size, ages);
     let lapse = Lapse::with_renderer(
         keyframes,
         settings.timeline,
         settings.gamma,
-        |keyframes, timeline| match generative {
-            true => Ok(Box::new(crate::lapse::latent::LatentRenderer::new(
+        |keyframes, timeline| match &checkpoint {
+            Some(entry) => Ok(Box::new(crate::lapse::latent::LatentRenderer::new(
                 keyframes,
                 &timeline.frames,
                 &settings.latent,
+                entry,
                 engines,
                 cancel.clone(),
             )?)),
-            false => crate::lapse::classic_renderer(settings.renderer),
+            None => crate::lapse::classic_renderer(settings.renderer),
         },
     )?;
     Ok((

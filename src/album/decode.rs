@@ -102,13 +102,20 @@ impl PhotoError {
     }
 }
 
+impl PhotoError {
+    /// `size` bytes against a cap of `limit`, in the megabytes the messages speak.
+    fn too_large(size: u64, limit: u64) -> Self {
+        Self::TooLarge {
+            size_mb: size as f64 / 1e6,
+            limit_mb: limit / 1_000_000,
+        }
+    }
+}
+
 impl From<ReadError> for PhotoError {
     fn from(error: ReadError) -> Self {
         match error {
-            ReadError::TooLarge { size, limit } => Self::TooLarge {
-                size_mb: size as f64 / 1e6,
-                limit_mb: limit / 1_000_000,
-            },
+            ReadError::TooLarge { size, limit } => Self::too_large(size, limit),
             other => Self::Unreadable(other),
         }
     }
@@ -222,10 +229,11 @@ pub fn decode(
         }
         _ => {
             let bytes = if format == PhotoFormat::Jpeg {
-                if jpeg_is_truncated(bytes) {
+                let scan = scan_jpeg(bytes);
+                if !scan.whole {
                     return Err(PhotoError::Truncated);
                 }
-                without_short_adobe_segments(bytes)
+                scan.without_short_adobe_segments(bytes)
             } else {
                 std::borrow::Cow::Borrowed(bytes)
             };
@@ -245,10 +253,7 @@ pub fn decode(
 
 pub(crate) fn check_file_size(size: u64, max_bytes: u64) -> Result<(), PhotoError> {
     if size > max_bytes {
-        return Err(PhotoError::TooLarge {
-            size_mb: size as f64 / 1e6,
-            limit_mb: max_bytes / 1_000_000,
-        });
+        return Err(PhotoError::too_large(size, max_bytes));
     }
     Ok(())
 }
@@ -303,11 +308,24 @@ fn flatten(image: DynamicImage) -> RgbImage {
     out
 }
 
-/// Whether a JPEG runs out before its end-of-image marker. Some decoders fill a missing part
-/// with grey instead of failing, so the check is ours; data after the marker (phones append
-/// videos there) is no reason to refuse a photo.
-fn jpeg_is_truncated(bytes: &[u8]) -> bool {
-    !walk_jpeg(bytes, |_, _, _| {})
+/// What one walk through a JPEG's markers found.
+struct JpegScan {
+    /// The end-of-image marker was reached. Some decoders fill a missing part with grey
+    /// instead of failing, so the check is ours; data after the marker (phones append videos
+    /// there) is no reason to refuse a photo.
+    whole: bool,
+    /// Where Adobe APP14 segments shorter than their 12-byte payload start.
+    short_adobe: Vec<usize>,
+}
+
+fn scan_jpeg(bytes: &[u8]) -> JpegScan {
+    let mut short_adobe = Vec::new();
+    let whole = walk_jpeg(bytes, |at, marker, len| {
+        if marker == 0xEE && len < 14 && bytes.get(at + 4..at + 9) == Some(b"Adobe") {
+            short_adobe.push(at);
+        }
+    });
+    JpegScan { whole, short_adobe }
 }
 
 /// Walks a JPEG's markers from SOI to EOI, calling `segment(at, marker, length)` for each marker
@@ -350,23 +368,20 @@ fn walk_jpeg(bytes: &[u8], mut segment: impl FnMut(usize, u8, usize)) -> bool {
     }
 }
 
-/// An Adobe APP14 segment shorter than its 12-byte payload is ignored by libjpeg but refused by
-/// our decoder; it is renamed APP15, which every decoder skips, so such a photo still decodes.
-fn without_short_adobe_segments(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let mut short = Vec::new();
-    walk_jpeg(bytes, |at, marker, len| {
-        if marker == 0xEE && len < 14 && bytes.get(at + 4..at + 9) == Some(b"Adobe") {
-            short.push(at);
+impl JpegScan {
+    /// An Adobe APP14 segment shorter than its 12-byte payload is ignored by libjpeg but refused
+    /// by our decoder; it is renamed APP15, which every decoder skips, so such a photo still
+    /// decodes. `bytes` are the scanned ones.
+    fn without_short_adobe_segments<'a>(&self, bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        if self.short_adobe.is_empty() {
+            return std::borrow::Cow::Borrowed(bytes);
         }
-    });
-    if short.is_empty() {
-        return std::borrow::Cow::Borrowed(bytes);
+        let mut patched = bytes.to_vec();
+        for &at in &self.short_adobe {
+            patched[at + 1] = 0xEF;
+        }
+        std::borrow::Cow::Owned(patched)
     }
-    let mut patched = bytes.to_vec();
-    for at in short {
-        patched[at + 1] = 0xEF;
-    }
-    std::borrow::Cow::Owned(patched)
 }
 
 #[cfg(test)]
@@ -392,15 +407,15 @@ mod tests {
     #[test]
     fn complete_jpeg_with_trailer_is_whole_and_cut_one_is_truncated() {
         let mut bytes = jpeg_bytes();
-        assert!(!jpeg_is_truncated(&bytes));
+        assert!(scan_jpeg(&bytes).whole);
         let cut = bytes[..bytes.len() * 2 / 3].to_vec();
-        assert!(jpeg_is_truncated(&cut));
+        assert!(!scan_jpeg(&cut).whole);
         assert_eq!(
             decode(&cut, LIMITS, chrono::Utc::now()).err(),
             Some(PhotoError::Truncated)
         );
         bytes.extend_from_slice(b"\0\0\0\x18ftypmp42 trailing video");
-        assert!(!jpeg_is_truncated(&bytes));
+        assert!(scan_jpeg(&bytes).whole);
         assert_eq!(
             decode(&bytes, LIMITS, chrono::Utc::now())
                 .expect("decode")
@@ -448,7 +463,7 @@ mod tests {
             with_segment(&jpeg, 0xEE, 13, adobe, b""),
         ];
         for (i, bytes) in odd.iter().enumerate() {
-            assert!(!jpeg_is_truncated(bytes), "case {i} called truncated");
+            assert!(scan_jpeg(bytes).whole, "case {i} called truncated");
             let decoded = decode(bytes, LIMITS, chrono::Utc::now());
             assert_eq!(
                 decoded.map(|d| d.image.dimensions()).ok(),
@@ -462,7 +477,7 @@ mod tests {
     fn a_jpeg_cut_anywhere_before_its_end_is_truncated() {
         let jpeg = with_segment(&jpeg_bytes(), 0xFE, 7, b"hello", b"");
         for cut in (4..jpeg.len()).step_by(7).chain([jpeg.len() - 1]) {
-            assert!(jpeg_is_truncated(&jpeg[..cut]), "cut at {cut}");
+            assert!(!scan_jpeg(&jpeg[..cut]).whole, "cut at {cut}");
         }
     }
 

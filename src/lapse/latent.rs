@@ -112,25 +112,26 @@ fn engine_error(e: EngineError) -> LapseError {
 }
 
 impl LatentRenderer {
-    /// Encodes the keyframes with the resident engine's encoder (loading the newest imported
-    /// checkpoint on first use) for the frames `specs` will ask for; generates nothing yet.
+    /// Encodes the keyframes with the resident engine's encoder (loading `entry`, an imported
+    /// checkpoint of `options.models_dir` found by [`find_checkpoint`], on first use) for the
+    /// frames `specs` will ask for; generates nothing yet.
     pub fn new(
         keyframes: &[Keyframe],
         specs: &[FrameSpec],
         options: &LatentOptions,
+        entry: &ImportedModel,
         resident: &Resident,
         cancel: CancelToken,
     ) -> Result<Self, LapseError> {
-        let entry = find_checkpoint(&options.models_dir)?;
         let engine = resident
-            .engine(&options.models_dir, &entry)
+            .engine(&options.models_dir, entry)
             .map_err(engine_error)?;
         let mut codes = engine
             .encode(encoder_batch(keyframes))
             .map_err(engine_error)?;
         if options.refine_steps > 0 {
             // Refinement needs gradients, so it runs an fp32 generator of its own.
-            let generator = import::open_imported(&options.models_dir, &entry)
+            let generator = import::open_imported(&options.models_dir, entry)
                 .and_then(|c| c.build_generator(options.device, Kind::Float))
                 .map_err(|e| LapseError::Generative(e.to_string()))?;
             codes = refine::refine(&generator, options, keyframes, &codes)?;
