@@ -1,6 +1,7 @@
 //! `config.toml` plus `LIFELAPSE_<SECTION>_<KEY>` environment overrides. Secrets (bot tokens,
 //! API keys) come only from the environment and never appear in `Debug` output or logs.
 
+pub use crate::video::palette::Dither;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -202,7 +203,7 @@ pub struct RenderConfig {
     pub size: u32,
     /// `age`: frames between two photos in proportion to their age gap; `fixed`: always
     /// `frames_between`.
-    pub spacing: String,
+    pub spacing: SpacingKind,
     /// Frames between two photos with `fixed` spacing (and with `age` spacing where an age is
     /// unknown).
     pub frames_between: u32,
@@ -241,7 +242,7 @@ impl Default for RenderConfig {
     fn default() -> Self {
         Self {
             size: 512,
-            spacing: "age".into(),
+            spacing: SpacingKind::Age,
             frames_between: 12,
             frames_per_year: 3.0,
             min_between: 6,
@@ -313,13 +314,62 @@ impl std::str::FromStr for RendererKind {
     }
 }
 
+/// How the frames between two photos are counted: one type for the config file and the command
+/// line (the chat always uses `fixed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SpacingKind {
+    /// In proportion to the age gap between the two photos.
+    Age,
+    /// Always `frames_between`.
+    Fixed,
+}
+
+/// What one render may choose over the config: the command line's flags and the chat's
+/// settings are both one of these, so the overlay is written once.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RenderOverrides {
+    pub size: Option<u32>,
+    /// Given without `spacing`, it means fixed spacing.
+    pub frames_between: Option<u32>,
+    pub spacing: Option<SpacingKind>,
+    pub gamma: Option<f32>,
+    /// Caption the frames with the age (only ever switches captions on).
+    pub labels: bool,
+    pub fps: Option<f32>,
+    pub renderer: Option<RendererKind>,
+    pub refine: Option<u32>,
+}
+
+impl RenderOverrides {
+    /// The config with these choices over its `[render]` settings, checked as a whole.
+    pub fn apply(&self, config: &Config) -> Result<Config, ConfigError> {
+        let mut config = config.clone();
+        let r = &mut config.render;
+        r.size = self.size.unwrap_or(r.size);
+        r.frames_between = self.frames_between.unwrap_or(r.frames_between);
+        r.spacing = match (self.spacing, self.frames_between) {
+            (Some(kind), _) => kind,
+            (None, Some(_)) => SpacingKind::Fixed,
+            (None, None) => r.spacing,
+        };
+        r.gamma = self.gamma.unwrap_or(r.gamma);
+        r.labels |= self.labels;
+        r.fps = self.fps.unwrap_or(r.fps);
+        r.renderer = self.renderer.unwrap_or(r.renderer);
+        r.refine = self.refine.unwrap_or(r.refine);
+        config.validate()?;
+        Ok(config)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GifConfig {
     /// Palette size, 2 to 256; one palette serves the whole video.
     pub colors: u32,
     /// `ordered` (stable from frame to frame, smaller files), `floyd-steinberg` or `none`.
-    pub dither: String,
+    pub dither: Dither,
     /// How often the video repeats; 0 loops forever.
     pub loop_count: u16,
 }
@@ -328,7 +378,7 @@ impl Default for GifConfig {
     fn default() -> Self {
         Self {
             colors: 256,
-            dither: "ordered".into(),
+            dither: Dither::Ordered,
             loop_count: 0,
         }
     }
@@ -405,13 +455,25 @@ impl Config {
             reject_secrets(path, &file)?;
             merge(&mut table, file);
         }
-        apply_env(&mut table, &env)?;
-        let config: Config = table
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse {
-                path: path.unwrap_or_else(|| PathBuf::from("<defaults>")),
-                message: e.to_string(),
-            })?;
+        let from_env = apply_env(&mut table, &env)?;
+        let config: Config = table.try_into().map_err(|e: toml::de::Error| {
+            let message = e.to_string();
+            // A value the environment set is that variable's fault, not the file's.
+            match from_env
+                .into_iter()
+                .find(|(key, _, _)| message.contains(&format!("`{key}`")))
+            {
+                Some((_, name, value)) => ConfigError::Env {
+                    name,
+                    value,
+                    expected: "value for this setting (see config.toml)",
+                },
+                None => ConfigError::Parse {
+                    path: path.unwrap_or_else(|| PathBuf::from("<defaults>")),
+                    message,
+                },
+            }
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -559,10 +621,12 @@ pub fn env_name(section: &str, key: &str) -> String {
     format!("LIFELAPSE_{}_{}", section, key).to_ascii_uppercase()
 }
 
+/// Sets every setting its variable names; returns what it set: (`section.key`, variable, value).
 fn apply_env(
     table: &mut toml::Table,
     env: &impl Fn(&str) -> Option<String>,
-) -> Result<(), ConfigError> {
+) -> Result<Vec<(String, String, String)>, ConfigError> {
+    let mut set = Vec::new();
     for (section, value) in table.iter_mut() {
         let toml::Value::Table(section_table) = value else {
             continue;
@@ -575,11 +639,12 @@ fn apply_env(
                 env(&name)
             };
             if let Some(raw) = raw {
-                *slot = parse_like(slot, &name, raw)?;
+                *slot = parse_like(slot, &name, raw.clone())?;
+                set.push((format!("{section}.{key}"), name, raw));
             }
         }
     }
-    Ok(())
+    Ok(set)
 }
 
 /// Parses an environment string as the same TOML type as the setting it overrides.
@@ -688,6 +753,8 @@ mod tests {
                 let new = match value {
                     // Typed choices take one of their names.
                     _ if (section.as_str(), key.as_str()) == ("render", "renderer") => "stylegan",
+                    _ if (section.as_str(), key.as_str()) == ("render", "spacing") => "fixed",
+                    _ if (section.as_str(), key.as_str()) == ("gif", "dither") => "floyd-steinberg",
                     toml::Value::Integer(_) => "77",
                     toml::Value::Float(_) => "0.25",
                     toml::Value::Boolean(_) => "true",
@@ -735,6 +802,70 @@ mod tests {
         let env = env_of(&[(CONFIG_ENV, path.to_str().expect("utf-8"))]);
         let config = Config::load_with_env(None, env).expect("load");
         assert_eq!(config.gif.colors, 64);
+    }
+
+    #[test]
+    fn typed_choices_read_their_names_and_refuse_others() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(
+            dir.path(),
+            "[render]\nspacing = \"fixed\"\n[gif]\ndither = \"fs\"\n",
+        );
+        let config = Config::load_with_env(Some(&path), env_of(&[])).expect("load");
+        assert_eq!(config.render.spacing, SpacingKind::Fixed);
+        assert_eq!(config.gif.dither, Dither::FloydSteinberg);
+        let written = toml::to_string(&config).expect("toml");
+        assert!(
+            written.contains("dither = \"floyd-steinberg\""),
+            "{written}"
+        );
+        for (name, value) in [
+            ("LIFELAPSE_RENDER_SPACING", "even"),
+            ("LIFELAPSE_GIF_DITHER", "random"),
+        ] {
+            let err = Config::load_with_env(Some(&path), env_of(&[(name, value)])).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn overrides_apply_over_the_config_and_are_checked() {
+        let base = Config::default();
+        let frames = RenderOverrides {
+            frames_between: Some(4),
+            labels: true,
+            ..Default::default()
+        }
+        .apply(&base)
+        .expect("valid");
+        assert_eq!(
+            frames.render.spacing,
+            SpacingKind::Fixed,
+            "frames alone mean fixed"
+        );
+        assert_eq!(frames.render.frames_between, 4);
+        assert!(frames.render.labels);
+        let both = RenderOverrides {
+            frames_between: Some(4),
+            spacing: Some(SpacingKind::Age),
+            renderer: Some(RendererKind::Pixel),
+            ..Default::default()
+        }
+        .apply(&base)
+        .expect("valid");
+        assert_eq!(both.render.spacing, SpacingKind::Age);
+        assert_eq!(both.render.renderer, RendererKind::Pixel);
+        assert_eq!(
+            RenderOverrides::default().apply(&base).expect("valid"),
+            base
+        );
+        let err = RenderOverrides {
+            gamma: Some(1.5),
+            ..Default::default()
+        }
+        .apply(&base)
+        .unwrap_err();
+        assert!(err.to_string().contains("render.gamma"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use crate::face::{Descriptor, FaceAnalyzer};
 use crate::lapse::quality::{self, FrameScores, Summary};
-use crate::lapse::Lapse;
 use crate::sheet::{draw_text, text_width};
 use crate::video::VideoError;
 use image::{Rgb, RgbImage};
@@ -92,28 +91,6 @@ pub fn score(
 }
 
 /// Renders every frame of `lapse` and pairs each with the keyframes it lies between.
-/// Frames and, per frame, the keyframes it lies between.
-pub type RenderedFrames = (Vec<RgbImage>, Vec<(usize, usize)>);
-
-pub fn render_all(lapse: &Lapse) -> Result<RenderedFrames, VideoError> {
-    let frames = (0..lapse.len())
-        .into_par_iter()
-        .map(|i| {
-            lapse.frame(i).map_err(|e| VideoError::Frame {
-                index: i,
-                message: e.to_string(),
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let pairs = lapse
-        .timeline
-        .frames
-        .iter()
-        .map(|f| (f.from, f.to))
-        .collect();
-    Ok((frames, pairs))
-}
-
 /// For frames of a finished video: the two references whose edges each frame matches best.
 pub fn nearest_pairs(frames: &[RgbImage], refs: &[&RgbImage]) -> Vec<(usize, usize)> {
     let ref_edges: Vec<Vec<f32>> = refs.par_iter().map(|i| quality::edge_map(i)).collect();

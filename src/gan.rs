@@ -21,7 +21,7 @@ pub enum GanError {
 }
 
 /// Numeric precision of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Precision {
     Fp32,
     Fp16,

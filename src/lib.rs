@@ -1,11 +1,13 @@
 //! lifelapse: photos of one person in, a facial time-lapse of them growing up out.
 //!
 //! Data flows one way through modules with one job each:
-//! `album` (bytes → photos) → `lapse` (photos → timeline → frames) → `video` (frames → GIF).
-//! The CLI and, later, the chat bots drive the same functions.
+//! `album` (bytes → photos) → `face` (photos → faces) → `select` (who is in, ages, order) →
+//! `render` (the one render path: `lapse`'s timeline and renderers, frames → `video`).
+//! The CLI, the chat bots (`chat`), `eval` and `bench` drive the same functions.
 
 pub mod album;
 pub mod bench;
+pub mod chain;
 pub mod chat;
 pub mod config;
 pub mod crawl;
@@ -16,8 +18,8 @@ pub mod files;
 pub mod gan;
 pub mod lapse;
 pub mod nets;
-pub mod pipeline;
 pub mod render;
+pub mod select;
 pub mod sheet;
 pub mod store;
 pub mod video;

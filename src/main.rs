@@ -5,9 +5,9 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use lifelapse::config::{Config, RendererKind};
-use lifelapse::pipeline::{self, PipelineError, RenderSettings};
-use lifelapse::render;
+use lifelapse::config::{Config, RenderOverrides, RendererKind, SpacingKind};
+use lifelapse::render::{self, Output, RenderError, RenderSettings};
+use lifelapse::select::{self, AnalyzedAlbum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -80,35 +80,13 @@ enum Command {
         /// Output video: .gif, or .mp4 (H.264, needs ffmpeg).
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
-        /// Side of the square video in pixels.
-        #[arg(long, value_parser = parse_size)]
-        size: Option<u32>,
-        /// Frames between two photos, the same for every pair (fixed spacing).
-        #[arg(long, value_name = "N")]
-        frames_between: Option<u32>,
-        /// `age` (the default): more frames where the age gap is larger; `fixed`: --frames-between.
-        #[arg(long, value_parser = ["age", "fixed"])]
-        spacing: Option<String>,
-        /// How strongly each real photo shows through near its keyframe, 0–1.
-        #[arg(long, value_name = "G")]
-        gamma: Option<f32>,
-        /// How frames between photos are made.
-        #[arg(long, value_enum)]
-        renderer: Option<RendererKind>,
-        /// stylegan: optimisation steps fitting each photo's code to the photo.
-        #[arg(long, value_name = "N")]
-        refine: Option<u32>,
-        /// Frames per second.
-        #[arg(long, value_name = "F")]
-        fps: Option<f32>,
+        #[command(flatten)]
+        flags: RenderFlags,
         #[command(flatten)]
         choice: FaceChoice,
         /// Also use faces flagged as suspected intruders.
         #[arg(long)]
         keep_all: bool,
-        /// Caption the video with the age, counting up between photos.
-        #[arg(long)]
-        labels: bool,
     },
     /// Time intake, face analysis, rendering and video encoding on this machine.
     Bench {
@@ -119,11 +97,11 @@ enum Command {
         #[arg(long, default_value = "samples")]
         samples: PathBuf,
         /// Only this benchmark (also accepted as `--only`).
-        #[arg(value_name = "WORKLOAD", value_parser = BENCH_WORKLOADS)]
-        workload: Option<String>,
+        #[arg(value_name = "WORKLOAD", value_enum)]
+        workload: Option<lifelapse::bench::Workload>,
         /// Only this benchmark.
-        #[arg(long, value_parser = BENCH_WORKLOADS, conflicts_with = "workload")]
-        only: Option<String>,
+        #[arg(long, value_enum, conflicts_with = "workload")]
+        only: Option<lifelapse::bench::Workload>,
         /// Runs per measurement (the median is reported).
         #[arg(long, default_value_t = 3)]
         runs: usize,
@@ -183,9 +161,9 @@ enum Command {
     ImportWeights {
         /// The checkpoint file.
         file: PathBuf,
-        /// What it holds; auto reads it from the file.
-        #[arg(long, default_value = "auto", value_parser = ["auto", "stylegan2", "psp", "e4e"])]
-        kind: String,
+        /// What it holds (default: read from the file).
+        #[arg(long, value_enum)]
+        kind: Option<lifelapse::nets::import::CheckpointKind>,
     },
     /// Generate images from W+ codes with a StyleGAN2 generator (safetensors in and out).
     Generate {
@@ -222,28 +200,15 @@ enum Command {
     Info,
 }
 
-const BENCH_WORKLOADS: [&str; 8] = [
-    "intake", "faces", "render", "album", "gif", "stylegan", "crawl", "chat",
-];
-
 /// Precision and batch of a generative-network command.
 #[derive(Debug, clap::Args)]
 struct GanRun {
     /// fp16 runs on CUDA only.
-    #[arg(long, default_value = "fp32", value_parser = ["fp32", "fp16"])]
-    precision: String,
+    #[arg(long, default_value = "fp32", value_enum)]
+    precision: lifelapse::gan::Precision,
     /// Items per network call.
     #[arg(long, default_value_t = 8)]
     batch: usize,
-}
-
-impl GanRun {
-    fn precision(&self) -> lifelapse::gan::Precision {
-        match self.precision.as_str() {
-            "fp16" => lifelapse::gan::Precision::Fp16,
-            _ => lifelapse::gan::Precision::Fp32,
-        }
-    }
 }
 
 /// A generative command's error with its exit code: the user's files, or the machine.
@@ -263,6 +228,50 @@ fn device_of(config: &Config) -> Result<tch::Device, Failure> {
     lifelapse::nets::device::select(&config.general.device).map_err(|e| fail(exit::USAGE)(e.into()))
 }
 
+/// The render's choices over the config's `[render]` settings.
+#[derive(clap::Args)]
+struct RenderFlags {
+    /// Side of the square video in pixels.
+    #[arg(long, value_parser = parse_size)]
+    size: Option<u32>,
+    /// Frames between two photos, the same for every pair (fixed spacing).
+    #[arg(long, value_name = "N")]
+    frames_between: Option<u32>,
+    /// `age` (the default): more frames where the age gap is larger; `fixed`: --frames-between.
+    #[arg(long, value_enum)]
+    spacing: Option<SpacingKind>,
+    /// How strongly each real photo shows through near its keyframe, 0–1.
+    #[arg(long, value_name = "G")]
+    gamma: Option<f32>,
+    /// How frames between photos are made.
+    #[arg(long, value_enum)]
+    renderer: Option<RendererKind>,
+    /// stylegan: optimisation steps fitting each photo's code to the photo.
+    #[arg(long, value_name = "N")]
+    refine: Option<u32>,
+    /// Frames per second.
+    #[arg(long, value_name = "F")]
+    fps: Option<f32>,
+    /// Caption the video with the age, counting up between photos.
+    #[arg(long)]
+    labels: bool,
+}
+
+impl RenderFlags {
+    fn overrides(&self) -> RenderOverrides {
+        RenderOverrides {
+            size: self.size,
+            frames_between: self.frames_between,
+            spacing: self.spacing,
+            gamma: self.gamma,
+            labels: self.labels,
+            fps: self.fps,
+            renderer: self.renderer,
+            refine: self.refine,
+        }
+    }
+}
+
 /// What the user says about ages and which faces to keep (analyze and render alike).
 #[derive(clap::Args)]
 struct FaceChoice {
@@ -273,13 +282,13 @@ struct FaceChoice {
     #[arg(long = "age", value_name = "NAME=YEARS", value_parser = parse_age)]
     ages: Vec<(String, f64)>,
     /// Keep only the best face of each day, week, month or year (dated photos).
-    #[arg(long, value_name = "PERIOD", value_parser = ["day", "week", "month", "year"])]
-    per: Option<String>,
+    #[arg(long, value_name = "PERIOD", value_enum)]
+    per: Option<select::Period>,
 }
 
 impl FaceChoice {
-    fn ages(&self) -> pipeline::AgeFacts {
-        pipeline::AgeFacts {
+    fn ages(&self) -> select::AgeFacts {
+        select::AgeFacts {
             born: self.born,
             fixed: self.ages.clone(),
         }
@@ -356,17 +365,22 @@ fn fail(code: u8) -> impl FnOnce(anyhow::Error) -> Failure {
     move |error| Failure { code, error }
 }
 
-fn code_of(e: &PipelineError) -> u8 {
+fn code_of(e: &RenderError) -> u8 {
     match e {
-        PipelineError::Lapse(lifelapse::lapse::LapseError::MissingWeights { .. }) => exit::USAGE,
-        PipelineError::Lapse(lifelapse::lapse::LapseError::Generative(_)) => exit::FAILURE,
-        PipelineError::NoPhotos(_) | PipelineError::Lapse(_) => exit::INPUT,
-        PipelineError::Video(lifelapse::video::VideoError::Write { .. }) => exit::OUTPUT,
-        PipelineError::Video(lifelapse::video::VideoError::EncoderMissing(_)) => exit::USAGE,
-        PipelineError::Options(_) => exit::USAGE,
-        PipelineError::Cancelled => exit::FAILURE,
-        PipelineError::Video(_) => exit::FAILURE,
+        RenderError::Lapse(lifelapse::lapse::LapseError::MissingWeights { .. }) => exit::USAGE,
+        RenderError::Lapse(lifelapse::lapse::LapseError::Generative(_)) => exit::FAILURE,
+        RenderError::NoPhotos(_) | RenderError::Lapse(_) => exit::INPUT,
+        RenderError::Video(lifelapse::video::VideoError::Write { .. }) => exit::OUTPUT,
+        RenderError::Video(lifelapse::video::VideoError::EncoderMissing(_)) => exit::USAGE,
+        RenderError::Options(_) | RenderError::Device(_) => exit::USAGE,
+        RenderError::Cancelled => exit::FAILURE,
+        RenderError::Video(_) => exit::FAILURE,
     }
+}
+
+/// A render error as the command's failure, with its exit code.
+fn render_failure(e: RenderError) -> Failure {
+    fail(code_of(&e))(e.into())
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -380,28 +394,12 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 
 fn take_in(photos: &[PathBuf], config: &Config) -> lifelapse::album::Album {
     let progress = bar(0, "photos");
-    let album = pipeline::intake_paths(photos, config, &|| progress.inc(1), &|n| {
+    let options = lifelapse::album::IntakeOptions::from_config(&config.album);
+    let album = lifelapse::album::intake_paths(photos, &options, &|| progress.inc(1), &|n| {
         progress.set_length(n as u64)
     });
     progress.finish_and_clear();
     album
-}
-
-fn decide_options(config: &Config, keep_all: bool, choice: &FaceChoice) -> pipeline::DecideOptions {
-    pipeline::DecideOptions {
-        keep_all,
-        // clap only lets the four period names through.
-        per: choice.per.as_deref().and_then(|p| p.parse().ok()),
-        ..pipeline::DecideOptions::from_config(config)
-    }
-}
-
-/// Loads the face networks and finds the faces in every photo, with a progress bar.
-fn find_faces(
-    album: &lifelapse::album::Album,
-    config: &Config,
-) -> Result<Vec<Vec<lifelapse::face::Face>>, Failure> {
-    Ok(faces_with(album, &load_analyzer(config)?))
 }
 
 fn load_analyzer(config: &Config) -> Result<lifelapse::face::FaceAnalyzer, Failure> {
@@ -415,27 +413,29 @@ fn faces_with(
     analyzer: &lifelapse::face::FaceAnalyzer,
 ) -> Vec<Vec<lifelapse::face::Face>> {
     let progress = bar(album.photos.len() as u64, "faces");
-    let faces = pipeline::find_faces(album, analyzer, &|| progress.inc(1));
+    let faces = analyzer.analyze_album(album, &|| progress.inc(1));
     progress.finish_and_clear();
     faces
 }
 
-/// Photos taken in (problems on stderr), their faces found and decided on.
-fn decided_album(
+/// Photos taken in (problems on stderr), their faces found and judged.
+fn analyzed_album(
     photos: &[PathBuf],
     config: &Config,
     analyzer: &lifelapse::face::FaceAnalyzer,
     choice: &FaceChoice,
-) -> (
-    lifelapse::album::Album,
-    Vec<Vec<lifelapse::face::Face>>,
-    Vec<Vec<pipeline::FaceDecision>>,
-) {
+    ages: select::AgeFacts,
+    keep_all: bool,
+) -> AnalyzedAlbum {
     let album = take_in(photos, config);
     print_problems(&album);
     let faces = faces_with(&album, analyzer);
-    let decisions = pipeline::decide(&album, &faces, decide_options(config, false, choice));
-    (album, faces, decisions)
+    let options = select::DecideOptions {
+        keep_all,
+        per: choice.per,
+        ..select::DecideOptions::from_config(config)
+    };
+    AnalyzedAlbum::judge(album, faces, options, ages)
 }
 
 /// Prints `value` as pretty JSON on stdout.
@@ -505,7 +505,7 @@ fn print_problems(album: &lifelapse::album::Album) {
     }
 }
 
-fn run(command: Command, mut config: Config) -> Result<(), Failure> {
+fn run(command: Command, config: Config) -> Result<(), Failure> {
     match command {
         Command::Analyze {
             photos,
@@ -514,25 +514,26 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             out_dir,
         } => {
             let album = take_in(&photos, &config);
-            let faces = find_faces(&album, &config)?;
-            let decisions =
-                pipeline::decide(&album, &faces, decide_options(&config, false, &choice));
-            let ages = choice.ages();
-            let report = pipeline::analyze(&album, &faces, &decisions, &ages);
+            let faces = faces_with(&album, &load_analyzer(&config)?);
+            let options = select::DecideOptions {
+                per: choice.per,
+                ..select::DecideOptions::from_config(&config)
+            };
+            let analyzed = AnalyzedAlbum::judge(album, faces, options, choice.ages());
+            let report = analyzed.selected().report();
             let text = serde_json::to_string_pretty(&report)
                 .context("report")
                 .map_err(fail(exit::FAILURE))?;
             if let Some(dir) = out_dir {
-                write_analysis(&dir, &album, &faces, &decisions, &config, &ages, &text)
-                    .map_err(fail(exit::OUTPUT))?;
+                write_analysis(&dir, &analyzed, &config, &text).map_err(fail(exit::OUTPUT))?;
             }
             if json {
                 println!("{text}");
             } else {
                 print_table(&report);
-                print_problems(&album);
+                print_problems(&analyzed.album);
             }
-            if album.photos.is_empty() {
+            if analyzed.album.photos.is_empty() {
                 return Err(fail(exit::INPUT)(anyhow::anyhow!("no usable photos")));
             }
             Ok(())
@@ -541,16 +542,9 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             mut photos,
             name,
             output,
-            size,
-            frames_between,
-            spacing,
-            gamma,
-            renderer,
-            refine,
-            fps,
+            flags,
             choice,
             keep_all,
-            labels,
         } => {
             let mut ages = choice.ages();
             if let Some(name) = &name {
@@ -568,43 +562,24 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                 }
                 photos.push(dir);
             }
-            let r = &mut config.render;
-            r.size = size.unwrap_or(r.size);
-            r.frames_between = frames_between.unwrap_or(r.frames_between);
-            if let Some(spacing) = spacing {
-                r.spacing = spacing;
-            } else if frames_between.is_some() {
-                r.spacing = "fixed".into();
-            }
-            r.gamma = gamma.unwrap_or(r.gamma);
-            r.labels |= labels;
-            r.fps = fps.unwrap_or(r.fps);
-            if let Some(kind) = renderer {
-                r.renderer = kind;
-            }
-            r.refine = refine.unwrap_or(r.refine);
-            config.validate().map_err(|e| fail(exit::USAGE)(e.into()))?;
-            let settings =
-                RenderSettings::from_config(&config).map_err(|e| fail(code_of(&e))(e.into()))?;
+            let config = flags
+                .overrides()
+                .apply(&config)
+                .map_err(|e| fail(exit::USAGE)(e.into()))?;
+            let settings = RenderSettings::from_config(&config).map_err(render_failure)?;
             // Said before any photo is read.
-            let format =
-                render::VideoFormat::of_path(&output).map_err(|e| fail(code_of(&e))(e.into()))?;
-            let album = take_in(&photos, &config);
-            print_problems(&album);
-            let faces = find_faces(&album, &config)?;
-            let decisions =
-                pipeline::decide(&album, &faces, decide_options(&config, keep_all, &choice));
-            let engines =
-                pipeline::resident_engines(&config).map_err(|e| fail(code_of(&e))(e.into()))?;
+            let format = render::VideoFormat::of_path(&output).map_err(render_failure)?;
+            let analyzer = load_analyzer(&config)?;
+            let analyzed = analyzed_album(&photos, &config, &analyzer, &choice, ages, keep_all);
+            let engines = render::resident_engines(&config).map_err(render_failure)?;
             let progress = bar(0, "frames");
             let request = render::RenderRequest {
-                album: &album,
-                faces: &faces,
-                decisions: &decisions,
-                ages: &ages,
+                album: analyzed.selected(),
                 settings: &settings,
-                output: &output,
-                format,
+                output: Output::File {
+                    path: &output,
+                    format,
+                },
             };
             let rendered = render::run(
                 &request,
@@ -615,7 +590,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                 },
                 &Default::default(),
             )
-            .map_err(|e| fail(code_of(&e))(e.into()))?;
+            .map_err(render_failure)?;
             progress.finish_and_clear();
             for l in &rendered.left_out {
                 eprintln!("left out {}: {}", l.photo, l.error);
@@ -639,15 +614,10 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
         } => {
             let device = device_of(&config)?;
             let only = workload.or(only);
-            let report = lifelapse::bench::run(
-                &samples,
-                only.as_deref(),
-                runs.max(1),
-                device,
-                checkpoint.as_deref(),
-            )
-            .context("benchmark")
-            .map_err(fail(exit::FAILURE))?;
+            let report =
+                lifelapse::bench::run(&samples, only, runs.max(1), device, checkpoint.as_deref())
+                    .context("benchmark")
+                    .map_err(fail(exit::FAILURE))?;
             if json {
                 print_json(&report, "report")?;
             } else {
@@ -756,7 +726,12 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
             choice,
         } => {
             use lifelapse::eval;
-            config.render.size = size.unwrap_or(config.render.size);
+            let config = RenderOverrides {
+                size,
+                ..Default::default()
+            }
+            .apply(&config)
+            .map_err(|e| fail(exit::USAGE)(e.into()))?;
             let analyzer = load_analyzer(&config)?;
             std::fs::create_dir_all(&plots)
                 .with_context(|| format!("cannot create {}", plots.display()))
@@ -780,9 +755,9 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                 let refs: Vec<image::RgbImage> = if photos.is_empty() {
                     vec![frames[0].clone(), frames[frames.len() - 1].clone()]
                 } else {
-                    let (album, faces, decisions) =
-                        decided_album(&photos, &config, &analyzer, &choice);
-                    let (keyframes, _) = pipeline::keyframes(&album, &faces, &decisions, w, &ages);
+                    let analyzed =
+                        analyzed_album(&photos, &config, &analyzer, &choice, ages.clone(), false);
+                    let (keyframes, _) = analyzed.selected().keyframes(w);
                     keyframes.into_iter().map(|k| k.image).collect()
                 };
                 if refs.is_empty() {
@@ -802,32 +777,39 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                     pairs,
                 });
             } else {
-                let (album, faces, decisions) = decided_album(&inputs, &config, &analyzer, &choice);
-                let engines =
-                    pipeline::resident_engines(&config).map_err(|e| fail(code_of(&e))(e.into()))?;
+                let analyzed = analyzed_album(&inputs, &config, &analyzer, &choice, ages, false);
+                let engines = render::resident_engines(&config).map_err(render_failure)?;
                 for &kind in &compare {
-                    config.render.renderer = kind;
-                    let settings = RenderSettings::from_config(&config)
-                        .map_err(|e| fail(code_of(&e))(e.into()))?;
-                    let (lapse, _) = pipeline::build_lapse(
-                        &album,
-                        &faces,
-                        &decisions,
-                        &settings,
-                        &ages,
+                    let config = RenderOverrides {
+                        renderer: Some(kind),
+                        ..Default::default()
+                    }
+                    .apply(&config)
+                    .map_err(|e| fail(exit::USAGE)(e.into()))?;
+                    let settings = RenderSettings::from_config(&config).map_err(render_failure)?;
+                    let request = render::RenderRequest {
+                        album: analyzed.selected(),
+                        settings: &settings,
+                        output: Output::Memory,
+                    };
+                    let progress = bar(0, &format!("rendering {kind}"));
+                    let rendered = render::run(
+                        &request,
                         &engines,
+                        &|done, total| {
+                            progress.set_length(total as u64);
+                            progress.set_position(done as u64);
+                        },
                         &Default::default(),
                     )
-                    .map_err(|e| fail(code_of(&e))(e.into()))?;
-                    let (frames, pairs) = eval::render_all(&lapse)
-                        .context("render")
-                        .map_err(fail(exit::FAILURE))?;
-                    let refs = lapse.keyframes.iter().map(|k| k.image.clone()).collect();
+                    .map_err(render_failure)?;
+                    progress.finish_and_clear();
+                    let frames = rendered.frames.unwrap_or_default();
                     videos.push(eval::VideoToScore {
                         name: kind.to_string(),
-                        frames,
-                        refs,
-                        pairs,
+                        frames: frames.frames,
+                        refs: frames.keyframes,
+                        pairs: frames.pairs,
                     });
                 }
             }
@@ -937,15 +919,11 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
         }
         Command::ImportWeights { file, kind } => {
             use lifelapse::nets::import::{self, ImportError};
-            let asked = match kind.as_str() {
-                "auto" => None,
-                k => k.parse().ok(),
-            };
             let code = |e: &ImportError| match e {
                 ImportError::Write { .. } => exit::OUTPUT,
                 _ => exit::INPUT,
             };
-            let checkpoint = import::open(&file, asked).map_err(|e| {
+            let checkpoint = import::open(&file, kind).map_err(|e| {
                 let c = code(&e);
                 fail(c)(anyhow::Error::new(e).context(format!("cannot import {}", file.display())))
             })?;
@@ -976,7 +954,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                 &latents,
                 &out,
                 device,
-                run.precision(),
+                run.precision,
                 run.batch as i64,
             )
             .map_err(gan_failure)?;
@@ -995,7 +973,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
                 &images,
                 &out,
                 device,
-                run.precision(),
+                run.precision,
                 run.batch,
             )
             .map_err(gan_failure)?;
@@ -1034,7 +1012,7 @@ fn run(command: Command, mut config: Config) -> Result<(), Failure> {
     }
 }
 
-fn print_table(report: &pipeline::AnalyzeReport) {
+fn print_table(report: &select::AnalyzeReport) {
     println!(
         "{:>3}  {:<40} {:>11}  {:<25} {:>6}",
         "#", "photo", "size", "taken", "age"
@@ -1056,15 +1034,12 @@ fn print_table(report: &pipeline::AnalyzeReport) {
 
 fn write_analysis(
     dir: &std::path::Path,
-    album: &lifelapse::album::Album,
-    faces: &[Vec<lifelapse::face::Face>],
-    decisions: &[Vec<pipeline::FaceDecision>],
+    analyzed: &AnalyzedAlbum,
     config: &Config,
-    ages: &pipeline::AgeFacts,
     report: &str,
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tiles = pipeline::sheet_tiles(album, faces, decisions, ages, config.render.size);
+    let tiles = analyzed.selected().sheet_tiles(config.render.size);
     for (i, tile) in tiles.iter().enumerate() {
         let path = dir.join(format!("{:03}.png", i + 1));
         tile.face

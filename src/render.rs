@@ -1,13 +1,31 @@
-//! The one render path: an analysed album and the user's choices in, a written video out, with
-//! progress and cancellation throughout. The CLI's `render` and the chat's render jobs both
-//! call [`run`]; they differ only in the settings they pass and where the video goes.
+//! The one render path: an analysed album and the user's choices in, a written video (or, for
+//! `eval` and the benchmarks, the frames) out, with progress and cancellation throughout. The
+//! CLI's `render`, the chat's render jobs, `eval --compare` and `bench` all call [`run`]; they
+//! differ only in the settings they pass and where the frames go.
 
-use crate::album::Album;
+use crate::config::{Config, RendererKind, SpacingKind};
 use crate::engine::{CancelToken, Resident};
-use crate::face::Face;
-use crate::pipeline::{self, AgeFacts, ErrorReport, FaceDecision, PipelineError, RenderSettings};
-use crate::video::{self, FrameSource, VideoError, VideoStats};
+use crate::lapse::{self, Lapse, Spacing, TimelineOptions};
+use crate::select::{ErrorReport, Selected};
+use crate::video::{self, gif::GifOptions, FrameSource, VideoError, VideoStats};
+use image::RgbImage;
 use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("no usable photos: {0}")]
+    NoPhotos(String),
+    #[error(transparent)]
+    Lapse(#[from] lapse::LapseError),
+    #[error(transparent)]
+    Video(#[from] VideoError),
+    #[error("{0}")]
+    Options(String),
+    #[error(transparent)]
+    Device(crate::nets::NetError),
+    #[error("the render was cancelled")]
+    Cancelled,
+}
 
 /// The container a video is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -19,7 +37,7 @@ pub enum VideoFormat {
 
 impl VideoFormat {
     /// The format an output file's extension names.
-    pub fn of_path(path: &Path) -> Result<Self, PipelineError> {
+    pub fn of_path(path: &Path) -> Result<Self, RenderError> {
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
@@ -27,7 +45,7 @@ impl VideoFormat {
         match ext.as_deref() {
             Some("gif") => Ok(Self::Gif),
             Some("mp4") => Ok(Self::Mp4),
-            other => Err(PipelineError::Options(format!(
+            other => Err(RenderError::Options(format!(
                 "cannot write {:?} files; use an output name ending in .gif or .mp4",
                 other.unwrap_or("extension-less")
             ))),
@@ -42,30 +60,118 @@ impl VideoFormat {
     }
 }
 
-/// One render: which faces, their ages, the settings, and where the video goes.
-pub struct RenderRequest<'a> {
-    pub album: &'a Album,
-    pub faces: &'a [Vec<Face>],
-    pub decisions: &'a [Vec<FaceDecision>],
-    pub ages: &'a AgeFacts,
-    pub settings: &'a RenderSettings,
-    pub output: &'a Path,
-    pub format: VideoFormat,
+/// Settings of one render, from the config (with the user's overrides applied, see
+/// [`crate::config::RenderOverrides`]).
+#[derive(Debug, Clone)]
+pub struct RenderSettings {
+    pub size: u32,
+    pub renderer: RendererKind,
+    /// The stylegan renderer's checkpoints, device and refinement.
+    pub latent: lapse::latent::LatentOptions,
+    pub timeline: TimelineOptions,
+    pub gamma: f32,
+    /// Caption frames with the age.
+    pub labels: bool,
+    pub gif: GifOptions,
 }
 
-/// What a render wrote.
+impl RenderSettings {
+    pub fn from_config(config: &Config) -> Result<Self, RenderError> {
+        let r = &config.render;
+        Ok(Self {
+            size: r.size,
+            renderer: r.renderer,
+            latent: lapse::latent::LatentOptions {
+                models_dir: config.data_dir().join("models"),
+                device: match r.renderer {
+                    RendererKind::Stylegan => crate::nets::device::select(&config.general.device)
+                        .map_err(RenderError::Device)?,
+                    _ => tch::Device::Cpu,
+                },
+                refine_steps: r.refine,
+            },
+            timeline: TimelineOptions {
+                spacing: match r.spacing {
+                    SpacingKind::Fixed => Spacing::Fixed {
+                        frames_between: r.frames_between,
+                    },
+                    SpacingKind::Age => Spacing::Age {
+                        frames_per_year: r.frames_per_year,
+                        min: r.min_between,
+                        max: r.max_between,
+                        budget: r.max_frames,
+                        fallback: r.frames_between,
+                    },
+                },
+                hold_frames: r.hold_frames,
+                ease: r.ease,
+            },
+            gamma: r.gamma,
+            labels: r.labels,
+            gif: GifOptions {
+                fps: r.fps,
+                colors: config.gif.colors,
+                dither: config.gif.dither,
+                loop_count: config.gif.loop_count,
+            },
+        })
+    }
+}
+
+/// The process's resident generative networks on the configured device, with the configured
+/// batch memory; nothing is loaded until a stylegan render asks.
+pub fn resident_engines(config: &Config) -> Result<Resident, RenderError> {
+    let device =
+        crate::nets::device::select(&config.general.device).map_err(RenderError::Device)?;
+    Ok(Resident::new(crate::engine::EngineOptions {
+        device,
+        memory_budget: config.render.engine_memory_mb.saturating_mul(1 << 20),
+        ..Default::default()
+    }))
+}
+
+/// Where a render's frames go.
+#[derive(Debug, Clone, Copy)]
+pub enum Output<'a> {
+    /// A GIF or MP4 file, written atomically: a failed or cancelled render leaves no half video.
+    File { path: &'a Path, format: VideoFormat },
+    /// Every frame kept in memory, for scoring (`eval`) or timing (`bench`).
+    Memory,
+}
+
+/// One render: the album read through a selection, the settings, and where the frames go.
+pub struct RenderRequest<'a> {
+    pub album: Selected<'a>,
+    pub settings: &'a RenderSettings,
+    pub output: Output<'a>,
+}
+
+/// The frames of a render to [`Output::Memory`].
+#[derive(Debug, Default)]
+pub struct Frames {
+    pub frames: Vec<RgbImage>,
+    /// Per frame, the keyframes it lies between.
+    pub pairs: Vec<(usize, usize)>,
+    /// The keyframes' aligned photos, in time-lapse order.
+    pub keyframes: Vec<RgbImage>,
+}
+
+/// What a render made.
 #[derive(Debug)]
 pub struct Rendered {
+    /// The frames, and the file's size (0 for [`Output::Memory`]).
     pub stats: VideoStats,
     /// Photos in the video.
     pub keyframes: usize,
     /// Photos without a usable face, with the reason.
     pub left_out: Vec<ErrorReport>,
+    /// The frames themselves, for [`Output::Memory`].
+    pub frames: Option<Frames>,
 }
 
 /// Frames of a lapse that stop coming once the render is cancelled.
 struct Cancellable<'a> {
-    inner: &'a crate::lapse::Lapse,
+    inner: &'a Lapse,
     cancel: &'a CancelToken,
 }
 
@@ -76,7 +182,7 @@ impl FrameSource for Cancellable<'_> {
     fn size(&self) -> (u32, u32) {
         FrameSource::size(self.inner)
     }
-    fn frame(&self, index: usize) -> Result<image::RgbImage, VideoError> {
+    fn frame(&self, index: usize) -> Result<RgbImage, VideoError> {
         if self.cancel.is_cancelled() {
             return Err(VideoError::Frame {
                 index,
@@ -87,28 +193,19 @@ impl FrameSource for Cancellable<'_> {
     }
 }
 
-/// Renders the request into its output file (written atomically: a failed or cancelled render
-/// leaves no half video). `progress` is told (frames done, frames in all) as frames are written;
-/// with the stylegan renderer that is also the generation's progress, since frames are made as
-/// they are written. `cancel` stops the render at the next frame or generator batch.
+/// Renders the request. `progress` is told (frames done, frames in all) as frames are made;
+/// with the stylegan renderer that is also the generation's progress, since frames are
+/// generated as they are asked for. `cancel` stops the render at the next frame or generator
+/// batch.
 pub fn run(
     request: &RenderRequest,
     engines: &Resident,
     progress: &(dyn Fn(usize, usize) + Sync),
     cancel: &CancelToken,
-) -> Result<Rendered, PipelineError> {
-    let settings = request.settings;
-    let built = pipeline::build_lapse(
-        request.album,
-        request.faces,
-        request.decisions,
-        settings,
-        request.ages,
-        engines,
-        cancel,
-    );
+) -> Result<Rendered, RenderError> {
+    let built = build_lapse(request.album, request.settings, engines, cancel);
     if cancel.is_cancelled() {
-        return Err(PipelineError::Cancelled);
+        return Err(RenderError::Cancelled);
     }
     let (lapse, left_out) = built?;
     let source = Cancellable {
@@ -117,27 +214,130 @@ pub fn run(
     };
     let total = lapse.len();
     let report = |done: usize| progress(done, total);
-    let written = match request.format {
-        VideoFormat::Gif => video::gif::write_file(request.output, &source, &settings.gif, &report),
-        VideoFormat::Mp4 => {
+    let written = write(&source, request.output, request.settings, &report);
+    if cancel.is_cancelled() {
+        return Err(RenderError::Cancelled);
+    }
+    let (stats, frames) = written?;
+    Ok(Rendered {
+        stats,
+        keyframes: lapse.keyframes.len(),
+        frames: frames.map(|frames| Frames {
+            frames,
+            pairs: lapse
+                .timeline
+                .frames
+                .iter()
+                .map(|f| (f.from, f.to))
+                .collect(),
+            keyframes: lapse.keyframes.iter().map(|k| k.image.clone()).collect(),
+        }),
+        left_out,
+    })
+}
+
+/// The frames into the output: a file's statistics, or the frames themselves.
+fn write(
+    source: &Cancellable,
+    output: Output,
+    settings: &RenderSettings,
+    report: &(dyn Fn(usize) + Sync),
+) -> Result<(VideoStats, Option<Vec<RgbImage>>), RenderError> {
+    let total = FrameSource::len(source);
+    match output {
+        Output::File {
+            path,
+            format: VideoFormat::Gif,
+        } => Ok((
+            video::gif::write_file(path, source, &settings.gif, report)?,
+            None,
+        )),
+        Output::File {
+            path,
+            format: VideoFormat::Mp4,
+        } => {
             let options = video::mp4::Mp4Options {
                 fps: settings.gif.fps,
                 ..Default::default()
             };
-            video::mp4::write_file(request.output, &source, &options, &report).map(|bytes| {
+            let bytes = video::mp4::write_file(path, source, &options, report)?;
+            Ok((
                 VideoStats {
                     frames: total,
                     bytes,
-                }
-            })
+                },
+                None,
+            ))
         }
-    };
-    if cancel.is_cancelled() {
-        return Err(PipelineError::Cancelled);
+        Output::Memory => {
+            use rayon::prelude::*;
+            use std::sync::atomic::{AtomicUsize, Ordering};
+            let done = AtomicUsize::new(0);
+            let frames = (0..total)
+                .into_par_iter()
+                .map(|i| {
+                    let frame = source.frame(i)?;
+                    report(done.fetch_add(1, Ordering::Relaxed) + 1);
+                    Ok(frame)
+                })
+                .collect::<Result<Vec<_>, VideoError>>()?;
+            Ok((
+                VideoStats {
+                    frames: total,
+                    bytes: 0,
+                },
+                Some(frames),
+            ))
+        }
     }
-    Ok(Rendered {
-        stats: written?,
-        keyframes: lapse.keyframes.len(),
+}
+
+/// Builds the time-lapse of an album (without rendering any frame yet). Photos without a usable
+/// face are returned with the reason. The stylegan renderer encodes the keyframes with
+/// `engines`' resident networks; `cancel` stops its generation at the next batch.
+fn build_lapse(
+    album: Selected,
+    settings: &RenderSettings,
+    engines: &Resident,
+    cancel: &CancelToken,
+) -> Result<(Lapse, Vec<ErrorReport>), RenderError> {
+    let photos = album.album;
+    if photos.photos.is_empty() {
+        let why = match photos.rejected.len() + photos.duplicates.len() {
+            0 => "no photos were given".to_string(),
+            n => format!("all {n} inputs were rejected or duplicates"),
+        };
+        return Err(RenderError::NoPhotos(why));
+    }
+    // Say what is missing before any face is aligned.
+    let checkpoint = match settings.renderer {
+        RendererKind::Stylegan => {
+            Some(lapse::latent::find_checkpoint(&settings.latent.models_dir)?)
+        }
+        _ => None,
+    };
+    let (keyframes, left_out) = album.keyframes(settings.size);
+    let lapse = Lapse::with_renderer(
+        keyframes,
+        settings.timeline,
+        settings.gamma,
+        |keyframes, timeline| match &checkpoint {
+            Some(entry) => Ok(Box::new(lapse::latent::LatentRenderer::new(
+                keyframes,
+                &timeline.frames,
+                &settings.latent,
+                entry,
+                engines,
+                cancel.clone(),
+            )?)),
+            None => lapse::classic_renderer(settings.renderer),
+        },
+    )?;
+    Ok((
+        Lapse {
+            labels: settings.labels,
+            ..lapse
+        },
         left_out,
-    })
+    ))
 }

@@ -193,6 +193,22 @@ impl PhotoSource for (String, Vec<u8>) {
     }
 }
 
+/// Expands files and folders (see [`expand_paths`]) and takes them in as one album; the paths
+/// that could not be expanded come first among the rejected. `total` is told how many files
+/// will be read, `progress` once per file.
+pub fn intake_paths(
+    inputs: &[PathBuf],
+    options: &IntakeOptions,
+    progress: &(dyn Fn() + Sync),
+    total: &dyn Fn(usize),
+) -> Album {
+    let (files, missing) = expand_paths(inputs);
+    total(files.len());
+    let mut album = intake(&files, options, progress);
+    album.rejected.splice(0..0, missing);
+    album
+}
+
 /// Takes in an album: every source ends up a photo, a rejection with its reason, or a duplicate.
 /// `progress` is called once per source decoded. At most two full-size images are decoded at
 /// once per core, and only working copies are kept, so memory stays bounded on large albums.

@@ -9,8 +9,8 @@ pub mod stylegan;
 use crate::album::{self, IntakeOptions};
 use crate::config::{Config, RendererKind};
 use crate::face::FaceAnalyzer;
-use crate::lapse::{Lapse, TimelineOptions};
-use crate::pipeline;
+use crate::render::{self, Output, RenderError, RenderRequest, RenderSettings};
+use crate::select::{AgeFacts, AnalyzedAlbum, DecideOptions};
 use crate::video::{self, gif::GifOptions, palette::Dither};
 use image::RgbImage;
 use serde::Serialize;
@@ -24,7 +24,7 @@ pub enum BenchError {
     #[error(transparent)]
     Video(#[from] video::VideoError),
     #[error(transparent)]
-    Pipeline(#[from] pipeline::PipelineError),
+    Render(#[from] RenderError),
 }
 
 #[derive(Debug, Serialize)]
@@ -283,50 +283,44 @@ pub fn album_memory(samples: &Path, count: usize) -> Result<AlbumMemoryBench, Be
     })
 }
 
-/// The demo album's faces as keyframes of `size`², in album order.
-fn demo_keyframes(samples: &Path, size: u32) -> Result<Vec<crate::lapse::Keyframe>, BenchError> {
+/// The demo album with its faces found and judged as the CLI does by default.
+fn demo_album(samples: &Path) -> Result<AnalyzedAlbum, BenchError> {
     let album = sample_album(samples)?;
     let analyzer =
         FaceAnalyzer::load(tch::Device::Cpu).map_err(|e| BenchError::Input(e.to_string()))?;
-    let faces = pipeline::find_faces(&album, &analyzer, &|| {});
-    let decisions = pipeline::decide(
-        &album,
-        &faces,
-        pipeline::DecideOptions::from_config(&Config::default()),
-    );
-    let (keyframes, _) = pipeline::keyframes(
-        &album,
-        &faces,
-        &decisions,
-        size,
-        &pipeline::AgeFacts::default(),
-    );
-    Ok(keyframes)
+    let faces = analyzer.analyze_album(&album, &|| {});
+    let options = DecideOptions::from_config(&Config::default());
+    Ok(AnalyzedAlbum::judge(
+        album,
+        faces,
+        options,
+        AgeFacts::default(),
+    ))
 }
 
-/// A lapse of about `frames` frames (no held frames) over the keyframes.
-fn demo_lapse(
-    keyframes: Vec<crate::lapse::Keyframe>,
+/// Renders about `frames` frames (no held frames, even spacing) of the album at `size`² with
+/// `renderer` into memory, through the one render path.
+fn demo_frames(
+    album: &AnalyzedAlbum,
+    size: u32,
     frames: usize,
     renderer: RendererKind,
-) -> Result<Lapse, BenchError> {
-    let gaps = keyframes.len().saturating_sub(1).max(1);
+) -> Result<render::Frames, BenchError> {
+    let gaps = album.selected().keyframe_count().saturating_sub(1).max(1);
     let between = (frames.saturating_sub(1).div_ceil(gaps)).saturating_sub(1) as u32;
-    let renderer =
-        crate::lapse::classic_renderer(renderer).map_err(pipeline::PipelineError::from)?;
-    Ok(Lapse::new(
-        keyframes,
-        TimelineOptions {
-            spacing: crate::lapse::Spacing::Fixed {
-                frames_between: between,
-            },
-            hold_frames: 0,
-            ease: false,
-        },
-        renderer,
-        0.5,
-    )
-    .map_err(pipeline::PipelineError::from)?)
+    let mut config = Config::default();
+    let r = &mut config.render;
+    (r.size, r.renderer, r.frames_between) = (size, renderer, between);
+    (r.spacing, r.hold_frames, r.ease) = (crate::config::SpacingKind::Fixed, 0, false);
+    let settings = RenderSettings::from_config(&config)?;
+    let request = RenderRequest {
+        album: album.selected(),
+        settings: &settings,
+        output: Output::Memory,
+    };
+    let engines = crate::engine::Resident::new(Default::default());
+    let rendered = render::run(&request, &engines, &|_, _| {}, &Default::default())?;
+    Ok(rendered.frames.unwrap_or_default())
 }
 
 #[derive(Debug, Serialize)]
@@ -338,29 +332,21 @@ pub struct RenderBench {
     pub seconds: f64,
 }
 
-/// Renders 100 frames of the demo album with each renderer.
+/// Renders 100 frames of the demo album with each renderer, from the analysed album to the
+/// frames in memory (keyframe alignment included).
 pub fn render(
     samples: &Path,
     size: u32,
     frames: usize,
     runs: usize,
 ) -> Result<Vec<RenderBench>, BenchError> {
-    use rayon::prelude::*;
-    let keyframes = demo_keyframes(samples, size)?;
+    let album = demo_album(samples)?;
     let mut out = Vec::new();
     for kind in [RendererKind::Pixel, RendererKind::Morph] {
-        let lapse = demo_lapse(keyframes.clone(), frames, kind)?;
-        let n = lapse.len().min(frames);
-        let (t, _) = time(runs, || {
-            (0..n)
-                .into_par_iter()
-                .map(|i| lapse.frame(i).map(|_| ()))
-                .collect::<Result<Vec<()>, _>>()
-                .map_err(|e| BenchError::Pipeline(e.into()))
-        })?;
+        let (t, made) = time(runs, || demo_frames(&album, size, frames, kind))?;
         out.push(RenderBench {
             renderer: kind,
-            frames: n,
+            frames: made.frames.len(),
             size,
             seconds: t.as_secs_f64(),
         });
@@ -375,15 +361,10 @@ pub fn gif(
     frames: usize,
     runs: usize,
 ) -> Result<Vec<GifBench>, BenchError> {
-    let keyframes = demo_keyframes(samples, size)?;
-    let lapse = demo_lapse(keyframes, frames, RendererKind::Pixel)?;
-    let mut source: Vec<RgbImage> = (0..lapse.len())
-        .map(|i| lapse.frame(i))
-        .collect::<Result<_, _>>()
-        .map_err(pipeline::PipelineError::from)?;
+    let album = demo_album(samples)?;
+    let mut source = demo_frames(&album, size, frames, RendererKind::Pixel)?.frames;
     source.truncate(frames);
-    while source.len() < frames {
-        let last = source[source.len() - 1].clone();
+    while let Some(last) = source.last().filter(|_| source.len() < frames).cloned() {
         source.push(last);
     }
 
@@ -538,10 +519,23 @@ pub fn mean_psnr(gif_bytes: &[u8], source: &[RgbImage]) -> Result<f64, BenchErro
     Ok(total / n as f64)
 }
 
-/// Everything, with the machine it ran on.
+/// One of the benchmarks `run` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    Intake,
+    Faces,
+    Render,
+    Album,
+    Gif,
+    Stylegan,
+    Crawl,
+    Chat,
+}
+
+/// Everything (or only one workload), with the machine it ran on.
 pub fn run(
     samples: &Path,
-    only: Option<&str>,
+    only: Option<Workload>,
     runs: usize,
     device: tch::Device,
     checkpoint: Option<&Path>,
@@ -552,35 +546,37 @@ pub fn run(
         crate::nets::device::describe(tch::Device::Cpu)
     );
     let intake = match only {
-        None | Some("intake") => Some(intake(samples, runs)?),
+        None | Some(Workload::Intake) => Some(intake(samples, runs)?),
         _ => None,
     };
     let faces = match only {
-        None | Some("faces") => Some(faces(samples, runs)?),
+        None | Some(Workload::Faces) => Some(faces(samples, runs)?),
         _ => None,
     };
     let render = match only {
-        None | Some("render") => render(samples, 512, 100, runs)?,
+        None | Some(Workload::Render) => render(samples, 512, 100, runs)?,
         _ => Vec::new(),
     };
     let album_200 = match only {
-        None | Some("album") => Some(album_memory(samples, 200)?),
+        None | Some(Workload::Album) => Some(album_memory(samples, 200)?),
         _ => None,
     };
     let gif = match only {
-        None | Some("gif") => gif(samples, 512, 100, runs)?,
+        None | Some(Workload::Gif) => gif(samples, 512, 100, runs)?,
         _ => Vec::new(),
     };
     let stylegan = match only {
-        None | Some("stylegan") => Some(stylegan::run(device, 1.5)?),
+        None | Some(Workload::Stylegan) => Some(stylegan::run(device, 1.5)?),
         _ => None,
     };
     let crawl = match only {
-        None | Some("crawl") => Some(crawl::run(samples, std::time::Duration::from_millis(100))?),
+        None | Some(Workload::Crawl) => {
+            Some(crawl::run(samples, std::time::Duration::from_millis(100))?)
+        }
         _ => None,
     };
     let chat = match only {
-        None | Some("chat") => Some(chat::run(samples, device, checkpoint)?),
+        None | Some(Workload::Chat) => Some(chat::run(samples, device, checkpoint)?),
         _ => None,
     };
     Ok(BenchReport {

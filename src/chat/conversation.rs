@@ -6,7 +6,9 @@
 //! User-visible text is never built here: replies name a locale message key and its
 //! arguments, and the adapter renders them in the user's language.
 
+use super::buttons::{self, ButtonData, Setting};
 use crate::config::RendererKind;
+use crate::render::VideoFormat;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -57,6 +59,20 @@ pub struct ChatSettings {
     pub frames_between: u32,
     pub gamma: f32,
     pub mp4: bool,
+}
+
+impl ChatSettings {
+    /// These settings over the config's `[render]` ones (the chat always spaces frames evenly).
+    pub fn render_overrides(&self) -> crate::config::RenderOverrides {
+        crate::config::RenderOverrides {
+            size: Some(self.size),
+            frames_between: Some(self.frames_between),
+            spacing: Some(crate::config::SpacingKind::Fixed),
+            gamma: Some(self.gamma),
+            renderer: Some(self.renderer),
+            ..Default::default()
+        }
+    }
 }
 
 impl Default for ChatSettings {
@@ -335,14 +351,14 @@ pub fn reply_with(key: &str, args: &[(&str, String)]) -> Action {
     }
 }
 
-fn button(key: &str, data: String, args: &[(&str, String)]) -> Button {
+fn button(key: &str, data: ButtonData, args: &[(&str, String)]) -> Button {
     Button {
         key: key.into(),
         args: args
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect(),
-        data,
+        data: data.encode(),
     }
 }
 
@@ -635,7 +651,11 @@ impl Conversation {
             Action::Ask {
                 key: "chat-photos-collected".into(),
                 args: [("count".to_string(), n.to_string())].into(),
-                buttons: vec![vec![button("chat-button-analyze", "analyze".into(), &[])]],
+                buttons: vec![vec![button(
+                    "chat-button-analyze",
+                    ButtonData::Analyze,
+                    &[],
+                )]],
             }
         }
     }
@@ -665,11 +685,11 @@ impl Conversation {
     }
 
     fn button(&mut self, _user: UserId, data: &str) -> Vec<Action> {
-        let (verb, arg) = data.split_once(':').unwrap_or((data, ""));
-        match (verb, &mut self.state) {
-            ("analyze", State::Collecting { photos, .. })
-                if arg.is_empty() && photos.len() >= 2 =>
-            {
+        let Some(press) = ButtonData::decode(data) else {
+            return vec![reply("chat-stale-button")];
+        };
+        match (press, &mut self.state) {
+            (ButtonData::Analyze, State::Collecting { photos, .. }) if photos.len() >= 2 => {
                 let photos = std::mem::take(photos);
                 self.state = State::Analyzing {
                     photos: photos.clone(),
@@ -677,22 +697,20 @@ impl Conversation {
                 };
                 vec![reply("chat-analyzing"), Action::Analyze { photos }]
             }
-            ("remove" | "keep", State::Reviewing { faces, .. }) => {
-                let Some(face) = arg
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|n| faces.iter_mut().find(|f| f.number == n))
-                else {
+            (ButtonData::Remove(n) | ButtonData::Keep(n), State::Reviewing { faces, .. }) => {
+                let Some(face) = faces.iter_mut().find(|f| f.number == n) else {
                     return vec![reply("chat-stale-button")];
                 };
-                face.removed = verb == "remove";
+                face.removed = matches!(press, ButtonData::Remove(_));
                 self.review()
             }
-            ("fix-age", State::Reviewing { .. }) if arg.is_empty() => {
-                vec![reply("chat-age-format")]
+            (ButtonData::FixAge, State::Reviewing { .. }) => vec![reply("chat-age-format")],
+            (ButtonData::ShowSettings, _) => vec![self.settings_buttons()],
+            (ButtonData::Set(setting), _) => {
+                self.set(setting);
+                vec![self.settings_buttons()]
             }
-            ("set", _) => self.set(arg),
-            ("render", State::Reviewing { faces, ages, .. }) if arg.is_empty() => {
+            (ButtonData::Render, State::Reviewing { faces, ages, .. }) => {
                 let used: Vec<usize> = faces
                     .iter()
                     .filter(|f| !f.removed)
@@ -726,89 +744,53 @@ impl Conversation {
         }
     }
 
-    fn set(&mut self, arg: &str) -> Vec<Action> {
-        let (key, value) = arg.split_once('=').unwrap_or((arg, ""));
+    /// One setting changed (already checked by [`ButtonData::decode`]).
+    fn set(&mut self, setting: Setting) {
         let s = &mut self.settings;
-        let ok = match key {
-            "show" => true,
-            "renderer" => match value.parse() {
-                Ok(kind) => {
-                    s.renderer = kind;
-                    true
-                }
-                Err(_) => false,
-            },
-            "size" if matches!(value, "256" | "512" | "1024") => {
-                s.size = value.parse().unwrap_or(s.size);
-                true
-            }
-            "frames" => match value.parse::<u32>() {
-                Ok(n) if (1..=60).contains(&n) => {
-                    s.frames_between = n;
-                    true
-                }
-                _ => false,
-            },
-            "gamma" => match value.parse::<f32>() {
-                Ok(g) if (0.0..=1.0).contains(&g) => {
-                    s.gamma = g;
-                    true
-                }
-                _ => false,
-            },
-            "format" if matches!(value, "gif" | "mp4") => {
-                s.mp4 = value == "mp4";
-                true
-            }
-            _ => false,
-        };
-        if ok {
-            vec![self.settings_buttons()]
-        } else {
-            vec![reply("chat-stale-button")]
+        match setting {
+            Setting::Renderer(kind) => s.renderer = kind,
+            Setting::Size(size) => s.size = size,
+            Setting::FramesBetween(n) => s.frames_between = n,
+            Setting::Gamma(g) => s.gamma = g,
+            Setting::Format(f) => s.mp4 = f == VideoFormat::Mp4,
         }
     }
 
     fn settings_buttons(&self) -> Action {
         let s = &self.settings;
-        let choice = |key: &str, value: &str, current: bool| {
+        let choice = |setting: Setting, current: bool| {
+            let (name, value) = setting.name_and_value();
             button(
                 if current {
                     "chat-setting-current"
                 } else {
                     "chat-setting"
                 },
-                format!("set:{key}={value}"),
-                &[("name", key.to_string()), ("value", value.to_string())],
+                ButtonData::Set(setting),
+                &[("name", name.to_string()), ("value", value)],
             )
+        };
+        let format = if s.mp4 {
+            VideoFormat::Mp4
+        } else {
+            VideoFormat::Gif
         };
         let rows = vec![
             RendererKind::ALL
-                .iter()
-                .map(|r| choice("renderer", r.name(), s.renderer == *r))
-                .collect(),
-            ["256", "512", "1024"]
-                .iter()
-                .map(|v| choice("size", v, s.size.to_string() == *v))
-                .collect(),
-            ["6", "12", "24"]
-                .iter()
-                .map(|v| choice("frames", v, s.frames_between.to_string() == *v))
-                .collect(),
-            ["0", "0.5", "1"]
-                .iter()
-                .map(|v| {
-                    choice(
-                        "gamma",
-                        v,
-                        (s.gamma - v.parse::<f32>().unwrap_or(-1.0)).abs() < 1e-6,
-                    )
-                })
-                .collect(),
-            ["gif", "mp4"]
-                .iter()
-                .map(|v| choice("format", v, s.mp4 == (*v == "mp4")))
-                .collect(),
+                .map(|r| choice(Setting::Renderer(r), s.renderer == r))
+                .to_vec(),
+            buttons::SIZES
+                .map(|v| choice(Setting::Size(v), s.size == v))
+                .to_vec(),
+            buttons::FRAMES
+                .map(|v| choice(Setting::FramesBetween(v), s.frames_between == v))
+                .to_vec(),
+            buttons::GAMMAS
+                .map(|g| choice(Setting::Gamma(g), (s.gamma - g).abs() < 1e-6))
+                .to_vec(),
+            [VideoFormat::Gif, VideoFormat::Mp4]
+                .map(|f| choice(Setting::Format(f), format == f))
+                .to_vec(),
         ];
         Action::Ask {
             key: "chat-settings".into(),
@@ -900,11 +882,15 @@ impl Conversation {
         for f in faces {
             let n = f.number.to_string();
             let b = if f.removed {
-                button("chat-button-keep", format!("keep:{n}"), &[("number", n)])
+                button(
+                    "chat-button-keep",
+                    ButtonData::Keep(f.number),
+                    &[("number", n)],
+                )
             } else {
                 button(
                     "chat-button-remove",
-                    format!("remove:{n}"),
+                    ButtonData::Remove(f.number),
                     &[("number", n)],
                 )
             };
@@ -919,9 +905,9 @@ impl Conversation {
             rows.push(row);
         }
         rows.push(vec![
-            button("chat-button-fix-age", "fix-age".into(), &[]),
-            button("chat-button-settings", "set:show".into(), &[]),
-            button("chat-button-render", "render".into(), &[]),
+            button("chat-button-fix-age", ButtonData::FixAge, &[]),
+            button("chat-button-settings", ButtonData::ShowSettings, &[]),
+            button("chat-button-render", ButtonData::Render, &[]),
         ]);
         vec![Action::ShowReview {
             sheet: sheet.clone(),

@@ -362,9 +362,7 @@ impl Adapter {
     async fn press(&self, press: ComponentInteraction) {
         let locale = self.messages.locale_for(Some(&press.locale)).to_string();
         let custom = press.data.custom_id.clone();
-        let parsed = custom
-            .split_once('|')
-            .and_then(|(owner, data)| Some((owner.parse::<i64>().ok()?, data.to_string())));
+        let parsed = super::buttons::owner_and_data(&custom).map(|(o, d)| (o, d.to_string()));
         let presser = press.user.id.get() as i64;
         let Some((owner, data)) = parsed else {
             self.ephemeral(&press, self.messages.plain(&locale, "chat-stale-button"))
@@ -401,10 +399,10 @@ impl Adapter {
                 .await;
             return;
         }
-        if data == "fix-age" {
+        if super::buttons::ButtonData::decode(&data) == Some(super::buttons::ButtonData::FixAge) {
             // A form to type "#3 12" into: the text goes to the conversation as typed.
             let modal = CreateModal::new(
-                format!("{owner}|age"),
+                super::buttons::with_owner(owner, "age"),
                 self.messages.plain(&locale, "chat-button-fix-age"),
             )
             .components(vec![CreateActionRow::InputText(
@@ -468,11 +466,7 @@ impl Adapter {
 
     async fn modal(&self, modal: ModalInteraction) {
         let locale = self.messages.locale_for(Some(&modal.locale)).to_string();
-        let owner = modal
-            .data
-            .custom_id
-            .split_once('|')
-            .and_then(|(o, _)| o.parse::<i64>().ok());
+        let owner = super::buttons::owner_and_data(&modal.data.custom_id).map(|(o, _)| o);
         let text: String = modal
             .data
             .components
@@ -572,12 +566,15 @@ impl Adapter {
                     row.iter()
                         .take(5)
                         .map(|b| {
-                            let style = match b.data.as_str() {
-                                "render" | "analyze" => ButtonStyle::Primary,
-                                d if d.starts_with("remove:") => ButtonStyle::Danger,
+                            use super::buttons::{self, ButtonData};
+                            let style = match ButtonData::decode(&b.data) {
+                                Some(ButtonData::Render | ButtonData::Analyze) => {
+                                    ButtonStyle::Primary
+                                }
+                                Some(ButtonData::Remove(_)) => ButtonStyle::Danger,
                                 _ => ButtonStyle::Secondary,
                             };
-                            CreateButton::new(format!("{}|{}", key.user, b.data))
+                            CreateButton::new(buttons::with_owner(key.user, &b.data))
                                 .label(self.messages.text(locale, &b.key, &b.args))
                                 .style(style)
                         })

@@ -3,7 +3,9 @@
 
 use super::conversation::{Event, PhotoRef, Trouble};
 use crate::crawl::{self, CrawlError, CrawlOptions};
+use crate::select::{AgeFacts, AnalyzedAlbum, DecideOptions, ReviewFace, Selection};
 use crate::store::{SessionKey, SessionStore};
+use std::collections::BTreeMap;
 
 /// The prefix of a [`PhotoRef::file_id`] that names photo bytes already in the store (rather
 /// than a file on the chat platform).
@@ -70,16 +72,26 @@ pub fn crawl_for_session(
 /// Why a chat job failed. The details are for the log; the user is told [`JobError::trouble`].
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("a photo of this chat is no longer stored ({0}); send it again")]
     MissingPhoto(String),
-    #[error("{0}")]
-    Pipeline(#[from] crate::pipeline::PipelineError),
-    #[error("{0}")]
-    Video(#[from] crate::video::VideoError),
-    #[error("{0}")]
-    Faces(String),
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot write or read back the video in {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the contact sheet")]
+    Sheet(#[source] image::ImageError),
+    #[error("the compute device")]
+    Device(#[source] crate::nets::NetError),
+    #[error("the face networks")]
+    FaceModels(#[source] crate::face::FaceError),
     #[error("cancelled")]
     Cancelled,
     #[error("the smallest video ({bytes} bytes) is still over the {limit} byte upload limit")]
@@ -100,15 +112,11 @@ impl JobError {
 /// A chat's album after analysis: what the render needs, kept in memory between the review
 /// and the render (and made again from the stored photos after a restart).
 pub struct SessionAnalysis {
-    /// The person's birth date, when known: ages come from capture dates.
-    pub born: Option<chrono::NaiveDate>,
-    /// Ages the photos' sources gave, by intake name.
-    pub source_ages: Vec<(String, f64)>,
-    pub album: crate::album::Album,
-    pub faces: Vec<Vec<crate::face::Face>>,
-    pub decisions: Vec<Vec<crate::pipeline::FaceDecision>>,
+    /// The album, its faces, and the album's own selection; its age facts hold the person's
+    /// birth date (when known) and the ages the photos' sources gave, by intake name.
+    pub analyzed: AnalyzedAlbum,
     /// The review's faces; face number N is `review[N - 1]`.
-    pub review: Vec<crate::pipeline::ReviewFace>,
+    pub review: Vec<ReviewFace>,
 }
 
 /// The photos' bytes from the store, named by their place in the chat ("photo 3").
@@ -146,7 +154,6 @@ pub fn analyze_photos(
     analyzer: &crate::face::FaceAnalyzer,
     config: &crate::config::Config,
 ) -> Result<SessionAnalysis, JobError> {
-    use crate::pipeline;
     let sources = stored_photos(store, photos)?;
     let album = crate::album::intake(
         &sources,
@@ -154,22 +161,14 @@ pub fn analyze_photos(
         &|| {},
     );
     drop(sources);
-    let faces = pipeline::find_faces(&album, analyzer, &|| {});
-    let decisions = pipeline::decide(&album, &faces, pipeline::DecideOptions::from_config(config));
-    let ages = pipeline::AgeFacts {
+    let faces = analyzer.analyze_album(&album, &|| {});
+    let ages = AgeFacts {
         born,
         fixed: source_ages(photos),
     };
-    let source_ages = ages.fixed.clone();
-    let review = pipeline::review_faces(&album, &faces, &decisions, &ages);
-    Ok(SessionAnalysis {
-        born,
-        source_ages,
-        album,
-        faces,
-        decisions,
-        review,
-    })
+    let analyzed = AnalyzedAlbum::judge(album, faces, DecideOptions::from_config(config), ages);
+    let review = analyzed.selected().review_faces();
+    Ok(SessionAnalysis { analyzed, review })
 }
 
 /// Side of a contact-sheet tile before the sheet scales it.
@@ -192,67 +191,52 @@ impl SessionAnalysis {
             .collect()
     }
 
+    /// The album: photos, duplicates and the files left out.
+    pub fn album(&self) -> &crate::album::Album {
+        &self.analyzed.album
+    }
+
     /// Photos without a capture date.
     pub fn undated(&self) -> usize {
-        self.album
+        self.album()
             .photos
             .iter()
             .filter(|p| p.capture_date.is_none())
             .count()
     }
 
-    /// The numbered contact sheet as JPEG: suspected intruders framed in red, other left-out
-    /// faces dimmed.
+    /// The numbered contact sheet of the review's faces as JPEG: suspected intruders framed in
+    /// red, other left-out faces dimmed.
     pub fn sheet_jpeg(&self) -> Result<Vec<u8>, JobError> {
-        use crate::sheet::{Mark, Tile};
-        use rayon::prelude::*;
-        let tiles: Vec<Tile> = self
-            .review
-            .par_iter()
-            .enumerate()
-            .map(|(n, r)| {
-                let photo = &self.album.photos[r.photo];
-                let face = &self.faces[r.photo][r.face];
-                let age = r.age.map_or(String::new(), |a| format!(" {a:.0}y"));
-                Tile {
-                    face: crate::face::align::align(&photo.image, face.quad, SHEET_TILE),
-                    caption: if r.suspected_intruder {
-                        format!("#{} ?", n + 1)
-                    } else {
-                        format!("#{}{age}", n + 1)
-                    },
-                    mark: match (r.used, r.suspected_intruder) {
-                        (true, _) => Mark::Used,
-                        (false, true) => Mark::Flagged,
-                        (false, false) => Mark::Unused,
-                    },
-                }
-            })
-            .collect();
+        let picks: Vec<(usize, usize)> = self.review.iter().map(|r| (r.photo, r.face)).collect();
+        let tiles = self.analyzed.selected().tiles(&picks, SHEET_TILE);
         let sheet = crate::sheet::render(&tiles);
         let mut out = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 88)
             .encode_image(&sheet)
-            .map_err(|e| JobError::Faces(format!("contact sheet: {e}")))?;
+            .map_err(JobError::Sheet)?;
         Ok(out)
     }
 
-    /// The album's decisions with the user's choices applied: exactly the faces numbered in
-    /// `keep` are used.
-    fn decisions_keeping(&self, keep: &[usize]) -> Vec<Vec<crate::pipeline::FaceDecision>> {
-        let mut decisions = self.decisions.clone();
-        for d in decisions.iter_mut().flatten() {
-            d.used = false;
-        }
-        for &n in keep {
-            if let Some(r) = n.checked_sub(1).and_then(|i| self.review.get(i)) {
-                if let Some(d) = decisions.get_mut(r.photo).and_then(|p| p.get_mut(r.face)) {
-                    d.used = true;
-                    d.reason = None;
-                }
-            }
-        }
-        decisions
+    /// The album's selection with the user's choices: exactly the faces numbered in `keep` are
+    /// used, and the ages fixed by number win over the sources' (the last match counts).
+    fn selection(&self, keep: &[usize], ages: &BTreeMap<usize, f64>) -> Selection {
+        let review = |n: usize| n.checked_sub(1).and_then(|i| self.review.get(i));
+        let kept: Vec<(usize, usize)> = keep
+            .iter()
+            .filter_map(|&n| review(n))
+            .map(|r| (r.photo, r.face))
+            .collect();
+        let own = &self.analyzed.selection.ages;
+        let by_user = ages.iter().filter_map(|(&n, &age)| {
+            let r = review(n)?;
+            Some((self.album().photos[r.photo].source.clone(), age))
+        });
+        let facts = AgeFacts {
+            born: own.born,
+            fixed: own.fixed.iter().cloned().chain(by_user).collect(),
+        };
+        self.analyzed.keeping(&kept, facts)
     }
 }
 
@@ -288,91 +272,57 @@ pub fn render_video(
     cancel: &crate::engine::CancelToken,
     progress: &(dyn Fn(u8) + Sync),
 ) -> Result<RenderedVideo, JobError> {
-    use crate::pipeline::{self, AgeFacts, RenderSettings};
+    use crate::config::RendererKind;
+    use crate::render::{self, Output, RenderError, RenderRequest, RenderSettings, VideoFormat};
     let RenderChoices {
         keep,
         ages,
         settings,
     } = choices;
-    let mut config = config.clone();
-    let r = &mut config.render;
-    r.size = settings.size;
-    r.frames_between = settings.frames_between;
-    r.spacing = "fixed".into();
-    r.gamma = settings.gamma;
-    r.renderer = settings.renderer;
-    let mut fell_back_to_morph = false;
-    if r.renderer == crate::config::RendererKind::Stylegan
-        && crate::lapse::latent::find_checkpoint(&config.data_dir().join("models")).is_err()
-    {
-        config.render.renderer = crate::config::RendererKind::Morph;
-        fell_back_to_morph = true;
+    let mut overrides = settings.render_overrides();
+    let fell_back_to_morph = settings.renderer == RendererKind::Stylegan
+        && crate::lapse::latent::find_checkpoint(&config.data_dir().join("models")).is_err();
+    if fell_back_to_morph {
+        overrides.renderer = Some(RendererKind::Morph);
     }
+    let mut config = overrides.apply(config)?;
     let mp4 = settings.mp4 && crate::video::mp4::available();
-    let decisions = analysis.decisions_keeping(keep);
-    // The sources' ages first: the user's own fixes win (the last match counts).
-    let by_user = ages.iter().filter_map(|(&n, &age)| {
-        let r = analysis.review.get(n.checked_sub(1)?)?;
-        Some((analysis.album.photos[r.photo].source.clone(), age))
-    });
-    let fixed = analysis
-        .source_ages
-        .iter()
-        .cloned()
-        .chain(by_user)
-        .collect();
-    let ages = AgeFacts {
-        born: analysis.born,
-        fixed,
+    let format = if mp4 {
+        VideoFormat::Mp4
+    } else {
+        VideoFormat::Gif
     };
+    let selection = analysis.selection(keep, ages);
     let dir = config.data_dir().join("renders");
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        JobError::Video(crate::video::VideoError::Write {
-            path: dir.display().to_string(),
-            source: e,
-        })
-    })?;
-    let mut size = config.render.size;
-    let mut shrunk = None;
-    let format = match mp4 {
-        true => crate::render::VideoFormat::Mp4,
-        false => crate::render::VideoFormat::Gif,
+    let io = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| JobError::Io { path, source }
     };
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let mut shrunk = None;
     loop {
-        config.render.size = size;
         let render_settings = RenderSettings::from_config(&config)?;
         let file = tempfile::Builder::new()
             .prefix("render-")
             .suffix(&format!(".{}", format.extension()))
             .tempfile_in(&dir)
-            .map_err(|e| {
-                JobError::Video(crate::video::VideoError::Write {
-                    path: dir.display().to_string(),
-                    source: e,
-                })
-            })?;
-        let request = crate::render::RenderRequest {
-            album: &analysis.album,
-            faces: &analysis.faces,
-            decisions: &decisions,
-            ages: &ages,
+            .map_err(io(&dir))?;
+        let request = RenderRequest {
+            album: analysis.analyzed.with(&selection),
             settings: &render_settings,
-            output: file.path(),
-            format,
+            output: Output::File {
+                path: file.path(),
+                format,
+            },
         };
         let report = |done: usize, total: usize| {
             progress((done * 100 / total.max(1)).min(99) as u8);
         };
-        match crate::render::run(&request, engines, &report, cancel) {
-            Err(pipeline::PipelineError::Cancelled) => return Err(JobError::Cancelled),
+        match render::run(&request, engines, &report, cancel) {
+            Err(RenderError::Cancelled) => return Err(JobError::Cancelled),
             other => other?,
         };
-        let bytes = std::fs::read(file.path()).map_err(|e| {
-            JobError::Video(crate::video::VideoError::Write {
-                path: file.path().display().to_string(),
-                source: e,
-            })
-        })?;
+        let bytes = std::fs::read(file.path()).map_err(io(file.path()))?;
         if bytes.len() as u64 <= max_bytes {
             progress(100);
             return Ok(RenderedVideo {
@@ -382,6 +332,7 @@ pub fn render_video(
                 fell_back_to_morph,
             });
         }
+        let size = config.render.size;
         if size / 2 < 128 {
             return Err(JobError::TooLarge {
                 bytes: bytes.len() as u64,
@@ -394,7 +345,7 @@ pub fn render_video(
             size,
             "video over the upload limit; rendering it smaller"
         );
-        size /= 2;
-        shrunk = Some(size);
+        config.render.size = size / 2;
+        shrunk = Some(size / 2);
     }
 }

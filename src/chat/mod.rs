@@ -3,6 +3,7 @@
 //! sessions in the store, the locale messages, and the platform adapters, which only
 //! translate between platform updates and these values.
 
+pub mod buttons;
 pub mod conversation;
 pub mod discord;
 pub mod i18n;

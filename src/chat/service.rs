@@ -101,7 +101,7 @@ impl Service {
     /// Starts the service's threads over `store`.
     pub fn start(config: Config, store: Arc<dyn SessionStore>) -> Arc<Self> {
         let (lane_tx, lane_rx) = mpsc::channel();
-        let engines = crate::pipeline::resident_engines(&config).unwrap_or_else(|e| {
+        let engines = crate::render::resident_engines(&config).unwrap_or_else(|e| {
             tracing::error!(error = %e, "generative renders will run on the CPU");
             crate::engine::Resident::new(crate::engine::EngineOptions::default())
         });
@@ -437,10 +437,10 @@ impl Service {
         if let Some(a) = &*slot {
             return Ok(a.clone());
         }
-        let device = crate::nets::device::select(&self.config.general.device)
-            .map_err(|e| JobError::Faces(e.to_string()))?;
+        let device =
+            crate::nets::device::select(&self.config.general.device).map_err(JobError::Device)?;
         let analyzer = crate::face::FaceAnalyzer::load_configured(device, &self.config.faces)
-            .map_err(|e| JobError::Faces(e.to_string()))?;
+            .map_err(JobError::FaceModels)?;
         let analyzer = Arc::new(Mutex::new(analyzer));
         *slot = Some(analyzer.clone());
         Ok(analyzer)
@@ -503,7 +503,7 @@ impl Service {
                     self.metrics
                         .analysis_failures
                         .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %e, "analysis failed");
+                    tracing::warn!(error = %crate::chain::Chain(&e), "analysis failed");
                     Event::AnalysisFailed {
                         trouble: e.trouble(),
                     }
@@ -517,7 +517,7 @@ impl Service {
     fn tell_rejected(&self, key: &SessionKey, analysis: &SessionAnalysis) {
         let locale = self.locale_of(key);
         let mut actions = Vec::new();
-        for r in &analysis.album.rejected {
+        for r in &analysis.album().rejected {
             let mut args = r.error.message_args();
             args.insert("photo".into(), r.source.clone());
             args.insert("reason-key".into(), r.error.message_key().into());
@@ -526,7 +526,7 @@ impl Service {
                 args,
             });
         }
-        for d in &analysis.album.duplicates {
+        for d in &analysis.album().duplicates {
             actions.push(Action::Reply {
                 key: "chat-photo-duplicate".into(),
                 args: [
@@ -609,7 +609,7 @@ impl Service {
                 }
                 Err(e) => {
                     self.metrics.render_failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %e, "render failed");
+                    tracing::warn!(error = %crate::chain::Chain(&e), "render failed");
                     Event::RenderFailed {
                         trouble: e.trouble(),
                     }

@@ -447,9 +447,7 @@ impl Adapter {
             .locale_for(query.from.language_code.as_deref())
             .to_string();
         // "OWNER|DATA": the session the button belongs to. Anything else is stale or forged.
-        let parsed = data
-            .split_once('|')
-            .and_then(|(owner, data)| Some((owner.parse::<i64>().ok()?, data.to_string())));
+        let parsed = super::buttons::owner_and_data(&data).map(|(o, d)| (o, d.to_string()));
         let (Some(chat), Some((owner, data))) = (chat, parsed) else {
             self.answer(
                 &query.id,
@@ -531,7 +529,7 @@ impl Adapter {
                 .map(|b| {
                     InlineKeyboardButton::callback(
                         self.messages.text(locale, &b.key, &b.args),
-                        format!("{}|{}", key.user, b.data),
+                        super::buttons::with_owner(key.user, &b.data),
                     )
                 })
                 .collect::<Vec<_>>()

@@ -98,6 +98,23 @@ impl FaceAnalyzer {
         })
     }
 
+    /// The faces of every photo of the album, in album order; `progress` is told once per photo.
+    pub fn analyze_album(
+        &self,
+        album: &crate::album::Album,
+        progress: &dyn Fn(),
+    ) -> Vec<Vec<Face>> {
+        album
+            .photos
+            .iter()
+            .map(|p| {
+                let faces = self.analyze(&p.image);
+                progress();
+                faces
+            })
+            .collect()
+    }
+
     /// Every face in `image`, best detection first. A photo that is one tight face crop (the
     /// face fills the frame) is retried with a border, as the detector needs context.
     pub fn analyze(&self, image: &RgbImage) -> Vec<Face> {

@@ -8,8 +8,11 @@
 use image::RgbImage;
 use rayon::prelude::*;
 
-/// How frames are dithered onto the palette.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How frames are dithered onto the palette (the `[gif] dither` setting).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Dither {
     /// No dithering: banding in gradients, smallest files.
     None,
@@ -17,21 +20,9 @@ pub enum Dither {
     /// LZW compresses well.
     Ordered,
     /// Error diffusion: the most faithful still frame, but noise moves from frame to frame.
+    #[serde(alias = "fs")]
+    #[value(alias = "fs")]
     FloydSteinberg,
-}
-
-impl std::str::FromStr for Dither {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "none" => Ok(Self::None),
-            "ordered" => Ok(Self::Ordered),
-            "floyd-steinberg" | "fs" => Ok(Self::FloydSteinberg),
-            other => Err(format!(
-                "unknown dither {other:?}; use ordered, floyd-steinberg or none"
-            )),
-        }
-    }
 }
 
 const LUT_BITS: u32 = 6;
