@@ -91,6 +91,40 @@ pub fn score(
 }
 
 /// Renders every frame of `lapse` and pairs each with the keyframes it lies between.
+impl std::fmt::Display for EvalReport {
+    /// The report as a table for a person.
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            out,
+            "{:<12} {:>8} {:>8} {:>9} {:>9} {:>10} {:>6} {:>6}",
+            "renderer",
+            "id mean",
+            "id min",
+            "ghost avg",
+            "ghost max",
+            "smoothness",
+            "spikes",
+            "frames"
+        )?;
+        for (name, s) in &self.renderers {
+            writeln!(
+                out,
+                "{:<12} {:>8.3} {:>8.3} {:>9.1} {:>9.1} {:>10.2} {:>6} {:>6}",
+                name,
+                s.identity_mean,
+                s.identity_min,
+                s.ghosting_mean,
+                s.ghosting_max,
+                s.smoothness,
+                s.spikes,
+                s.frames
+            )?;
+        }
+
+        Ok(())
+    }
+}
+
 /// For frames of a finished video: the two references whose edges each frame matches best.
 pub fn nearest_pairs(frames: &[RgbImage], refs: &[&RgbImage]) -> Vec<(usize, usize)> {
     let ref_edges: Vec<Vec<f32>> = refs.par_iter().map(|i| quality::edge_map(i)).collect();

@@ -279,6 +279,32 @@ impl From<&Rejected> for ErrorReport {
     }
 }
 
+impl std::fmt::Display for AnalyzeReport {
+    /// The report as a table for a person.
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            out,
+            "{:>3}  {:<40} {:>11}  {:<25} {:>6}",
+            "#", "photo", "size", "taken", "age"
+        )?;
+        for (i, p) in self.photos.iter().enumerate() {
+            writeln!(
+                out,
+                "{:>3}  {:<40} {:>11}  {:<25} {:>6}",
+                i + 1,
+                p.photo,
+                format!("{}×{}", p.width, p.height),
+                p.capture_date.as_deref().unwrap_or("-"),
+                p.age.map_or("-".to_string(), |a| format!("{a:.1}"))
+            )?;
+            if let Some(note) = &p.date_note {
+                writeln!(out, "     note: {note}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A face the chat review shows: a candidate for the album's person (used, a suspected
 /// intruder, or left out for quality), in time-lapse order. Other people in group photos and
 /// faces too small to align are not candidates.

@@ -41,6 +41,107 @@ pub struct BenchReport {
     pub chat: Option<chat::ChatBench>,
 }
 
+impl std::fmt::Display for BenchReport {
+    /// The report as lines for a person.
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            out,
+            "machine: {} ({} worker threads)",
+            self.machine, self.threads
+        )?;
+        if let Some(i) = &self.intake {
+            writeln!(
+                out,
+                "intake: 12 MP JPEG in {:.0} ms (median of {})",
+                i.photo_12mp_ms, i.runs
+            )?;
+        }
+        if let Some(f) = &self.faces {
+            writeln!(out,
+                "faces: detect {:.0} ms, landmarks {:.0} ms, describe {:.0} ms (all faces: {:.0} ms), align to 1024² {:.0} ms per photo ({} photos)",
+                f.detect_ms, f.landmarks_ms, f.describe_ms, f.analyze_ms, f.align_1024_ms, f.photos
+            )?;
+        }
+        for r in &self.render {
+            writeln!(
+                out,
+                "render: {:<6} {} frames {}² in {:.2} s",
+                r.renderer, r.frames, r.size, r.seconds
+            )?;
+        }
+        if let Some(a) = &self.album_200 {
+            writeln!(
+                out,
+                "album: {} photos of {} MP in {:.1} s, peak memory {:.0} MB -> {:.0} MB",
+                a.photos, a.megapixels_each, a.seconds, a.peak_rss_before_mb, a.peak_rss_after_mb
+            )?;
+        }
+        for g in &self.gif {
+            writeln!(
+                out,
+                "gif: {:<32} {} frames {}²  {:>6.2} s  {:>7} KB  {:.1} dB",
+                g.encoder,
+                g.frames,
+                g.size,
+                g.seconds,
+                g.bytes / 1000,
+                g.psnr_db
+            )?;
+        }
+        if let Some(c) = &self.chat {
+            writeln!(out,
+                "chat: {}-photo album to review {} ms (networks loading) / {} ms (warm); {} chats rendering {} px at once: {} ms, {:.1} renders/min ({} render worker)",
+                c.album_photos, c.review_cold_ms, c.review_warm_ms, c.chats, c.render_size, c.renders_wall_ms, c.renders_per_minute, c.render_workers
+            )?;
+            if let Some(g) = &c.stylegan {
+                writeln!(out,
+                    "chat, stylegan renderer: {} ms, {:.1} renders/min; checkpoint loaded {} time(s), {} frames in {} batches",
+                    g.renders_wall_ms, g.renders_per_minute, g.model_loads, g.frames_generated, g.batches
+                )?;
+            }
+        }
+        if let Some(c) = &self.crawl {
+            writeln!(out,
+                "crawl: {} candidates, {} photos kept, {} ms latency per answer: {} ms wall for {} ms of downloads ({:.1}× overlap; {} at once, {} per host)",
+                c.candidates, c.photos, c.latency_ms, c.wall_ms, c.download_ms_sum, c.overlap, c.concurrency, c.per_host
+            )?;
+        }
+        if let Some(s) = &self.stylegan {
+            for g in &s.generator {
+                writeln!(out,
+                    "stylegan: generator {} batch {} {}{} {}: {:.1} frames/s ({:.2} ms/frame) on {}",
+                    g.config,
+                    g.batch,
+                    g.precision,
+                    if g.channels_last { " NHWC" } else { "" },
+                    match g.fuse_up_max_channels {
+                        i64::MAX => "composed up-sampling".to_string(),
+                        0 => "separate blur".to_string(),
+                        n => format!("composed up-sampling up to {n} channels"),
+                    },
+                    g.frames_per_s,
+                    g.ms_per_frame,
+                    s.device
+                )?;
+            }
+            for e in &s.encoder {
+                writeln!(
+                    out,
+                    "stylegan: encoder {} batch {} {}: {:.1} encodes/s on {}",
+                    e.config, e.batch, e.precision, e.encodes_per_s, s.device
+                )?;
+            }
+            if let Some(c) = &s.fp16_vs_fp32 {
+                writeln!(out,
+                    "stylegan: fp16 vs fp32 on {}: max |diff| {:.3e}, mean {:.3e}, image absmax {:.3}",
+                    c.config, c.max_abs_diff, c.mean_abs_diff, c.absmax
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct IntakeBench {
     /// Decode + orientation + hash + working copy of one 12 MP JPEG, median over runs.

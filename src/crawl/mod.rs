@@ -89,6 +89,51 @@ pub struct Skipped {
     pub reason: String,
 }
 
+impl std::fmt::Display for CrawlResult {
+    /// The person found and each photo kept (date, age, source), as lines for a person.
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = &self.person;
+        writeln!(
+            out,
+            "{} ({}{}), born {}",
+            p.label,
+            p.id,
+            p.description
+                .as_deref()
+                .map(|d| format!(", {d}"))
+                .unwrap_or_default(),
+            p.born.map_or("unknown".into(), |b| b.to_string())
+        )?;
+        for a in &self.alternatives {
+            writeln!(
+                out,
+                "  also: {} ({}){}",
+                a.label,
+                a.id,
+                a.description
+                    .as_deref()
+                    .map(|d| format!(", {d}"))
+                    .unwrap_or_default()
+            )?;
+        }
+        for photo in &self.photos {
+            writeln!(
+                out,
+                "{}  {}  age {}  {}",
+                photo.file.as_deref().unwrap_or("-"),
+                photo
+                    .candidate
+                    .date
+                    .map_or("undated   ".into(), |d| d.to_string()),
+                photo.age.map_or("?".into(), |a| format!("{a:.1}")),
+                photo.candidate.url
+            )?;
+        }
+
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CrawlResult {
     pub person: Person,
@@ -314,13 +359,23 @@ fn spread_over_years(candidates: Vec<Candidate>) -> Vec<Candidate> {
 }
 
 /// Writes the photos into `dir` (`NN-<hash>.<ext>`) with `manifest.json` (person, and per photo
-/// its file, URL, page, licence, attribution, date and age). Returns the manifest's path.
+/// its file, URL, page, licence, attribution, date and age), replacing an earlier crawl saved
+/// there. Returns the manifest's path.
 pub fn save(result: &mut CrawlResult, dir: &Path) -> Result<PathBuf, CrawlError> {
     let write_err = |path: &Path, e: std::io::Error| CrawlError::Write {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
     std::fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
+    if dir.join("manifest.json").is_file() {
+        // A fresh crawl replaces the last one's photos; files that cannot go are overwritten
+        // or left, and the new manifest names only the new photos.
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     for (i, photo) in result.photos.iter_mut().enumerate() {
         let ext = crate::album::sniff(&photo.bytes)
             .unwrap_or(crate::album::PhotoFormat::Jpeg)

@@ -1,0 +1,153 @@
+//! `lifelapse eval`: measure a time-lapse, or compare renderers.
+
+use super::common::{
+    analyzed_album, bar, exit, fail, load_analyzer, parse_size, print_json, render_failure,
+    render_with_bar, FaceChoice, Failure,
+};
+use anyhow::Context;
+use lifelapse::config::{Config, RenderOverrides, RendererKind};
+use lifelapse::render::{self, Output, RenderSettings};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A GIF or MP4 to score; with --compare, the photos (files or folders) to render.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Render the photos with each of these renderers and compare them.
+    #[arg(long, value_delimiter = ',', value_name = "R1,R2", value_enum)]
+    compare: Vec<RendererKind>,
+    /// The photos a scored video was made from (its identity and ghosting references);
+    /// without them its first and last frames are the references.
+    #[arg(long, num_args = 1.., value_name = "PHOTOS")]
+    photos: Vec<PathBuf>,
+    /// Folder for the PNG plots (eval-NAME.png).
+    #[arg(long, default_value = ".")]
+    plots: PathBuf,
+    /// Print JSON (with per-frame curves).
+    #[arg(long)]
+    json: bool,
+    /// Frame size when rendering.
+    #[arg(long, value_parser = parse_size)]
+    size: Option<u32>,
+    #[command(flatten)]
+    choice: FaceChoice,
+}
+
+pub fn run(args: Args, config: Config) -> Result<(), Failure> {
+    let Args {
+        inputs,
+        compare,
+        photos,
+        plots,
+        json,
+        size,
+        choice,
+    } = args;
+    use lifelapse::eval;
+    let config = RenderOverrides {
+        size,
+        ..Default::default()
+    }
+    .apply(&config)
+    .map_err(|e| fail(exit::USAGE)(e.into()))?;
+    let analyzer = load_analyzer(&config)?;
+    std::fs::create_dir_all(&plots)
+        .with_context(|| format!("cannot create {}", plots.display()))
+        .map_err(fail(exit::OUTPUT))?;
+    let ages = choice.ages();
+    let mut report = eval::EvalReport {
+        renderers: Default::default(),
+        per_frame: Default::default(),
+    };
+    let mut videos: Vec<eval::VideoToScore> = Vec::new();
+    if compare.is_empty() {
+        let [video] = inputs.as_slice() else {
+            return Err(fail(exit::USAGE)(anyhow::anyhow!(
+                "eval scores one video at a time; to render photos, add --compare pixel,morph"
+            )));
+        };
+        let frames = eval::read_video(video)
+            .with_context(|| format!("cannot read {}", video.display()))
+            .map_err(fail(exit::INPUT))?;
+        let (w, _) = frames[0].dimensions();
+        let refs: Vec<image::RgbImage> = if photos.is_empty() {
+            vec![frames[0].clone(), frames[frames.len() - 1].clone()]
+        } else {
+            let analyzed =
+                analyzed_album(&photos, &config, &analyzer, &choice, ages.clone(), false);
+            let (keyframes, _) = analyzed.selected().keyframes(w);
+            keyframes.into_iter().map(|k| k.image).collect()
+        };
+        if refs.is_empty() {
+            return Err(fail(exit::INPUT)(anyhow::anyhow!(
+                "no face found in the photos given with --photos"
+            )));
+        }
+        let ref_views: Vec<&image::RgbImage> = refs.iter().collect();
+        let pairs = eval::nearest_pairs(&frames, &ref_views);
+        let name = video
+            .file_stem()
+            .map_or("video".into(), |s| s.to_string_lossy().into_owned());
+        videos.push(eval::VideoToScore {
+            name,
+            frames,
+            refs,
+            pairs,
+        });
+    } else {
+        let analyzed = analyzed_album(&inputs, &config, &analyzer, &choice, ages, false);
+        let engines = render::resident_engines(&config).map_err(render_failure)?;
+        for &kind in &compare {
+            let config = RenderOverrides {
+                renderer: Some(kind),
+                ..Default::default()
+            }
+            .apply(&config)
+            .map_err(|e| fail(exit::USAGE)(e.into()))?;
+            let settings = RenderSettings::from_config(&config).map_err(render_failure)?;
+            let request = render::RenderRequest {
+                album: analyzed.selected(),
+                settings: &settings,
+                output: Output::Memory,
+            };
+            let rendered = render_with_bar(&request, &engines, &format!("rendering {kind}"))?;
+            let frames = rendered.frames.unwrap_or_default();
+            videos.push(eval::VideoToScore {
+                name: kind.to_string(),
+                frames: frames.frames,
+                refs: frames.keyframes,
+                pairs: frames.pairs,
+            });
+        }
+    }
+    for eval::VideoToScore {
+        name,
+        frames,
+        refs,
+        pairs,
+    } in videos
+    {
+        let progress = bar(frames.len() as u64, &format!("scoring {name}"));
+        let references = eval::References {
+            images: refs.iter().collect(),
+            pairs,
+        };
+        let scores = eval::score(&frames, &references, &analyzer, &|| progress.inc(1));
+        progress.finish_and_clear();
+        let plot_path = plots.join(format!("eval-{name}.png"));
+        eval::plot(&name, &scores)
+            .save(&plot_path)
+            .with_context(|| format!("cannot write {}", plot_path.display()))
+            .map_err(fail(exit::OUTPUT))?;
+        report.renderers.insert(name.clone(), scores.summary());
+        report.per_frame.insert(name, scores);
+    }
+    if json {
+        print_json(&report, "report")?;
+    } else {
+        print!("{report}");
+        eprintln!("plots in {}", plots.display());
+    }
+    Ok(())
+}
