@@ -385,7 +385,21 @@ fn a_render_killed_mid_way_leaves_the_previous_video_intact() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Killed once the video is being written: its partial file sits beside the output.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let writing = || {
+        std::fs::read_dir(dir.path())
+            .expect("list")
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".lifelapse-"))
+    };
+    while !writing() && child.try_wait().expect("wait").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the video was never written"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let still_running = child.try_wait().expect("wait").is_none();
     child.kill().expect("kill -9");
     child.wait().expect("reap");

@@ -212,12 +212,17 @@ fn an_album_becomes_a_review_then_a_video_and_group_members_cannot_press_its_but
     );
     // Forged data naming the other member as owner finds no session of theirs to render.
     fake.press(GROUP, OTHER, review_id, &format!("{OTHER}|render"));
-    let (_, stale) = fake.wait_for(before + 1, SHORT, "the answer", is("answercallbackquery"));
-    std::thread::sleep(Duration::from_millis(300));
+    let (at, stale) = fake.wait_for(before + 1, SHORT, "the answer", is("answercallbackquery"));
+    // Updates of one chat are handled in order: once a later /help is answered, the forged
+    // press has had all its effect, and it started no render.
+    fake.send_text(GROUP, OTHER, "/help");
+    let (barrier, _) = fake.wait_for(at + 1, SHORT, "the help after the press", |c| {
+        c.method == "sendmessage" && c.text().contains("time-lapse")
+    });
     assert!(
-        !fake.calls()[before..]
+        !fake.calls()[before..barrier]
             .iter()
-            .any(|c| c.method == "sendanimation"),
+            .any(|c| c.method == "sendanimation" || c.text().contains("Rendering")),
         "{stale:?}"
     );
 
@@ -580,15 +585,18 @@ fn webhook_mode_takes_updates_that_carry_the_secret() {
     assert!(post_update(&listen, Some(&secret), &update(3, "/help")).contains("200"));
     let (_, help) = fake.wait_for(0, SHORT, "the help", is("sendmessage"));
     assert!(help.text().contains("time-lapse"));
-    // Telegram repeating an update it already delivered: handled once.
+    // Telegram repeating an update it already delivered: handled once. A later update is
+    // handled after it, so its answer is the barrier to count replies at.
     assert!(post_update(&listen, Some(&secret), &update(3, "/help")).contains("200"));
-    std::thread::sleep(Duration::from_millis(800));
-    let replies = fake
-        .calls()
+    assert!(post_update(&listen, Some(&secret), &update(4, "/settings")).contains("200"));
+    let (barrier, _) = fake.wait_for(0, SHORT, "the settings", |c| {
+        c.method == "sendmessage" && c.text().contains("Settings")
+    });
+    let replies = fake.calls()[..=barrier]
         .iter()
         .filter(|c| c.method == "sendmessage")
         .count();
-    assert_eq!(replies, 1);
+    assert_eq!(replies, 2, "the repeated update was answered again");
 }
 
 /// The percentages of the render progress messages sent to `chat` after call `from`.
