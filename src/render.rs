@@ -72,6 +72,8 @@ pub struct RenderSettings {
     pub gamma: f32,
     /// Caption frames with the age.
     pub labels: bool,
+    /// Frames per second of the video, GIF or MP4.
+    pub fps: f32,
     pub gif: GifOptions,
 }
 
@@ -108,8 +110,8 @@ impl RenderSettings {
             },
             gamma: r.gamma,
             labels: r.labels,
+            fps: r.fps,
             gif: GifOptions {
-                fps: r.fps,
                 colors: config.gif.colors,
                 dither: config.gif.dither,
                 loop_count: config.gif.loop_count,
@@ -249,7 +251,7 @@ fn write(
             path,
             format: VideoFormat::Gif,
         } => Ok((
-            video::gif::write_file(path, source, &settings.gif, report)?,
+            video::gif::write_file(path, source, settings.fps, &settings.gif, report)?,
             None,
         )),
         Output::File {
@@ -257,7 +259,7 @@ fn write(
             format: VideoFormat::Mp4,
         } => {
             let options = video::mp4::Mp4Options {
-                fps: settings.gif.fps,
+                fps: settings.fps,
                 ..Default::default()
             };
             let bytes = video::mp4::write_file(path, source, &options, report)?;

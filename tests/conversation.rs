@@ -30,11 +30,11 @@ fn keys(actions: &[Action]) -> Vec<String> {
         .collect()
 }
 
-fn face(number: usize, age: f64, flagged: bool) -> FaceSummary {
+fn face(number: usize, age: f64, left_out: bool) -> FaceSummary {
     FaceSummary {
         number,
         age: Some(age),
-        flagged,
+        left_out,
         removed: false,
     }
 }
@@ -142,7 +142,7 @@ fn the_review_marks_intruders_and_buttons_remove_and_keep_them() {
         panic!()
     };
     assert!(
-        faces[2].flagged && faces[2].removed,
+        faces[2].left_out && faces[2].removed,
         "the intruder starts out removed"
     );
     assert_eq!(buttons[0][0].data, "keep:3");
@@ -510,5 +510,18 @@ fn settings_stored_before_the_renderer_was_typed_read_back() {
         serde_json::to_string(&settings).unwrap(),
         stored,
         "written as before"
+    );
+}
+
+#[test]
+fn faces_stored_as_flagged_read_back_as_left_out() {
+    let stored = r#"{"number":3,"age":12.5,"flagged":true,"removed":true}"#;
+    let face: FaceSummary = serde_json::from_str(stored).unwrap();
+    assert_eq!(
+        face,
+        FaceSummary {
+            removed: true,
+            ..self::face(3, 12.5, true)
+        }
     );
 }

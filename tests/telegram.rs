@@ -212,11 +212,12 @@ fn an_album_becomes_a_review_then_a_video_and_group_members_cannot_press_its_but
     );
     // Forged data naming the other member as owner finds no session of theirs to render.
     fake.press(GROUP, OTHER, review_id, &format!("{OTHER}|render"));
-    let (at, stale) = fake.wait_for(before + 1, SHORT, "the answer", is("answercallbackquery"));
+    let (answered, stale) =
+        fake.wait_for(before + 1, SHORT, "the answer", is("answercallbackquery"));
     // Updates of one chat are handled in order: once a later /help is answered, the forged
     // press has had all its effect, and it started no render.
     fake.send_text(GROUP, OTHER, "/help");
-    let (barrier, _) = fake.wait_for(at + 1, SHORT, "the help after the press", |c| {
+    let (barrier, _) = fake.wait_for(answered + 1, SHORT, "the help after the press", |c| {
         c.method == "sendmessage" && c.text().contains("time-lapse")
     });
     assert!(

@@ -455,6 +455,9 @@ pub fn render(
     Ok(out)
 }
 
+/// The frame rate of the encoded benchmark videos.
+const BENCH_FPS: f32 = 12.0;
+
 /// 100 frames of the demo album at `size`², rendered once, then encoded by each encoder.
 pub fn gif(
     samples: &Path,
@@ -477,7 +480,7 @@ pub fn gif(
         };
         let (t, bytes) = time(runs, || {
             let mut out = Vec::new();
-            video::gif::encode(&source, &options, &mut out, &|_| {})?;
+            video::gif::encode(&source, BENCH_FPS, &options, &mut out, &|_| {})?;
             Ok(out)
         })?;
         results.push(GifBench {
@@ -520,9 +523,9 @@ fn ffmpeg_gif(frames: &[RgbImage], size: u32, runs: usize) -> Result<Option<GifB
                 "-s",
             ])
             .arg(format!("{size}x{size}"))
+            .arg("-r")
+            .arg(BENCH_FPS.to_string())
             .args([
-                "-r",
-                "12",
                 "-i",
                 "-",
                 "-filter_complex",
@@ -563,7 +566,10 @@ fn mp4(frames: &[RgbImage], size: u32, runs: usize) -> Result<GifBench, BenchErr
     let dir = tempfile::tempdir().map_err(|e| BenchError::Input(e.to_string()))?;
     let out = dir.path().join("lapse.mp4");
     let owned: Vec<RgbImage> = frames.to_vec();
-    let options = video::mp4::Mp4Options::default();
+    let options = video::mp4::Mp4Options {
+        fps: BENCH_FPS,
+        ..Default::default()
+    };
     let (t, bytes) = time(runs, || {
         Ok(video::mp4::write_file(&out, &owned, &options, &|_| {})?)
     })?;

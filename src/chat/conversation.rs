@@ -45,9 +45,11 @@ pub struct FaceSummary {
     /// Position in the contact sheet, from 1.
     pub number: usize,
     pub age: Option<f64>,
-    /// A suspected intruder: shown marked, kept out unless the user keeps it.
-    pub flagged: bool,
-    /// The user removed this face (or kept a flagged one: `removed == false`).
+    /// The album leaves it out (a suspected intruder, or too low a quality): shown marked,
+    /// kept out unless the user keeps it. Sessions stored before call it `flagged`.
+    #[serde(alias = "flagged")]
+    pub left_out: bool,
+    /// The user removed this face (or kept a left-out one: `removed == false`).
     pub removed: bool,
 }
 
@@ -857,7 +859,7 @@ impl Conversation {
         let faces = faces
             .into_iter()
             .map(|f| FaceSummary {
-                removed: f.removed || f.flagged,
+                removed: f.removed || f.left_out,
                 ..f
             })
             .collect();
@@ -871,7 +873,7 @@ impl Conversation {
         actions
     }
 
-    /// The review: faces in age order with a keep/remove button per flagged face, "fix an
+    /// The review: faces in age order with a keep/remove button per left-out face, "fix an
     /// age", settings and Render.
     fn review(&self) -> Vec<Action> {
         let State::Reviewing { faces, sheet, .. } = &self.state else {
@@ -894,7 +896,7 @@ impl Conversation {
                     &[("number", n)],
                 )
             };
-            if f.flagged {
+            if f.left_out {
                 row.push(b);
             }
             if row.len() == 5 {

@@ -175,7 +175,7 @@ pub fn analyze_photos(
 const SHEET_TILE: u32 = 256;
 
 impl SessionAnalysis {
-    /// The review's faces for the conversation: numbered from 1, ages, and flagged when the
+    /// The review's faces for the conversation: numbered from 1, ages, and left out when the
     /// album would leave them out (suspected intruders and low-quality faces), so that the user
     /// sees and decides every one.
     pub fn summaries(&self) -> Vec<super::conversation::FaceSummary> {
@@ -185,7 +185,7 @@ impl SessionAnalysis {
             .map(|(n, r)| super::conversation::FaceSummary {
                 number: n + 1,
                 age: r.age,
-                flagged: !r.used,
+                left_out: !r.used,
                 removed: false,
             })
             .collect()

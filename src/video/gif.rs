@@ -7,9 +7,9 @@ use rayon::prelude::*;
 use std::io::Write;
 use std::path::Path;
 
+/// How a GIF is made (its frame rate is the video's, given beside these).
 #[derive(Debug, Clone, Copy)]
 pub struct GifOptions {
-    pub fps: f32,
     /// Palette size, 2–256.
     pub colors: u32,
     pub dither: Dither,
@@ -20,7 +20,6 @@ pub struct GifOptions {
 impl Default for GifOptions {
     fn default() -> Self {
         Self {
-            fps: 12.0,
             colors: 256,
             dither: Dither::Ordered,
             loop_count: 0,
@@ -28,11 +27,10 @@ impl Default for GifOptions {
     }
 }
 
-impl GifOptions {
-    /// Frame delay in the GIF's 1/100 s units. Browsers slow delays under 2 to 10, so 2 is the floor.
-    pub fn delay_centis(&self) -> u16 {
-        (100.0 / self.fps.max(0.01)).round().clamp(2.0, 65535.0) as u16
-    }
+/// Frame delay in the GIF's 1/100 s units at `fps`. Browsers slow delays under 2 to 10, so 2 is
+/// the floor.
+pub fn delay_centis(fps: f32) -> u16 {
+    (100.0 / fps.max(0.01)).round().clamp(2.0, 65535.0) as u16
 }
 
 /// Frames per parallel batch: enough to keep every core busy, few enough to bound memory.
@@ -44,6 +42,7 @@ fn batch_len() -> usize {
 /// frames finished so far.
 pub fn encode<W: Write>(
     source: &dyn FrameSource,
+    fps: f32,
     options: &GifOptions,
     out: W,
     progress: &(dyn Fn(usize) + Sync),
@@ -68,7 +67,7 @@ pub fn encode<W: Write>(
         n => gif::Repeat::Finite(n),
     };
     encoder.set_repeat(repeat).map_err(enc_err)?;
-    let delay = options.delay_centis();
+    let delay = delay_centis(fps);
 
     let mut done = 0;
     let mut previous: Option<Vec<u8>> = None;
@@ -160,12 +159,13 @@ fn learn_palette(source: &dyn FrameSource, colors: u32) -> Result<Palette, Video
 pub fn write_file(
     path: &Path,
     source: &dyn FrameSource,
+    fps: f32,
     options: &GifOptions,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<VideoStats, VideoError> {
     let mut frames = 0;
     let bytes = super::write_atomically(path, |out| {
-        frames = encode(source, options, out, progress)?;
+        frames = encode(source, fps, options, out, progress)?;
         Ok(())
     })?;
     Ok(VideoStats { frames, bytes })
@@ -190,11 +190,7 @@ mod tests {
     fn gif_decodes_to_the_frames_it_was_given() {
         let src = frames(11);
         let mut bytes = Vec::new();
-        let options = GifOptions {
-            fps: 20.0,
-            ..GifOptions::default()
-        };
-        let n = encode(&src, &options, &mut bytes, &|_| {}).expect("encode");
+        let n = encode(&src, 20.0, &GifOptions::default(), &mut bytes, &|_| {}).expect("encode");
         assert_eq!(n, 11);
         // Frames after the first only carry what changed: compose them as a viewer does.
         use image::AnimationDecoder;
@@ -218,7 +214,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("out.gif");
         let empty: Vec<RgbImage> = Vec::new();
-        let err = write_file(&path, &empty, &GifOptions::default(), &|_| {});
+        let err = write_file(&path, &empty, 12.0, &GifOptions::default(), &|_| {});
         assert!(matches!(err, Err(VideoError::NoFrames)));
         assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
     }
