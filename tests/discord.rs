@@ -299,7 +299,10 @@ fn one_process_serves_telegram_and_discord_together() {
     // Both sessions are in the one store.
     let _ = child.kill();
     let _ = child.wait();
-    let store = lifelapse::store::SledStore::open(&dir.path().join("data")).unwrap();
+    let store = lifelapse::store::SledStore::<lifelapse::chat::conversation::Conversation>::open(
+        &dir.path().join("data"),
+    )
+    .unwrap();
     let platforms: std::collections::BTreeSet<String> =
         lifelapse::store::SessionStore::sessions(&store)
             .unwrap()

@@ -90,7 +90,7 @@ fn a_value_from_a_newer_program_is_refused_not_misread() {
             .unwrap();
         db.flush().unwrap();
     }
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = SledStore::<Conversation>::open(dir.path()).unwrap();
     assert!(matches!(
         store.load(&key(1, 7)),
         Err(StoreError::NewerSchema { found: 99, .. })

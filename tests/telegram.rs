@@ -518,9 +518,10 @@ fn a_name_is_searched_credited_and_dated_from_the_birth_date() {
         chat: OWNER,
         user: OWNER,
     };
-    let conversation = lifelapse::store::SessionStore::load(&store, &key)
-        .unwrap()
-        .expect("the session");
+    let conversation: lifelapse::chat::conversation::Conversation =
+        lifelapse::store::SessionStore::load(&store, &key)
+            .unwrap()
+            .expect("the session");
     let lifelapse::chat::conversation::State::Reviewing { faces, .. } = conversation.state else {
         panic!("{:?}", conversation.state)
     };

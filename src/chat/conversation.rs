@@ -317,6 +317,10 @@ pub struct Conversation {
     pub born: Option<chrono::NaiveDate>,
 }
 
+impl crate::store::Versioned for Conversation {
+    const SCHEMA_VERSION: u32 = SCHEMA_VERSION;
+}
+
 fn default_locale() -> String {
     "en".into()
 }

@@ -1,7 +1,7 @@
 //! The work behind the conversation's actions that does not depend on the platform: each
 //! function carries out one action and returns the event that answers it.
 
-use super::conversation::{Event, PhotoRef, Trouble};
+use super::conversation::{Conversation, Event, PhotoRef, Trouble};
 use crate::crawl::{self, CrawlError, CrawlOptions};
 use crate::select::{AgeFacts, AnalyzedAlbum, DecideOptions, ReviewFace, Selection};
 use crate::store::{SessionKey, SessionStore};
@@ -15,7 +15,7 @@ pub const STORED: &str = "store:";
 /// command line, keeps their bytes in the session's store, and answers with the photos and the
 /// credit lines their licences require.
 pub fn crawl_for_session(
-    store: &dyn SessionStore,
+    store: &dyn SessionStore<Conversation>,
     key: &SessionKey,
     name: &str,
     options: &CrawlOptions,
@@ -121,7 +121,7 @@ pub struct SessionAnalysis {
 
 /// The photos' bytes from the store, named by their place in the chat ("photo 3").
 fn stored_photos(
-    store: &dyn SessionStore,
+    store: &dyn SessionStore<Conversation>,
     photos: &[PhotoRef],
 ) -> Result<Vec<(String, Vec<u8>)>, JobError> {
     photos
@@ -148,7 +148,7 @@ fn source_ages(photos: &[PhotoRef]) -> Vec<(String, f64)> {
 
 /// Takes the chat's photos in and finds and judges their faces, as the CLI's `analyze` does.
 pub fn analyze_photos(
-    store: &dyn SessionStore,
+    store: &dyn SessionStore<Conversation>,
     photos: &[PhotoRef],
     born: Option<chrono::NaiveDate>,
     analyzer: &crate::face::FaceAnalyzer,

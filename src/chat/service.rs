@@ -76,7 +76,7 @@ pub struct Metrics {
 }
 
 pub struct Service {
-    store: Arc<dyn SessionStore>,
+    store: Arc<dyn SessionStore<Conversation>>,
     config: Config,
     platforms: Mutex<HashMap<String, Platform>>,
     /// Serialises load → handle → save of conversations.
@@ -99,7 +99,7 @@ pub struct Service {
 
 impl Service {
     /// Starts the service's threads over `store`.
-    pub fn start(config: Config, store: Arc<dyn SessionStore>) -> Arc<Self> {
+    pub fn start(config: Config, store: Arc<dyn SessionStore<Conversation>>) -> Arc<Self> {
         let (lane_tx, lane_rx) = mpsc::channel();
         let engines = crate::render::resident_engines(&config).unwrap_or_else(|e| {
             tracing::error!(error = %e, "generative renders will run on the CPU");
@@ -143,7 +143,7 @@ impl Service {
         service
     }
 
-    pub fn store(&self) -> &dyn SessionStore {
+    pub fn store(&self) -> &dyn SessionStore<Conversation> {
         &*self.store
     }
 

@@ -6,8 +6,7 @@
 //! a versioned envelope, every change is flushed before it is acknowledged, and photo bytes
 //! live as plain content-addressed files in the data directory, not in the database.
 
-use crate::chat::conversation::Conversation;
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -45,22 +44,32 @@ impl SessionKey {
     }
 }
 
+/// What the store keeps for each session: any serde value with a schema version, bumped
+/// whenever its stored shape changes (the chat's conversation is one). The store knows nothing
+/// else of it.
+pub trait Versioned: Serialize + DeserializeOwned + Default + Clone + Send + Sync {
+    const SCHEMA_VERSION: u32;
+}
+
 /// The envelope every stored session is kept in.
 #[derive(Debug, Serialize, Deserialize)]
-struct Stored {
+#[serde(bound = "V: Versioned")]
+struct Stored<V> {
     version: u32,
     /// Seconds since the epoch of the last change (for the retention sweep).
     updated: u64,
-    conversation: Conversation,
+    /// Named as when the store held only conversations, so what earlier runs wrote reads back.
+    #[serde(rename = "conversation")]
+    value: V,
     /// Hashes of the photos this session holds.
     photos: BTreeSet<String>,
 }
 
-/// What the chat service needs from storage.
-pub trait SessionStore: Send + Sync {
-    fn load(&self, key: &SessionKey) -> Result<Option<Conversation>, StoreError>;
+/// What the chat service needs from storage: a session's value `V` by key, photo bytes by hash.
+pub trait SessionStore<V: Versioned>: Send + Sync {
+    fn load(&self, key: &SessionKey) -> Result<Option<V>, StoreError>;
     /// Saves and flushes: once this returns, a crash loses nothing.
-    fn save(&self, key: &SessionKey, conversation: &Conversation) -> Result<(), StoreError>;
+    fn save(&self, key: &SessionKey, value: &V) -> Result<(), StoreError>;
     /// Stores photo bytes for a session; returns their content hash.
     fn put_photo(&self, key: &SessionKey, bytes: &[u8]) -> Result<String, StoreError>;
     fn get_photo(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError>;
@@ -82,16 +91,17 @@ fn now() -> u64 {
 }
 
 /// sled for sessions, files for photos, under one data directory.
-pub struct SledStore {
+pub struct SledStore<V> {
     db: sled::Db,
     sessions: sled::Tree,
     cursors: sled::Tree,
     photo_dir: PathBuf,
     /// Serialises read-modify-write of a session's envelope.
     lock: std::sync::Mutex<()>,
+    value: std::marker::PhantomData<fn() -> V>,
 }
 
-impl SledStore {
+impl<V: Versioned> SledStore<V> {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let db = sled::open(data_dir.join("sessions.sled"))?;
         let sessions = db.open_tree("sessions")?;
@@ -107,10 +117,11 @@ impl SledStore {
             cursors,
             photo_dir,
             lock: std::sync::Mutex::new(()),
+            value: std::marker::PhantomData,
         })
     }
 
-    fn read(&self, key: &SessionKey) -> Result<Option<Stored>, StoreError> {
+    fn read(&self, key: &SessionKey) -> Result<Option<Stored<V>>, StoreError> {
         let k = key.db_key();
         let Some(bytes) = self.sessions.get(&k)? else {
             return Ok(None);
@@ -121,7 +132,7 @@ impl SledStore {
                 message: e.to_string(),
             })?;
         let version = value["version"].as_u64().unwrap_or(0) as u32;
-        let known = crate::chat::conversation::SCHEMA_VERSION;
+        let known = V::SCHEMA_VERSION;
         if version > known {
             return Err(StoreError::NewerSchema {
                 key: k,
@@ -137,7 +148,7 @@ impl SledStore {
             })
     }
 
-    fn write(&self, key: &SessionKey, stored: &Stored) -> Result<(), StoreError> {
+    fn write(&self, key: &SessionKey, stored: &Stored<V>) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(stored).map_err(|e| StoreError::Damaged {
             key: key.db_key(),
             message: e.to_string(),
@@ -160,7 +171,7 @@ impl SledStore {
             if k.as_ref() == except.db_key().as_bytes() {
                 continue;
             }
-            let stored: Stored = match serde_json::from_slice(&v) {
+            let stored: Stored<V> = match serde_json::from_slice(&v) {
                 Ok(s) => s,
                 // A damaged neighbour keeps its photos, to be safe.
                 Err(_) => return Ok(true),
@@ -173,20 +184,20 @@ impl SledStore {
     }
 }
 
-impl SessionStore for SledStore {
-    fn load(&self, key: &SessionKey) -> Result<Option<Conversation>, StoreError> {
-        Ok(self.read(key)?.map(|s| s.conversation))
+impl<V: Versioned> SessionStore<V> for SledStore<V> {
+    fn load(&self, key: &SessionKey) -> Result<Option<V>, StoreError> {
+        Ok(self.read(key)?.map(|s| s.value))
     }
 
-    fn save(&self, key: &SessionKey, conversation: &Conversation) -> Result<(), StoreError> {
+    fn save(&self, key: &SessionKey, value: &V) -> Result<(), StoreError> {
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let photos = self.read(key)?.map(|s| s.photos).unwrap_or_default();
         self.write(
             key,
             &Stored {
-                version: crate::chat::conversation::SCHEMA_VERSION,
+                version: V::SCHEMA_VERSION,
                 updated: now(),
-                conversation: conversation.clone(),
+                value: value.clone(),
                 photos,
             },
         )
@@ -210,9 +221,9 @@ impl SessionStore for SledStore {
         }
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut stored = self.read(key)?.unwrap_or(Stored {
-            version: crate::chat::conversation::SCHEMA_VERSION,
+            version: V::SCHEMA_VERSION,
             updated: now(),
-            conversation: Conversation::default(),
+            value: V::default(),
             photos: BTreeSet::new(),
         });
         stored.photos.insert(hash.clone());
