@@ -168,16 +168,8 @@ pub fn read_video(path: &Path) -> Result<Vec<RgbImage>, VideoError> {
 }
 
 fn read_gif(path: &Path) -> Result<Vec<RgbImage>, VideoError> {
-    use image::AnimationDecoder;
     let file = std::fs::File::open(path).map_err(|e| VideoError::Encode(e.to_string()))?;
-    let decoder = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(file))
-        .map_err(|e| VideoError::Encode(format!("{}: {e}", path.display())))?;
-    let mut frames = Vec::new();
-    for frame in decoder.into_frames().take(MAX_VIDEO_FRAMES) {
-        let frame = frame.map_err(|e| VideoError::Encode(format!("{}: {e}", path.display())))?;
-        frames.push(image::DynamicImage::ImageRgba8(frame.into_buffer()).into_rgb8());
-    }
-    Ok(frames)
+    crate::video::gif::decode(std::io::BufReader::new(file), MAX_VIDEO_FRAMES)
 }
 
 fn read_with_ffmpeg(path: &Path) -> Result<Vec<RgbImage>, VideoError> {

@@ -136,7 +136,13 @@ pub fn resident_engines(config: &Config) -> Result<Resident, RenderError> {
 #[derive(Debug, Clone, Copy)]
 pub enum Output<'a> {
     /// A GIF or MP4 file, written atomically: a failed or cancelled render leaves no half video.
-    File { path: &'a Path, format: VideoFormat },
+    /// With `max_bytes`, a GIF predicted (from a short trial encode) to be larger is rendered
+    /// at the largest side predicted to fit instead.
+    File {
+        path: &'a Path,
+        format: VideoFormat,
+        max_bytes: Option<u64>,
+    },
     /// Every frame kept in memory, for scoring (`eval`) or timing (`bench`).
     Memory,
 }
@@ -163,6 +169,8 @@ pub struct Frames {
 pub struct Rendered {
     /// The frames, and the file's size (0 for [`Output::Memory`]).
     pub stats: VideoStats,
+    /// The video's side: the settings' size, or smaller where a GIF had to fit `max_bytes`.
+    pub size: u32,
     /// Photos in the video.
     pub keyframes: usize,
     /// Photos without a usable face, with the reason.
@@ -209,7 +217,39 @@ pub fn run(
     if cancel.is_cancelled() {
         return Err(RenderError::Cancelled);
     }
-    let (lapse, left_out) = built?;
+    let (mut lapse, mut left_out) = built?;
+    let mut size = request.settings.size;
+    if let Output::File {
+        format: VideoFormat::Gif,
+        max_bytes: Some(limit),
+        ..
+    } = request.output
+    {
+        let settings = request.settings;
+        let trial = Cancellable {
+            inner: &lapse,
+            cancel,
+        };
+        let predicted = video::gif::predict_size(&trial, settings.fps, &settings.gif);
+        if cancel.is_cancelled() {
+            return Err(RenderError::Cancelled);
+        }
+        let predicted = predicted?;
+        if predicted > limit {
+            size = fitting_side(size, predicted, limit).max(MIN_FITTING_SIDE.min(size));
+            tracing::info!(
+                predicted,
+                limit,
+                size,
+                "GIF predicted over the limit; rendering it smaller"
+            );
+            let smaller = RenderSettings {
+                size,
+                ..settings.clone()
+            };
+            (lapse, left_out) = build_lapse(request.album, &smaller, engines, cancel)?;
+        }
+    }
     let source = Cancellable {
         inner: &lapse,
         cancel,
@@ -223,6 +263,7 @@ pub fn run(
     let (stats, frames) = written?;
     Ok(Rendered {
         stats,
+        size,
         keyframes: lapse.keyframes.len(),
         frames: frames.map(|frames| Frames {
             frames,
@@ -250,6 +291,7 @@ fn write(
         Output::File {
             path,
             format: VideoFormat::Gif,
+            ..
         } => Ok((
             video::gif::write_file(path, source, settings.fps, &settings.gif, report)?,
             None,
@@ -257,6 +299,7 @@ fn write(
         Output::File {
             path,
             format: VideoFormat::Mp4,
+            ..
         } => {
             let options = video::mp4::Mp4Options {
                 fps: settings.fps,
@@ -292,6 +335,18 @@ fn write(
             ))
         }
     }
+}
+
+/// The smallest side a video is shrunk to, to fit an upload limit.
+pub const MIN_FITTING_SIDE: u32 = 128;
+
+/// The side (a multiple of 16, smaller than `side`) at which a video of `bytes` at `side` is
+/// expected to take at most `limit` bytes: a video's bytes grow with its pixel count, and a
+/// tenth of the limit is kept for the prediction's error.
+pub fn fitting_side(side: u32, bytes: u64, limit: u64) -> u32 {
+    let scale = (0.9 * limit as f64 / bytes.max(1) as f64).sqrt().min(1.0);
+    let side_fit = (side as f64 * scale) as u32 / 16 * 16;
+    side_fit.min(side.saturating_sub(16) / 16 * 16)
 }
 
 /// Builds the time-lapse of an album (without rendering any frame yet). Photos without a usable

@@ -180,6 +180,43 @@ fn slash_command_to_review_to_a_video_shrunk_to_the_limit() {
         .iter()
         .any(|c| c.path.contains("token-6/messages/@original")
             && c.content().starts_with("Rendering")));
+
+    // As a GIF, the side that fits is predicted from a short trial encode: one render at the
+    // largest side predicted to fit, not at half the size.
+    let before = fake.calls().len();
+    fake.press(7, CHANNEL, OWNER, &format!("{OWNER}|set:format=gif"), limit);
+    fake.wait_for(before, SHORT, "the settings", |c| {
+        c.buttons().iter().any(|(l, _)| l == "✓ format: gif")
+    });
+    let gif_video = |id: u64, limit: u64| {
+        let before = fake.calls().len();
+        fake.press(id, CHANNEL, OWNER, &format!("{OWNER}|render"), limit);
+        let token = format!("token-{id}/messages/@original");
+        let (_, video) = fake.wait_for(before, LONG, "the GIF", |c| {
+            c.path.contains(&token) && !c.files.is_empty()
+        });
+        video
+    };
+    let whole = gif_video(8, 1 << 30);
+    let (name, bytes) = &whole.files[0];
+    assert_eq!(name, "timelapse.gif");
+    assert_eq!(image::load_from_memory(bytes).unwrap().width(), 512);
+    let limit = bytes.len() as u64 / 2;
+    let fitted = gif_video(9, limit);
+    let (name, bytes) = &fitted.files[0];
+    assert_eq!(name, "timelapse.gif");
+    assert!(
+        bytes.len() as u64 <= limit,
+        "{} bytes over {limit}",
+        bytes.len()
+    );
+    let side = image::load_from_memory(bytes).unwrap().width();
+    assert!((257..512).contains(&side), "{side} px");
+    let said = fitted.content();
+    assert!(
+        said.contains("made it") && said.contains(&side.to_string()),
+        "{said}"
+    );
     let _ = at;
 }
 

@@ -79,13 +79,15 @@ impl std::fmt::Display for BenchReport {
         for g in &self.gif {
             writeln!(
                 out,
-                "gif: {:<32} {} frames {}²  {:>6.2} s  {:>7} KB  {:.1} dB",
+                "gif: {:<40} {} frames {}²  {:>6.2} s  {:>7} KB  PSNR {:.2} dB, worst frame {:.2} dB, flicker {:.3}",
                 g.encoder,
                 g.frames,
                 g.size,
                 g.seconds,
                 g.bytes / 1000,
-                g.psnr_db
+                g.fidelity.psnr_db,
+                g.fidelity.worst_psnr_db,
+                g.fidelity.flicker
             )?;
         }
         if let Some(c) = &self.chat {
@@ -158,8 +160,9 @@ pub struct GifBench {
     /// Median wall time over runs.
     pub seconds: f64,
     pub bytes: u64,
-    /// Mean PSNR of the decoded GIF's frames against the source frames.
-    pub psnr_db: f64,
+    /// The decoded video against the source frames.
+    #[serde(flatten)]
+    pub fidelity: video::Fidelity,
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -456,9 +459,11 @@ pub fn render(
 }
 
 /// The frame rate of the encoded benchmark videos.
-const BENCH_FPS: f32 = 12.0;
+const BENCH_FPS: f32 = 20.0;
 
-/// 100 frames of the demo album at `size`², rendered once, then encoded by each encoder.
+/// 100 frames of the demo album at `size`², rendered once, then encoded by each encoder:
+/// lifelapse's GIF with each dither, and on the same frames the peers that are installed:
+/// ffmpeg's two-pass GIF with ordered dither, gifski (`--fast`), and lifelapse's MP4.
 pub fn gif(
     samples: &Path,
     size: u32,
@@ -489,10 +494,13 @@ pub fn gif(
             size,
             seconds: t.as_secs_f64(),
             bytes: bytes.len() as u64,
-            psnr_db: mean_psnr(&bytes, &source)?,
+            fidelity: gif_fidelity(&bytes, &source)?,
         });
     }
     if let Some(r) = ffmpeg_gif(&source, size, runs)? {
+        results.push(r);
+    }
+    if let Some(r) = gifski_gif(&source, size, runs)? {
         results.push(r);
     }
     if video::mp4::available() {
@@ -501,69 +509,110 @@ pub fn gif(
     Ok(results)
 }
 
-/// ffmpeg's two-pass palettegen/paletteuse on the same raw frames, when ffmpeg is installed.
+fn input_error(e: impl std::fmt::Display) -> BenchError {
+    BenchError::Input(e.to_string())
+}
+
+/// Whether `program` runs (a peer encoder the comparison uses when it is installed).
+fn installed(program: &str) -> bool {
+    std::process::Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// ffmpeg's two-pass palettegen/paletteuse with ordered (Bayer) dither on the same raw frames,
+/// when ffmpeg is installed.
 fn ffmpeg_gif(frames: &[RgbImage], size: u32, runs: usize) -> Result<Option<GifBench>, BenchError> {
     use std::io::Write;
     use std::process::{Command, Stdio};
     if Command::new("ffmpeg").arg("-version").output().is_err() {
         return Ok(None);
     }
-    let dir = tempfile::tempdir().map_err(|e| BenchError::Input(e.to_string()))?;
+    let dir = tempfile::tempdir().map_err(input_error)?;
     let out = dir.path().join("ffmpeg.gif");
     let (t, _) = time(runs, || {
         let mut child = Command::new("ffmpeg")
-            .args([
-                "-y",
-                "-loglevel",
-                "error",
-                "-f",
-                "rawvideo",
-                "-pix_fmt",
-                "rgb24",
-                "-s",
-            ])
+            .args(["-y", "-loglevel", "error", "-f", "rawvideo"])
+            .args(["-pix_fmt", "rgb24", "-s"])
             .arg(format!("{size}x{size}"))
             .arg("-r")
             .arg(BENCH_FPS.to_string())
-            .args([
-                "-i",
-                "-",
-                "-filter_complex",
-                "[0:v]split[a][b];[a]palettegen[p];[b][p]paletteuse",
-            ])
+            .args(["-i", "-", "-filter_complex"])
+            .arg("[0:v]split[a][b];[a]palettegen[p];[b][p]paletteuse=dither=bayer")
             .arg(&out)
             .stdin(Stdio::piped())
             .spawn()
-            .map_err(|e| BenchError::Input(e.to_string()))?;
+            .map_err(input_error)?;
         if let Some(mut stdin) = child.stdin.take() {
             for f in frames {
-                stdin
-                    .write_all(f.as_raw())
-                    .map_err(|e| BenchError::Input(e.to_string()))?;
+                stdin.write_all(f.as_raw()).map_err(input_error)?;
             }
         }
-        let status = child.wait().map_err(|e| BenchError::Input(e.to_string()))?;
+        let status = child.wait().map_err(input_error)?;
         if status.success() {
             Ok(())
         } else {
             Err(BenchError::Input(format!("ffmpeg failed: {status}")))
         }
     })?;
-    let bytes = std::fs::read(&out).map_err(|e| BenchError::Input(e.to_string()))?;
+    let bytes = std::fs::read(&out).map_err(input_error)?;
     Ok(Some(GifBench {
-        encoder: "ffmpeg palettegen/paletteuse".into(),
+        encoder: "ffmpeg palettegen/paletteuse (bayer)".into(),
         frames: frames.len(),
         size,
         seconds: t.as_secs_f64(),
         bytes: bytes.len() as u64,
-        psnr_db: mean_psnr(&bytes, frames)?,
+        fidelity: gif_fidelity(&bytes, frames)?,
     }))
 }
 
-/// lifelapse's MP4 writer (ffmpeg, libx264, CRF 20) on the same frames; PSNR from ffmpeg's
-/// own decode of the file.
+/// gifski's `--fast` mode on the same frames (as PNG files, written before the timing), when
+/// a `gifski` program is on the PATH. It is only run for comparison; lifelapse does not use it.
+fn gifski_gif(frames: &[RgbImage], size: u32, runs: usize) -> Result<Option<GifBench>, BenchError> {
+    if !installed("gifski") {
+        return Ok(None);
+    }
+    let dir = tempfile::tempdir().map_err(input_error)?;
+    let mut pngs = Vec::with_capacity(frames.len());
+    for (i, frame) in frames.iter().enumerate() {
+        let path = dir.path().join(format!("{i:05}.png"));
+        frame.save(&path).map_err(input_error)?;
+        pngs.push(path);
+    }
+    let out = dir.path().join("gifski.gif");
+    let (t, _) = time(runs, || {
+        let status = std::process::Command::new("gifski")
+            .args(["--fast", "--quiet", "--fps"])
+            .arg(BENCH_FPS.to_string())
+            .arg("-o")
+            .arg(&out)
+            .args(&pngs)
+            .status()
+            .map_err(input_error)?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(BenchError::Input(format!("gifski failed: {status}")))
+        }
+    })?;
+    let bytes = std::fs::read(&out).map_err(input_error)?;
+    Ok(Some(GifBench {
+        encoder: "gifski --fast".into(),
+        frames: frames.len(),
+        size,
+        seconds: t.as_secs_f64(),
+        bytes: bytes.len() as u64,
+        fidelity: gif_fidelity(&bytes, frames)?,
+    }))
+}
+
+/// lifelapse's MP4 writer (ffmpeg, libx264, CRF 20) on the same frames, compared through
+/// ffmpeg's own decode of the file.
 fn mp4(frames: &[RgbImage], size: u32, runs: usize) -> Result<GifBench, BenchError> {
-    let dir = tempfile::tempdir().map_err(|e| BenchError::Input(e.to_string()))?;
+    let dir = tempfile::tempdir().map_err(input_error)?;
     let out = dir.path().join("lapse.mp4");
     let owned: Vec<RgbImage> = frames.to_vec();
     let options = video::mp4::Mp4Options {
@@ -578,52 +627,41 @@ fn mp4(frames: &[RgbImage], size: u32, runs: usize) -> Result<GifBench, BenchErr
         .arg(&out)
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .output()
-        .map_err(|e| BenchError::Input(e.to_string()))?;
+        .map_err(input_error)?;
     let per = (size * size * 3) as usize;
-    let mut total = 0.0;
-    let mut n = 0;
-    for (chunk, src) in decoded.stdout.chunks_exact(per).zip(frames) {
-        let img = RgbImage::from_raw(size, size, chunk.to_vec())
-            .ok_or_else(|| BenchError::Input("bad frame".into()))?;
-        total += video::psnr(src, &img).min(99.0);
-        n += 1;
-    }
-    if n != frames.len() {
+    let decoded: Vec<RgbImage> = decoded
+        .stdout
+        .chunks_exact(per)
+        .filter_map(|chunk| RgbImage::from_raw(size, size, chunk.to_vec()))
+        .collect();
+    if decoded.len() != frames.len() {
         return Err(BenchError::Input(format!(
-            "MP4 holds {n} frames, expected {}",
+            "MP4 holds {} frames, expected {}",
+            decoded.len(),
             frames.len()
         )));
     }
     Ok(GifBench {
         encoder: "lifelapse MP4 (ffmpeg libx264, CRF 20)".into(),
-        frames: n,
+        frames: decoded.len(),
         size,
         seconds: t.as_secs_f64(),
         bytes,
-        psnr_db: total / n as f64,
+        fidelity: video::fidelity(&decoded, frames),
     })
 }
 
-/// Decodes a GIF (composing partial frames) and compares each frame with its source.
-pub fn mean_psnr(gif_bytes: &[u8], source: &[RgbImage]) -> Result<f64, BenchError> {
-    use image::AnimationDecoder;
-    let decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(gif_bytes))
-        .map_err(|e| BenchError::Input(e.to_string()))?;
-    let mut total = 0.0;
-    let mut n = 0;
-    for (frame, src) in decoder.into_frames().zip(source) {
-        let frame = frame.map_err(|e| BenchError::Input(e.to_string()))?;
-        let rgb = image::DynamicImage::ImageRgba8(frame.into_buffer()).into_rgb8();
-        total += video::psnr(src, &rgb).min(99.0);
-        n += 1;
-    }
-    if n != source.len() {
+/// Decodes a GIF as a viewer plays it and compares it with its source frames.
+pub fn gif_fidelity(gif_bytes: &[u8], source: &[RgbImage]) -> Result<video::Fidelity, BenchError> {
+    let decoded = video::gif::decode(std::io::Cursor::new(gif_bytes), source.len() + 1)?;
+    if decoded.len() != source.len() {
         return Err(BenchError::Input(format!(
-            "GIF holds {n} frames, expected {}",
+            "GIF shows {} frames, expected {}",
+            decoded.len(),
             source.len()
         )));
     }
-    Ok(total / n as f64)
+    Ok(video::fidelity(&decoded, source))
 }
 
 /// One of the benchmarks `run` measures.

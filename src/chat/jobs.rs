@@ -261,8 +261,9 @@ pub struct RenderChoices {
 }
 
 /// Renders the reviewed album with the chat's choices: the faces numbered in `keep`, ages fixed
-/// by number, and the chat's settings over the config's. A video over `max_bytes` is made again
-/// at half the size (down to 128 px) until it fits.
+/// by number, and the chat's settings over the config's. A GIF predicted to be over `max_bytes`
+/// is rendered at the largest side predicted to fit; a video that still comes out over it is
+/// made again at the side its real size predicts (down to 128 px).
 pub fn render_video(
     analysis: &SessionAnalysis,
     choices: &RenderChoices,
@@ -299,7 +300,7 @@ pub fn render_video(
         move |source| JobError::Io { path, source }
     };
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-    let mut shrunk = None;
+    let requested = config.render.size;
     loop {
         let render_settings = RenderSettings::from_config(&config)?;
         let file = tempfile::Builder::new()
@@ -313,12 +314,13 @@ pub fn render_video(
             output: Output::File {
                 path: file.path(),
                 format,
+                max_bytes: Some(max_bytes),
             },
         };
         let report = |done: usize, total: usize| {
             progress((done * 100 / total.max(1)).min(99) as u8);
         };
-        match render::run(&request, engines, &report, cancel) {
+        let rendered = match render::run(&request, engines, &report, cancel) {
             Err(RenderError::Cancelled) => return Err(JobError::Cancelled),
             other => other?,
         };
@@ -328,12 +330,12 @@ pub fn render_video(
             return Ok(RenderedVideo {
                 bytes,
                 mp4,
-                shrunk,
+                shrunk: (rendered.size != requested).then_some(rendered.size),
                 fell_back_to_morph,
             });
         }
-        let size = config.render.size;
-        if size / 2 < 128 {
+        let size = render::fitting_side(rendered.size, bytes.len() as u64, max_bytes);
+        if size < render::MIN_FITTING_SIDE {
             return Err(JobError::TooLarge {
                 bytes: bytes.len() as u64,
                 limit: max_bytes,
@@ -342,10 +344,10 @@ pub fn render_video(
         tracing::info!(
             bytes = bytes.len(),
             max_bytes,
-            size,
+            from = rendered.size,
+            to = size,
             "video over the upload limit; rendering it smaller"
         );
-        config.render.size = size / 2;
-        shrunk = Some(size / 2);
+        config.render.size = size;
     }
 }

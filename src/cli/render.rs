@@ -114,6 +114,7 @@ pub fn run(args: Args, config: Config) -> Result<(), Failure> {
         output: Output::File {
             path: &output,
             format,
+            max_bytes: None,
         },
     };
     let rendered = render_with_bar(&request, &engines, "frames")?;

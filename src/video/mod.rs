@@ -28,6 +28,8 @@ pub enum VideoError {
     },
     #[error("encoding failed: {0}")]
     Encode(String),
+    #[error("cannot read the GIF: {0}")]
+    Decode(#[source] image::ImageError),
     #[error("{0}")]
     EncoderMissing(&'static str),
 }
@@ -147,4 +149,73 @@ pub fn psnr(a: &RgbImage, b: &RgbImage) -> f64 {
         return f64::INFINITY;
     }
     10.0 * (255.0f64 * 255.0 / (sse / n as f64)).log10()
+}
+
+/// How faithfully decoded frames show their source frames.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Fidelity {
+    /// PSNR over every frame's pixels together, in dB.
+    pub psnr_db: f64,
+    /// PSNR of the worst frame, in dB.
+    pub worst_psnr_db: f64,
+    /// Flicker: the change between consecutive frames that the source does not have, mean
+    /// absolute levels per channel: |(d[t] − d[t−1]) − (s[t] − s[t−1])|. Dither patterns that
+    /// move and colours that jump between palette entries raise it; the source's own motion
+    /// does not.
+    pub flicker: f64,
+}
+
+/// Compares `decoded` frames with their `source` frames (pairs up to the shorter list; frames
+/// of other sizes count as completely wrong).
+pub fn fidelity(decoded: &[RgbImage], source: &[RgbImage]) -> Fidelity {
+    let sse = |a: &RgbImage, b: &RgbImage| -> (f64, usize) {
+        if a.dimensions() != b.dimensions() {
+            return (255.0 * 255.0 * a.as_raw().len() as f64, a.as_raw().len());
+        }
+        let sum = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+            .sum();
+        (sum, a.as_raw().len())
+    };
+    let db = |sse: f64, n: usize| {
+        let mse = sse / n.max(1) as f64;
+        if mse == 0.0 {
+            99.0
+        } else {
+            (10.0 * (255.0f64 * 255.0 / mse).log10()).min(99.0)
+        }
+    };
+    let (mut total, mut count, mut worst) = (0.0, 0, 99.0f64);
+    for (d, s) in decoded.iter().zip(source) {
+        let (e, n) = sse(d, s);
+        total += e;
+        count += n;
+        worst = worst.min(db(e, n));
+    }
+    let (mut flicker, mut samples) = (0.0, 0usize);
+    let pairs = decoded.len().min(source.len());
+    for t in 1..pairs {
+        let (d0, d1, s0, s1) = (&decoded[t - 1], &decoded[t], &source[t - 1], &source[t]);
+        if d0.dimensions() != s0.dimensions() || d1.dimensions() != s1.dimensions() {
+            continue;
+        }
+        flicker += d0
+            .as_raw()
+            .iter()
+            .zip(d1.as_raw())
+            .zip(s0.as_raw().iter().zip(s1.as_raw()))
+            .map(|((&a0, &a1), (&b0, &b1))| {
+                ((a1 as i32 - a0 as i32) - (b1 as i32 - b0 as i32)).unsigned_abs() as f64
+            })
+            .sum::<f64>();
+        samples += d0.as_raw().len();
+    }
+    Fidelity {
+        psnr_db: db(total, count),
+        worst_psnr_db: if count == 0 { 0.0 } else { worst },
+        flicker: flicker / samples.max(1) as f64,
+    }
 }

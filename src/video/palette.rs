@@ -16,8 +16,8 @@ use rayon::prelude::*;
 pub enum Dither {
     /// No dithering: banding in gradients, smallest files.
     None,
-    /// 8×8 Bayer matrix: the same pattern in every frame, so still areas do not shimmer and
-    /// LZW compresses well.
+    /// 8×8 Bayer matrix where the palette is coarse: the same pattern in every frame, so still
+    /// areas do not shimmer and LZW compresses well.
     Ordered,
     /// Error diffusion: the most faithful still frame, but noise moves from frame to frame.
     #[serde(alias = "fs")]
@@ -37,30 +37,27 @@ pub struct Palette {
 }
 
 impl Palette {
-    /// Learns up to `size` colours from pixels sampled evenly across `frames`.
+    /// Learns up to `size` colours from pixels sampled evenly across `frames`: NeuQuant for a
+    /// start, then a few rounds of k-means on a histogram of the samples, which moves each
+    /// colour to the mean of the pixels it stands for (NeuQuant leaves colours a few levels off,
+    /// which shows as noise on skin). Pixels in the middle of a frame, where a time-lapse's face
+    /// is, count twice.
     pub fn learn(frames: &[&RgbImage], size: u32) -> Self {
-        const SAMPLE_PIXELS: usize = 300_000;
-        let total: usize = frames
-            .iter()
-            .map(|f| (f.width() * f.height()) as usize)
-            .sum();
-        let step = (total / SAMPLE_PIXELS).max(1);
-        let mut rgba = Vec::with_capacity(4 * (total / step + 1));
-        for frame in frames {
-            for px in frame.pixels().step_by(step) {
-                rgba.extend_from_slice(&[px[0], px[1], px[2], 255]);
-            }
-        }
-        if rgba.is_empty() {
-            rgba.extend_from_slice(&[0, 0, 0, 255]);
-        }
-        let nq = color_quant::NeuQuant::new(3, size.clamp(2, 256) as usize, &rgba);
-        let colors: Vec<[u8; 3]> = nq
+        let samples = Samples::of(frames);
+        let size = size.clamp(2, 256) as usize;
+        let nq = color_quant::NeuQuant::new(3, size, &samples.rgba);
+        let start: Vec<[f32; 3]> = nq
             .color_map_rgb()
             .chunks_exact(3)
-            .map(|c| [c[0], c[1], c[2]])
+            .map(|c| [c[0] as f32, c[1] as f32, c[2] as f32])
             .collect();
-        Self::from_colors(colors)
+        let refined = kmeans(&samples.histogram(), start, KMEANS_ROUNDS);
+        Self::from_colors(
+            refined
+                .iter()
+                .map(|c| c.map(|v| v.round().clamp(0.0, 255.0) as u8))
+                .collect(),
+        )
     }
 
     /// A palette of exactly these colours (at least one).
@@ -106,6 +103,26 @@ impl Palette {
         self.colors[index as usize % self.colors.len()]
     }
 
+    /// Whether palette colour `index` is within `tolerance` levels of `px` (the root mean square
+    /// over the channels, weighted as the nearest-colour search weighs them).
+    /// Weighted squared distance between palette colour `index` and `px`.
+    #[inline]
+    pub fn distance(&self, index: u8, px: [u8; 3]) -> i32 {
+        let c = self.color(index);
+        (0..3)
+            .map(|k| WEIGHTS[k] * (c[k] as i32 - px[k] as i32).pow(2))
+            .sum()
+    }
+
+    #[inline]
+    pub fn within(&self, index: u8, px: [u8; 3], tolerance: i32) -> bool {
+        let c = self.color(index);
+        let d: i32 = (0..3)
+            .map(|k| WEIGHTS[k] * (c[k] as i32 - px[k] as i32).pow(2))
+            .sum();
+        d <= tolerance * tolerance * (WEIGHTS[0] + WEIGHTS[1] + WEIGHTS[2])
+    }
+
     #[inline]
     fn lookup(&self, r: i32, g: i32, b: i32) -> u8 {
         let q = |v: i32| (v.clamp(0, 255) as usize) >> (8 - LUT_BITS);
@@ -124,6 +141,9 @@ impl Palette {
         }
     }
 
+    /// Ordered dithering where the palette is coarse: a pixel whose nearest colour is within
+    /// [`DITHER_THRESHOLD`] levels takes that colour, so areas the palette covers well stay
+    /// clean (and compress well); gradients it covers coarsely are dithered.
     fn map_ordered(&self, frame: &RgbImage) -> Vec<u8> {
         // Bayer thresholds centred on zero, scaled to about half a palette step.
         const BAYER8: [[i32; 8]; 8] = [
@@ -143,9 +163,14 @@ impl Palette {
             .chunks_exact(3)
             .enumerate()
             .map(|(i, p)| {
+                let (r, g, b) = (p[0] as i32, p[1] as i32, p[2] as i32);
+                let plain = self.lookup(r, g, b);
+                if self.within(plain, [p[0], p[1], p[2]], DITHER_THRESHOLD) {
+                    return plain;
+                }
                 let (x, y) = (i % w, i / w);
                 let t = (BAYER8[y & 7][x & 7] * 2 - 63) * strength / 128;
-                self.lookup(p[0] as i32 + t, p[1] as i32 + t, p[2] as i32 + t)
+                self.lookup(r + t, g + t, b + t)
             })
             .collect()
     }
@@ -217,13 +242,144 @@ impl Palette {
     }
 }
 
+/// Ordered dithering applies only where the nearest palette colour is further off than this
+/// (levels, weighted root mean square): measured on time-lapse frames, dithering what the
+/// palette already matches adds noise and bytes and no fidelity.
+const DITHER_THRESHOLD: i32 = 5;
+/// Rounds of k-means after NeuQuant: most of the gain comes in the first two.
+const KMEANS_ROUNDS: usize = 4;
+/// Channel weights of the colour distance, towards green as the eye is (a cheap stand-in for a
+/// perceptual distance); the nearest-colour table and k-means use the same ones.
+const WEIGHTS: [i32; 3] = [2, 4, 3];
+
+/// Pixels sampled for learning a palette: RGBA for NeuQuant, with the centre of each frame
+/// sampled twice as densely.
+struct Samples {
+    rgba: Vec<u8>,
+}
+
+impl Samples {
+    fn of(frames: &[&RgbImage]) -> Self {
+        const SAMPLE_PIXELS: usize = 300_000;
+        let total: usize = frames
+            .iter()
+            .map(|f| (f.width() * f.height()) as usize)
+            .sum();
+        // Every `step`-th pixel outside the centre, every (step/2)-th inside it: about
+        // SAMPLE_PIXELS in all.
+        let step = (total * 5 / 4 / SAMPLE_PIXELS).max(2);
+        let mut rgba = Vec::with_capacity(4 * (2 * total / step + 1));
+        for frame in frames {
+            let (w, h) = (frame.width() as usize, frame.height() as usize);
+            for (i, px) in frame.pixels().enumerate() {
+                let (x, y) = (i % w, i / w);
+                // The centre: an ellipse over the middle half of the frame.
+                let (dx, dy) = (
+                    (2 * x) as f32 / w as f32 - 1.0,
+                    (2 * y) as f32 / h as f32 - 1.0,
+                );
+                let centre = dx * dx + dy * dy < 0.36;
+                let every = if centre { step / 2 } else { step };
+                if i % every == 0 {
+                    rgba.extend_from_slice(&[px[0], px[1], px[2], 255]);
+                }
+            }
+        }
+        if rgba.is_empty() {
+            rgba.extend_from_slice(&[0, 0, 0, 255]);
+        }
+        Self { rgba }
+    }
+
+    /// The samples binned at 6 bits a channel: each bin's mean colour and count.
+    fn histogram(&self) -> Vec<([f32; 3], f32)> {
+        const BITS: u32 = 6;
+        let mut bins = vec![([0u32; 3], 0u32); 1 << (3 * BITS)];
+        for px in self.rgba.chunks_exact(4) {
+            let q = |v: u8| (v >> (8 - BITS)) as usize;
+            let bin = &mut bins[(q(px[0]) << (2 * BITS)) | (q(px[1]) << BITS) | q(px[2])];
+            for (sum, &v) in bin.0.iter_mut().zip(px) {
+                *sum += v as u32;
+            }
+            bin.1 += 1;
+        }
+        bins.into_iter()
+            .filter(|b| b.1 > 0)
+            .map(|(sum, n)| (sum.map(|s| s as f32 / n as f32), n as f32))
+            .collect()
+    }
+}
+
+fn distance(a: &[f32; 3], b: &[f32; 3]) -> f32 {
+    (0..3)
+        .map(|c| WEIGHTS[c] as f32 * (a[c] - b[c]) * (a[c] - b[c]))
+        .sum()
+}
+
+/// Lloyd's k-means on weighted points, from `centres`. A centre left without points moves to
+/// the point worst served, so no palette entry is wasted.
+fn kmeans(points: &[([f32; 3], f32)], mut centres: Vec<[f32; 3]>, rounds: usize) -> Vec<[f32; 3]> {
+    if centres.is_empty() || points.is_empty() {
+        return centres;
+    }
+    let k = centres.len();
+    for _ in 0..rounds {
+        let nearest_of = |p: &[f32; 3]| {
+            let mut best = (0, f32::INFINITY);
+            for (i, c) in centres.iter().enumerate() {
+                let d = distance(p, c);
+                if d < best.1 {
+                    best = (i, d);
+                }
+            }
+            best
+        };
+        // Per centre: the weighted sums of its points' channels and their weight; and the point
+        // served worst (weighted distance, index).
+        type Sums = (Vec<[f64; 4]>, (f32, usize));
+        let empty = || -> Sums { (vec![[0f64; 4]; k], (0.0, 0)) };
+        let (sums, worst) = points
+            .par_iter()
+            .enumerate()
+            .fold(empty, |(mut sums, mut worst), (j, (p, w))| {
+                let (i, d) = nearest_of(p);
+                let s = &mut sums[i];
+                for c in 0..3 {
+                    s[c] += (p[c] * w) as f64;
+                }
+                s[3] += *w as f64;
+                if d * w > worst.0 {
+                    worst = (d * w, j);
+                }
+                (sums, worst)
+            })
+            .reduce(empty, |(mut a, wa), (b, wb)| {
+                for (x, y) in a.iter_mut().zip(&b) {
+                    for c in 0..4 {
+                        x[c] += y[c];
+                    }
+                }
+                (a, if wa.0 >= wb.0 { wa } else { wb })
+            });
+        let mut orphan_moved = false;
+        for (centre, s) in centres.iter_mut().zip(&sums) {
+            if s[3] > 0.0 {
+                *centre = [0, 1, 2].map(|c| (s[c] / s[3]) as f32);
+            } else if !orphan_moved {
+                *centre = points[worst.1].0;
+                orphan_moved = true;
+            }
+        }
+    }
+    centres
+}
+
 fn nearest(colors: &[[u8; 3]], r: i32, g: i32, b: i32) -> u8 {
     let mut best = 0;
     let mut best_d = i32::MAX;
     for (i, c) in colors.iter().enumerate() {
         let (dr, dg, db) = (c[0] as i32 - r, c[1] as i32 - g, c[2] as i32 - b);
-        // Weighted towards green, as the eye is (a cheap stand-in for a perceptual distance).
-        let d = 2 * dr * dr + 4 * dg * dg + 3 * db * db;
+        let d = WEIGHTS[0] * dr * dr + WEIGHTS[1] * dg * dg + WEIGHTS[2] * db * db;
         if d < best_d {
             best_d = d;
             best = i;

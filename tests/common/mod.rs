@@ -56,7 +56,9 @@ pub fn json(out: &Output) -> serde_json::Value {
     })
 }
 
-/// Decodes a GIF as a viewer shows it: composed RGB frames, their delays in ms, and the loop count.
+/// Decodes a GIF as a viewer shows it: composed RGB frames (a frame stored once for a still
+/// stretch counts once for each frame time it is shown), the stored frames' delays in ms, and
+/// the loop count.
 pub struct DecodedGif {
     pub frames: Vec<image::RgbImage>,
     pub delays_ms: Vec<u32>,
@@ -66,16 +68,17 @@ pub struct DecodedGif {
 pub fn decode_gif(path: &Path) -> DecodedGif {
     use image::AnimationDecoder;
     let bytes = std::fs::read(path).expect("read gif");
+    let frames = lifelapse::video::gif::decode(std::io::Cursor::new(&bytes), 100_000)
+        .expect("a GIF that decodes");
     let decoder =
         image::codecs::gif::GifDecoder::new(std::io::Cursor::new(&bytes)).expect("gif header");
-    let mut frames = Vec::new();
-    let mut delays_ms = Vec::new();
-    for frame in decoder.into_frames() {
-        let frame = frame.expect("gif frame");
-        let (n, d) = frame.delay().numer_denom_ms();
-        delays_ms.push(n / d.max(1));
-        frames.push(image::DynamicImage::ImageRgba8(frame.into_buffer()).into_rgb8());
-    }
+    let delays_ms = decoder
+        .into_frames()
+        .map(|frame| {
+            let (n, d) = frame.expect("gif frame").delay().numer_denom_ms();
+            n / d.max(1)
+        })
+        .collect();
     // NETSCAPE2.0 application extension with loop count 0.
     let loops_forever = bytes
         .windows(16)
