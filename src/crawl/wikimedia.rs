@@ -20,10 +20,18 @@ fn api(base: &str, params: &[(&str, &str)]) -> Result<String, CrawlError> {
     Ok(url.to_string())
 }
 
+/// The value of an item's statement for `property` that Wikidata itself would give: a
+/// preferred statement, else a normal one; deprecated statements (known to be wrong, such as a
+/// disputed birth date) never.
 fn claim<'a>(entity: &'a Value, property: &str) -> Option<&'a Value> {
-    entity["claims"][property]
-        .as_array()?
-        .first()
+    let statements = entity["claims"][property].as_array()?;
+    let ranked = |rank: &str| {
+        statements
+            .iter()
+            .find(|c| c["rank"].as_str().unwrap_or("normal") == rank)
+    };
+    ranked("preferred")
+        .or_else(|| ranked("normal"))
         .map(|c| &c["mainsnak"]["datavalue"]["value"])
 }
 
@@ -42,6 +50,15 @@ fn wikidata_date(v: &Value) -> Option<NaiveDate> {
         // A year only: the middle of it, so ages are off by at most half a year.
         _ => NaiveDate::from_ymd_opt(year, 7, 1),
     }
+}
+
+/// The Commons category an item's `commonswiki` sitelink names ("Category:Barack Obama"), for
+/// items without a P373 statement.
+fn commons_sitelink_category(entity: &Value) -> Option<String> {
+    entity["sitelinks"]["commonswiki"]["title"]
+        .as_str()?
+        .strip_prefix("Category:")
+        .map(str::to_string)
 }
 
 /// Resolves `name` to the most linked human on Wikidata; other humans found are alternatives.
@@ -105,7 +122,10 @@ pub fn resolve(
                         .map(str::to_string),
                     born: claim(e, "P569").and_then(wikidata_date),
                     image: claim(e, "P18").and_then(Value::as_str).map(str::to_string),
-                    commons_category: claim(e, "P373").and_then(Value::as_str).map(str::to_string),
+                    commons_category: claim(e, "P373")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .or_else(|| commons_sitelink_category(e)),
                 },
             ))
         })
@@ -126,8 +146,54 @@ pub fn resolve(
     Ok((person, alternatives))
 }
 
-/// The first date in free text ("2009-01-20 12:00:00", "20 January 2009", "2009"): year, and
-/// month and day where given as numbers.
+/// A capture date from a Commons `DateTimeOriginal` field (HTML as the file page shows it): the
+/// machine-readable `<time datetime="…">` of the date templates first, then the first date in
+/// the text.
+fn capture_date(html: &str) -> Option<NaiveDate> {
+    time_element_date(html).or_else(|| text_date(&strip_html(html)))
+}
+
+/// The `datetime` attribute of the first `<time>` element ("2009-01-20", "1985-06", "1985").
+fn time_element_date(html: &str) -> Option<NaiveDate> {
+    let at = html.find("<time")?;
+    let tag = &html[at..at + html[at..].find('>')?];
+    let value = tag.split("datetime=").nth(1)?;
+    let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let value = value[1..].split(quote).next()?;
+    text_date(value)
+}
+
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// The month (1–12) an English month name or abbreviation of three or more letters names
+/// ("May", "Sept.", "jan").
+fn month_named(word: &str) -> Option<u32> {
+    let word = word.trim_end_matches('.').to_ascii_lowercase();
+    if word.len() < 3 {
+        return None;
+    }
+    MONTHS
+        .iter()
+        .position(|m| m.starts_with(&word))
+        .map(|i| i as u32 + 1)
+}
+
+/// The first date in free text: "2009-01-20 12:00:00", "2009:01:20", "20 January 2009",
+/// "January 20, 2009", "May 2009" or "2009". A year alone is the middle of that year, a month
+/// the middle of that month, so ages are off by as little as the text allows.
 fn text_date(text: &str) -> Option<NaiveDate> {
     let bytes = text.as_bytes();
     for i in 0..bytes.len().saturating_sub(3) {
@@ -145,10 +211,15 @@ fn text_date(text: &str) -> Option<NaiveDate> {
         }
         let rest = &text[i + 4..];
         let mut nums = rest
-            .strip_prefix('-')
+            .strip_prefix(['-', ':'])
             .map(|r| r.split(|c: char| !c.is_ascii_digit()).take(2));
         let month = nums.as_mut().and_then(|n| n.next()?.parse::<u32>().ok());
         let day = nums.as_mut().and_then(|n| n.next()?.parse::<u32>().ok());
+        let (month, day) = match (month, day) {
+            (Some(m), d) => (Some(m), d),
+            // "20 January 2009", "January 20, 2009", "May 2009": words before the year.
+            (None, _) => named_month_before(&text[..i]),
+        };
         return match (month, day) {
             (Some(m), Some(d)) => NaiveDate::from_ymd_opt(year, m, d),
             (Some(m), None) => NaiveDate::from_ymd_opt(year, m, 15),
@@ -156,6 +227,31 @@ fn text_date(text: &str) -> Option<NaiveDate> {
         };
     }
     None
+}
+
+/// A month name among the last words before a year, with the day beside it if there is one:
+/// "20 January " and "January 20, " give (1, 20); "May " gives (5, none).
+fn named_month_before(text: &str) -> (Option<u32>, Option<u32>) {
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let last = &words[words.len().saturating_sub(2)..];
+    let day_of = |w: &str| {
+        w.trim_end_matches(|c: char| c.is_ascii_alphabetic())
+            .parse::<u32>()
+            .ok()
+            .filter(|d| (1..=31).contains(d))
+    };
+    match last {
+        [a, b] => match (month_named(a), month_named(b)) {
+            (Some(m), _) => (Some(m), day_of(b)),
+            (None, Some(m)) => (Some(m), day_of(a)),
+            _ => (None, None),
+        },
+        [a] => (month_named(a), None),
+        _ => (None, None),
+    }
 }
 
 fn strip_html(s: &str) -> String {
@@ -195,7 +291,7 @@ pub fn commons_candidates(
             .filter_map(|c| Some((category_year(&c)?, c)))
             .collect();
         dated.sort();
-        for (_, sub) in dated.iter().take(max) {
+        for (_, sub) in spread(&dated, max) {
             let (in_sub, _) = members(fetch, base, sub)?;
             files.extend(in_sub.into_iter().take(3));
         }
@@ -211,41 +307,61 @@ pub fn commons_candidates(
                 ("titles", &chunk.join("|")),
                 ("prop", "imageinfo"),
                 ("iiprop", "url|mime|extmetadata"),
-                ("iiurlwidth", "1024"),
+                // One of the widths Commons keeps thumbnails at, so none is made for us.
+                ("iiurlwidth", "1280"),
             ],
         )?)?;
         let Some(pages) = info["query"]["pages"].as_object() else {
             continue;
         };
-        for page in pages.values() {
-            let Some(ii) = page["imageinfo"].as_array().and_then(|a| a.first()) else {
-                continue;
-            };
-            let mime = ii["mime"].as_str().unwrap_or("");
-            if !matches!(mime, "image/jpeg" | "image/png" | "image/webp") {
-                continue;
-            }
-            let meta = &ii["extmetadata"];
-            let field = |k: &str| meta[k]["value"].as_str().map(strip_html);
-            let Some(url) = ii["thumburl"].as_str().or(ii["url"].as_str()) else {
-                continue;
-            };
-            out.push(Candidate {
-                url: url.to_string(),
-                page: ii["descriptionurl"].as_str().map(str::to_string),
-                provider: "commons",
-                title: page["title"].as_str().map(str::to_string),
-                licence: field("LicenseShortName"),
-                attribution: field("Artist").or_else(|| field("Credit")),
-                attribution_required: field("AttributionRequired").is_some_and(|v| v == "true"),
-                date: field("DateTimeOriginal")
-                    .as_deref()
-                    .and_then(text_date)
-                    .or_else(|| field("DateTime").as_deref().and_then(text_date)),
-            });
-        }
+        out.extend(pages.values().filter_map(candidate_of));
     }
     Ok(out)
+}
+
+/// A photo from one page of an `imageinfo` answer, if it is one lifelapse can read.
+fn candidate_of(page: &Value) -> Option<Candidate> {
+    let ii = page["imageinfo"].as_array()?.first()?;
+    // Scans are often TIFF; Commons serves their thumbnails as JPEG.
+    let mime = ii["mime"].as_str().unwrap_or("");
+    let thumb = ii["thumburl"].as_str();
+    let readable = matches!(mime, "image/jpeg" | "image/png" | "image/webp")
+        || (mime == "image/tiff" && thumb.is_some());
+    if !readable {
+        return None;
+    }
+    let meta = &ii["extmetadata"];
+    let field = |k: &str| meta[k]["value"].as_str().map(strip_html);
+    let url = thumb.or(ii["url"].as_str())?;
+    Some(Candidate {
+        url: url.to_string(),
+        page: ii["descriptionurl"].as_str().map(str::to_string),
+        provider: "commons",
+        title: page["title"].as_str().map(str::to_string),
+        licence: field("LicenseShortName"),
+        attribution: field("Artist").or_else(|| field("Credit")),
+        attribution_required: field("AttributionRequired").is_some_and(|v| v == "true"),
+        // The capture date only: extmetadata's `DateTime` is when the file was uploaded or
+        // changed, years after an old photo was taken.
+        date: meta["DateTimeOriginal"]["value"]
+            .as_str()
+            .and_then(capture_date),
+    })
+}
+
+/// Up to `k` of `items`, spread evenly from the first to the last (all when there are no more),
+/// so a person's dated categories cover the whole life rather than its first years.
+fn spread<T>(items: &[T], k: usize) -> impl Iterator<Item = &T> {
+    let n = items.len();
+    let picks: Vec<usize> = match k {
+        _ if n <= k => (0..n).collect(),
+        0 => Vec::new(),
+        1 => vec![n / 2],
+        k => (0..k)
+            .map(|i| (i * (n - 1) + (k - 1) / 2) / (k - 1))
+            .collect(),
+    };
+    picks.into_iter().map(move |i| &items[i])
 }
 
 /// Files and sub-categories of a Commons category.
@@ -295,6 +411,114 @@ mod tests {
         assert_eq!(d("Barack Obama in 2009").as_deref(), Some("2009-07-01"));
         assert_eq!(d("no date here 12345"), None);
         assert_eq!(d("<span>2004-05</span>").as_deref(), Some("2004-05-15"));
+    }
+
+    #[test]
+    fn capture_dates_as_commons_pages_give_them() {
+        let d = |s: &str| capture_date(s).map(|d| d.to_string());
+        // The date templates' machine-readable value wins over the words.
+        let taken = r#"<time class="dtstart" datetime="2010-10-10">10 October 2010</time>"#;
+        assert_eq!(d(taken).as_deref(), Some("2010-10-10"));
+        assert_eq!(
+            d("<time datetime='1985-06'>June 1985</time>, scanned 2011").as_deref(),
+            Some("1985-06-15")
+        );
+        assert_eq!(d("20 January 2009").as_deref(), Some("2009-01-20"));
+        assert_eq!(d("January 20, 2009").as_deref(), Some("2009-01-20"));
+        assert_eq!(d("1 May 2009").as_deref(), Some("2009-05-01"));
+        assert_eq!(d("Sept. 1985").as_deref(), Some("1985-09-15"));
+        assert_eq!(d("2009:01:20 12:00:00").as_deref(), Some("2009-01-20"));
+        assert_eq!(d("Marcus in 1990").as_deref(), Some("1990-07-01"));
+        assert_eq!(d("unknown date"), None);
+    }
+
+    /// The shape of an `imageinfo` page as Commons answers it, the `DateTime` field from the
+    /// file's upload (`"source": "mediawiki-metadata"`), as in the public fixture
+    /// services/__fixtures__/imageInfoWithoutNormalization.js of wmde/attribution-generator-api.
+    fn image_page(mime: &str, original: Option<&str>) -> Value {
+        let mut meta = serde_json::json!({
+            "DateTime": {"value": "2011-12-01 14:17:15", "source": "mediawiki-metadata", "hidden": ""},
+            "LicenseShortName": {"value": "CC BY-SA 3.0", "source": "commons-desc-page"},
+            "Artist": {"value": "<a href=\"//commons.wikimedia.org/wiki/User:X\">X</a>", "source": "commons-desc-page"},
+        });
+        if let Some(date) = original {
+            meta["DateTimeOriginal"] =
+                serde_json::json!({"value": date, "source": "commons-desc-page"});
+        }
+        serde_json::json!({
+            "ns": 6,
+            "title": "File:Scan 1978.tif",
+            "imageinfo": [{
+                "thumburl": "https://upload.example/thumb/1280px-Scan_1978.tif.jpg",
+                "url": "https://upload.example/Scan_1978.tif",
+                "descriptionurl": "https://commons.example/wiki/File:Scan_1978.tif",
+                "mime": mime,
+                "extmetadata": meta,
+            }],
+        })
+    }
+
+    #[test]
+    fn a_photo_is_dated_by_its_capture_never_its_upload() {
+        let undated = candidate_of(&image_page("image/jpeg", None)).expect("a photo");
+        assert_eq!(undated.date, None);
+        assert_eq!(undated.attribution.as_deref(), Some("X"));
+        let empty = candidate_of(&image_page("image/jpeg", Some(""))).expect("a photo");
+        assert_eq!(empty.date, None);
+        let dated = candidate_of(&image_page("image/jpeg", Some("1978"))).expect("a photo");
+        assert_eq!(
+            dated.date.map(|d| d.to_string()).as_deref(),
+            Some("1978-07-01")
+        );
+    }
+
+    #[test]
+    fn a_tiff_scan_is_taken_through_its_jpeg_thumbnail() {
+        let scan = candidate_of(&image_page("image/tiff", Some("1978"))).expect("the scan");
+        assert!(scan.url.ends_with(".jpg"), "{}", scan.url);
+        let mut no_thumb = image_page("image/tiff", Some("1978"));
+        no_thumb["imageinfo"][0]
+            .as_object_mut()
+            .expect("imageinfo")
+            .remove("thumburl");
+        assert!(candidate_of(&no_thumb).is_none());
+        assert!(candidate_of(&image_page("image/svg+xml", None)).is_none());
+    }
+
+    #[test]
+    fn statements_are_read_by_rank_and_the_sitelink_names_the_category() {
+        let date = |time: &str, rank: &str| serde_json::json!({"rank": rank, "mainsnak": {"datavalue": {"value": {"time": time, "precision": 11}}}});
+        let item = serde_json::json!({"claims": {"P569": [
+            date("+1950-01-01T00:00:00Z", "deprecated"),
+            date("+1961-08-04T00:00:00Z", "normal"),
+        ]}});
+        let born = claim(&item, "P569").and_then(wikidata_date);
+        assert_eq!(born.map(|d| d.to_string()).as_deref(), Some("1961-08-04"));
+        let item = serde_json::json!({"claims": {"P569": [
+            date("+1961-08-04T00:00:00Z", "normal"),
+            date("+1962-03-01T00:00:00Z", "preferred"),
+        ]}});
+        let born = claim(&item, "P569").and_then(wikidata_date);
+        assert_eq!(born.map(|d| d.to_string()).as_deref(), Some("1962-03-01"));
+        let only_deprecated =
+            serde_json::json!({"claims": {"P569": [date("+1950-01-01T00:00:00Z", "deprecated")]}});
+        assert!(claim(&only_deprecated, "P569").is_none());
+
+        let item = serde_json::json!({"sitelinks": {"commonswiki": {"site": "commonswiki", "title": "Category:Steve Carell"}}});
+        assert_eq!(
+            commons_sitelink_category(&item).as_deref(),
+            Some("Steve Carell")
+        );
+    }
+
+    #[test]
+    fn picks_spread_over_the_whole_list() {
+        let years: Vec<i32> = (1970..2020).collect();
+        let picked: Vec<i32> = spread(&years, 5).copied().collect();
+        assert_eq!(picked.first(), Some(&1970));
+        assert_eq!(picked.last(), Some(&2019));
+        assert_eq!(picked.len(), 5);
+        assert_eq!(spread(&years[..3], 5).count(), 3);
     }
 
     #[test]
