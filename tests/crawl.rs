@@ -352,3 +352,139 @@ fn the_fetcher_retries_busy_servers_and_stops_redirect_loops() {
         Err(FetchError::TooManyRedirects(_))
     ));
 }
+
+/// Commons as it answers big categories: listings in pages (`cmcontinue`), a "… by year"
+/// category between the person's and the dated ones, and a rate-limit error inside an HTTP 200
+/// answer (MediaWiki's way) for one of the dated categories.
+fn paged_commons(photos: &str) -> FakeServer {
+    let photos = photos.to_string();
+    serve(move |r: &Request| {
+        let members = |titles: &[(i64, &str)]| {
+            let list: Vec<_> = titles
+                .iter()
+                .map(|(ns, t)| json!({"ns": ns, "title": t}))
+                .collect();
+            json!({"batchcomplete": "", "query": {"categorymembers": list}})
+        };
+        match (r.param("list"), r.param("prop")) {
+            (Some("categorymembers"), _) => {
+                // The fake checks what a polite client sends.
+                assert_eq!(r.param("format"), Some("json"));
+                let reply = match (r.param("cmtitle"), r.param("cmtype"), r.param("cmcontinue")) {
+                    (Some("Category:Barack Obama"), Some("file"), None) => {
+                        let mut page = members(&[(6, "File:Obama 2004.jpg")]);
+                        page["continue"] =
+                            json!({"cmcontinue": "file|4f42414d41|1234", "continue": "-||"});
+                        page
+                    }
+                    (Some("Category:Barack Obama"), Some("file"), Some("file|4f42414d41|1234")) => {
+                        members(&[(6, "File:Obama paged.jpg")])
+                    }
+                    (Some("Category:Barack Obama"), Some("subcat"), None) => members(&[
+                        (14, "Category:Barack Obama by year"),
+                        (14, "Category:Barack Obama in 2010"),
+                    ]),
+                    (Some("Category:Barack Obama by year"), Some("subcat"), None) => {
+                        members(&[(14, "Category:Barack Obama in 2012")])
+                    }
+                    (Some("Category:Barack Obama in 2012"), Some("file"), None) => {
+                        members(&[(6, "File:Obama 2012.jpg")])
+                    }
+                    (Some("Category:Barack Obama in 2010"), _, _) => json!({"error": {
+                        "code": "ratelimited",
+                        "info": "As an anti-abuse measure, you are limited from performing this action too many times in a short space of time, and you have exceeded this limit. Please try again in a few minutes.",
+                        "*": "See https://commons.wikimedia.org/w/api.php for API usage."
+                    }, "servedby": "mw1234"}),
+                    _ => members(&[]),
+                };
+                Reply::json(reply)
+            }
+            (_, Some("imageinfo")) => {
+                let titles: Vec<&str> = r.param("titles").unwrap_or("").split('|').collect();
+                assert!(titles.len() <= 50, "{} titles in one query", titles.len());
+                assert_eq!(r.param("iiurlwidth"), Some("1280"));
+                let info = |title: &str, file: &str, meta: serde_json::Value| {
+                    json!({"title": title, "imageinfo": [{
+                        "url": format!("{photos}/{file}"),
+                        "thumburl": format!("{photos}/{file}"),
+                        "descriptionurl": format!("https://commons.example/{title}"),
+                        "mime": "image/jpeg",
+                        "extmetadata": meta
+                    }]})
+                };
+                let licence = |date: serde_json::Value| {
+                    let mut meta = json!({
+                        "LicenseShortName": {"value": "Public domain"},
+                        "Artist": {"value": "Official photographer"},
+                        "DateTime": {"value": "2019-05-01 10:00:00", "source": "mediawiki-metadata"}
+                    });
+                    if !date.is_null() {
+                        meta["DateTimeOriginal"] = date;
+                    }
+                    meta
+                };
+                let mut pages = serde_json::Map::new();
+                for (i, title) in titles.iter().enumerate() {
+                    let page = match *title {
+                        "File:Obama portrait.jpg" => info(
+                            title,
+                            "portrait.jpg",
+                            licence(json!({
+                                "value": "<time class=\"dtstart\" datetime=\"2009-01-13\">13 January 2009</time>"
+                            })),
+                        ),
+                        "File:Obama 2004.jpg" => {
+                            info(title, "2004.jpg", licence(json!({"value": "27 July 2004"})))
+                        }
+                        "File:Obama paged.jpg" => {
+                            info(title, "paged.jpg", licence(json!({"value": "May 2006"})))
+                        }
+                        // No capture date: the upload's DateTime must not stand in for it.
+                        "File:Obama 2012.jpg" => info(title, "2012.jpg", licence(json!(null))),
+                        _ => continue,
+                    };
+                    pages.insert(format!("{}", 100 + i), page);
+                }
+                Reply::json(json!({"batchcomplete": "", "query": {"pages": pages}}))
+            }
+            _ => Reply::status(400),
+        }
+    })
+}
+
+#[test]
+fn commons_listings_are_followed_through_pages_and_one_failed_request_loses_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = serve(|r: &Request| match r.path.as_str() {
+        "/portrait.jpg" => Reply::bytes("image/jpeg", jpeg("faces/barack_obama/01.jpg")),
+        "/2004.jpg" => Reply::bytes("image/jpeg", jpeg("faces/barack_obama/02.jpg")),
+        "/2012.jpg" => Reply::bytes("image/jpeg", jpeg("faces/barack_obama/03.jpg")),
+        "/paged.jpg" => Reply::bytes("image/jpeg", jpeg("faces/barack_obama/04.jpg")),
+        _ => Reply::status(404),
+    });
+    let (wd, cm) = (wikidata(Duration::ZERO), paged_commons(&host.url()));
+    let out = run(crawl_cmd(dir.path(), &[&host, &wd, &cm])
+        .env("LIFELAPSE_CRAWL_WIKIDATA_URL", wd.url())
+        .env("LIFELAPSE_CRAWL_COMMONS_URL", cm.url())
+        .args(["crawl", "Barack Obama", "-o", "obama", "--json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let photos = m["photos"].as_array().unwrap();
+    let date_of = |file: &str| {
+        photos
+            .iter()
+            .find(|p| p["url"].as_str().unwrap().ends_with(file))
+            .map(|p| p["date"].clone())
+            .unwrap_or_else(|| panic!("{file} missing: {photos:?}"))
+    };
+    assert_eq!(date_of("portrait.jpg"), "2009-01-13");
+    assert_eq!(date_of("2004.jpg"), "2004-07-27");
+    // The second page of the listing, and the category under "by year".
+    assert_eq!(date_of("paged.jpg"), "2006-05-15");
+    assert_eq!(date_of("2012.jpg"), serde_json::Value::Null);
+    assert!(
+        stderr(&out).contains("ratelimited"),
+        "the failed request is logged: {}",
+        stderr(&out)
+    );
+}

@@ -39,7 +39,9 @@ pub fn crawl_for_session(
             tracing::warn!(error = %e, "name search failed");
             return Event::CrawlFailed {
                 trouble: match e {
-                    CrawlError::Fetch(_) | CrawlError::Provider(_) => Trouble::SourcesUnavailable,
+                    CrawlError::Fetch(_) | CrawlError::Provider(_) | CrawlError::Api { .. } => {
+                        Trouble::SourcesUnavailable
+                    }
                     _ => Trouble::Internal,
                 },
             };

@@ -37,6 +37,8 @@ pub enum FetchError {
     Network { url: String, message: String },
     #[error("{url}: timed out after {seconds} s")]
     Timeout { url: String, seconds: u64 },
+    #[error("{url}: the server asks to wait {seconds} s before asking again")]
+    RateLimited { url: String, seconds: u64 },
     #[error("{0}: not an image")]
     NotAnImage(String),
 }
@@ -71,6 +73,24 @@ impl Default for FetchOptions {
             ),
         }
     }
+}
+
+/// The longest a request waits for a server that answered 429 or 5xx with a Retry-After.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+
+/// How long a `Retry-After` value asks to wait from `now`: delay-seconds or an HTTP date
+/// (RFC 9110 §10.2.3). A date in the past asks for no wait.
+pub fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        (at.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// Whether an address is one the public internet can route to.
@@ -352,13 +372,21 @@ impl Fetcher {
                     if (code == 429 || code >= 500) && attempt < self.options.retries =>
                 {
                     attempt += 1;
-                    // Honour Retry-After when it is short; else back off exponentially.
-                    let wait = r
+                    // Honour Retry-After (seconds or an HTTP date); when it asks for longer
+                    // than a crawl can wait, stop rather than ask again sooner.
+                    let asked = r
                         .header("retry-after")
-                        .and_then(|s| s.parse::<u64>().ok())
-                        .filter(|&s| s <= 10)
-                        .map(Duration::from_secs)
-                        .unwrap_or(Duration::from_millis(250 << attempt));
+                        .and_then(|v| retry_after(v, chrono::Utc::now()));
+                    let wait = match asked {
+                        Some(wait) if wait > MAX_RETRY_WAIT => {
+                            return Err(FetchError::RateLimited {
+                                url: url.to_string(),
+                                seconds: wait.as_secs(),
+                            })
+                        }
+                        Some(wait) => wait,
+                        None => Duration::from_millis(250 << attempt),
+                    };
                     std::thread::sleep(wait);
                 }
                 Err(ureq::Error::Status(status, _)) => {
@@ -425,6 +453,23 @@ mod tests {
         for good in ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111"] {
             assert!(is_public(good.parse().unwrap()), "{good}");
         }
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-04T12:00:00Z")
+            .expect("date")
+            .with_timezone(&chrono::Utc);
+        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Fri, 04 Dec 2026 12:01:30 GMT", now),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            retry_after("Fri, 04 Dec 2026 11:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon", now), None);
     }
 
     #[test]

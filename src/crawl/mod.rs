@@ -23,6 +23,13 @@ pub enum CrawlError {
     NoPhotos(String),
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// A MediaWiki API error, which comes with HTTP 200 (`{"error": {"code", "info"}}`).
+    #[error("{url}: the API answered {code}: {info}")]
+    Api {
+        url: String,
+        code: String,
+        info: String,
+    },
     #[error("{0}")]
     Provider(String),
     #[error("crawl settings: {0}")]

@@ -23,6 +23,24 @@ fn api(base: &str, params: &[(&str, &str)]) -> Result<String, CrawlError> {
 /// The value of an item's statement for `property` that Wikidata itself would give: a
 /// preferred statement, else a normal one; deprecated statements (known to be wrong, such as a
 /// disputed birth date) never.
+/// GETs a MediaWiki API answer. MediaWiki reports errors, a rate limit or replication lag
+/// among them, as HTTP 200 with an `error` object: those become errors here, never an empty
+/// answer (which would read as "nobody of that name").
+fn get_api(fetch: &Fetcher, url: &str) -> Result<Value, CrawlError> {
+    let answer = fetch.get_json(url)?;
+    api_error(url, &answer).map_or(Ok(answer), Err)
+}
+
+/// The error a MediaWiki answer carries, if any.
+fn api_error(url: &str, answer: &Value) -> Option<CrawlError> {
+    let error = answer.get("error")?;
+    Some(CrawlError::Api {
+        url: url.to_string(),
+        code: error["code"].as_str().unwrap_or("unknown").to_string(),
+        info: error["info"].as_str().unwrap_or_default().to_string(),
+    })
+}
+
 fn claim<'a>(entity: &'a Value, property: &str) -> Option<&'a Value> {
     let statements = entity["claims"][property].as_array()?;
     let ranked = |rank: &str| {
@@ -67,16 +85,19 @@ pub fn resolve(
     base: &str,
     name: &str,
 ) -> Result<(Person, Vec<PersonSummary>), CrawlError> {
-    let search = fetch.get_json(&api(
-        base,
-        &[
-            ("action", "wbsearchentities"),
-            ("search", name),
-            ("language", "en"),
-            ("type", "item"),
-            ("limit", "10"),
-        ],
-    )?)?;
+    let search = get_api(
+        fetch,
+        &api(
+            base,
+            &[
+                ("action", "wbsearchentities"),
+                ("search", name),
+                ("language", "en"),
+                ("type", "item"),
+                ("limit", "10"),
+            ],
+        )?,
+    )?;
     let ids: Vec<String> = search["search"]
         .as_array()
         .map(|a| {
@@ -88,15 +109,18 @@ pub fn resolve(
     if ids.is_empty() {
         return Err(CrawlError::UnknownName(name.to_string()));
     }
-    let entities = fetch.get_json(&api(
-        base,
-        &[
-            ("action", "wbgetentities"),
-            ("ids", &ids.join("|")),
-            ("props", "claims|labels|descriptions|sitelinks"),
-            ("languages", "en"),
-        ],
-    )?)?;
+    let entities = get_api(
+        fetch,
+        &api(
+            base,
+            &[
+                ("action", "wbgetentities"),
+                ("ids", &ids.join("|")),
+                ("props", "claims|labels|descriptions|sitelinks"),
+                ("languages", "en"),
+            ],
+        )?,
+    )?;
     let mut humans: Vec<(usize, Person)> = ids
         .iter()
         .filter_map(|id| {
@@ -274,49 +298,85 @@ fn category_year(title: &str) -> Option<i32> {
 }
 
 /// Photos of `person` on Commons: the portrait, the files in the person's category, and the
-/// files of its dated sub-categories, spread over the years.
+/// files of its dated sub-categories (also those under a "… by year" sub-category), spread over
+/// the years. A listing or lookup that fails is logged and passed over; only when nothing could
+/// be had is its error returned.
 pub fn commons_candidates(
     fetch: &Fetcher,
     base: &str,
     person: &Person,
     max: usize,
 ) -> Result<Vec<Candidate>, CrawlError> {
+    let mut failures = Vec::new();
+    let mut passed_over = |result: Result<Vec<String>, CrawlError>| match result {
+        Ok(titles) => titles,
+        Err(e) => {
+            tracing::warn!(error = %e, "a Commons request failed; going on without it");
+            failures.push(e);
+            Vec::new()
+        }
+    };
     let mut files: Vec<String> = person.image.iter().map(|f| format!("File:{f}")).collect();
     if let Some(category) = &person.commons_category {
-        let (direct, subcats) = members(fetch, base, &format!("Category:{category}"))?;
-        files.extend(direct);
-        // Dated sub-categories, one round over the years at a time.
+        let category = format!("Category:{category}");
+        files.extend(passed_over(members(fetch, base, &category, Member::File)));
+        let mut subcats = passed_over(members(fetch, base, &category, Member::Subcat));
+        // "X by year" holds the dated categories one level down.
+        let by_year: Vec<String> = subcats
+            .iter()
+            .filter(|c| c.to_ascii_lowercase().ends_with(" by year"))
+            .cloned()
+            .collect();
+        for c in by_year {
+            subcats.extend(passed_over(members(fetch, base, &c, Member::Subcat)));
+        }
         let mut dated: Vec<(i32, String)> = subcats
             .into_iter()
             .filter_map(|c| Some((category_year(&c)?, c)))
             .collect();
         dated.sort();
+        dated.dedup();
         for (_, sub) in spread(&dated, max) {
-            let (in_sub, _) = members(fetch, base, sub)?;
+            let in_sub = passed_over(members(fetch, base, sub, Member::File));
             files.extend(in_sub.into_iter().take(3));
         }
     }
     let mut seen = std::collections::HashSet::new();
     files.retain(|f| seen.insert(f.clone()));
     let mut out = Vec::new();
+    // At most 50 titles a query, MediaWiki's limit for clients without bot rights.
     for chunk in files.chunks(50) {
-        let info = fetch.get_json(&api(
-            base,
-            &[
-                ("action", "query"),
-                ("titles", &chunk.join("|")),
-                ("prop", "imageinfo"),
-                ("iiprop", "url|mime|extmetadata"),
-                // One of the widths Commons keeps thumbnails at, so none is made for us.
-                ("iiurlwidth", "1280"),
-            ],
-        )?)?;
+        let info = get_api(
+            fetch,
+            &api(
+                base,
+                &[
+                    ("action", "query"),
+                    ("titles", &chunk.join("|")),
+                    ("prop", "imageinfo"),
+                    ("iiprop", "url|mime|extmetadata"),
+                    // One of the widths Commons keeps thumbnails at, so none is made for us.
+                    ("iiurlwidth", "1280"),
+                ],
+            )?,
+        );
+        let info = match info {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::warn!(error = %e, "a Commons lookup failed; going on without it");
+                failures.push(e);
+                continue;
+            }
+        };
         let Some(pages) = info["query"]["pages"].as_object() else {
             continue;
         };
         out.extend(pages.values().filter_map(candidate_of));
     }
-    Ok(out)
+    match failures.into_iter().next() {
+        Some(first) if out.is_empty() => Err(first),
+        _ => Ok(out),
+    }
 }
 
 /// A photo from one page of an `imageinfo` answer, if it is one lifelapse can read.
@@ -364,40 +424,59 @@ fn spread<T>(items: &[T], k: usize) -> impl Iterator<Item = &T> {
     picks.into_iter().map(move |i| &items[i])
 }
 
-/// Files and sub-categories of a Commons category.
+/// What to list of a category.
+#[derive(Debug, Clone, Copy)]
+enum Member {
+    File,
+    Subcat,
+}
+
+/// The titles of a Commons category's files or sub-categories, listed apart so that many files
+/// cannot crowd the dated sub-categories out, and followed through `cmcontinue` up to
+/// [`MAX_LISTING_PAGES`] pages.
 fn members(
     fetch: &Fetcher,
     base: &str,
     category: &str,
-) -> Result<(Vec<String>, Vec<String>), CrawlError> {
-    let list = fetch.get_json(&api(
-        base,
-        &[
+    kind: Member,
+) -> Result<Vec<String>, CrawlError> {
+    let (cmtype, namespace) = match kind {
+        Member::File => ("file", 6),
+        Member::Subcat => ("subcat", 14),
+    };
+    let mut titles = Vec::new();
+    let mut next: Option<String> = None;
+    for _ in 0..MAX_LISTING_PAGES {
+        let mut params = vec![
             ("action", "query"),
             ("list", "categorymembers"),
             ("cmtitle", category),
-            ("cmtype", "file|subcat"),
-            ("cmlimit", "200"),
-        ],
-    )?)?;
-    let mut files = Vec::new();
-    let mut subcats = Vec::new();
-    for m in list["query"]["categorymembers"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
-        let Some(title) = m["title"].as_str() else {
-            continue;
-        };
-        match m["ns"].as_i64() {
-            Some(6) => files.push(title.to_string()),
-            Some(14) => subcats.push(title.to_string()),
-            _ => {}
+            ("cmtype", cmtype),
+            ("cmlimit", "500"),
+        ];
+        if let Some(from) = &next {
+            params.push(("cmcontinue", from));
+        }
+        let list = get_api(fetch, &api(base, &params)?)?;
+        titles.extend(
+            list["query"]["categorymembers"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter(|m| m["ns"].as_i64() == Some(namespace))
+                .filter_map(|m| m["title"].as_str().map(str::to_string)),
+        );
+        next = list["continue"]["cmcontinue"].as_str().map(str::to_string);
+        if next.is_none() {
+            break;
         }
     }
-    Ok((files, subcats))
+    Ok(titles)
 }
+
+/// Pages of a category listing followed at most (500 titles each).
+const MAX_LISTING_PAGES: usize = 10;
 
 #[cfg(test)]
 mod tests {
@@ -509,6 +588,18 @@ mod tests {
             commons_sitelink_category(&item).as_deref(),
             Some("Steve Carell")
         );
+    }
+
+    #[test]
+    fn an_error_in_a_200_answer_is_an_error() {
+        let limited = serde_json::json!({"error": {"code": "ratelimited", "info": "You've exceeded your rate limit."}});
+        match api_error("https://commons.example/w/api.php", &limited) {
+            Some(CrawlError::Api { code, .. }) => assert_eq!(code, "ratelimited"),
+            other => panic!("{other:?}"),
+        }
+        let empty_search =
+            serde_json::json!({"searchinfo": {"search": "x"}, "search": [], "success": 1});
+        assert!(api_error("https://www.wikidata.example/w/api.php", &empty_search).is_none());
     }
 
     #[test]
