@@ -34,9 +34,10 @@ impl Default for GifOptions {
 /// How far, in levels of each channel (weighted root mean square), what the viewer sees may
 /// drift from the source before the pixel is written again. The slow changes of a time-lapse
 /// are then written every few frames rather than every frame, which keeps the file small and
-/// still areas from shimmering. Chosen by measurement (docs/performance.md): at 5 the worst
-/// frame stays above ffmpeg's and the temporal noise below it, at about 30 % fewer bytes.
-const HOLD_TOLERANCE: i32 = 5;
+/// still areas from shimmering. Chosen by measurement (docs/performance.md): at 5.5 the files
+/// are smaller than gifski's at a higher overall PSNR, the worst frame stays above ffmpeg's and
+/// the flicker below it.
+const HOLD_TOLERANCE: f32 = 5.5;
 
 /// Frame delay in the GIF's 1/100 s units at `fps`. Browsers slow delays under 2 to 10, so 2 is
 /// the floor.

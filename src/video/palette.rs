@@ -115,12 +115,9 @@ impl Palette {
     }
 
     #[inline]
-    pub fn within(&self, index: u8, px: [u8; 3], tolerance: i32) -> bool {
-        let c = self.color(index);
-        let d: i32 = (0..3)
-            .map(|k| WEIGHTS[k] * (c[k] as i32 - px[k] as i32).pow(2))
-            .sum();
-        d <= tolerance * tolerance * (WEIGHTS[0] + WEIGHTS[1] + WEIGHTS[2])
+    pub fn within(&self, index: u8, px: [u8; 3], tolerance: f32) -> bool {
+        let limit = tolerance * tolerance * (WEIGHTS[0] + WEIGHTS[1] + WEIGHTS[2]) as f32;
+        self.distance(index, px) as f32 <= limit
     }
 
     #[inline]
@@ -245,7 +242,7 @@ impl Palette {
 /// Ordered dithering applies only where the nearest palette colour is further off than this
 /// (levels, weighted root mean square): measured on time-lapse frames, dithering what the
 /// palette already matches adds noise and bytes and no fidelity.
-const DITHER_THRESHOLD: i32 = 5;
+const DITHER_THRESHOLD: f32 = 5.0;
 /// Rounds of k-means after NeuQuant: most of the gain comes in the first two.
 const KMEANS_ROUNDS: usize = 4;
 /// Channel weights of the colour distance, towards green as the eye is (a cheap stand-in for a
