@@ -63,6 +63,7 @@ chat-crawl-unknown = Nikoho jménem { $name } jsem nenašel. Zkontrolujte pravop
 chat-crawl-too-few = Našel jsem jen { $count } použitelných fotek ({ $name }); časosběr potřebuje aspoň dvě.
 chat-crawl-failed = Hledání fotek selhalo; chyba je na mé straně. Zkuste to prosím za chvíli znovu.
 chat-sources-unavailable = Zdroje fotek teď nejsou dostupné. Zkuste hledání znovu za pár minut.
+chat-name-search-off = Hledání fotek podle jména tento bot nemá nastavené. Pošlete mi místo toho fotky.
 chat-photos-gone = Některé vaše fotky už tu uložené nejsou. Pošlete je prosím znovu.
 chat-video-too-large = I nejmenší verze videa je nad limitem nahrávání tohoto chatu. Zkuste méně snímků nebo GIF.
 chat-queue-full = Na řadě je moc videí ({ $waiting }). Stiskněte prosím Vytvořit video znovu za pár minut.

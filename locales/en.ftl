@@ -63,6 +63,7 @@ chat-crawl-unknown = I couldn't find anyone called { $name }. Check the spelling
 chat-crawl-too-few = I found only { $count } usable photos of { $name }; a time-lapse needs at least two.
 chat-crawl-failed = The photo search failed; something went wrong on my side. Please try again in a moment.
 chat-sources-unavailable = I couldn't reach the photo sources just now. Please try the search again in a few minutes.
+chat-name-search-off = Finding photos by name is not set up on this bot. Send me photos instead.
 chat-photos-gone = Some of your photos are no longer stored here. Please send them again.
 chat-video-too-large = Even the smallest version of this video is over this chat's upload limit. Try fewer frames or GIF.
 chat-queue-full = Too many videos are waiting ({ $waiting }). Please press Render again in a few minutes.

@@ -93,6 +93,10 @@ pub struct CrawlConfig {
     pub search_url: String,
     /// host:port list (comma-separated) exempt from the private-address refusal; for tests.
     pub allow_hosts: String,
+    /// How the people running this can be reached (an email address or a web page). Sent in
+    /// the User-Agent, as Wikimedia's policy asks of every client; without it no name is
+    /// searched there.
+    pub contact: String,
     /// Photos kept per crawl.
     pub max_photos: usize,
     /// Time limit of one download, in seconds.
@@ -111,6 +115,7 @@ impl Default for CrawlConfig {
             commons_url: "https://commons.wikimedia.org".into(),
             search_url: "https://www.googleapis.com/customsearch/v1".into(),
             allow_hosts: String::new(),
+            contact: String::new(),
             max_photos: 40,
             timeout_s: 20.0,
             max_mb: 15,

@@ -68,6 +68,7 @@ fn a_name_in_the_chat_becomes_stored_photos_credits_and_an_analysis() {
     config.crawl.wikidata_url = wikidata.url();
     config.crawl.commons_url = commons.url();
     config.crawl.allow_hosts = [photos.host(), wikidata.host(), commons.host()].join(",");
+    config.crawl.contact = "tests@lifelapse.invalid".into();
     let options = CrawlOptions::from_config(&config, &Secrets::default());
 
     let dir = tempfile::tempdir().unwrap();
@@ -128,6 +129,7 @@ fn a_search_that_cannot_reach_its_sources_says_so_in_the_users_words_only() {
     config.crawl.wikidata_url = wikidata.url();
     config.crawl.commons_url = wikidata.url();
     config.crawl.allow_hosts = wikidata.host();
+    config.crawl.contact = "tests@lifelapse.invalid".into();
     let options = CrawlOptions::from_config(&config, &Secrets::default());
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
@@ -159,4 +161,39 @@ fn a_search_that_cannot_reach_its_sources_says_so_in_the_users_words_only() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_bot_without_a_contact_for_wikimedia_says_name_search_is_not_set_up() {
+    let wikidata = serve(|_: &Request| Reply::json(json!({"search": []})));
+    let mut config = Config::default();
+    config.crawl.wikidata_url = wikidata.url();
+    config.crawl.allow_hosts = wikidata.host();
+    let options = CrawlOptions::from_config(&config, &Secrets::default());
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let key = SessionKey {
+        platform: "telegram".into(),
+        chat: 8,
+        user: 8,
+    };
+    let mut chat = Conversation::default();
+    chat.handle(Event::Command {
+        user: 8,
+        command: Command::Timelapse(Some("Jennifer Aniston".into())),
+    });
+    let answer = jobs::crawl_for_session(&store, &key, "Jennifer Aniston", &options);
+    let actions = chat.handle(answer);
+    match &actions[..] {
+        [Action::Reply { key, args }] => {
+            assert_eq!(key, "chat-name-search-off");
+            assert!(args.is_empty(), "{args:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Returned before any request.
+    assert_eq!(
+        wikidata.requests.load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
 }

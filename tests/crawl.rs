@@ -21,6 +21,11 @@ fn jpeg(rel: &str) -> Vec<u8> {
 /// ship; `slow` delays every answer.
 fn wikidata(slow: Duration) -> FakeServer {
     serve(move |r: &Request| {
+        // Wikimedia's policy: the client, its version and a contact.
+        let agent = r.header("user-agent").unwrap_or_default();
+        if !(agent.starts_with("lifelapse/") && agent.contains(&format!("({CONTACT})"))) {
+            return Reply::status(403);
+        }
         let reply = match r.param("action") {
             Some("wbsearchentities") if r.param("search") == Some("Barack Obama") => {
                 Reply::json(json!({"search": [
@@ -155,10 +160,14 @@ fn search(photos: &str) -> FakeServer {
     })
 }
 
+/// How the tests' crawls say they can be reached; the fake Wikidata checks the User-Agent.
+const CONTACT: &str = "tests@lifelapse.invalid";
+
 fn crawl_cmd(dir: &std::path::Path, servers: &[&FakeServer]) -> Command {
     let mut cmd = lifelapse(dir);
     let hosts: Vec<String> = servers.iter().map(|s| s.host()).collect();
     cmd.env("LIFELAPSE_CRAWL_ALLOW_HOSTS", hosts.join(","))
+        .env("LIFELAPSE_CRAWL_CONTACT", CONTACT)
         .env("LIFELAPSE_CRAWL_MAX_MB", "1")
         .env("LIFELAPSE_DATA_DIR", dir.join("data"));
     cmd
@@ -276,6 +285,7 @@ fn a_slow_server_times_out_and_private_endpoints_are_refused() {
     let wd = wikidata(Duration::ZERO);
     let out = run(lifelapse(dir.path())
         .env("LIFELAPSE_CRAWL_WIKIDATA_URL", wd.url())
+        .env("LIFELAPSE_CRAWL_CONTACT", CONTACT)
         .args(["crawl", "Barack Obama", "-o", "x"]));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
@@ -487,4 +497,18 @@ fn commons_listings_are_followed_through_pages_and_one_failed_request_loses_noth
         "the failed request is logged: {}",
         stderr(&out)
     );
+}
+
+#[test]
+fn no_name_is_searched_without_a_contact_for_wikimedia() {
+    let dir = tempfile::tempdir().unwrap();
+    let wd = wikidata(Duration::ZERO);
+    let out = run(crawl_cmd(dir.path(), &[&wd])
+        .env("LIFELAPSE_CRAWL_WIKIDATA_URL", wd.url())
+        .env("LIFELAPSE_CRAWL_CONTACT", "")
+        .args(["crawl", "Barack Obama", "-o", "obama"]));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("[crawl] contact"), "{}", stderr(&out));
+    // The process has ended: nothing more can reach the fake.
+    assert_eq!(wd.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
 }

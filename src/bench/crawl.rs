@@ -117,6 +117,7 @@ pub fn run(samples: &Path, latency: Duration) -> Result<CrawlBench, BenchError> 
         search_engine: None,
         max_photos: n / 2,
         fetch: fetch.clone(),
+        contact: "bench@lifelapse.invalid".into(),
     };
     let result = crawl::crawl("Bench Person", &options)
         .map_err(|e| BenchError::Input(format!("crawl: {e}")))?;

@@ -186,6 +186,8 @@ pub enum Event {
 pub enum Trouble {
     /// The photo sources could not be reached, or refused the search for now.
     SourcesUnavailable,
+    /// This bot is not set up to search by name (no `[crawl] contact`).
+    NameSearchOff,
     /// A photo of the session is no longer stored.
     PhotosGone,
     /// Even the smallest video is over the chat's upload limit.
@@ -199,6 +201,7 @@ impl Trouble {
     fn message_key(self, internal: &'static str) -> &'static str {
         match self {
             Self::SourcesUnavailable => "chat-sources-unavailable",
+            Self::NameSearchOff => "chat-name-search-off",
             Self::PhotosGone => "chat-photos-gone",
             Self::VideoTooLarge => "chat-video-too-large",
             Self::Internal => internal,

@@ -42,6 +42,7 @@ pub fn crawl_for_session(
                     CrawlError::Fetch(_) | CrawlError::Provider(_) | CrawlError::Api { .. } => {
                         Trouble::SourcesUnavailable
                     }
+                    CrawlError::NoContact => Trouble::NameSearchOff,
                     _ => Trouble::Internal,
                 },
             };

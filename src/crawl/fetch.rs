@@ -67,11 +67,18 @@ impl Default for FetchOptions {
             max_concurrent: 8,
             max_per_host: 2,
             retries: 2,
-            user_agent: format!(
-                "lifelapse/{} (face time-lapse maker; https://github.com/lifelapse)",
-                env!("CARGO_PKG_VERSION")
-            ),
+            user_agent: user_agent(""),
         }
+    }
+}
+
+/// The User-Agent in the form Wikimedia's policy asks for: the client and its version, how
+/// its operators can be reached, and the HTTP library.
+pub fn user_agent(contact: &str) -> String {
+    let client = format!("lifelapse/{}", env!("CARGO_PKG_VERSION"));
+    match contact.trim() {
+        "" => format!("{client} ureq/2"),
+        contact => format!("{client} ({contact}) ureq/2"),
     }
 }
 

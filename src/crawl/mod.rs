@@ -34,6 +34,8 @@ pub enum CrawlError {
     Provider(String),
     #[error("crawl settings: {0}")]
     Config(String),
+    #[error("set [crawl] contact (LIFELAPSE_CRAWL_CONTACT) to an email address or web page where the people running lifelapse can be reached: Wikimedia blocks clients that give none")]
+    NoContact,
     #[error("cannot write {path}: {message}")]
     Write { path: PathBuf, message: String },
 }
@@ -163,6 +165,9 @@ pub struct CrawlOptions {
     pub search_engine: Option<Secret>,
     pub fetch: FetchOptions,
     pub max_photos: usize,
+    /// How the people running lifelapse can be reached (`[crawl] contact`); also in
+    /// `fetch.user_agent`.
+    pub contact: String,
 }
 
 impl CrawlOptions {
@@ -186,9 +191,11 @@ impl CrawlOptions {
                 timeout: Duration::from_secs_f64(c.timeout_s.max(0.1)),
                 max_concurrent: c.concurrency.max(1),
                 max_per_host: c.per_host.max(1),
+                user_agent: fetch::user_agent(&c.contact),
                 ..FetchOptions::default()
             },
             max_photos: c.max_photos.max(1),
+            contact: c.contact.trim().to_string(),
         }
     }
 }
@@ -204,6 +211,10 @@ pub fn crawl(name: &str, options: &CrawlOptions) -> Result<CrawlResult, CrawlErr
     let name = name.trim();
     if name.is_empty() {
         return Err(CrawlError::UnknownName(String::new()));
+    }
+    // Wikidata resolves every name, so nothing is asked of Wikimedia without a contact.
+    if options.contact.is_empty() {
+        return Err(CrawlError::NoContact);
     }
     let fetcher = Fetcher::new(options.fetch.clone());
     let searchable = options.search_key.is_some() && options.search_engine.is_some();
