@@ -363,12 +363,37 @@ fn the_fetcher_retries_busy_servers_and_stops_redirect_loops() {
     ));
 }
 
+/// `reply`'s body gzip-compressed, as Wikimedia answers clients that accept it.
+fn gzipped(mut reply: Reply) -> Reply {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&reply.body).expect("gzip");
+    reply.body = gz.finish().expect("gzip");
+    reply
+        .headers
+        .push(("Content-Encoding".into(), "gzip".into()));
+    reply
+}
+
 /// Commons as it answers big categories: listings in pages (`cmcontinue`), a "… by year"
 /// category between the person's and the dated ones, and a rate-limit error inside an HTTP 200
-/// answer (MediaWiki's way) for one of the dated categories.
+/// answer (MediaWiki's way) for one of the dated categories. Every answer is gzip-compressed,
+/// and a client that does not accept gzip is refused.
 fn paged_commons(photos: &str) -> FakeServer {
     let photos = photos.to_string();
     serve(move |r: &Request| {
+        if !r
+            .header("accept-encoding")
+            .is_some_and(|a| a.contains("gzip"))
+        {
+            return Reply::status(406);
+        }
+        gzipped(paged_commons_answer(&photos, r))
+    })
+}
+
+fn paged_commons_answer(photos: &str, r: &Request) -> Reply {
+    {
         let members = |titles: &[(i64, &str)]| {
             let list: Vec<_> = titles
                 .iter()
@@ -459,7 +484,7 @@ fn paged_commons(photos: &str) -> FakeServer {
             }
             _ => Reply::status(400),
         }
-    })
+    }
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! here and refused when any of its addresses is loopback, private, link-local, shared, multicast
 //! or otherwise not public, and that check is repeated for every redirect (at most 3), which are
 //! followed by hand. Bodies are capped in size and time; concurrency is bounded overall and per
-//! host; 429 and 5xx answers are retried with back-off.
+//! host; 429 and 5xx answers are retried with back-off (Retry-After honoured up to 30 s).
+//! Answers may come gzip-compressed; the size cap applies to the bytes after decompression.
 //!
 //! `allow_hosts` (host:port) lifts the address check for named hosts: that is how tests point
 //! the providers at fake servers on 127.0.0.1.
