@@ -91,6 +91,9 @@ pub struct CrawlConfig {
     /// The keyed image search's endpoint (used only with LIFELAPSE_CRAWL_SEARCH_API_KEY and
     /// LIFELAPSE_CRAWL_SEARCH_ENGINE_ID set).
     pub search_url: String,
+    /// The keyless Openverse image search of openly licensed photos (its API is
+    /// `<url>/v1/images/`); empty leaves it out.
+    pub openverse_url: String,
     /// host:port list (comma-separated) exempt from the private-address refusal; for tests.
     pub allow_hosts: String,
     /// How the people running this can be reached (an email address or a web page). Sent in
@@ -114,6 +117,7 @@ impl Default for CrawlConfig {
             wikidata_url: "https://www.wikidata.org".into(),
             commons_url: "https://commons.wikimedia.org".into(),
             search_url: "https://www.googleapis.com/customsearch/v1".into(),
+            openverse_url: "https://api.openverse.org".into(),
             allow_hosts: String::new(),
             contact: String::new(),
             max_photos: 40,

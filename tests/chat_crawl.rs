@@ -66,6 +66,7 @@ fn a_name_in_the_chat_becomes_stored_photos_credits_and_an_analysis() {
     });
     let mut config = Config::default();
     config.crawl.wikidata_url = wikidata.url();
+    config.crawl.openverse_url = String::new();
     config.crawl.commons_url = commons.url();
     config.crawl.allow_hosts = [photos.host(), wikidata.host(), commons.host()].join(",");
     config.crawl.contact = "tests@lifelapse.invalid".into();
@@ -127,6 +128,7 @@ fn a_search_that_cannot_reach_its_sources_says_so_in_the_users_words_only() {
     let wikidata = serve(|_: &Request| Reply::status(503));
     let mut config = Config::default();
     config.crawl.wikidata_url = wikidata.url();
+    config.crawl.openverse_url = String::new();
     config.crawl.commons_url = wikidata.url();
     config.crawl.allow_hosts = wikidata.host();
     config.crawl.contact = "tests@lifelapse.invalid".into();
@@ -168,6 +170,7 @@ fn a_bot_without_a_contact_for_wikimedia_says_name_search_is_not_set_up() {
     let wikidata = serve(|_: &Request| Reply::json(json!({"search": []})));
     let mut config = Config::default();
     config.crawl.wikidata_url = wikidata.url();
+    config.crawl.openverse_url = String::new();
     config.crawl.allow_hosts = wikidata.host();
     let options = CrawlOptions::from_config(&config, &Secrets::default());
     let dir = tempfile::tempdir().unwrap();

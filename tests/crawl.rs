@@ -168,6 +168,8 @@ fn crawl_cmd(dir: &std::path::Path, servers: &[&FakeServer]) -> Command {
     let hosts: Vec<String> = servers.iter().map(|s| s.host()).collect();
     cmd.env("LIFELAPSE_CRAWL_ALLOW_HOSTS", hosts.join(","))
         .env("LIFELAPSE_CRAWL_CONTACT", CONTACT)
+        // Openverse only where a test serves it.
+        .env("LIFELAPSE_CRAWL_OPENVERSE_URL", "")
         .env("LIFELAPSE_CRAWL_MAX_MB", "1")
         .env("LIFELAPSE_DATA_DIR", dir.join("data"));
     cmd
@@ -536,4 +538,79 @@ fn no_name_is_searched_without_a_contact_for_wikimedia() {
     assert!(stderr(&out).contains("[crawl] contact"), "{}", stderr(&out));
     // The process has ended: nothing more can reach the fake.
     assert_eq!(wd.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+/// Openverse answering every query with the same two openly licensed photos, in the shape of
+/// its API's published Image schema (https://api.openverse.org/v1/schema/Image).
+fn openverse(photos: &str) -> FakeServer {
+    let photos = photos.to_string();
+    serve(move |r: &Request| {
+        let agent = r.header("user-agent").unwrap_or_default();
+        if r.path != "/v1/images/" || !agent.contains(CONTACT) {
+            return Reply::status(403);
+        }
+        assert!(r.param("q").is_some_and(|q| q.contains("Barack Obama")));
+        let size: usize = r
+            .param("page_size")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        assert!((1..=20).contains(&size), "page_size {size}");
+        Reply::json(json!({
+            "result_count": 2, "page_count": 1, "page_size": size, "page": 1,
+            "results": [
+                {"id": "7c1a", "title": "Young Barack Obama", "foreign_landing_url": "https://www.flickr.com/photos/example/1",
+                 "url": format!("{photos}/young.jpg"), "creator": "A. Photographer", "license": "by", "license_version": "2.0",
+                 "license_url": "https://creativecommons.org/licenses/by/2.0/", "provider": "flickr", "source": "flickr",
+                 "filetype": "jpg", "mature": false, "width": 640, "height": 480},
+                {"id": "7c1b", "title": "Obama", "foreign_landing_url": "https://www.flickr.com/photos/example/2",
+                 "url": null, "creator": "Nobody", "license": "by", "license_version": "2.0"}
+            ]
+        }))
+    })
+}
+
+#[test]
+fn openverse_adds_openly_licensed_photos_with_their_credits() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = serve(|r: &Request| match r.path.as_str() {
+        "/portrait.jpg" => Reply::bytes("image/jpeg", jpeg("faces/barack_obama/01.jpg")),
+        "/2004.jpg" => Reply::bytes("image/jpeg", jpeg("faces/barack_obama/02.jpg")),
+        "/2012.jpg" => Reply::bytes("image/jpeg", jpeg("faces/barack_obama/03.jpg")),
+        "/young.jpg" => Reply::bytes("image/jpeg", jpeg("faces/barack_obama/04.jpg")),
+        _ => Reply::status(404),
+    });
+    let (wd, cm, ov) = (
+        wikidata(Duration::ZERO),
+        commons(&host.url()),
+        openverse(&host.url()),
+    );
+    let out = run(crawl_cmd(dir.path(), &[&host, &wd, &cm, &ov])
+        .env("LIFELAPSE_CRAWL_WIKIDATA_URL", wd.url())
+        .env("LIFELAPSE_CRAWL_COMMONS_URL", cm.url())
+        .env("LIFELAPSE_CRAWL_OPENVERSE_URL", ov.url())
+        .args(["crawl", "Barack Obama", "-o", "obama", "--json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let photos = m["photos"].as_array().unwrap();
+    let young = photos
+        .iter()
+        .find(|p| p["provider"] == "openverse")
+        .unwrap_or_else(|| panic!("no Openverse photo: {photos:?}"));
+    assert!(young["url"].as_str().unwrap().ends_with("/young.jpg"));
+    assert_eq!(young["licence"], "CC BY 2.0");
+    assert_eq!(young["attribution"], "A. Photographer");
+    assert_eq!(young["attribution_required"], true);
+    assert_eq!(young["page"], "https://www.flickr.com/photos/example/1");
+    assert!(young["date"].is_null());
+    // The four queries were asked; the same photo found by each is kept once.
+    assert_eq!(ov.requests.load(std::sync::atomic::Ordering::SeqCst), 4);
+    assert_eq!(
+        photos
+            .iter()
+            .filter(|p| p["provider"] == "openverse")
+            .count(),
+        1
+    );
+    // Commons' dated photos are still there.
+    assert!(photos.iter().any(|p| p["provider"] == "commons"));
 }

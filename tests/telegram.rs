@@ -496,6 +496,7 @@ fn a_name_is_searched_credited_and_dated_from_the_birth_date() {
             [photos.host(), wikidata.host(), commons.host()].join(","),
         ),
         ("LIFELAPSE_CRAWL_CONTACT", "tests@lifelapse.invalid".into()),
+        ("LIFELAPSE_CRAWL_OPENVERSE_URL", String::new()),
     ];
     let mut served = Served::start_with(&fake, dir.path(), &env);
     fake.send_text(OWNER, OWNER, "/timelapse Jennifer Aniston");

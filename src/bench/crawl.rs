@@ -113,6 +113,7 @@ pub fn run(samples: &Path, latency: Duration) -> Result<CrawlBench, BenchError> 
         wikidata_url: wikidata.url(),
         commons_url: commons.url(),
         search_url: String::new(),
+        openverse_url: String::new(),
         search_key: None,
         search_engine: None,
         max_photos: n / 2,

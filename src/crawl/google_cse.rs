@@ -7,16 +7,6 @@ use super::{Candidate, CrawlError};
 use crate::config::Secret;
 use url::Url;
 
-/// The queries the seed sent, which reach childhood photos a plain name search misses.
-pub fn queries(name: &str) -> [String; 4] {
-    [
-        format!("photo of {name} as a kid"),
-        format!("{name} as a teenager"),
-        format!("young {name}"),
-        name.to_string(),
-    ]
-}
-
 pub fn candidates(
     fetch: &Fetcher,
     base: &str,
@@ -26,7 +16,7 @@ pub fn candidates(
     per_query: usize,
 ) -> Result<Vec<Candidate>, CrawlError> {
     let mut out = Vec::new();
-    for q in queries(name) {
+    for q in super::search_queries(name) {
         let mut url =
             Url::parse(base).map_err(|_| CrawlError::Config(format!("{base} is not a URL")))?;
         url.query_pairs_mut()

@@ -5,6 +5,7 @@
 
 pub mod fetch;
 pub mod google_cse;
+pub mod openverse;
 pub mod wikimedia;
 
 use crate::config::{Config, Secret, Secrets};
@@ -161,6 +162,8 @@ pub struct CrawlOptions {
     pub wikidata_url: String,
     pub commons_url: String,
     pub search_url: String,
+    /// The keyless Openverse image search; empty leaves it out.
+    pub openverse_url: String,
     pub search_key: Option<Secret>,
     pub search_engine: Option<Secret>,
     pub fetch: FetchOptions,
@@ -177,6 +180,7 @@ impl CrawlOptions {
             wikidata_url: c.wikidata_url.clone(),
             commons_url: c.commons_url.clone(),
             search_url: c.search_url.clone(),
+            openverse_url: c.openverse_url.trim().to_string(),
             search_key: secrets.search_api_key.clone(),
             search_engine: secrets.search_engine_id.clone(),
             fetch: FetchOptions {
@@ -206,6 +210,17 @@ fn age_at(born: Option<NaiveDate>, date: Option<NaiveDate>) -> Option<f64> {
 }
 
 /// Finds, downloads and de-duplicates photos of `name`.
+/// The queries the seed sent to image searches: they reach childhood photos a plain name search
+/// misses.
+pub fn search_queries(name: &str) -> [String; 4] {
+    [
+        format!("photo of {name} as a kid"),
+        format!("{name} as a teenager"),
+        format!("young {name}"),
+        name.to_string(),
+    ]
+}
+
 pub fn crawl(name: &str, options: &CrawlOptions) -> Result<CrawlResult, CrawlError> {
     let start = Instant::now();
     let name = name.trim();
@@ -217,7 +232,8 @@ pub fn crawl(name: &str, options: &CrawlOptions) -> Result<CrawlResult, CrawlErr
         return Err(CrawlError::NoContact);
     }
     let fetcher = Fetcher::new(options.fetch.clone());
-    let searchable = options.search_key.is_some() && options.search_engine.is_some();
+    let searchable = (options.search_key.is_some() && options.search_engine.is_some())
+        || !options.openverse_url.is_empty();
     let (person, alternatives) = match wikimedia::resolve(&fetcher, &options.wikidata_url, name) {
         Ok(found) => found,
         Err(CrawlError::UnknownName(_)) if searchable => (
@@ -237,7 +253,7 @@ pub fn crawl(name: &str, options: &CrawlOptions) -> Result<CrawlResult, CrawlErr
 
     // The providers, in parallel.
     let max = options.max_photos;
-    let (commons, search) = rayon::join(
+    let (commons, (search, openverse)) = rayon::join(
         || {
             if person.id.is_empty() {
                 Ok(Vec::new())
@@ -245,21 +261,33 @@ pub fn crawl(name: &str, options: &CrawlOptions) -> Result<CrawlResult, CrawlErr
                 wikimedia::commons_candidates(&fetcher, &options.commons_url, &person, max)
             }
         },
-        || match (&options.search_key, &options.search_engine) {
-            (Some(key), Some(engine)) => google_cse::candidates(
-                &fetcher,
-                &options.search_url,
-                key,
-                engine,
-                &person.label,
-                10,
-            ),
-            _ => Ok(Vec::new()),
+        || {
+            rayon::join(
+                || match (&options.search_key, &options.search_engine) {
+                    (Some(key), Some(engine)) => google_cse::candidates(
+                        &fetcher,
+                        &options.search_url,
+                        key,
+                        engine,
+                        &person.label,
+                        10,
+                    ),
+                    _ => Ok(Vec::new()),
+                },
+                || match options.openverse_url.as_str() {
+                    "" => Ok(Vec::new()),
+                    base => openverse::candidates(&fetcher, base, &person.label, 10),
+                },
+            )
         },
     );
     let mut skipped = Vec::new();
     let mut candidates = Vec::new();
-    for (provider, result) in [("commons", commons), ("search", search)] {
+    for (provider, result) in [
+        ("commons", commons),
+        ("search", search),
+        ("openverse", openverse),
+    ] {
         match result {
             Ok(c) => candidates.extend(c),
             // One provider failing leaves the others' photos.
