@@ -225,27 +225,11 @@ pub fn run(
         ..
     } = request.output
     {
-        let settings = request.settings;
-        let trial = Cancellable {
-            inner: &lapse,
-            cancel,
-        };
-        let predicted = video::gif::predict_size(&trial, settings.fps, &settings.gif);
-        if cancel.is_cancelled() {
-            return Err(RenderError::Cancelled);
-        }
-        let predicted = predicted?;
-        if predicted > limit {
-            size = fitting_side(size, predicted, limit).max(MIN_FITTING_SIDE.min(size));
-            tracing::info!(
-                predicted,
-                limit,
-                size,
-                "GIF predicted over the limit; rendering it smaller"
-            );
+        if let Some(fitting) = gif_side_to_fit(&lapse, request.settings, limit, cancel)? {
+            size = fitting;
             let smaller = RenderSettings {
                 size,
-                ..settings.clone()
+                ..request.settings.clone()
             };
             (lapse, left_out) = build_lapse(request.album, &smaller, engines, cancel)?;
         }
@@ -335,6 +319,37 @@ fn write(
             ))
         }
     }
+}
+
+/// The side at which the GIF of `lapse` is predicted to fit `limit` bytes, from a short trial
+/// encode; `None` when it fits as it is.
+fn gif_side_to_fit(
+    lapse: &Lapse,
+    settings: &RenderSettings,
+    limit: u64,
+    cancel: &CancelToken,
+) -> Result<Option<u32>, RenderError> {
+    let trial = Cancellable {
+        inner: lapse,
+        cancel,
+    };
+    let predicted = video::gif::predict_size(&trial, settings.fps, &settings.gif);
+    if cancel.is_cancelled() {
+        return Err(RenderError::Cancelled);
+    }
+    let predicted = predicted?;
+    if predicted <= limit {
+        return Ok(None);
+    }
+    let side =
+        fitting_side(settings.size, predicted, limit).max(MIN_FITTING_SIDE.min(settings.size));
+    tracing::info!(
+        predicted,
+        limit,
+        side,
+        "GIF predicted over the limit; rendering it smaller"
+    );
+    Ok(Some(side))
 }
 
 /// The smallest side a video is shrunk to, to fit an upload limit.

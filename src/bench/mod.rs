@@ -551,22 +551,44 @@ fn ffmpeg_gif(frames: &[RgbImage], size: u32, runs: usize) -> Result<Option<GifB
                 stdin.write_all(f.as_raw()).map_err(input_error)?;
             }
         }
-        let status = child.wait().map_err(input_error)?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(BenchError::Input(format!("ffmpeg failed: {status}")))
-        }
+        succeeded("ffmpeg", child.wait().map_err(input_error)?)
     })?;
-    let bytes = std::fs::read(&out).map_err(input_error)?;
-    Ok(Some(GifBench {
-        encoder: "ffmpeg palettegen/paletteuse (bayer)".into(),
+    peer_row(
+        "ffmpeg palettegen/paletteuse (bayer)",
+        &out,
+        frames,
+        size,
+        t,
+    )
+    .map(Some)
+}
+
+/// A peer's exit status as a result.
+fn succeeded(program: &str, status: std::process::ExitStatus) -> Result<(), BenchError> {
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BenchError::Input(format!("{program} failed: {status}")))
+    }
+}
+
+/// A peer encoder's row: the GIF it wrote in `time`, compared with the source frames.
+fn peer_row(
+    encoder: &str,
+    file: &Path,
+    frames: &[RgbImage],
+    size: u32,
+    time: Duration,
+) -> Result<GifBench, BenchError> {
+    let bytes = std::fs::read(file).map_err(input_error)?;
+    Ok(GifBench {
+        encoder: encoder.into(),
         frames: frames.len(),
         size,
-        seconds: t.as_secs_f64(),
+        seconds: time.as_secs_f64(),
         bytes: bytes.len() as u64,
         fidelity: gif_fidelity(&bytes, frames)?,
-    }))
+    })
 }
 
 /// gifski's `--fast` mode on the same frames (as PNG files, written before the timing), when
@@ -592,21 +614,9 @@ fn gifski_gif(frames: &[RgbImage], size: u32, runs: usize) -> Result<Option<GifB
             .args(&pngs)
             .status()
             .map_err(input_error)?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(BenchError::Input(format!("gifski failed: {status}")))
-        }
+        succeeded("gifski", status)
     })?;
-    let bytes = std::fs::read(&out).map_err(input_error)?;
-    Ok(Some(GifBench {
-        encoder: "gifski --fast".into(),
-        frames: frames.len(),
-        size,
-        seconds: t.as_secs_f64(),
-        bytes: bytes.len() as u64,
-        fidelity: gif_fidelity(&bytes, frames)?,
-    }))
+    peer_row("gifski --fast", &out, frames, size, t).map(Some)
 }
 
 /// lifelapse's MP4 writer (ffmpeg, libx264, CRF 20) on the same frames, compared through
