@@ -103,9 +103,8 @@ impl Palette {
         self.colors[index as usize % self.colors.len()]
     }
 
-    /// Whether palette colour `index` is within `tolerance` levels of `px` (the root mean square
-    /// over the channels, weighted as the nearest-colour search weighs them).
-    /// Weighted squared distance between palette colour `index` and `px`.
+    /// Weighted squared distance between palette colour `index` and `px`, as the
+    /// nearest-colour search measures it.
     #[inline]
     pub fn distance(&self, index: u8, px: [u8; 3]) -> i32 {
         let c = self.color(index);
@@ -114,6 +113,8 @@ impl Palette {
             .sum()
     }
 
+    /// Whether palette colour `index` is within `tolerance` levels of `px` (the root mean square
+    /// over the channels, weighted as [`Palette::distance`] weighs them).
     #[inline]
     pub fn within(&self, index: u8, px: [u8; 3], tolerance: f32) -> bool {
         let limit = tolerance * tolerance * (WEIGHTS[0] + WEIGHTS[1] + WEIGHTS[2]) as f32;
@@ -307,6 +308,7 @@ impl Samples {
     }
 }
 
+/// [`Palette::distance`] between two points of colour space.
 fn distance(a: &[f32; 3], b: &[f32; 3]) -> f32 {
     (0..3)
         .map(|c| WEIGHTS[c] as f32 * (a[c] - b[c]) * (a[c] - b[c]))
