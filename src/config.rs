@@ -91,6 +91,8 @@ pub struct CrawlConfig {
     /// The keyed image search's endpoint (used only with LIFELAPSE_CRAWL_SEARCH_API_KEY and
     /// LIFELAPSE_CRAWL_SEARCH_ENGINE_ID set).
     pub search_url: String,
+    /// The Brave Search API (image search), used when LIFELAPSE_CRAWL_BRAVE_API_KEY is set.
+    pub brave_url: String,
     /// The keyless Openverse image search of openly licensed photos (its API is
     /// `<url>/v1/images/`); empty leaves it out.
     pub openverse_url: String,
@@ -118,6 +120,7 @@ impl Default for CrawlConfig {
             commons_url: "https://commons.wikimedia.org".into(),
             search_url: "https://www.googleapis.com/customsearch/v1".into(),
             openverse_url: "https://api.openverse.org".into(),
+            brave_url: "https://api.search.brave.com".into(),
             allow_hosts: String::new(),
             contact: String::new(),
             max_photos: 40,
@@ -706,6 +709,8 @@ pub struct Secrets {
     pub discord_token: Option<Secret>,
     pub search_api_key: Option<Secret>,
     pub search_engine_id: Option<Secret>,
+    /// The Brave Search API's subscription token (image search).
+    pub brave_api_key: Option<Secret>,
 }
 
 impl Secrets {
@@ -720,6 +725,7 @@ impl Secrets {
             discord_token: get("LIFELAPSE_DISCORD_TOKEN"),
             search_api_key: get("LIFELAPSE_CRAWL_SEARCH_API_KEY"),
             search_engine_id: get("LIFELAPSE_CRAWL_SEARCH_ENGINE_ID"),
+            brave_api_key: get("LIFELAPSE_CRAWL_BRAVE_API_KEY"),
         }
     }
 }

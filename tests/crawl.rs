@@ -614,3 +614,75 @@ fn openverse_adds_openly_licensed_photos_with_their_credits() {
     // Commons' dated photos are still there.
     assert!(photos.iter().any(|p| p["provider"] == "commons"));
 }
+
+const BRAVE_KEY: &str = "brave-test-key";
+
+/// The Brave Search API's image search, answering in the shape of its published ImageResult;
+/// the query for "young …" is redirected to `moved` (another host).
+fn brave(photos: &str, moved: &str) -> FakeServer {
+    let (photos, moved) = (photos.to_string(), moved.to_string());
+    serve(move |r: &Request| {
+        if r.path != "/res/v1/images/search" || r.header("x-subscription-token") != Some(BRAVE_KEY)
+        {
+            return Reply::status(401);
+        }
+        let q = r.param("q").unwrap_or_default();
+        if q.starts_with("young ") {
+            return Reply::redirect(&format!("{moved}/elsewhere"));
+        }
+        Reply::json(
+            json!({"type": "images", "query": {"original": q}, "results": [{
+                "type": "image_result", "title": "Barack Obama in school", "url": "https://news.example/obama-school",
+                "source": "news.example", "thumbnail": {"src": "https://imgs.example/t"},
+                "properties": {"url": format!("{photos}/school.jpg"), "placeholder": "https://imgs.example/p"},
+                "meta_url": {"scheme": "https", "netloc": "news.example", "hostname": "news.example"},
+                "confidence": "high"
+            }]}),
+        )
+    })
+}
+
+#[test]
+fn a_brave_image_search_adds_photos_and_its_key_never_leaves_its_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = serve(|r: &Request| match r.path.as_str() {
+        "/school.jpg" => Reply::bytes("image/jpeg", jpeg("faces/barack_obama/04.jpg")),
+        _ => Reply::status(404),
+    });
+    // Where the redirected query lands: it must arrive without the key.
+    let key_seen_elsewhere = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = key_seen_elsewhere.clone();
+    let elsewhere = serve(move |r: &Request| {
+        if r.header("x-subscription-token").is_some() {
+            seen.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Reply::json(json!({"type": "images", "results": []}))
+    });
+    let (wd, search) = (
+        wikidata(Duration::ZERO),
+        brave(&host.url(), &elsewhere.url()),
+    );
+    let out = run(crawl_cmd(dir.path(), &[&host, &wd, &search, &elsewhere])
+        .env("LIFELAPSE_CRAWL_WIKIDATA_URL", wd.url())
+        .env("LIFELAPSE_CRAWL_COMMONS_URL", wd.url())
+        .env("LIFELAPSE_CRAWL_BRAVE_URL", search.url())
+        .env("LIFELAPSE_CRAWL_BRAVE_API_KEY", BRAVE_KEY)
+        .args(["crawl", "Barack Obama", "-o", "obama", "--json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let photos = m["photos"].as_array().unwrap();
+    let school = photos
+        .iter()
+        .find(|p| p["provider"] == "brave")
+        .unwrap_or_else(|| panic!("no Brave photo: {photos:?}"));
+    assert!(school["url"].as_str().unwrap().ends_with("/school.jpg"));
+    assert_eq!(school["page"], "https://news.example/obama-school");
+    assert_eq!(school["attribution"], "news.example");
+    assert_eq!(search.requests.load(std::sync::atomic::Ordering::SeqCst), 4);
+    assert_eq!(
+        elsewhere.requests.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert!(!key_seen_elsewhere.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(!stderr(&out).contains(BRAVE_KEY));
+}

@@ -114,6 +114,8 @@ pub fn run(samples: &Path, latency: Duration) -> Result<CrawlBench, BenchError> 
         commons_url: commons.url(),
         search_url: String::new(),
         openverse_url: String::new(),
+        brave_url: String::new(),
+        brave_key: None,
         search_key: None,
         search_engine: None,
         max_photos: n / 2,

@@ -285,14 +285,26 @@ impl Fetcher {
 
     /// GETs `url`, following up to 3 redirects (each checked), with the size and time caps.
     pub fn get(&self, url: &str) -> Result<Fetched, FetchError> {
+        self.get_with(url, &[])
+    }
+
+    /// [`Fetcher::get`] with request `headers` (an API key, say), sent only to the first
+    /// URL's host: a redirect elsewhere never carries them.
+    pub fn get_with(&self, url: &str, headers: &[(&str, &str)]) -> Result<Fetched, FetchError> {
         let start = Instant::now();
         let mut current = self.check(url)?;
+        let first_host = host_port(&current);
         for _ in 0..=3 {
             let host = host_port(&current).unwrap_or_default();
+            let own_headers = if Some(&host) == first_host.as_ref() {
+                headers
+            } else {
+                &[]
+            };
             let response = {
                 let _all = self.overall.acquire();
                 let _host = self.host_slots(&host).acquire();
-                self.request_with_retries(current.as_str())?
+                self.request_with_retries(current.as_str(), own_headers)?
             };
             if (300..400).contains(&response.status()) {
                 let location = response
@@ -369,11 +381,18 @@ impl Fetcher {
         }
     }
 
-    fn request_with_retries(&self, url: &str) -> Result<ureq::Response, FetchError> {
+    fn request_with_retries(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<ureq::Response, FetchError> {
         let mut attempt = 0;
         loop {
             let start = Instant::now();
-            match self.agent.get(url).call() {
+            let request = headers
+                .iter()
+                .fold(self.agent.get(url), |r, (name, value)| r.set(name, value));
+            match request.call() {
                 Ok(r) => return Ok(r),
                 Err(ureq::Error::Status(code, r)) if (300..400).contains(&code) => return Ok(r),
                 Err(ureq::Error::Status(code, r))
@@ -416,7 +435,16 @@ impl Fetcher {
 
     /// GETs JSON.
     pub fn get_json(&self, url: &str) -> Result<serde_json::Value, FetchError> {
-        let fetched = self.get(url)?;
+        self.get_json_with(url, &[])
+    }
+
+    /// GETs JSON with request `headers` (see [`Fetcher::get_with`]).
+    pub fn get_json_with(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<serde_json::Value, FetchError> {
+        let fetched = self.get_with(url, headers)?;
         serde_json::from_slice(&fetched.bytes).map_err(|e| FetchError::Network {
             url: url.to_string(),
             message: format!("not JSON: {e}"),

@@ -3,6 +3,7 @@
 //! providers run in parallel; candidates are merged, downloaded through the guarded
 //! [`fetch::Fetcher`], checked to be images, de-duplicated by content and spread over the years.
 
+pub mod brave;
 pub mod fetch;
 pub mod google_cse;
 pub mod openverse;
@@ -164,6 +165,9 @@ pub struct CrawlOptions {
     pub search_url: String,
     /// The keyless Openverse image search; empty leaves it out.
     pub openverse_url: String,
+    pub brave_url: String,
+    /// The Brave Search API key; the search is left out without one.
+    pub brave_key: Option<Secret>,
     pub search_key: Option<Secret>,
     pub search_engine: Option<Secret>,
     pub fetch: FetchOptions,
@@ -181,6 +185,8 @@ impl CrawlOptions {
             commons_url: c.commons_url.clone(),
             search_url: c.search_url.clone(),
             openverse_url: c.openverse_url.trim().to_string(),
+            brave_url: c.brave_url.clone(),
+            brave_key: secrets.brave_api_key.clone(),
             search_key: secrets.search_api_key.clone(),
             search_engine: secrets.search_engine_id.clone(),
             fetch: FetchOptions {
@@ -233,6 +239,7 @@ pub fn crawl(name: &str, options: &CrawlOptions) -> Result<CrawlResult, CrawlErr
     }
     let fetcher = Fetcher::new(options.fetch.clone());
     let searchable = (options.search_key.is_some() && options.search_engine.is_some())
+        || options.brave_key.is_some()
         || !options.openverse_url.is_empty();
     let (person, alternatives) = match wikimedia::resolve(&fetcher, &options.wikidata_url, name) {
         Ok(found) => found,
@@ -253,13 +260,23 @@ pub fn crawl(name: &str, options: &CrawlOptions) -> Result<CrawlResult, CrawlErr
 
     // The providers, in parallel.
     let max = options.max_photos;
-    let (commons, (search, openverse)) = rayon::join(
+    let ((commons, brave), (search, openverse)) = rayon::join(
         || {
-            if person.id.is_empty() {
-                Ok(Vec::new())
-            } else {
-                wikimedia::commons_candidates(&fetcher, &options.commons_url, &person, max)
-            }
+            rayon::join(
+                || {
+                    if person.id.is_empty() {
+                        Ok(Vec::new())
+                    } else {
+                        wikimedia::commons_candidates(&fetcher, &options.commons_url, &person, max)
+                    }
+                },
+                || match &options.brave_key {
+                    Some(key) => {
+                        brave::candidates(&fetcher, &options.brave_url, key, &person.label, 10)
+                    }
+                    None => Ok(Vec::new()),
+                },
+            )
         },
         || {
             rayon::join(
@@ -286,6 +303,7 @@ pub fn crawl(name: &str, options: &CrawlOptions) -> Result<CrawlResult, CrawlErr
     for (provider, result) in [
         ("commons", commons),
         ("search", search),
+        ("brave", brave),
         ("openverse", openverse),
     ] {
         match result {
