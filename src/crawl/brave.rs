@@ -8,7 +8,6 @@ use super::fetch::Fetcher;
 use super::{Candidate, CrawlError};
 use crate::config::Secret;
 use serde_json::Value;
-use url::Url;
 
 pub fn candidates(
     fetch: &Fetcher,
@@ -17,29 +16,16 @@ pub fn candidates(
     name: &str,
     per_query: usize,
 ) -> Result<Vec<Candidate>, CrawlError> {
-    let endpoint = Url::parse(base)
-        .and_then(|u| u.join("res/v1/images/search"))
-        .map_err(|_| CrawlError::Config(format!("{base} is not a URL")))?;
-    let mut out = Vec::new();
-    for q in super::search_queries(name) {
-        let mut url = endpoint.clone();
-        url.query_pairs_mut()
-            .append_pair("q", &q)
-            .append_pair("count", &per_query.clamp(1, 200).to_string())
-            .append_pair("safesearch", "strict");
-        // The key travels in a header, so errors may name the URL.
-        let results =
-            fetch.get_json_with(url.as_str(), &[("X-Subscription-Token", key.expose())])?;
-        out.extend(
-            results["results"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(candidate_of),
-        );
-    }
-    Ok(out)
+    let count = per_query.clamp(1, 200).to_string();
+    // The key travels in a header, so errors may name the URL.
+    super::search_results(
+        fetch,
+        &super::endpoint(base, "res/v1/images/search")?,
+        name,
+        &[("count", &count), ("safesearch", "strict")],
+        &[("X-Subscription-Token", key.expose())],
+        candidate_of,
+    )
 }
 
 /// A photo from one result: `properties.url` is the image, `url` the page it is on.

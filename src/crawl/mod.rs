@@ -216,6 +216,43 @@ fn age_at(born: Option<NaiveDate>, date: Option<NaiveDate>) -> Option<f64> {
 }
 
 /// Finds, downloads and de-duplicates photos of `name`.
+/// A provider's API endpoint: `path` under its configured base URL.
+fn endpoint(base: &str, path: &str) -> Result<url::Url, CrawlError> {
+    url::Url::parse(base)
+        .and_then(|u| u.join(path))
+        .map_err(|_| CrawlError::Config(format!("{base} is not a URL")))
+}
+
+/// Asks an image search at `endpoint` each of the seed's queries for `name` (the query as `q`,
+/// beside `params`, with `headers` sent) and reads the photos of every answer's `results` with
+/// `candidate_of`.
+fn search_results(
+    fetch: &Fetcher,
+    endpoint: &url::Url,
+    name: &str,
+    params: &[(&str, &str)],
+    headers: &[(&str, &str)],
+    candidate_of: fn(&serde_json::Value) -> Option<Candidate>,
+) -> Result<Vec<Candidate>, CrawlError> {
+    let mut out = Vec::new();
+    for q in search_queries(name) {
+        let mut url = endpoint.clone();
+        url.query_pairs_mut()
+            .append_pair("q", &q)
+            .extend_pairs(params);
+        let answer = fetch.get_json_with(url.as_str(), headers)?;
+        out.extend(
+            answer["results"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(candidate_of),
+        );
+    }
+    Ok(out)
+}
+
 /// The queries the seed sent to image searches: they reach childhood photos a plain name search
 /// misses.
 pub fn search_queries(name: &str) -> [String; 4] {

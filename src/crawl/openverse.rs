@@ -7,7 +7,6 @@
 use super::fetch::Fetcher;
 use super::{Candidate, CrawlError};
 use serde_json::Value;
-use url::Url;
 
 pub fn candidates(
     fetch: &Fetcher,
@@ -15,27 +14,15 @@ pub fn candidates(
     name: &str,
     per_query: usize,
 ) -> Result<Vec<Candidate>, CrawlError> {
-    let endpoint = Url::parse(base)
-        .and_then(|u| u.join("v1/images/"))
-        .map_err(|_| CrawlError::Config(format!("{base} is not a URL")))?;
-    let mut out = Vec::new();
-    for q in super::search_queries(name) {
-        let mut url = endpoint.clone();
-        url.query_pairs_mut()
-            .append_pair("q", &q)
-            .append_pair("page_size", &per_query.clamp(1, 20).to_string())
-            .append_pair("mature", "false");
-        let results = fetch.get_json(url.as_str())?;
-        out.extend(
-            results["results"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .filter_map(candidate_of),
-        );
-    }
-    Ok(out)
+    let page_size = per_query.clamp(1, 20).to_string();
+    super::search_results(
+        fetch,
+        &super::endpoint(base, "v1/images/")?,
+        name,
+        &[("page_size", &page_size), ("mature", "false")],
+        &[],
+        candidate_of,
+    )
 }
 
 /// A photo from one search result.

@@ -5,15 +5,12 @@ use super::fetch::Fetcher;
 use super::{Candidate, CrawlError, Person, PersonSummary};
 use chrono::NaiveDate;
 use serde_json::Value;
-use url::Url;
 
 /// Wikidata's item for "human" (P31 instance of Q5).
 const HUMAN: &str = "Q5";
 
 fn api(base: &str, params: &[(&str, &str)]) -> Result<String, CrawlError> {
-    let mut url = Url::parse(base)
-        .and_then(|u| u.join("w/api.php"))
-        .map_err(|_| CrawlError::Config(format!("{base} is not a URL")))?;
+    let mut url = super::endpoint(base, "w/api.php")?;
     url.query_pairs_mut()
         .extend_pairs(params)
         .append_pair("format", "json");
