@@ -17,14 +17,31 @@ fn jpeg(rel: &str) -> Vec<u8> {
     std::fs::read(photo(rel)).expect("test photo")
 }
 
+/// A Wikidata time statement in the shape wbgetentities answers with (the Wikibase JSON
+/// format, as in the published example answers of https://www.wikidata.org/wiki/Special:ApiSandbox
+/// and https://doc.wikimedia.org/Wikibase/master/php/docs_topics_json.html).
+fn time_statement(id: &str, time: &str, rank: &str) -> serde_json::Value {
+    json!({
+        "mainsnak": {"snaktype": "value", "property": "P569", "datatype": "time",
+            "datavalue": {"type": "time", "value": {"time": time, "timezone": 0, "before": 0,
+                "after": 0, "precision": 11, "calendarmodel": "http://www.wikidata.org/entity/Q1985727"}}},
+        "type": "statement", "id": id, "rank": rank
+    })
+}
+
 /// Wikidata knowing two humans called Barack Obama (the famous one has more site links) and a
-/// ship; `slow` delays every answer.
+/// ship; `slow` delays every answer. The famous one's first birth date is a deprecated (wrong)
+/// statement, as Wikidata keeps disputed values.
 fn wikidata(slow: Duration) -> FakeServer {
     serve(move |r: &Request| {
         // Wikimedia's policy: the client, its version and a contact.
         let agent = r.header("user-agent").unwrap_or_default();
         if !(agent.starts_with("lifelapse/") && agent.contains(&format!("({CONTACT})"))) {
             return Reply::status(403);
+        }
+        // The API etiquette: JSON, and a maxlag for a client that is not a reader.
+        if r.param("format") != Some("json") || r.param("maxlag") != Some("5") {
+            return Reply::status(400);
         }
         let reply = match r.param("action") {
             Some("wbsearchentities") if r.param("search") == Some("Barack Obama") => {
@@ -45,7 +62,10 @@ fn wikidata(slow: Duration) -> FakeServer {
                     "sitelinks": {"enwiki": {}, "dewiki": {}, "frwiki": {}},
                     "claims": {
                         "P31": [{"mainsnak": {"datavalue": {"value": {"id": "Q5"}}}}],
-                        "P569": [{"mainsnak": {"datavalue": {"value": {"time": "+1961-08-04T00:00:00Z", "precision": 11}}}}],
+                        "P569": [
+                            time_statement("Q76$0", "+1960-08-04T00:00:00Z", "deprecated"),
+                            time_statement("Q76$1", "+1961-08-04T00:00:00Z", "normal")
+                        ],
                         "P18": [{"mainsnak": {"datavalue": {"value": "Obama portrait.jpg"}}}],
                         "P373": [{"mainsnak": {"datavalue": {"value": "Barack Obama"}}}]
                     }
@@ -377,18 +397,42 @@ fn gzipped(mut reply: Reply) -> Reply {
     reply
 }
 
-/// Commons as it answers big categories: listings in pages (`cmcontinue`), a "… by year"
+/// Commons as it answers big categories, in the shapes of the example answers published with
+/// the API's documentation (https://www.mediawiki.org/wiki/API:Categorymembers,
+/// https://www.mediawiki.org/wiki/API:Imageinfo, https://www.mediawiki.org/wiki/Manual:Maxlag_parameter,
+/// https://www.mediawiki.org/wiki/API:Errors_and_warnings): listings in pages (`cmcontinue`), a "… by year"
 /// category between the person's and the dated ones, and a rate-limit error inside an HTTP 200
 /// answer (MediaWiki's way) for one of the dated categories. Every answer is gzip-compressed,
-/// and a client that does not accept gzip is refused.
+/// and a client that does not accept gzip is refused. Every request must carry `maxlag`; the
+/// first file query is answered as a lagged server answers (a `maxlag` error with Retry-After).
 fn paged_commons(photos: &str) -> FakeServer {
     let photos = photos.to_string();
+    let lagged = std::sync::atomic::AtomicBool::new(false);
     serve(move |r: &Request| {
         if !r
             .header("accept-encoding")
             .is_some_and(|a| a.contains("gzip"))
         {
             return Reply::status(406);
+        }
+        if r.param("maxlag") != Some("5") {
+            return Reply::status(400);
+        }
+        if r.param("prop") == Some("imageinfo")
+            && !lagged.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            // The shape MediaWiki's maxlag manual documents.
+            let mut reply = Reply::json(json!({"error": {
+                "code": "maxlag",
+                "info": "Waiting for 10.64.48.35: 1.2 seconds lagged.",
+                "host": "10.64.48.35",
+                "lag": 1.2,
+                "type": "db",
+                "*": "See https://commons.wikimedia.org/w/api.php for API usage."
+            }, "servedby": "mw1234"}));
+            reply.headers.push(("Retry-After".into(), "1".into()));
+            reply.headers.push(("X-Database-Lag".into(), "1".into()));
+            return gzipped(reply);
         }
         gzipped(paged_commons_answer(&photos, r))
     })

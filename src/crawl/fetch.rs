@@ -1,18 +1,22 @@
-//! The only code that fetches a URL from the internet. It refuses what could reach inside the
-//! machine's network (server-side request forgery): only http and https; every host is resolved
-//! here and refused when any of its addresses is loopback, private, link-local, shared, multicast
-//! or otherwise not public, and that check is repeated for every redirect (at most 3), which are
-//! followed by hand. Bodies are capped in size and time; concurrency is bounded overall and per
-//! host; 429 and 5xx answers are retried with back-off (Retry-After honoured up to 30 s).
-//! Answers may come gzip-compressed; the size cap applies to the bytes after decompression.
+//! The only code that fetches a URL from the internet, on reqwest (the HTTP client the bots
+//! already link). It refuses what could reach inside the machine's network (server-side request
+//! forgery): only http and https; every host name is resolved by [`GuardedResolver`], which
+//! refuses a name when any of its addresses is loopback, private, link-local, shared, multicast
+//! or otherwise not public, so the check applies to the very addresses connected to; literal
+//! addresses are checked before the request. Redirects are never followed by the client: each
+//! hop (at most 3) goes through the same checks here, and request headers go only to the first
+//! URL's host. Bodies are capped in size and the whole request in time; concurrency is bounded
+//! overall and per host, and [`HostPolicy`] narrows a host further (Wikimedia's published
+//! limits for its media server). 429 and 5xx answers are retried with back-off (Retry-After
+//! honoured up to 30 s). Answers may come gzip-compressed; the size cap applies to the bytes
+//! after decompression.
 //!
 //! `allow_hosts` (host:port) lifts the address check for named hosts: that is how tests point
 //! the providers at fake servers on 127.0.0.1.
 
 use std::collections::HashMap;
-use std::error::Error as _;
 use std::io::Read;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -57,6 +61,40 @@ pub struct FetchOptions {
     /// Retries after 429 or 5xx answers.
     pub retries: u32,
     pub user_agent: String,
+    /// Narrower limits for named hosts.
+    pub host_policies: Vec<HostPolicy>,
+}
+
+/// What one host allows a client: requests at a time, and bytes over a window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostPolicy {
+    /// host:port.
+    pub host: String,
+    pub concurrency: usize,
+    pub rate: Option<ByteRate>,
+}
+
+/// A download-speed limit measured over a window: at most `bytes_per_s × window` bytes in any
+/// window, so short bursts within it go at full speed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ByteRate {
+    pub bytes_per_s: u64,
+    pub window: Duration,
+}
+
+impl HostPolicy {
+    /// Wikimedia's robot policy for its media server (upload.wikimedia.org): at most 2 requests
+    /// at a time and 25 Mbit/s measured over 10 s.
+    pub fn wikimedia_media() -> Self {
+        Self {
+            host: "upload.wikimedia.org:443".into(),
+            concurrency: 2,
+            rate: Some(ByteRate {
+                bytes_per_s: 25_000_000 / 8,
+                window: Duration::from_secs(10),
+            }),
+        }
+    }
 }
 
 impl Default for FetchOptions {
@@ -69,6 +107,7 @@ impl Default for FetchOptions {
             max_per_host: 2,
             retries: 2,
             user_agent: user_agent(""),
+            host_policies: vec![HostPolicy::wikimedia_media()],
         }
     }
 }
@@ -78,8 +117,8 @@ impl Default for FetchOptions {
 pub fn user_agent(contact: &str) -> String {
     let client = format!("lifelapse/{}", env!("CARGO_PKG_VERSION"));
     match contact.trim() {
-        "" => format!("{client} ureq/2"),
-        contact => format!("{client} ({contact}) ureq/2"),
+        "" => format!("{client} reqwest/0.12"),
+        contact => format!("{client} ({contact}) reqwest/0.12"),
     }
 }
 
@@ -175,29 +214,95 @@ impl Drop for SlotGuard {
     }
 }
 
-/// Resolves hosts for ureq and refuses non-public addresses, so the check applies to the
-/// address actually connected to (no second lookup an attacker could answer differently).
-struct GuardedResolver {
-    allow_hosts: Vec<String>,
+/// Spaces downloads from one host so that no window carries more than its [`ByteRate`]: a
+/// leaky bucket that drains at the rate and holds one window's worth. A request starts once
+/// the bucket has drained to below a full window; its bytes are added when they have come.
+struct Pacer {
+    rate: ByteRate,
+    state: Mutex<(f64, Instant)>,
 }
 
-impl ureq::Resolver for GuardedResolver {
-    fn resolve(&self, netloc: &str) -> std::io::Result<Vec<SocketAddr>> {
-        let addrs: Vec<SocketAddr> = netloc.to_socket_addrs()?.collect();
-        if self
-            .allow_hosts
+impl Pacer {
+    fn new(rate: ByteRate) -> Self {
+        Self {
+            rate,
+            state: Mutex::new((0.0, Instant::now())),
+        }
+    }
+
+    fn capacity(&self) -> f64 {
+        self.rate.bytes_per_s as f64 * self.rate.window.as_secs_f64()
+    }
+
+    /// The bucket's level now.
+    fn level(&self, state: &mut (f64, Instant)) -> f64 {
+        let now = Instant::now();
+        let drained = now.duration_since(state.1).as_secs_f64() * self.rate.bytes_per_s as f64;
+        *state = ((state.0 - drained).max(0.0), now);
+        state.0
+    }
+
+    /// How long to wait before the next request may start.
+    fn wait(&self) -> Duration {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let over = self.level(&mut state) - self.capacity();
+        if over <= 0.0 {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64(over / self.rate.bytes_per_s.max(1) as f64)
+    }
+
+    fn add(&self, bytes: usize) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.level(&mut state);
+        state.0 += bytes as f64;
+    }
+}
+
+/// What the fetcher keeps per host: its request slots and, under a policy, its pacer.
+struct HostGate {
+    slots: Arc<Slots>,
+    pacer: Option<Pacer>,
+}
+
+/// Why the resolver refused a name; found again in the error's source chain.
+#[derive(Debug)]
+struct NotPublic(IpAddr);
+
+impl std::fmt::Display for NotPublic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "non-public address {}", self.0)
+    }
+}
+
+impl std::error::Error for NotPublic {}
+
+/// Resolves host names for reqwest and refuses any name with a non-public address, so the check
+/// applies to the addresses actually connected to (no second lookup an attacker could answer
+/// differently). Literal addresses never reach a resolver; [`Fetcher::check`] covers them.
+struct GuardedResolver {
+    /// Host names (without port) exempt from the check.
+    allow_names: Vec<String>,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        let allowed = self
+            .allow_names
             .iter()
-            .any(|h| h.eq_ignore_ascii_case(netloc))
-        {
-            return Ok(addrs);
-        }
-        if let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                format!("non-public address {}", bad.ip()),
-            ));
-        }
-        Ok(addrs)
+            .any(|h| h.eq_ignore_ascii_case(&host));
+        Box::pin(async move {
+            // The port is the connector's; 0 here.
+            let addrs: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if !allowed {
+                if let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
+                    return Err(Box::new(NotPublic(bad.ip())) as _);
+                }
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 
@@ -209,14 +314,28 @@ pub struct Fetched {
     pub bytes: Vec<u8>,
     /// Wall time of the request(s), for the benchmark.
     pub elapsed: Duration,
+    /// How long the server asked clients to wait before asking again, when it said.
+    pub retry_after: Option<Duration>,
+}
+
+impl Fetched {
+    /// The body as JSON.
+    pub fn json(&self) -> Result<serde_json::Value, FetchError> {
+        serde_json::from_slice(&self.bytes).map_err(|e| FetchError::Network {
+            url: self.url.clone(),
+            message: format!("not JSON: {e}"),
+        })
+    }
 }
 
 /// The guarded HTTP client, shared by every provider.
 pub struct Fetcher {
-    agent: ureq::Agent,
+    client: reqwest::blocking::Client,
     options: FetchOptions,
     overall: Arc<Slots>,
-    per_host: Mutex<HashMap<String, Arc<Slots>>>,
+    hosts: Mutex<HashMap<String, Arc<HostGate>>>,
+    /// Total time requests waited for a host's pacer.
+    paced: Mutex<Duration>,
 }
 
 fn host_port(url: &url::Url) -> Option<String> {
@@ -227,20 +346,43 @@ fn host_port(url: &url::Url) -> Option<String> {
     ))
 }
 
+/// The host of a host:port (an IPv6 literal keeps its brackets off).
+fn host_of(host_port: &str) -> &str {
+    let host = host_port
+        .rsplit_once(':')
+        .map_or(host_port, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
 impl Fetcher {
     pub fn new(options: FetchOptions) -> Self {
-        let agent = ureq::AgentBuilder::new()
-            .resolver(GuardedResolver {
-                allow_hosts: options.allow_hosts.clone(),
-            })
-            .redirects(0)
+        let resolver = GuardedResolver {
+            allow_names: options
+                .allow_hosts
+                .iter()
+                .map(|h| host_of(h).to_string())
+                .collect(),
+        };
+        // Building fails only when the TLS backend cannot start; then every request fails
+        // with the reason (see `request`), rather than the process.
+        let client = reqwest::blocking::Client::builder()
+            .dns_resolver(Arc::new(resolver))
+            .redirect(reqwest::redirect::Policy::none())
+            // A proxy would connect on our behalf, past the address check.
+            .no_proxy()
+            .connect_timeout(options.timeout)
             .timeout(options.timeout)
-            .user_agent(&options.user_agent)
-            .build();
+            .user_agent(options.user_agent.clone())
+            .build()
+            .unwrap_or_else(|e| {
+                tracing::error!("the HTTP client could not start: {e}");
+                reqwest::blocking::Client::new()
+            });
         Self {
-            agent,
+            client,
             overall: Slots::new(options.max_concurrent),
-            per_host: Mutex::new(HashMap::new()),
+            hosts: Mutex::new(HashMap::new()),
+            paced: Mutex::new(Duration::ZERO),
             options,
         }
     }
@@ -249,7 +391,12 @@ impl Fetcher {
         &self.options
     }
 
-    /// Checks a URL before it is requested: scheme, and a literal address host.
+    /// How long requests have waited for hosts' download-speed limits so far.
+    pub fn paced(&self) -> Duration {
+        *self.paced.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Checks a URL before it is requested: scheme, and a host whose addresses are public.
     fn check(&self, raw: &str) -> Result<url::Url, FetchError> {
         let url = url::Url::parse(raw).map_err(|_| FetchError::BadUrl(raw.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -262,7 +409,8 @@ impl Fetcher {
             .iter()
             .any(|h| h.eq_ignore_ascii_case(&host));
         if !allowed {
-            // Resolve here too, for a clear error (the resolver refuses again at connect).
+            // Literal addresses are only checked here (no resolver sees them); names are
+            // checked here for a clear error and again by the resolver at connect.
             if let Ok(addrs) = host.to_socket_addrs() {
                 if let Some(bad) = addrs.into_iter().find(|a| !is_public(a.ip())) {
                     return Err(FetchError::Private {
@@ -276,10 +424,23 @@ impl Fetcher {
         Ok(url)
     }
 
-    fn host_slots(&self, host: &str) -> Arc<Slots> {
-        let mut map = self.per_host.lock().unwrap_or_else(|e| e.into_inner());
+    fn gate(&self, host: &str) -> Arc<HostGate> {
+        let mut map = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(host.to_string())
-            .or_insert_with(|| Slots::new(self.options.max_per_host))
+            .or_insert_with(|| {
+                let policy = self
+                    .options
+                    .host_policies
+                    .iter()
+                    .find(|p| p.host.eq_ignore_ascii_case(host));
+                let concurrency = policy.map_or(self.options.max_per_host, |p| {
+                    p.concurrency.min(self.options.max_per_host)
+                });
+                Arc::new(HostGate {
+                    slots: Slots::new(concurrency),
+                    pacer: policy.and_then(|p| p.rate).map(Pacer::new),
+                })
+            })
             .clone()
     }
 
@@ -291,6 +452,7 @@ impl Fetcher {
     /// [`Fetcher::get`] with request `headers` (an API key, say), sent only to the first
     /// URL's host: a redirect elsewhere never carries them.
     pub fn get_with(&self, url: &str, headers: &[(&str, &str)]) -> Result<Fetched, FetchError> {
+        let deadline = Instant::now() + self.options.timeout;
         let start = Instant::now();
         let mut current = self.check(url)?;
         let first_host = host_port(&current);
@@ -301,17 +463,27 @@ impl Fetcher {
             } else {
                 &[]
             };
-            let response = {
-                let _all = self.overall.acquire();
-                let _host = self.host_slots(&host).acquire();
-                self.request_with_retries(current.as_str(), own_headers)?
-            };
-            if (300..400).contains(&response.status()) {
+            let gate = self.gate(&host);
+            // The host's slot first: a request queued for a busy host holds no overall slot.
+            let _host = gate.slots.acquire();
+            let _all = self.overall.acquire();
+            if let Some(pacer) = &gate.pacer {
+                let wait = pacer.wait();
+                if !wait.is_zero() {
+                    *self.paced.lock().unwrap_or_else(|e| e.into_inner()) += wait;
+                    std::thread::sleep(wait);
+                }
+            }
+            let response = self.request_with_retries(&current, own_headers, deadline)?;
+            let status = response.status().as_u16();
+            if (300..400).contains(&status) {
                 let location = response
-                    .header("location")
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
                     .ok_or_else(|| FetchError::Status {
                         url: current.to_string(),
-                        status: response.status(),
+                        status,
                     })?;
                 let next = current
                     .join(location)
@@ -319,117 +491,163 @@ impl Fetcher {
                 current = self.check(next.as_str())?;
                 continue;
             }
-            let content_type = response.content_type().to_string();
-            let limit = self.options.max_bytes;
-            if let Some(len) = response
-                .header("content-length")
-                .and_then(|l| l.parse::<u64>().ok())
-            {
-                if len > limit {
-                    return Err(FetchError::TooLarge {
-                        url: current.to_string(),
-                        limit,
-                    });
-                }
-            }
-            let mut bytes = Vec::new();
-            response
-                .into_reader()
-                .take(limit + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|e| self.network_error(current.as_str(), &e.to_string(), start))?;
-            if bytes.len() as u64 > limit {
-                return Err(FetchError::TooLarge {
-                    url: current.to_string(),
-                    limit,
-                });
+            let header = |name: reqwest::header::HeaderName| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
+            let retry_after = header(reqwest::header::RETRY_AFTER)
+                .and_then(|v| retry_after(&v, chrono::Utc::now()));
+            let bytes = self.read_body(&current, response, deadline)?;
+            if let Some(pacer) = &gate.pacer {
+                pacer.add(bytes.len());
             }
             return Ok(Fetched {
                 url: current.to_string(),
                 content_type,
                 bytes,
                 elapsed: start.elapsed(),
+                retry_after,
             });
         }
         Err(FetchError::TooManyRedirects(url.to_string()))
     }
 
-    fn network_error(&self, url: &str, message: &str, start: Instant) -> FetchError {
-        let lower = message.to_ascii_lowercase();
-        if lower.contains("timed out")
-            || lower.contains("timeout")
-            || start.elapsed() >= self.options.timeout
-        {
-            FetchError::Timeout {
-                url: url.to_string(),
-                seconds: self.options.timeout.as_secs(),
+    /// Reads a body up to the size cap (after decompression) and the request's deadline.
+    fn read_body(
+        &self,
+        url: &url::Url,
+        mut response: reqwest::blocking::Response,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, FetchError> {
+        let limit = self.options.max_bytes;
+        let too_large = || FetchError::TooLarge {
+            url: url.to_string(),
+            limit,
+        };
+        // Compressed answers carry no length (it is the compressed one); others are refused
+        // early when they announce too much.
+        if response.content_length().is_some_and(|len| len > limit) {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        let mut chunk = vec![0u8; 64 << 10];
+        loop {
+            // Each read waits at most the client's timeout; the deadline bounds the whole.
+            if Instant::now() >= deadline {
+                return Err(self.timeout(url.as_str()));
             }
-        } else if lower.contains("non-public address") {
-            FetchError::Private {
-                url: url.to_string(),
-                host: url::Url::parse(url)
-                    .ok()
-                    .and_then(|u| u.host_str().map(str::to_string))
-                    .unwrap_or_default(),
-                addr: message.to_string(),
+            let n = response
+                .read(&mut chunk)
+                .map_err(|e| self.io_error(url.as_str(), &e))?;
+            if n == 0 {
+                return Ok(bytes);
             }
-        } else {
-            FetchError::Network {
-                url: url.to_string(),
-                message: message.to_string(),
+            if (bytes.len() + n) as u64 > limit {
+                return Err(too_large());
             }
+            bytes.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn timeout(&self, url: &str) -> FetchError {
+        FetchError::Timeout {
+            url: url.to_string(),
+            seconds: self.options.timeout.as_secs(),
+        }
+    }
+
+    /// A failure while reading a body: a timeout, or the connection's error.
+    fn io_error(&self, url: &str, e: &std::io::Error) -> FetchError {
+        let timed_out = e.kind() == std::io::ErrorKind::TimedOut
+            || std::error::Error::source(e)
+                .and_then(|s| s.downcast_ref::<reqwest::Error>())
+                .is_some_and(reqwest::Error::is_timeout);
+        if timed_out {
+            return self.timeout(url);
+        }
+        FetchError::Network {
+            url: url.to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    /// A failed request as a [`FetchError`]: the resolver's refusal, a timeout, or the
+    /// transport's message with its causes.
+    fn request_error(&self, url: &url::Url, e: &reqwest::Error) -> FetchError {
+        let mut source: Option<&dyn std::error::Error> = Some(e);
+        let mut message = Vec::new();
+        while let Some(err) = source {
+            if let Some(NotPublic(addr)) = err.downcast_ref::<NotPublic>() {
+                return FetchError::Private {
+                    url: url.to_string(),
+                    host: url.host_str().unwrap_or_default().to_string(),
+                    addr: addr.to_string(),
+                };
+            }
+            message.push(err.to_string());
+            source = err.source();
+        }
+        if e.is_timeout() {
+            return self.timeout(url.as_str());
+        }
+        message.dedup();
+        FetchError::Network {
+            url: url.to_string(),
+            message: message.join(": "),
         }
     }
 
     fn request_with_retries(
         &self,
-        url: &str,
+        url: &url::Url,
         headers: &[(&str, &str)],
-    ) -> Result<ureq::Response, FetchError> {
+        deadline: Instant,
+    ) -> Result<reqwest::blocking::Response, FetchError> {
         let mut attempt = 0;
         loop {
-            let start = Instant::now();
-            let request = headers
-                .iter()
-                .fold(self.agent.get(url), |r, (name, value)| r.set(name, value));
-            match request.call() {
-                Ok(r) => return Ok(r),
-                Err(ureq::Error::Status(code, r)) if (300..400).contains(&code) => return Ok(r),
-                Err(ureq::Error::Status(code, r))
-                    if (code == 429 || code >= 500) && attempt < self.options.retries =>
-                {
-                    attempt += 1;
-                    // Honour Retry-After (seconds or an HTTP date); when it asks for longer
-                    // than a crawl can wait, stop rather than ask again sooner.
-                    let asked = r
-                        .header("retry-after")
-                        .and_then(|v| retry_after(v, chrono::Utc::now()));
-                    let wait = match asked {
-                        Some(wait) if wait > MAX_RETRY_WAIT => {
-                            return Err(FetchError::RateLimited {
-                                url: url.to_string(),
-                                seconds: wait.as_secs(),
-                            })
-                        }
-                        Some(wait) => wait,
-                        None => Duration::from_millis(250 << attempt),
-                    };
-                    std::thread::sleep(wait);
-                }
-                Err(ureq::Error::Status(status, _)) => {
-                    return Err(FetchError::Status {
-                        url: url.to_string(),
-                        status,
-                    })
-                }
-                Err(ureq::Error::Transport(t)) => {
-                    let message = match t.source() {
-                        Some(source) => format!("{t}: {source}"),
-                        None => t.to_string(),
-                    };
-                    return Err(self.network_error(url, &message, start));
-                }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.timeout(url.as_str()));
             }
+            let request = headers.iter().fold(
+                self.client.get(url.as_str()).timeout(left),
+                |r, (name, value)| r.header(*name, *value),
+            );
+            let response = request.send().map_err(|e| self.request_error(url, &e))?;
+            let code = response.status().as_u16();
+            if code < 400 {
+                return Ok(response);
+            }
+            if (code == 429 || code >= 500) && attempt < self.options.retries {
+                attempt += 1;
+                // Honour Retry-After (seconds or an HTTP date); when it asks for longer than
+                // a crawl can wait, stop rather than ask again sooner.
+                let asked = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| retry_after(v, chrono::Utc::now()));
+                let wait = match asked {
+                    Some(wait) if wait > MAX_RETRY_WAIT => {
+                        return Err(FetchError::RateLimited {
+                            url: url.to_string(),
+                            seconds: wait.as_secs(),
+                        })
+                    }
+                    Some(wait) => wait,
+                    None => Duration::from_millis(250 << attempt),
+                };
+                std::thread::sleep(wait);
+                continue;
+            }
+            return Err(FetchError::Status {
+                url: url.to_string(),
+                status: code,
+            });
         }
     }
 
@@ -444,11 +662,7 @@ impl Fetcher {
         url: &str,
         headers: &[(&str, &str)],
     ) -> Result<serde_json::Value, FetchError> {
-        let fetched = self.get_with(url, headers)?;
-        serde_json::from_slice(&fetched.bytes).map_err(|e| FetchError::Network {
-            url: url.to_string(),
-            message: format!("not JSON: {e}"),
-        })
+        self.get_with(url, headers)?.json()
     }
 
     /// GETs an image: the bytes must be a photo format lifelapse reads by their signature, whatever
@@ -506,6 +720,28 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(retry_after("soon", now), None);
+    }
+
+    /// The resolver is what stands between a name and a connection, also when the name
+    /// answered differently when it was checked (DNS rebinding).
+    #[test]
+    fn the_resolver_refuses_names_with_inside_addresses() {
+        use reqwest::dns::Resolve;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let resolve = |allow: &[&str], name: &str| {
+            let resolver = GuardedResolver {
+                allow_names: allow.iter().map(|s| s.to_string()).collect(),
+            };
+            let name: reqwest::dns::Name = name.parse().expect("name");
+            runtime.block_on(resolver.resolve(name))
+        };
+        let refused = resolve(&[], "localhost").err().expect("refused");
+        assert!(refused.downcast_ref::<NotPublic>().is_some(), "{refused}");
+        let allowed = resolve(&["localhost"], "localhost").expect("allowed");
+        assert!(allowed.into_iter().all(|a| a.ip().is_loopback()));
     }
 
     #[test]

@@ -9,23 +9,45 @@ use serde_json::Value;
 /// Wikidata's item for "human" (P31 instance of Q5).
 const HUMAN: &str = "Q5";
 
+/// How many seconds of replication lag the API may have before it asks us to come back later
+/// (the `maxlag` value Wikimedia's API etiquette recommends for clients that are not readers).
+const MAX_LAG_S: &str = "5";
+
+/// Times a lagged API is asked again before the crawl gives up on that request.
+const LAG_RETRIES: u32 = 2;
+
+/// The wait before asking a lagged API again when it names none.
+const LAG_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn api(base: &str, params: &[(&str, &str)]) -> Result<String, CrawlError> {
     let mut url = super::endpoint(base, "w/api.php")?;
     url.query_pairs_mut()
         .extend_pairs(params)
+        .append_pair("maxlag", MAX_LAG_S)
         .append_pair("format", "json");
     Ok(url.to_string())
 }
 
-/// The value of an item's statement for `property` that Wikidata itself would give: a
-/// preferred statement, else a normal one; deprecated statements (known to be wrong, such as a
-/// disputed birth date) never.
 /// GETs a MediaWiki API answer. MediaWiki reports errors, a rate limit or replication lag
 /// among them, as HTTP 200 with an `error` object: those become errors here, never an empty
-/// answer (which would read as "nobody of that name").
+/// answer (which would read as "nobody of that name"). A lagged server (`maxlag`) is asked
+/// again after the wait it names (Retry-After), as the etiquette asks.
 fn get_api(fetch: &Fetcher, url: &str) -> Result<Value, CrawlError> {
-    let answer = fetch.get_json(url)?;
-    api_error(url, &answer).map_or(Ok(answer), Err)
+    let mut lagged = 0;
+    loop {
+        let fetched = fetch.get(url)?;
+        let answer = fetched.json()?;
+        match api_error(url, &answer) {
+            None => return Ok(answer),
+            Some(CrawlError::Api { code, .. }) if code == "maxlag" && lagged < LAG_RETRIES => {
+                lagged += 1;
+                let wait = fetched.retry_after.unwrap_or(LAG_WAIT).min(LAG_WAIT * 6);
+                tracing::info!("{url}: the API is lagged; asking again in {wait:?}");
+                std::thread::sleep(wait);
+            }
+            Some(error) => return Err(error),
+        }
+    }
 }
 
 /// The error a MediaWiki answer carries, if any.
@@ -38,6 +60,9 @@ fn api_error(url: &str, answer: &Value) -> Option<CrawlError> {
     })
 }
 
+/// The value of an item's statement for `property` that Wikidata itself would give: a
+/// preferred statement, else a normal one; deprecated statements (known to be wrong, such as a
+/// disputed birth date) never.
 fn claim<'a>(entity: &'a Value, property: &str) -> Option<&'a Value> {
     let statements = entity["claims"][property].as_array()?;
     let ranked = |rank: &str| {
