@@ -28,7 +28,8 @@ fn png(side: u32) -> Vec<u8> {
         image::Rgb([(x * 7 + y * 13) as u8, (x ^ y) as u8, (x * y) as u8])
     });
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).expect("png");
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("png");
     out.into_inner()
 }
 
@@ -149,7 +150,9 @@ fn retry_after_is_honoured_and_a_long_one_ends_the_request() {
         }
     });
     let fetcher = fetcher_for(&[server.host()]);
-    let got = fetcher.get(&format!("{}/soon", server.url())).expect("after the wait");
+    let got = fetcher
+        .get(&format!("{}/soon", server.url()))
+        .expect("after the wait");
     assert_eq!(got.bytes, b"done");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     let before = server.requests.load(Ordering::SeqCst);
