@@ -188,7 +188,8 @@ pub struct FacesConfig {
     pub detect_size: u32,
     /// Detector confidence needed to report a face, 0–1.
     pub detect_score: f32,
-    /// Identity distance from the album's person above which a face is flagged as an intruder.
+    /// Identity distance from the album's person above which an adult's face is flagged as an
+    /// intruder (a child's may be further: `face::identity::ChildAllowance`).
     pub flag_distance: f32,
     /// Albums with fewer faces than this flag nobody.
     pub min_faces_to_flag: usize,
@@ -201,7 +202,7 @@ impl Default for FacesConfig {
         Self {
             detect_size: 608,
             detect_score: 0.5,
-            flag_distance: 0.55,
+            flag_distance: 0.50,
             min_faces_to_flag: 4,
             min_quality: 0.2,
         }

@@ -87,6 +87,7 @@ impl DecideOptions {
             identity: IdentityOptions {
                 threshold: config.faces.flag_distance,
                 min_faces: config.faces.min_faces_to_flag,
+                ..IdentityOptions::default()
             },
             keep_all: false,
             min_quality: config.faces.min_quality,
@@ -203,6 +204,7 @@ pub struct Selected<'a> {
 type Age = (f64, AgeSource);
 
 /// A photo's face and what became of it.
+#[derive(Clone, Copy)]
 struct FaceOf<'a> {
     photo: usize,
     index: usize,
@@ -227,6 +229,35 @@ pub struct PhotoReport {
     pub date_note: Option<String>,
     /// Faces found in the photo.
     pub faces: usize,
+    /// What became of the photo's candidate face.
+    pub status: PhotoStatus,
+    /// Why the photo gives no keyframe.
+    pub reason: Option<String>,
+}
+
+/// What became of a photo's candidate face for the album's person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhotoStatus {
+    /// A keyframe of the time-lapse.
+    Used,
+    /// A suspected intruder: too far from the album's person.
+    Flagged,
+    /// Left out for another reason (low quality, thinned, too small to describe).
+    LeftOut,
+    /// No face found.
+    NoFace,
+}
+
+impl PhotoStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Used => "used",
+            Self::Flagged => "flagged",
+            Self::LeftOut => "left out",
+            Self::NoFace => "no face",
+        }
+    }
 }
 
 /// One face found in a photo.
@@ -284,19 +315,23 @@ impl std::fmt::Display for AnalyzeReport {
     fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             out,
-            "{:>3}  {:<40} {:>11}  {:<25} {:>6}",
-            "#", "photo", "size", "taken", "age"
+            "{:>3}  {:<40} {:>11}  {:<25} {:>6}  {:<8}",
+            "#", "photo", "size", "taken", "age", "face"
         )?;
         for (i, p) in self.photos.iter().enumerate() {
             writeln!(
                 out,
-                "{:>3}  {:<40} {:>11}  {:<25} {:>6}",
+                "{:>3}  {:<40} {:>11}  {:<25} {:>6}  {:<8}",
                 i + 1,
                 p.photo,
                 format!("{}×{}", p.width, p.height),
                 p.capture_date.as_deref().unwrap_or("-"),
-                p.age.map_or("-".to_string(), |a| format!("{a:.1}"))
+                p.age.map_or("-".to_string(), |a| format!("{a:.1}")),
+                p.status.as_str()
             )?;
+            if let Some(reason) = &p.reason {
+                writeln!(out, "     why: {reason}")?;
+            }
             if let Some(note) = &p.date_note {
                 writeln!(out, "     note: {note}")?;
             }
@@ -417,7 +452,27 @@ impl<'a> Selected<'a> {
         let mut photos = Vec::new();
         for i in self.order(&used) {
             let p = &self.album.photos[i];
-            let age = used[i].as_ref().and_then(|f| self.age(f));
+            // The photo's face for the album's person: the used one, else its candidate.
+            let candidate = used[i].or_else(|| {
+                self.faces_of(i).find(|f| {
+                    !matches!(
+                        f.decision.verdict,
+                        Verdict::OtherPerson { .. } | Verdict::NoDescriptor
+                    )
+                })
+            });
+            let age = candidate.as_ref().and_then(|f| self.age(f));
+            let status = match &candidate {
+                Some(f) if f.decision.used => PhotoStatus::Used,
+                Some(f) if f.decision.suspected_intruder() => PhotoStatus::Flagged,
+                _ if self.faces_of(i).next().is_none() => PhotoStatus::NoFace,
+                _ => PhotoStatus::LeftOut,
+            };
+            let reason = match &candidate {
+                Some(f) if f.decision.used => None,
+                Some(f) => f.decision.reason.clone(),
+                None => Some(self.left_out_reason(i)),
+            };
             let mut found = 0;
             for f in self.faces_of(i) {
                 found += 1;
@@ -448,6 +503,8 @@ impl<'a> Selected<'a> {
                 age_source: age.map(|a| a.1),
                 date_note: p.date_note.clone(),
                 faces: found,
+                status,
+                reason,
             });
         }
         AnalyzeReport {
@@ -489,8 +546,8 @@ impl<'a> Selected<'a> {
     }
 
     /// The faces `picks` names (photo, face) as contact-sheet tiles of `size`², numbered from 1
-    /// in that order with their age; suspected intruders framed and captioned `?`, other
-    /// unused faces dimmed.
+    /// in that order with their age; suspected intruders framed and captioned `?` (with the
+    /// age the network estimates), other unused faces dimmed.
     pub fn tiles(&self, picks: &[(usize, usize)], size: u32) -> Vec<sheet::Tile> {
         picks
             .par_iter()
@@ -503,7 +560,7 @@ impl<'a> Selected<'a> {
                     .map_or(String::new(), |(a, _)| format!(" {a:.0}y"));
                 let (mark, caption) = match (d.used, d.suspected_intruder()) {
                     (true, _) => (sheet::Mark::Used, format!("#{}{age}", n + 1)),
-                    (false, true) => (sheet::Mark::Flagged, format!("#{} ?", n + 1)),
+                    (false, true) => (sheet::Mark::Flagged, format!("#{} ?{age}", n + 1)),
                     (false, false) => (sheet::Mark::Unused, format!("#{}{age}", n + 1)),
                 };
                 Some(sheet::Tile {
@@ -602,9 +659,18 @@ fn low_quality_reason(q: &Quality, min: f32) -> String {
 }
 
 fn decide(album: &Album, faces: &[Vec<Face>], options: DecideOptions) -> Vec<Vec<FaceDecision>> {
-    let descriptors: Vec<Vec<Option<face::Descriptor>>> = faces
+    let descriptors: Vec<Vec<Option<face::identity::Described>>> = faces
         .iter()
-        .map(|fs| fs.iter().map(|f| f.descriptor).collect())
+        .map(|fs| {
+            fs.iter()
+                .map(|f| {
+                    f.descriptor.map(|descriptor| face::identity::Described {
+                        descriptor,
+                        age: f.estimated_age,
+                    })
+                })
+                .collect()
+        })
         .collect();
     let mut decisions: Vec<Vec<FaceDecision>> =
         face::identity::judge(&descriptors, options.identity)
@@ -633,9 +699,8 @@ fn decide_face(
 ) -> FaceDecision {
     let quality = face_quality(photo, f);
     let reason = match verdict {
-        Verdict::Flagged { distance } if !options.keep_all => Some(format!(
-            "suspected intruder: {distance:.2} from the album's person (limit {:.2})",
-            options.identity.threshold
+        Verdict::Flagged { distance, limit } if !options.keep_all => Some(format!(
+            "suspected intruder: {distance:.2} from the album's person (limit {limit:.2})"
         )),
         Verdict::OtherPerson { .. } => Some("someone else in the same photo".to_string()),
         Verdict::NoDescriptor => Some(format!(

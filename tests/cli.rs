@@ -501,6 +501,40 @@ fn flags_the_stranger_in_a_family_album_and_keep_all_brings_it_back() {
     assert!(family
         .iter()
         .all(|f| f["flagged"] == false && f["used"] == true));
+    // The photo keeps the age the network estimates, and says what became of it and why.
+    let photo_entry = entry_for(&report["photos"], "intruders/01.jpg");
+    assert_eq!(photo_entry["status"], "flagged", "{photo_entry}");
+    assert_eq!(photo_entry["age_source"], "model");
+    assert!(photo_entry["age"].as_f64().is_some_and(|a| a > 20.0));
+    assert!(photo_entry["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("suspected intruder")));
+
+    // The table shows the same as the chat's review: used or flagged, the age, the reason.
+    let table = run(lifelapse(dir.path())
+        .arg("analyze")
+        .arg(photo("faces/barack_obama"))
+        .arg(photo("intruders/01.jpg")));
+    assert!(table.status.success(), "{}", stderr(&table));
+    let text = String::from_utf8_lossy(&table.stdout).to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("face"), "{text}");
+    let row = lines
+        .iter()
+        .position(|l| l.contains("intruders/01.jpg"))
+        .unwrap_or_else(|| panic!("no row: {text}"));
+    let cells: Vec<&str> = lines[row].split_whitespace().collect();
+    assert_eq!(cells.last(), Some(&"flagged"), "{text}");
+    assert!(cells[cells.len() - 2].parse::<f64>().is_ok(), "{text}");
+    assert!(lines[row + 1].contains("why: suspected intruder"), "{text}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.split_whitespace().last() == Some("used"))
+            .count(),
+        4,
+        "{text}"
+    );
 
     let rendered = run(lifelapse(dir.path())
         .arg("render")

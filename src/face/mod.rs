@@ -134,7 +134,9 @@ impl FaceAnalyzer {
     }
 
     /// Fills in the descriptors and age estimates of the faces large enough, in one batch per
-    /// network. Both networks see the same rotation-free chip at their own input size.
+    /// network. Both networks see the same rotation-free chip at their own input size, and its
+    /// mirror image: each figure is the mean of the two (test-time augmentation), which keeps one
+    /// person's photos closer together (docs/faces.md has the figures).
     fn describe(&self, image: &RgbImage, faces: &mut [Face]) {
         let wanted: Vec<usize> = (0..faces.len())
             .filter(|&i| !faces[i].too_small())
@@ -155,10 +157,13 @@ impl FaceAnalyzer {
         let (descriptors, ages) = tch::no_grad(|| {
             let d = self
                 .descriptor
-                .forward(&nets::batch_from_rgb(&id_chips.iter().collect::<Vec<_>>()));
-            let (a, _gender) = self
-                .age
-                .forward(&nets::batch_from_rgb(&age_chips.iter().collect::<Vec<_>>()));
+                .forward(&with_mirror(&id_chips))
+                .view([2, wanted.len() as i64, -1])
+                .mean_dim(0, false, tch::Kind::Float);
+            let (a, _gender) = self.age.forward(&with_mirror(&age_chips));
+            let a = a
+                .view([2, wanted.len() as i64])
+                .mean_dim(0, false, tch::Kind::Float);
             (
                 Vec::<f32>::try_from(d.flatten(0, -1).to_device(tch::Device::Cpu)),
                 Vec::<f32>::try_from(a.to_device(tch::Device::Cpu)),
@@ -230,4 +235,11 @@ impl FaceAnalyzer {
             })
             .collect()
     }
+}
+
+/// A batch of the chips followed by their mirror images (flipped left to right).
+fn with_mirror(chips: &[RgbImage]) -> tch::Tensor {
+    let batch = nets::batch_from_rgb(&chips.iter().collect::<Vec<_>>());
+    let mirrored = batch.flip([3]);
+    tch::Tensor::cat(&[batch, mirrored], 0)
 }
