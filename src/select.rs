@@ -3,11 +3,14 @@
 //! [`AnalyzedAlbum`] holds an album, its faces and the selection made from them; the CLI, the
 //! chat's review and the render all read it through [`Selected`].
 
+mod ages;
+
 use crate::album::{self, Album, Duplicate, Rejected};
 use crate::config::Config;
 use crate::face::{self, quality::Quality, Face, IdentityOptions, Verdict};
 use crate::lapse::{keyframe, Keyframe};
 use crate::sheet;
+use ages::{AgeCalibration, AgeEvidence};
 use chrono::NaiveDate;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -121,8 +124,13 @@ impl AgeFacts {
 pub enum AgeSource {
     /// Capture date minus birth date.
     Exif,
+    /// Capture date minus the birth date the album's dated photos imply (none was given).
+    Dates,
     /// The age network's estimate.
     Model,
+    /// The age network's estimate, corrected by the ages the album knows (see
+    /// [`ages::AgeCalibration`]).
+    Calibrated,
     /// Set by the user.
     User,
 }
@@ -167,10 +175,29 @@ impl AnalyzedAlbum {
 
     /// The album read through another selection (the user's, from the review).
     pub fn with<'a>(&'a self, selection: &'a Selection) -> Selected<'a> {
+        let evidence: Vec<AgeEvidence> = self
+            .album
+            .photos
+            .iter()
+            .zip(&self.faces)
+            .zip(&selection.decisions)
+            .flat_map(|((photo, faces), decisions)| {
+                faces
+                    .iter()
+                    .zip(decisions)
+                    .filter(|(_, d)| d.used)
+                    .map(move |(face, _)| AgeEvidence {
+                        estimate: face.estimated_age.map(f64::from),
+                        taken: photo.capture_date.map(|d| d.date()),
+                        fixed: selection.ages.fixed_for(&photo.source),
+                    })
+            })
+            .collect();
         Selected {
             album: &self.album,
             faces: &self.faces,
             selection,
+            calibration: AgeCalibration::learn(&evidence, selection.ages.born),
         }
     }
 
@@ -198,6 +225,8 @@ pub struct Selected<'a> {
     pub album: &'a Album,
     pub faces: &'a [Vec<Face>],
     pub selection: &'a Selection,
+    /// What the selection's known ages say about the network's estimates.
+    calibration: AgeCalibration,
 }
 
 /// An age in years and where it came from.
@@ -376,8 +405,9 @@ impl<'a> Selected<'a> {
     }
 
     /// A face's age, for the album's person: set by the user, else capture date minus birth
-    /// date when both are known; else (and for strangers, whom a birth date says nothing
-    /// about) the network's estimate. One decimal.
+    /// date (given, or implied by the album's dated photos); else (and for strangers, whom a
+    /// birth date says nothing about) the network's estimate, corrected by the ages the album
+    /// knows. One decimal.
     fn age(&self, f: &FaceOf) -> Option<Age> {
         let photo = &self.album.photos[f.photo];
         let ages = &self.selection.ages;
@@ -386,15 +416,25 @@ impl<'a> Selected<'a> {
             .fixed_for(&photo.source)
             .filter(|_| used)
             .map(|a| (a, AgeSource::User));
-        let from_dates = ages
-            .born
+        let born = match (ages.born, self.calibration.implied_born) {
+            (Some(born), _) => Some((born, AgeSource::Exif)),
+            (None, Some(implied)) => Some((implied, AgeSource::Dates)),
+            (None, None) => None,
+        };
+        let from_dates = born
             .zip(photo.capture_date)
             .filter(|_| used)
-            .and_then(|(b, d)| keyframe::age_at(b, d.date()))
-            .map(|a| (a, AgeSource::Exif));
+            .and_then(|((b, source), d)| keyframe::age_at(b, d.date()).map(|a| (a, source)));
+        let estimated = f
+            .face
+            .estimated_age
+            .map(|a| match self.calibration.support {
+                0 => (a as f64, AgeSource::Model),
+                _ => (self.calibration.correct(a as f64), AgeSource::Calibrated),
+            });
         by_user
             .or(from_dates)
-            .or_else(|| f.face.estimated_age.map(|a| (a as f64, AgeSource::Model)))
+            .or(estimated)
             .map(|(a, s)| ((a * 10.0).round() / 10.0, s))
     }
 

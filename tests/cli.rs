@@ -585,9 +585,59 @@ fn ages_fixed_by_hand_win_and_order_the_video() {
         .as_str()
         .is_some_and(|p| p.ends_with("01.jpg")));
     assert_eq!(photos[3]["age_source"], "user");
+    // Ages set one older, one younger than they look share no bias: the rest stay estimates.
     assert_eq!(photos[1]["age_source"], "model");
     let bad = run(lifelapse(dir.path()).args(["analyze", "x.jpg", "--age", "x.jpg=old"]));
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn ages_set_by_hand_correct_the_estimates_of_the_other_photos() {
+    let dir = tmp();
+    let analyze = |ages: &[String]| {
+        let mut cmd = lifelapse(dir.path());
+        cmd.args(["analyze", "--json"])
+            .arg(photo("faces/barack_obama"));
+        for age in ages {
+            cmd.args(["--age", age]);
+        }
+        let result = run(&mut cmd);
+        assert!(result.status.success(), "{}", stderr(&result));
+        let report = json(&result);
+        report["photos"]
+            .as_array()
+            .expect("photos")
+            .iter()
+            .map(|p| {
+                let name = p["photo"].as_str().expect("photo");
+                let name = name.rsplit('/').next().expect("name").to_string();
+                let source = p["age_source"].as_str().expect("source").to_string();
+                (name, (p["age"].as_f64().expect("age"), source))
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let estimated = analyze(&[]);
+    assert!(
+        estimated.values().all(|(_, s)| s == "model"),
+        "{estimated:?}"
+    );
+    // The user says two photos were taken 6 years later in life than they look.
+    let fixes: Vec<String> = ["01.jpg", "02.jpg"]
+        .iter()
+        .map(|n| format!("{n}={:.1}", estimated[*n].0 + 6.0))
+        .collect();
+    let told = analyze(&fixes);
+    assert_eq!(told["01.jpg"].1, "user");
+    for other in ["03.jpg", "04.jpg"] {
+        let (age, source) = &told[other];
+        assert_eq!(source, "calibrated", "{told:?}");
+        // Two photos' word: two thirds of their shift.
+        let expected = estimated[other].0 + 4.0;
+        assert!(
+            (age - expected).abs() < 0.15,
+            "{other}: {age} for {expected}"
+        );
+    }
 }
 
 #[test]

@@ -134,9 +134,10 @@ impl FaceAnalyzer {
     }
 
     /// Fills in the descriptors and age estimates of the faces large enough, in one batch per
-    /// network. Both networks see the same rotation-free chip at their own input size, and its
-    /// mirror image: each figure is the mean of the two (test-time augmentation), which keeps one
-    /// person's photos closer together (docs/faces.md has the figures).
+    /// network. Both networks see the same rotation-free chip at their own input size. The
+    /// descriptor is the mean of the chip's and its mirror image's (test-time augmentation),
+    /// which keeps one person's photos closer together; the age network's mirrored estimate
+    /// was no better on testdata, so it sees the chip once (docs/faces.md has the figures).
     fn describe(&self, image: &RgbImage, faces: &mut [Face]) {
         let wanted: Vec<usize> = (0..faces.len())
             .filter(|&i| !faces[i].too_small())
@@ -160,10 +161,9 @@ impl FaceAnalyzer {
                 .forward(&with_mirror(&id_chips))
                 .view([2, wanted.len() as i64, -1])
                 .mean_dim(0, false, tch::Kind::Float);
-            let (a, _gender) = self.age.forward(&with_mirror(&age_chips));
-            let a = a
-                .view([2, wanted.len() as i64])
-                .mean_dim(0, false, tch::Kind::Float);
+            let (a, _gender) = self
+                .age
+                .forward(&nets::batch_from_rgb(&age_chips.iter().collect::<Vec<_>>()));
             (
                 Vec::<f32>::try_from(d.flatten(0, -1).to_device(tch::Device::Cpu)),
                 Vec::<f32>::try_from(a.to_device(tch::Device::Cpu)),
