@@ -3,7 +3,7 @@
 
 use crate::face::{Descriptor, FaceAnalyzer};
 use crate::lapse::quality::{self, FrameScores, Summary};
-use crate::sheet::{draw_text, text_width};
+use crate::leaves::font::{draw_text, text_width};
 use crate::video::VideoError;
 use image::{Rgb, RgbImage};
 use rayon::prelude::*;

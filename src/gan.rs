@@ -98,7 +98,7 @@ pub fn encoder_input(image: &image::RgbImage) -> Tensor {
     let sized = if image.dimensions() == (256, 256) {
         image.clone()
     } else {
-        crate::album::resize::crop_resize(
+        crate::leaves::resize::crop_resize(
             image,
             (0.0, 0.0, image.width() as f64, image.height() as f64),
             256,

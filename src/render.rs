@@ -4,8 +4,9 @@
 //! differ only in the settings they pass and where the frames go.
 
 use crate::config::{Config, RendererKind, SpacingKind};
-use crate::engine::{CancelToken, Resident};
+use crate::inference::Resident;
 use crate::lapse::{self, Lapse, Spacing, TimelineOptions};
+use crate::leaves::cancel::CancelToken;
 use crate::select::{ErrorReport, Selected};
 use crate::video::{self, gif::GifOptions, FrameSource, VideoError, VideoStats};
 use image::RgbImage;
@@ -125,7 +126,7 @@ impl RenderSettings {
 pub fn resident_engines(config: &Config) -> Result<Resident, RenderError> {
     let device =
         crate::nets::device::select(&config.general.device).map_err(RenderError::Device)?;
-    Ok(Resident::new(crate::engine::EngineOptions {
+    Ok(Resident::new(crate::inference::EngineOptions {
         device,
         memory_budget: config.render.engine_memory_mb.saturating_mul(1 << 20),
         ..Default::default()
@@ -399,7 +400,11 @@ fn build_lapse(
                 &timeline.frames,
                 &settings.latent,
                 entry,
-                engines,
+                Box::new(
+                    engines
+                        .engine(&settings.latent.models_dir, entry)
+                        .map_err(lapse::LapseError::from)?,
+                ),
                 cancel.clone(),
             )?)),
             None => lapse::classic_renderer(settings.renderer),

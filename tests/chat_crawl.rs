@@ -95,7 +95,7 @@ fn a_name_in_the_chat_becomes_stored_photos_credits_and_an_analysis() {
     assert_eq!(refs.len(), 2);
     for r in refs {
         let hash = r.file_id.strip_prefix(jobs::STORED).expect("stored photo");
-        assert!(store.get_photo(hash).unwrap().is_some());
+        assert!(store.get_file(hash).unwrap().is_some());
     }
     let credits = actions
         .iter()

@@ -63,7 +63,7 @@ fn real_pixels(size: u32) -> Vec<u8> {
             .image;
         let (w, h) = image.dimensions();
         let side = w.min(h) as f64;
-        let square = lifelapse::album::resize::crop_resize(
+        let square = lifelapse::leaves::resize::crop_resize(
             &image,
             ((w as f64 - side) / 2.0, (h as f64 - side) / 2.0, side, side),
             size,

@@ -36,7 +36,7 @@ fn sessions_survive_a_restart() {
     {
         let store = SledStore::open(dir.path()).unwrap();
         store.save(&key(1, 7), &c).unwrap();
-        store.put_photo(&key(1, 7), b"photo bytes").unwrap();
+        store.put_file(&key(1, 7), b"photo bytes").unwrap();
     }
     // A new process on the same data dir.
     let store = SledStore::open(dir.path()).unwrap();
@@ -49,22 +49,22 @@ fn sessions_survive_a_restart() {
 fn forget_deletes_photos_only_this_session_holds() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
-    let shared = store.put_photo(&key(1, 7), b"shared").unwrap();
-    let own = store.put_photo(&key(1, 7), b"own").unwrap();
-    assert_eq!(store.put_photo(&key(2, 9), b"shared").unwrap(), shared);
+    let shared = store.put_file(&key(1, 7), b"shared").unwrap();
+    let own = store.put_file(&key(1, 7), b"own").unwrap();
+    assert_eq!(store.put_file(&key(2, 9), b"shared").unwrap(), shared);
     store.save(&key(1, 7), &collecting()).unwrap();
     // Saving the conversation keeps the session's photos.
-    assert_eq!(store.get_photo(&own).unwrap().as_deref(), Some(&b"own"[..]));
+    assert_eq!(store.get_file(&own).unwrap().as_deref(), Some(&b"own"[..]));
 
     store.forget(&key(1, 7)).unwrap();
     assert_eq!(store.load(&key(1, 7)).unwrap(), None);
-    assert_eq!(store.get_photo(&own).unwrap(), None);
+    assert_eq!(store.get_file(&own).unwrap(), None);
     assert_eq!(
-        store.get_photo(&shared).unwrap().as_deref(),
+        store.get_file(&shared).unwrap().as_deref(),
         Some(&b"shared"[..])
     );
     // A hash is never a path.
-    assert_eq!(store.get_photo("../sessions.sled").unwrap(), None);
+    assert_eq!(store.get_file("../sessions.sled").unwrap(), None);
 }
 
 #[test]
@@ -72,12 +72,12 @@ fn the_retention_sweep_forgets_old_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
     store.save(&key(1, 7), &collecting()).unwrap();
-    let photo = store.put_photo(&key(1, 7), b"x").unwrap();
+    let photo = store.put_file(&key(1, 7), b"x").unwrap();
     assert_eq!(store.sweep(3600).unwrap(), 0, "fresh sessions stay");
     std::thread::sleep(std::time::Duration::from_millis(1100));
     assert_eq!(store.sweep(0).unwrap(), 1);
     assert!(store.sessions().unwrap().is_empty());
-    assert_eq!(store.get_photo(&photo).unwrap(), None);
+    assert_eq!(store.get_file(&photo).unwrap(), None);
 }
 
 #[test]

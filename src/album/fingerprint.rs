@@ -1,13 +1,7 @@
-//! Content hash (exact duplicates) and difference hash (the same photo re-encoded or resized).
+//! Difference hash: the same photo re-encoded or resized. (Exact duplicates go by
+//! [`crate::leaves::hash::content_hash`].)
 
 use image::RgbImage;
-use sha2::{Digest, Sha256};
-
-/// SHA-256 of the file's bytes, hex.
-pub fn content_hash(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// A 128-bit difference hash: brightness gradients of a 9×8 (horizontal) and an 8×9 (vertical)
 /// thumbnail. Survives re-encoding, resizing and mild colour changes; differs for different shots.
@@ -91,14 +85,6 @@ impl DiffHash {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hash_is_sha256_hex() {
-        assert_eq!(
-            content_hash(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
 
     /// A portrait-like picture: a lit oval on a graded background, with some texture.
     fn picture(seed: u32) -> RgbImage {

@@ -5,10 +5,9 @@ mod decode;
 mod fingerprint;
 pub mod heif;
 pub mod metadata;
-pub mod resize;
 
 pub use decode::{decode, sniff, DecodeLimits, Decoded, PhotoError, PhotoFormat};
-pub use fingerprint::{content_hash, DiffHash};
+pub use fingerprint::DiffHash;
 pub use metadata::CaptureDate;
 
 use crate::config::AlbumConfig;
@@ -224,7 +223,7 @@ pub fn intake<S: PhotoSource>(
         .par_iter()
         .map(|s| {
             s.read(options.limits.max_file_bytes)
-                .map(|bytes| content_hash(&bytes))
+                .map(|bytes| crate::leaves::hash::content_hash(&bytes))
         })
         .collect();
     let mut first_by_hash: HashMap<String, usize> = HashMap::new();
@@ -274,7 +273,7 @@ pub fn intake<S: PhotoSource>(
                     let d = decode(&bytes, options.limits, options.now)?;
                     drop(bytes);
                     let (width, height) = d.image.dimensions();
-                    let image = resize::fit_within(d.image, options.working_size);
+                    let image = crate::leaves::resize::fit_within(d.image, options.working_size);
                     Ok(Photo {
                         source: sources[i].name(),
                         hash,

@@ -422,7 +422,7 @@ fn demo_frames(
         settings: &settings,
         output: Output::Memory,
     };
-    let engines = crate::engine::Resident::new(Default::default());
+    let engines = crate::inference::Resident::new(Default::default());
     let rendered = render::run(&request, &engines, &|_, _| {}, &Default::default())?;
     Ok(rendered.frames.unwrap_or_default())
 }

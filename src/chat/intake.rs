@@ -35,7 +35,7 @@ pub async fn keep(
         return Ok(None);
     }
     let (service, key) = (service.clone(), key.clone());
-    match tokio::task::spawn_blocking(move || service.store().put_photo(&key, &bytes)).await {
+    match tokio::task::spawn_blocking(move || service.store().put_file(&key, &bytes)).await {
         Ok(Ok(hash)) => Ok(Some(hash)),
         other => {
             tracing::error!(?other, "storing a photo failed");

@@ -50,7 +50,7 @@ pub fn crawl_for_session(
     };
     let mut photos = Vec::new();
     for p in &result.photos {
-        match store.put_photo(key, &p.bytes) {
+        match store.put_file(key, &p.bytes) {
             Ok(hash) => photos.push(PhotoRef {
                 file_id: format!("{STORED}{hash}"),
                 as_file: true,
@@ -133,7 +133,7 @@ fn stored_photos(
         .map(|(i, p)| {
             let hash = p.file_id.strip_prefix(STORED).unwrap_or(&p.file_id);
             store
-                .get_photo(hash)?
+                .get_file(hash)?
                 .map(|bytes| (format!("photo {}", i + 1), bytes))
                 .ok_or_else(|| JobError::MissingPhoto(format!("photo {}", i + 1)))
         })
@@ -271,9 +271,9 @@ pub fn render_video(
     analysis: &SessionAnalysis,
     choices: &RenderChoices,
     config: &crate::config::Config,
-    engines: &crate::engine::Resident,
+    engines: &crate::inference::Resident,
     max_bytes: u64,
-    cancel: &crate::engine::CancelToken,
+    cancel: &crate::leaves::cancel::CancelToken,
     progress: &(dyn Fn(u8) + Sync),
 ) -> Result<RenderedVideo, JobError> {
     use crate::config::RendererKind;

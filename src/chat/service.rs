@@ -12,7 +12,7 @@ use super::jobs::{self, JobError, SessionAnalysis};
 use super::lock;
 use super::queue::{Position, QueueError, RenderQueue};
 use crate::config::Config;
-use crate::engine::CancelToken;
+use crate::leaves::cancel::CancelToken;
 use crate::store::{SessionKey, SessionStore, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,7 +92,7 @@ pub struct Service {
     upload_limits: Mutex<HashMap<SessionKey, u64>>,
     analyzer: Mutex<Option<Arc<Mutex<crate::face::FaceAnalyzer>>>>,
     /// The generative networks, loaded once and shared by every render lane.
-    engines: crate::engine::Resident,
+    engines: crate::inference::Resident,
     pub metrics: Metrics,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
@@ -103,7 +103,7 @@ impl Service {
         let (lane_tx, lane_rx) = mpsc::channel();
         let engines = crate::render::resident_engines(&config).unwrap_or_else(|e| {
             tracing::error!(error = %e, "generative renders will run on the CPU");
-            crate::engine::Resident::new(crate::engine::EngineOptions::default())
+            crate::inference::Resident::new(crate::inference::EngineOptions::default())
         });
         let service = Arc::new(Self {
             store,
@@ -193,7 +193,7 @@ impl Service {
     /// A stored file (photo, contact sheet, video) by its hash; a missing or unreadable one is
     /// logged and None.
     pub fn stored(&self, hash: &str) -> Option<Vec<u8>> {
-        match self.store.get_photo(hash) {
+        match self.store.get_file(hash) {
             Ok(Some(b)) => Some(b),
             other => {
                 tracing::error!(?other, "a stored file is missing");
@@ -480,7 +480,7 @@ impl Service {
             lock(&self.analyses).remove(&key);
             let result = self.analysis(&key, &photos).and_then(|a| {
                 let sheet = a.sheet_jpeg()?;
-                let hash = self.store.put_photo(&key, &sheet)?;
+                let hash = self.store.put_file(&key, &sheet)?;
                 Ok((a, hash))
             });
             self.metrics
@@ -639,7 +639,7 @@ impl Service {
     }
 
     /// What the process's generative engine has done.
-    pub fn engine_stats(&self) -> &Arc<crate::engine::EngineStats> {
+    pub fn engine_stats(&self) -> &Arc<crate::inference::EngineStats> {
         self.engines.stats()
     }
 
@@ -709,7 +709,7 @@ impl Service {
                 }],
             );
         }
-        let hash = self.store.put_photo(key, &video.bytes)?;
+        let hash = self.store.put_file(key, &video.bytes)?;
         Ok(Event::Rendered {
             video: hash,
             mp4: video.mp4,

@@ -1,8 +1,9 @@
 //! `lifelapse analyze`: show what lifelapse finds in each photo.
 
 use super::common::{
-    exit, faces_with, fail, load_analyzer, print_problems, take_in, FaceChoice, Failure,
+    faces_with, fail, load_analyzer, print_problems, take_in, FaceChoice, Failure,
 };
+use super::exit;
 use anyhow::Context;
 use lifelapse::config::Config;
 use lifelapse::select::{self, AnalyzedAlbum};

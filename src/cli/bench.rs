@@ -1,6 +1,7 @@
 //! `lifelapse bench`: time the workloads on this machine.
 
-use super::common::{device_of, exit, fail, print_json, Failure};
+use super::common::{device_of, fail, print_json, Failure};
+use super::exit;
 use anyhow::Context;
 use lifelapse::config::Config;
 use std::path::PathBuf;

@@ -1,25 +1,14 @@
 //! What the subcommands share: exit codes and failures, progress bars, photo intake and face
 //! analysis, and the flags that say who is in and at what age.
 
+use super::exit::{self, ExitCode};
 use anyhow::Context;
 use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 use lifelapse::config::Config;
-use lifelapse::render::{self, RenderError};
+use lifelapse::render;
 use lifelapse::select::{self, AnalyzedAlbum};
 use std::path::PathBuf;
-
-/// Exit codes, also listed in the README.
-pub mod exit {
-    /// Something unexpected failed (a bug, or the machine).
-    pub const FAILURE: u8 = 1;
-    /// The command line or the config is wrong.
-    pub const USAGE: u8 = 2;
-    /// The photos cannot make what was asked (none usable, fewer than two for a video).
-    pub const INPUT: u8 = 3;
-    /// The output could not be written.
-    pub const OUTPUT: u8 = 4;
-}
 
 pub struct Failure {
     pub code: u8,
@@ -30,22 +19,12 @@ pub fn fail(code: u8) -> impl FnOnce(anyhow::Error) -> Failure {
     move |error| Failure { code, error }
 }
 
-pub fn code_of(e: &RenderError) -> u8 {
-    match e {
-        RenderError::Lapse(lifelapse::lapse::LapseError::MissingWeights { .. }) => exit::USAGE,
-        RenderError::Lapse(lifelapse::lapse::LapseError::Generative(_)) => exit::FAILURE,
-        RenderError::NoPhotos(_) | RenderError::Lapse(_) => exit::INPUT,
-        RenderError::Video(lifelapse::video::VideoError::Write { .. }) => exit::OUTPUT,
-        RenderError::Video(lifelapse::video::VideoError::EncoderMissing(_)) => exit::USAGE,
-        RenderError::Options(_) | RenderError::Device(_) => exit::USAGE,
-        RenderError::Cancelled => exit::FAILURE,
-        RenderError::Video(_) => exit::FAILURE,
-    }
-}
-
-/// A render error as the command's failure, with its exit code.
-pub fn render_failure(e: RenderError) -> Failure {
-    fail(code_of(&e))(e.into())
+/// A library error as the command's failure, with the exit code [`ExitCode`] gives it.
+pub fn failed<E>(e: E) -> Failure
+where
+    E: ExitCode + std::error::Error + Send + Sync + 'static,
+{
+    fail(e.exit_code())(e.into())
 }
 
 /// The compute device the config asks for.
@@ -74,7 +53,7 @@ pub fn print_json(value: &impl serde::Serialize, what: &str) -> Result<(), Failu
 /// Runs one render through the one render path with a progress bar labelled `what`.
 pub fn render_with_bar(
     request: &render::RenderRequest,
-    engines: &lifelapse::engine::Resident,
+    engines: &lifelapse::inference::Resident,
     what: &str,
 ) -> Result<render::Rendered, Failure> {
     let progress = bar(0, what);
@@ -87,7 +66,7 @@ pub fn render_with_bar(
         },
         &Default::default(),
     )
-    .map_err(render_failure)?;
+    .map_err(failed)?;
     progress.finish_and_clear();
     Ok(rendered)
 }

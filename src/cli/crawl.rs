@@ -1,6 +1,7 @@
 //! `lifelapse crawl`: find dated photos of a person by name.
 
-use super::common::{exit, fail, print_json, Failure};
+use super::common::{fail, failed, print_json, Failure};
+use super::exit;
 use lifelapse::config::Config;
 use std::path::PathBuf;
 
@@ -60,22 +61,14 @@ pub fn crawl_into(
     config: &Config,
     max: Option<usize>,
 ) -> Result<lifelapse::crawl::CrawlResult, Failure> {
-    use lifelapse::crawl::{self, CrawlError};
+    use lifelapse::crawl;
     let mut options =
         crawl::CrawlOptions::from_config(config, &lifelapse::config::Secrets::from_env());
     if let Some(max) = max {
         options.max_photos = max.max(1);
     }
     eprintln!("looking for photos of {name}…");
-    let mut result = crawl::crawl(name, &options).map_err(|e| {
-        let code = match e {
-            CrawlError::UnknownName(_) | CrawlError::NoPhotos(_) => exit::INPUT,
-            CrawlError::Config(_) => exit::USAGE,
-            CrawlError::Write { .. } => exit::OUTPUT,
-            _ => exit::FAILURE,
-        };
-        fail(code)(e.into())
-    })?;
+    let mut result = crawl::crawl(name, &options).map_err(failed)?;
     crawl::save(&mut result, dir).map_err(|e| fail(exit::OUTPUT)(e.into()))?;
     Ok(result)
 }

@@ -1,9 +1,10 @@
 //! `lifelapse eval`: measure a time-lapse, or compare renderers.
 
 use super::common::{
-    analyzed_album, bar, exit, fail, load_analyzer, parse_size, print_json, render_failure,
-    render_with_bar, FaceChoice, Failure,
+    analyzed_album, bar, fail, failed, load_analyzer, parse_size, print_json, render_with_bar,
+    FaceChoice, Failure,
 };
+use super::exit;
 use anyhow::Context;
 use lifelapse::config::{Config, RenderOverrides, RendererKind};
 use lifelapse::render::{self, Output, RenderSettings};
@@ -97,7 +98,7 @@ pub fn run(args: Args, config: Config) -> Result<(), Failure> {
         });
     } else {
         let analyzed = analyzed_album(&inputs, &config, &analyzer, &choice, ages, false);
-        let engines = render::resident_engines(&config).map_err(render_failure)?;
+        let engines = render::resident_engines(&config).map_err(failed)?;
         for &kind in &compare {
             let config = RenderOverrides {
                 renderer: Some(kind),
@@ -105,7 +106,7 @@ pub fn run(args: Args, config: Config) -> Result<(), Failure> {
             }
             .apply(&config)
             .map_err(|e| fail(exit::USAGE)(e.into()))?;
-            let settings = RenderSettings::from_config(&config).map_err(render_failure)?;
+            let settings = RenderSettings::from_config(&config).map_err(failed)?;
             let request = render::RenderRequest {
                 album: analyzed.selected(),
                 settings: &settings,

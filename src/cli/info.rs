@@ -1,6 +1,7 @@
 //! `lifelapse info`: show the configuration, compute device and optional features.
 
-use super::common::{device_of, exit, fail, Failure};
+use super::common::{device_of, fail, Failure};
+use super::exit;
 use anyhow::Context;
 use lifelapse::config::Config;
 

@@ -5,12 +5,13 @@ mod bench;
 mod common;
 mod crawl;
 mod eval;
+pub mod exit;
 mod info;
 mod render;
 mod serve;
 mod weights;
 
-pub use common::{exit, Failure};
+pub use common::Failure;
 use lifelapse::config::Config;
 
 #[derive(clap::Subcommand)]

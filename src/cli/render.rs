@@ -1,10 +1,10 @@
 //! `lifelapse render`: make the time-lapse video.
 
 use super::common::{
-    analyzed_album, exit, fail, load_analyzer, parse_size, render_failure, render_with_bar,
-    FaceChoice, Failure,
+    analyzed_album, fail, failed, load_analyzer, parse_size, render_with_bar, FaceChoice, Failure,
 };
 use super::crawl::{crawl_into, slug};
+use super::exit;
 use lifelapse::config::{Config, RenderOverrides, RendererKind, SpacingKind};
 use lifelapse::render::{self, Output, RenderSettings};
 use std::path::PathBuf;
@@ -102,12 +102,12 @@ pub fn run(args: Args, config: Config) -> Result<(), Failure> {
         .overrides()
         .apply(&config)
         .map_err(|e| fail(exit::USAGE)(e.into()))?;
-    let settings = RenderSettings::from_config(&config).map_err(render_failure)?;
+    let settings = RenderSettings::from_config(&config).map_err(failed)?;
     // Said before any photo is read.
-    let format = render::VideoFormat::of_path(&output).map_err(render_failure)?;
+    let format = render::VideoFormat::of_path(&output).map_err(failed)?;
     let analyzer = load_analyzer(&config)?;
     let analyzed = analyzed_album(&photos, &config, &analyzer, &choice, ages, keep_all);
-    let engines = render::resident_engines(&config).map_err(render_failure)?;
+    let engines = render::resident_engines(&config).map_err(failed)?;
     let request = render::RenderRequest {
         album: analyzed.selected(),
         settings: &settings,

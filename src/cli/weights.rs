@@ -1,7 +1,8 @@
 //! `lifelapse import-weights`, `generate` and `encode`: import a published checkpoint, and run
 //! the generative networks on their own (for parity checks against the original code).
 
-use super::common::{device_of, exit, fail, Failure};
+use super::common::{device_of, fail, failed, Failure};
+use super::exit::ExitCode;
 use lifelapse::config::Config;
 use std::path::PathBuf;
 
@@ -16,20 +17,14 @@ pub struct ImportArgs {
 
 pub fn import(args: ImportArgs, config: Config) -> Result<(), Failure> {
     let ImportArgs { file, kind } = args;
-    use lifelapse::nets::import::{self, ImportError};
-    let code = |e: &ImportError| match e {
-        ImportError::Write { .. } => exit::OUTPUT,
-        _ => exit::INPUT,
-    };
+    use lifelapse::nets::import;
     let checkpoint = import::open(&file, kind).map_err(|e| {
-        let c = code(&e);
-        fail(c)(anyhow::Error::new(e).context(format!("cannot import {}", file.display())))
+        fail(e.exit_code())(
+            anyhow::Error::new(e).context(format!("cannot import {}", file.display())),
+        )
     })?;
     let dir = config.data_dir().join("models");
-    let entry = import::save(&checkpoint, &file, &dir).map_err(|e| {
-        let c = code(&e);
-        fail(c)(e.into())
-    })?;
+    let entry = import::save(&checkpoint, &file, &dir).map_err(failed)?;
     println!(
         "imported {} checkpoint ({}², {} MB) as {}",
         entry.kind,
@@ -72,7 +67,7 @@ pub fn generate(args: GenerateArgs, config: Config) -> Result<(), Failure> {
         run.precision,
         run.batch as i64,
     )
-    .map_err(gan_failure)?;
+    .map_err(failed)?;
     println!("wrote {n} images to {}", out.display());
     Ok(())
 }
@@ -101,7 +96,7 @@ pub fn encode(args: EncodeArgs, config: Config) -> Result<(), Failure> {
     } = args;
     let device = device_of(&config)?;
     let n = lifelapse::gan::encode(&checkpoint, &images, &out, device, run.precision, run.batch)
-        .map_err(gan_failure)?;
+        .map_err(failed)?;
     println!("wrote {n} W+ codes to {}", out.display());
     Ok(())
 }
@@ -115,16 +110,4 @@ struct GanRun {
     /// Items per network call.
     #[arg(long, default_value_t = 8)]
     batch: usize,
-}
-
-/// A generative command's error with its exit code: the user's files, or the machine.
-fn gan_failure(e: lifelapse::gan::GanError) -> Failure {
-    use lifelapse::gan::GanError;
-    use lifelapse::nets::import::ImportError;
-    let code = match &e {
-        GanError::HalfOnCpu | GanError::Net(_) => exit::USAGE,
-        GanError::Checkpoint(ImportError::Write { .. }) => exit::OUTPUT,
-        _ => exit::INPUT,
-    };
-    fail(code)(e.into())
 }

@@ -367,7 +367,7 @@ pub fn crawl(name: &str, options: &CrawlOptions) -> Result<CrawlResult, CrawlErr
         match result {
             Ok(fetched) => {
                 download_ms_sum += fetched.elapsed.as_millis() as u64;
-                let sha256 = crate::album::content_hash(&fetched.bytes);
+                let sha256 = crate::leaves::hash::content_hash(&fetched.bytes);
                 if !hashes.insert(sha256.clone()) {
                     skipped.push(Skipped {
                         url: candidate.url,

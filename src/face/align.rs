@@ -3,7 +3,7 @@
 //! photo filled by reflection that fades into a blur, as StyleGAN encoders expect.
 
 use super::landmarks::Landmarks;
-use crate::album::resize;
+use crate::leaves::resize;
 use image::RgbImage;
 
 type V = [f64; 2];

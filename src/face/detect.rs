@@ -1,6 +1,6 @@
 //! Faces in a photo: the detector's grid decoded into boxes, thresholded and de-duplicated.
 
-use crate::album::resize;
+use crate::leaves::resize;
 use crate::nets::{self, face_detector::TinyFaceDetector};
 use image::RgbImage;
 use serde::Serialize;

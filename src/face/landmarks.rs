@@ -1,7 +1,7 @@
 //! 68 landmarks for a detected face, in photo pixels.
 
 use super::detect::FaceBox;
-use crate::album::resize;
+use crate::leaves::resize;
 use crate::nets::{self, landmarks68::FaceLandmark68Net};
 use image::RgbImage;
 

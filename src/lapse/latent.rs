@@ -3,14 +3,14 @@
 //! along the timeline, and frames are generated as the video encoder asks for them; the real
 //! photos are blended back near their keyframes by the caller, as for every renderer.
 //!
-//! The networks belong to the process's resident engine ([`Resident`]): loaded once, shared by
-//! every render. Frames are generated a window at a time when the encoder reads in order (one
+//! The networks belong to the process's resident inference engine, which this module knows only
+//! as [`Generative`]: loaded once, shared by every render. Frames are generated a window at a time when the encoder reads in order (one
 //! engine job per window, which the engine batches with other renders' frames), and one at a
 //! time when it samples (a GIF's palette), so only a bounded number of frames is ever held,
 //! whatever the video's length.
 
 use super::{FrameSpec, Keyframe, LapseError, Renderer};
-use crate::engine::{CancelToken, Engine, EngineError, Resident};
+use crate::leaves::cancel::CancelToken;
 use crate::nets::import::{self, CheckpointKind, ImportedModel};
 use image::RgbImage;
 use rayon::prelude::*;
@@ -55,6 +55,18 @@ fn key(spec: &FrameSpec) -> FrameKey {
     (spec.from, spec.to, spec.alpha.to_bits())
 }
 
+/// What the generative renderer asks of an inference engine; `inference`'s engine implements
+/// it, so this module knows no engine.
+pub trait Generative: Send + Sync {
+    /// Encodes aligned faces [N, 3, 256, 256] (−1…1) into W+ codes [N, n_latent, style_dim].
+    fn encode(&self, images: Tensor) -> Result<Tensor, LapseError>;
+    /// Generates images [N, 3, H, W] (about −1…1) from W+ codes, stopping when `cancel` is set
+    /// ([`LapseError::Cancelled`]).
+    fn generate(&self, w_plus: Tensor, cancel: CancelToken) -> Result<Tensor, LapseError>;
+    /// How many frames one call should carry to fill the engine's batches.
+    fn batch(&self) -> usize;
+}
+
 /// Generated frames kept for the encoder, by position in the timeline's distinct frames.
 struct Window {
     frames: VecDeque<(usize, RgbImage)>,
@@ -64,7 +76,7 @@ struct Window {
 
 /// Frames of one time-lapse, generated on demand by the resident engine.
 pub struct LatentRenderer {
-    engine: Engine,
+    model: Box<dyn Generative>,
     /// Each keyframe's W+ code, flattened (tensors cannot be shared across threads).
     codes: Vec<Vec<f32>>,
     /// [n_latent, style_dim] of a code.
@@ -101,34 +113,22 @@ fn fit(img: RgbImage, size: (u32, u32)) -> RgbImage {
         return img;
     }
     let (w, h) = img.dimensions();
-    crate::album::resize::crop_resize(&img, (0.0, 0.0, w as f64, h as f64), size.0, size.1)
-}
-
-fn engine_error(e: EngineError) -> LapseError {
-    match e {
-        EngineError::Cancelled => LapseError::Cancelled,
-        other => LapseError::Generative(other.to_string()),
-    }
+    crate::leaves::resize::crop_resize(&img, (0.0, 0.0, w as f64, h as f64), size.0, size.1)
 }
 
 impl LatentRenderer {
-    /// Encodes the keyframes with the resident engine's encoder (loading `entry`, an imported
-    /// checkpoint of `options.models_dir` found by [`find_checkpoint`], on first use) for the
-    /// frames `specs` will ask for; generates nothing yet.
+    /// Encodes the keyframes with `model`, the engine holding `entry` (an imported checkpoint
+    /// of `options.models_dir` found by [`find_checkpoint`]), for the frames `specs` will ask
+    /// for; generates nothing yet.
     pub fn new(
         keyframes: &[Keyframe],
         specs: &[FrameSpec],
         options: &LatentOptions,
         entry: &ImportedModel,
-        resident: &Resident,
+        model: Box<dyn Generative>,
         cancel: CancelToken,
     ) -> Result<Self, LapseError> {
-        let engine = resident
-            .engine(&options.models_dir, entry)
-            .map_err(engine_error)?;
-        let mut codes = engine
-            .encode(encoder_batch(keyframes))
-            .map_err(engine_error)?;
+        let mut codes = model.encode(encoder_batch(keyframes))?;
         if options.refine_steps > 0 {
             // Refinement needs gradients, so it runs an fp32 generator of its own.
             let generator = import::open_imported(&options.models_dir, entry)
@@ -162,7 +162,7 @@ impl LatentRenderer {
                 distinct.len() - 1
             });
         }
-        let window = engine.batch().clamp(1, MAX_WINDOW);
+        let window = model.batch().clamp(1, MAX_WINDOW);
         Ok(Self {
             codes,
             code_shape,
@@ -174,7 +174,7 @@ impl LatentRenderer {
             window,
             // Room for a window plus what the encoder's threads read at once.
             capacity: window + rayon::current_num_threads() * 4,
-            engine,
+            model,
             cancel,
             held: Mutex::new(Window {
                 frames: VecDeque::new(),
@@ -202,10 +202,7 @@ impl LatentRenderer {
         }
         let [n_latent, style_dim] = self.code_shape;
         let w = Tensor::from_slice(&w).view([specs.len() as i64, n_latent, style_dim]);
-        let images = self
-            .engine
-            .generate(w, None, self.cancel.clone())
-            .map_err(engine_error)?;
+        let images = self.model.generate(w, self.cancel.clone())?;
         let raw = (0..specs.len() as i64)
             .map(|i| to_rgb(&images.get(i)))
             .collect::<Result<Vec<_>, _>>()?;

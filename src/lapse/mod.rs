@@ -25,6 +25,8 @@ pub enum LapseError {
     MissingWeights { dir: String, hint: &'static str },
     #[error("the stylegan renderer failed: {0}")]
     Generative(String),
+    #[error("the stylegan renderer's inference engine failed")]
+    Inference(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the morph renderer needs face landmarks, and {0} has none")]
     NoLandmarks(String),
     #[error("frame {index} is outside the timeline of {len} frames")]
@@ -65,7 +67,7 @@ pub trait Renderer: Send + Sync {
 fn caption(frame: &mut RgbImage, text: &str) {
     let (w, h) = frame.dimensions();
     let scale = (h / 96).max(1);
-    let (tw, th) = (crate::sheet::text_width(text, scale), 7 * scale);
+    let (tw, th) = (crate::leaves::font::text_width(text, scale), 7 * scale);
     let band = th + 4 * scale;
     for y in h.saturating_sub(band)..h {
         for x in 0..w {
@@ -74,7 +76,7 @@ fn caption(frame: &mut RgbImage, text: &str) {
         }
     }
     let x = w.saturating_sub(tw) / 2;
-    crate::sheet::draw_text(
+    crate::leaves::font::draw_text(
         frame,
         text,
         x,

@@ -69,7 +69,7 @@ fn affine(from: [[f32; 2]; 3], to: [[f32; 2]; 3]) -> Option<[f32; 6]> {
 }
 
 fn sample(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
-    crate::album::resize::bilinear(img, x as f64, y as f64).map(|v| v as f32)
+    crate::leaves::resize::bilinear(img, x as f64, y as f64).map(|v| v as f32)
 }
 
 impl Renderer for MorphRenderer {

@@ -661,7 +661,7 @@ pub fn save(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default(),
         resolution: checkpoint.resolution(),
-        sha256: crate::album::content_hash(&bytes),
+        sha256: crate::leaves::hash::content_hash(&bytes),
         bytes: bytes.len() as u64,
     };
     let manifest_path = dir.join("MANIFEST.toml");
@@ -709,7 +709,7 @@ pub fn imported(dir: &Path) -> Result<Vec<ImportedModel>, ImportError> {
 pub fn open_imported(dir: &Path, entry: &ImportedModel) -> Result<Checkpoint, ImportError> {
     let path = dir.join(&entry.file);
     let bytes = read_bytes(&path)?;
-    let actual = crate::album::content_hash(&bytes);
+    let actual = crate::leaves::hash::content_hash(&bytes);
     if actual != entry.sha256 {
         return Err(ImportError::Read {
             path,

@@ -78,7 +78,7 @@ pub fn verified(dir: &Path, file: &str) -> Result<PathBuf, WeightsError> {
             manifest: manifest_path.clone(),
         })?;
     let path = dir.join(file);
-    let actual = crate::album::content_hash(&read(&path)?);
+    let actual = crate::leaves::hash::content_hash(&read(&path)?);
     if actual != entry.sha256 {
         return Err(WeightsError::Checksum {
             file: file.to_string(),

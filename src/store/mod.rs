@@ -61,19 +61,23 @@ struct Stored<V> {
     /// Named as when the store held only conversations, so what earlier runs wrote reads back.
     #[serde(rename = "conversation")]
     value: V,
-    /// Hashes of the photos this session holds.
-    photos: BTreeSet<String>,
+    /// Hashes of the files (photos, contact sheets, videos) this session holds; named as when
+    /// it held only photos, so what earlier runs wrote reads back.
+    #[serde(rename = "photos")]
+    files: BTreeSet<String>,
 }
 
-/// What the chat service needs from storage: a session's value `V` by key, photo bytes by hash.
+/// What the chat service needs from storage: a session's value `V` by key, file bytes (photos,
+/// contact sheets, videos) by hash.
 pub trait SessionStore<V: Versioned>: Send + Sync {
     fn load(&self, key: &SessionKey) -> Result<Option<V>, StoreError>;
     /// Saves and flushes: once this returns, a crash loses nothing.
     fn save(&self, key: &SessionKey, value: &V) -> Result<(), StoreError>;
-    /// Stores photo bytes for a session; returns their content hash.
-    fn put_photo(&self, key: &SessionKey, bytes: &[u8]) -> Result<String, StoreError>;
-    fn get_photo(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Deletes the session and every photo only it held, now.
+    /// Stores a file's bytes (a photo, a contact sheet, a video) for a session; returns their
+    /// content hash.
+    fn put_file(&self, key: &SessionKey, bytes: &[u8]) -> Result<String, StoreError>;
+    fn get_file(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Deletes the session and every file only it held, now.
     fn forget(&self, key: &SessionKey) -> Result<(), StoreError>;
     /// Forgets sessions unchanged for `ttl_seconds`; returns how many.
     fn sweep(&self, ttl_seconds: u64) -> Result<usize, StoreError>;
@@ -158,7 +162,7 @@ impl<V: Versioned> SledStore<V> {
         Ok(())
     }
 
-    fn photo_path(&self, hash: &str) -> Option<PathBuf> {
+    fn file_path(&self, hash: &str) -> Option<PathBuf> {
         // Only what a content hash can be: never a path.
         (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
             .then(|| self.photo_dir.join(hash))
@@ -176,7 +180,7 @@ impl<V: Versioned> SledStore<V> {
                 // A damaged neighbour keeps its photos, to be safe.
                 Err(_) => return Ok(true),
             };
-            if stored.photos.contains(hash) {
+            if stored.files.contains(hash) {
                 return Ok(true);
             }
         }
@@ -191,21 +195,21 @@ impl<V: Versioned> SessionStore<V> for SledStore<V> {
 
     fn save(&self, key: &SessionKey, value: &V) -> Result<(), StoreError> {
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let photos = self.read(key)?.map(|s| s.photos).unwrap_or_default();
+        let files = self.read(key)?.map(|s| s.files).unwrap_or_default();
         self.write(
             key,
             &Stored {
                 version: V::SCHEMA_VERSION,
                 updated: now(),
                 value: value.clone(),
-                photos,
+                files,
             },
         )
     }
 
-    fn put_photo(&self, key: &SessionKey, bytes: &[u8]) -> Result<String, StoreError> {
-        let hash = crate::album::content_hash(bytes);
-        let path = self.photo_path(&hash).ok_or_else(|| StoreError::Files {
+    fn put_file(&self, key: &SessionKey, bytes: &[u8]) -> Result<String, StoreError> {
+        let hash = crate::leaves::hash::content_hash(bytes);
+        let path = self.file_path(&hash).ok_or_else(|| StoreError::Files {
             path: self.photo_dir.clone(),
             message: "bad hash".into(),
         })?;
@@ -224,16 +228,16 @@ impl<V: Versioned> SessionStore<V> for SledStore<V> {
             version: V::SCHEMA_VERSION,
             updated: now(),
             value: V::default(),
-            photos: BTreeSet::new(),
+            files: BTreeSet::new(),
         });
-        stored.photos.insert(hash.clone());
+        stored.files.insert(hash.clone());
         stored.updated = now();
         self.write(key, &stored)?;
         Ok(hash)
     }
 
-    fn get_photo(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(path) = self.photo_path(hash) else {
+    fn get_file(&self, hash: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(path) = self.file_path(hash) else {
             return Ok(None);
         };
         match std::fs::read(&path) {
@@ -257,9 +261,9 @@ impl<V: Versioned> SessionStore<V> for SledStore<V> {
                 return Ok(());
             }
         };
-        for hash in &stored.photos {
+        for hash in &stored.files {
             if !self.held_elsewhere(hash, key)? {
-                if let Some(path) = self.photo_path(hash) {
+                if let Some(path) = self.file_path(hash) {
                     let _ = std::fs::remove_file(path);
                 }
             }

@@ -2,7 +2,8 @@
 
 mod common;
 
-use lifelapse::engine::{CancelToken, Engine, EngineError, EngineOptions, EngineStats};
+use lifelapse::inference::{Engine, EngineError, EngineOptions, EngineStats};
+use lifelapse::leaves::cancel::CancelToken;
 use lifelapse::nets::import;
 use std::sync::{Arc, Mutex};
 use tch::{Device, Kind, Tensor};

@@ -10,9 +10,10 @@ mod resident;
 
 pub use resident::Resident;
 
+use crate::leaves::cancel::CancelToken;
 use crate::nets::import::{Checkpoint, Encoder, ImportError};
 use crate::nets::stylegan2::Generator;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
@@ -33,19 +34,6 @@ pub enum EngineError {
 
 /// Progress of a job: items done so far, of the total.
 pub type Progress = Box<dyn Fn(usize, usize) + Send>;
-
-/// A flag that cancels a job at the next batch boundary.
-#[derive(Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
-
-impl CancelToken {
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 enum Job {
     Encode {
@@ -472,6 +460,34 @@ fn generate_all(generator: &Generator, jobs: Vec<Job>, batch: usize, stats: &Eng
             if let Some(progress) = &p.progress {
                 progress(p.done as usize, p.total as usize);
             }
+        }
+    }
+}
+
+/// The engine as the generative renderer sees it.
+impl crate::lapse::latent::Generative for Engine {
+    fn encode(&self, images: Tensor) -> Result<Tensor, crate::lapse::LapseError> {
+        Engine::encode(self, images).map_err(Into::into)
+    }
+
+    fn generate(
+        &self,
+        w_plus: Tensor,
+        cancel: CancelToken,
+    ) -> Result<Tensor, crate::lapse::LapseError> {
+        Engine::generate(self, w_plus, None, cancel).map_err(Into::into)
+    }
+
+    fn batch(&self) -> usize {
+        Engine::batch(self)
+    }
+}
+
+impl From<EngineError> for crate::lapse::LapseError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Cancelled => Self::Cancelled,
+            other => Self::Inference(Box::new(other)),
         }
     }
 }
