@@ -93,21 +93,6 @@ pub fn generate(
     Ok(n)
 }
 
-/// The encoder's input: an image resized to 256² and scaled to −1…1, as [3, 256, 256].
-pub fn encoder_input(image: &image::RgbImage) -> Tensor {
-    let sized = if image.dimensions() == (256, 256) {
-        image.clone()
-    } else {
-        crate::leaves::resize::crop_resize(
-            image,
-            (0.0, 0.0, image.width() as f64, image.height() as f64),
-            256,
-            256,
-        )
-    };
-    crate::nets::tensor_from_rgb(&sized) * 2.0 - 1.0
-}
-
 /// Aligned face images → `w_plus` [N, n_latent, style_dim] in `out`. Returns N.
 pub fn encode(
     checkpoint: &Path,
@@ -143,7 +128,7 @@ pub fn encode(
                     message: e.to_string(),
                 })?
                 .image;
-            inputs.push(encoder_input(&img));
+            inputs.push(crate::nets::psp::encoder_input(&img));
         }
         let x = Tensor::stack(&inputs, 0).to_device(device).to_kind(kind);
         codes.push(

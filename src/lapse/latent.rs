@@ -96,7 +96,7 @@ pub struct LatentRenderer {
 fn encoder_batch(keyframes: &[Keyframe]) -> Tensor {
     let inputs: Vec<Tensor> = keyframes
         .iter()
-        .map(|k| crate::gan::encoder_input(&k.image))
+        .map(|k| crate::nets::psp::encoder_input(&k.image))
         .collect();
     Tensor::stack(&inputs, 0)
 }

@@ -532,3 +532,18 @@ pub fn random_weights(widths: [i64; 4], style_width: i64, n_styles: usize, seed:
     }
     t
 }
+
+/// The encoder's input: an image resized to 256² and scaled to −1…1, as [3, 256, 256].
+pub fn encoder_input(image: &image::RgbImage) -> Tensor {
+    let sized = if image.dimensions() == (256, 256) {
+        image.clone()
+    } else {
+        crate::leaves::resize::crop_resize(
+            image,
+            (0.0, 0.0, image.width() as f64, image.height() as f64),
+            256,
+            256,
+        )
+    };
+    crate::nets::tensor_from_rgb(&sized) * 2.0 - 1.0
+}
