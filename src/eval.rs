@@ -154,12 +154,7 @@ pub fn read_video(path: &Path) -> Result<Vec<RgbImage>, VideoError> {
     let frames = match ext.as_deref() {
         Some("gif") => read_gif(path)?,
         Some("mp4") | Some("mov") | Some("webm") => read_with_ffmpeg(path)?,
-        _ => {
-            return Err(VideoError::Encode(format!(
-                "{} is not a .gif or .mp4 video",
-                path.display()
-            )))
-        }
+        _ => return Err(VideoError::NotAVideo(path.display().to_string())),
     };
     if frames.is_empty() {
         return Err(VideoError::NoFrames);
@@ -168,7 +163,10 @@ pub fn read_video(path: &Path) -> Result<Vec<RgbImage>, VideoError> {
 }
 
 fn read_gif(path: &Path) -> Result<Vec<RgbImage>, VideoError> {
-    let file = std::fs::File::open(path).map_err(|e| VideoError::Encode(e.to_string()))?;
+    let file = std::fs::File::open(path).map_err(|source| VideoError::Open {
+        path: path.display().to_string(),
+        source,
+    })?;
     crate::video::gif::decode(std::io::BufReader::new(file), MAX_VIDEO_FRAMES)
 }
 
@@ -187,7 +185,10 @@ fn read_with_ffmpeg(path: &Path) -> Result<Vec<RgbImage>, VideoError> {
         .trim()
         .split_once('x')
         .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
-        .ok_or_else(|| VideoError::Encode(format!("{}: no video stream", path.display())))?;
+        .ok_or_else(|| VideoError::Read {
+            path: path.display().to_string(),
+            message: "no video stream".into(),
+        })?;
     let out = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)
@@ -196,11 +197,10 @@ fn read_with_ffmpeg(path: &Path) -> Result<Vec<RgbImage>, VideoError> {
         .output()
         .map_err(missing)?;
     if !out.status.success() {
-        return Err(VideoError::Encode(format!(
-            "{}: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(VideoError::Read {
+            path: path.display().to_string(),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     let per = (w * h * 3) as usize;
     Ok(out

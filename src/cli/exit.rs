@@ -39,8 +39,18 @@ impl ExitCode for LapseError {
     fn exit_code(&self) -> u8 {
         match self {
             LapseError::MissingWeights { .. } => USAGE,
-            LapseError::Generative(_) | LapseError::Inference(_) | LapseError::Cancelled => FAILURE,
-            _ => INPUT,
+            LapseError::Generative(_)
+            | LapseError::Inference(_)
+            | LapseError::Checkpoint(_)
+            | LapseError::Weights(_)
+            | LapseError::Tensor(_)
+            | LapseError::Net(_)
+            | LapseError::Cancelled => FAILURE,
+            LapseError::TooFewKeyframes(_)
+            | LapseError::SizeMismatch(..)
+            | LapseError::NeedsEngine
+            | LapseError::NoLandmarks(_)
+            | LapseError::FrameOutOfRange { .. } => INPUT,
         }
     }
 }

@@ -38,7 +38,7 @@ pub struct LatentOptions {
 
 /// The newest imported pSp or e4e checkpoint in `dir`.
 pub fn find_checkpoint(dir: &Path) -> Result<ImportedModel, LapseError> {
-    let models = import::imported(dir).map_err(|e| LapseError::Generative(e.to_string()))?;
+    let models = import::imported(dir).map_err(LapseError::Checkpoint)?;
     models
         .into_iter()
         .rev()
@@ -103,8 +103,7 @@ fn encoder_batch(keyframes: &[Keyframe]) -> Tensor {
 
 /// Raw generator output [3, H, W] (about −1…1) → an RGB image.
 fn to_rgb(raw: &Tensor) -> Result<RgbImage, LapseError> {
-    crate::nets::rgb_from_tensor(&((raw + 1.0) / 2.0))
-        .map_err(|e| LapseError::Generative(e.to_string()))
+    crate::nets::rgb_from_tensor(&((raw + 1.0) / 2.0)).map_err(LapseError::Net)
 }
 
 /// `img` resized to `size`.
@@ -133,7 +132,7 @@ impl LatentRenderer {
             // Refinement needs gradients, so it runs an fp32 generator of its own.
             let generator = import::open_imported(&options.models_dir, entry)
                 .and_then(|c| c.build_generator(options.device, Kind::Float))
-                .map_err(|e| LapseError::Generative(e.to_string()))?;
+                .map_err(LapseError::Checkpoint)?;
             codes = refine::refine(&generator, options, keyframes, &codes)?;
         }
         tracing::info!(
@@ -153,7 +152,7 @@ impl LatentRenderer {
         let codes = (0..keyframes.len() as i64)
             .map(|i| Vec::<f32>::try_from(codes.get(i).flatten(0, -1)))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| LapseError::Generative(e.to_string()))?;
+            .map_err(LapseError::Tensor)?;
         let mut distinct = Vec::new();
         let mut position = HashMap::new();
         for s in specs {
@@ -261,9 +260,9 @@ mod refine {
         keyframes: &[Keyframe],
         codes: &Tensor,
     ) -> Result<Tensor, LapseError> {
-        let err = |e: &dyn std::fmt::Display| LapseError::Generative(e.to_string());
         let device = options.device;
-        let (_vs, descriptor) = crate::nets::face_descriptor::load(device).map_err(|e| err(&e))?;
+        let (_vs, descriptor) =
+            crate::nets::face_descriptor::load(device).map_err(LapseError::Weights)?;
         let identity = |images: &Tensor| {
             // −1…1, FFHQ layout → the central face square, 0–255 at the network's size.
             let (h, w) = (images.size()[2], images.size()[3]);

@@ -25,6 +25,14 @@ pub enum LapseError {
     MissingWeights { dir: String, hint: &'static str },
     #[error("the stylegan renderer failed: {0}")]
     Generative(String),
+    #[error("the stylegan renderer's checkpoint")]
+    Checkpoint(#[source] crate::nets::import::ImportError),
+    #[error("the stylegan renderer's weights")]
+    Weights(#[source] crate::nets::weights::WeightsError),
+    #[error("the stylegan renderer's tensors")]
+    Tensor(#[source] tch::TchError),
+    #[error("the stylegan renderer's output")]
+    Net(#[source] crate::nets::NetError),
     #[error("the stylegan renderer's inference engine failed")]
     Inference(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the morph renderer needs face landmarks, and {0} has none")]

@@ -92,7 +92,7 @@ fn encode_with<W: Write>(
     let transparent = palette.len() as u8;
     let mut global = palette.rgb_bytes();
     global.extend_from_slice(&[0, 0, 0]);
-    let enc_err = |e: gif::EncodingError| VideoError::Encode(e.to_string());
+    let enc_err = VideoError::GifEncode;
     let mut encoder = gif::Encoder::new(out, w as u16, h as u16, &global).map_err(enc_err)?;
     let repeat = match options.loop_count {
         0 => gif::Repeat::Infinite,
@@ -172,9 +172,7 @@ fn encode_with<W: Write>(
             .write_lzw_pre_encoded_frame(&last)
             .map_err(enc_err)?;
     }
-    encoder
-        .into_inner()
-        .map_err(|e| VideoError::Encode(e.to_string()))?;
+    encoder.into_inner().map_err(enc_err)?;
     Ok(done)
 }
 

@@ -26,10 +26,26 @@ pub enum VideoError {
         path: String,
         source: std::io::Error,
     },
-    #[error("encoding failed: {0}")]
-    Encode(String),
-    #[error("cannot read the GIF: {0}")]
+    #[error("GIF encoding failed")]
+    GifEncode(#[source] ::gif::EncodingError),
+    /// ffmpeg failed; its own words (a separate process leaves no error value).
+    #[error("ffmpeg failed: {0}")]
+    Ffmpeg(String),
+    #[error("ffmpeg stopped reading frames")]
+    FfmpegPipe(#[source] std::io::Error),
+    #[error("cannot read the GIF")]
     Decode(#[source] image::ImageError),
+    #[error("cannot open {path}")]
+    Open {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} is not a .gif or .mp4 video")]
+    NotAVideo(String),
+    /// ffmpeg or ffprobe could not read a video; their own words.
+    #[error("cannot read {path}: {message}")]
+    Read { path: String, message: String },
     #[error("{0}")]
     EncoderMissing(&'static str),
 }

@@ -91,7 +91,7 @@ pub fn write_file(
     let mut stdin = child
         .stdin
         .take()
-        .ok_or_else(|| VideoError::Encode("ffmpeg has no input pipe".into()))?;
+        .ok_or_else(|| VideoError::Ffmpeg("it has no input pipe".into()))?;
     let batch = rayon::current_num_threads().max(1) * 4;
     let mut fed = Ok(());
     for start in (0..n).step_by(batch) {
@@ -116,9 +116,7 @@ pub fn write_file(
             break;
         }
         if let Err(e) = frames.iter().try_for_each(|f| stdin.write_all(f.as_raw())) {
-            fed = Err(VideoError::Encode(format!(
-                "ffmpeg stopped reading frames: {e}"
-            )));
+            fed = Err(VideoError::FfmpegPipe(e));
             break;
         }
         progress(end);
@@ -128,10 +126,7 @@ pub fn write_file(
     fed?;
     if !output.status.success() {
         let message = String::from_utf8_lossy(&output.stderr);
-        return Err(VideoError::Encode(format!(
-            "ffmpeg failed: {}",
-            message.trim()
-        )));
+        return Err(VideoError::Ffmpeg(message.trim().to_string()));
     }
     super::persist(tmp, path)
 }
