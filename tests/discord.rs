@@ -2,11 +2,9 @@
 //! API and gateway) on 127.0.0.1, with real photos from ../shared/testdata.
 
 mod common;
-#[path = "common/fake_discord.rs"]
-mod fake_discord;
 
 use common::{lifelapse, photo};
-use fake_discord::{DCall, FakeDiscord};
+use lifelapse_test_support::discord::{DCall, FakeDiscord};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -245,14 +243,16 @@ fn a_restart_mid_session_continues_and_photos_posted_later_join() {
     drop(served);
 
     // Restarted: the session is where it was.
-    let connections = fake.connections();
+    let (connections, registered) = (fake.connections(), fake.calls().len());
     let _served = Served::start(&fake, dir.path());
-    let deadline = std::time::Instant::now() + SHORT;
-    while fake.connections() == connections {
-        assert!(std::time::Instant::now() < deadline, "no reconnect");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    fake.wait_connections(connections + 1);
+    // Ready again: it registers its commands on READY.
+    fake.wait_for(
+        registered,
+        SHORT,
+        "command registration after the restart",
+        |c| c.method == "PUT" && c.path.ends_with("/commands"),
+    );
     let before = fake.calls().len();
     fake.press(12, CHANNEL, OWNER, &analyze.1, 8_388_608);
     let (_, review) = fake.wait_for(before, LONG, "the review after the restart", is_review);
@@ -306,7 +306,7 @@ fn the_message_command_hands_over_an_album_and_a_form_fixes_an_age() {
 
 #[test]
 fn one_process_serves_telegram_and_discord_together() {
-    use lifelapse::bench::fake_telegram::FakeTelegram;
+    use lifelapse_test_support::telegram::FakeTelegram;
     let dir = tempfile::tempdir().unwrap();
     let discord = FakeDiscord::start();
     let telegram = FakeTelegram::start("77:BOTH").unwrap();

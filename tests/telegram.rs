@@ -4,7 +4,7 @@
 mod common;
 
 use common::{lifelapse, photo};
-use lifelapse::bench::fake_telegram::{Call, FakeTelegram};
+use lifelapse_test_support::telegram::{Call, FakeTelegram};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Stdio};

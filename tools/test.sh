@@ -4,5 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh --test
 cargo fmt --all -- --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
+# The benchmarks that run against the test fakes build only with this feature.
+cargo clippy --all-targets --features bench-fakes --locked -- -D warnings
 cargo test --locked

@@ -4,11 +4,11 @@
 //! press Render together get: with the default renderer, and with the stylegan renderer when a
 //! pSp or e4e checkpoint is given (all four share the process's one loaded engine).
 
-use super::fake_telegram::{Call, FakeTelegram};
 use super::BenchError;
 use crate::chat::service::Service;
 use crate::chat::telegram::{self, TelegramOptions};
 use crate::config::{Config, Secret};
+use lifelapse_test_support::telegram::{Call, FakeTelegram};
 use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;

@@ -2,9 +2,9 @@
 //! and a photo host, with latency injected into every answer, to show that downloads overlap
 //! (wall time against the sum of the requests' times).
 
-use super::fake_http::{FakeServer, Reply, Request};
 use super::BenchError;
 use crate::crawl::{self, fetch::FetchOptions, CrawlOptions};
+use lifelapse_test_support::http::{FakeServer, Reply, Request};
 use serde::Serialize;
 use serde_json::json;
 use std::path::Path;

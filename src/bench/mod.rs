@@ -1,9 +1,9 @@
 //! `lifelapse bench`: fixed workloads timed on this machine, printed as a table or JSON.
 
+#[cfg(feature = "bench-fakes")]
 pub mod chat;
+#[cfg(feature = "bench-fakes")]
 pub mod crawl;
-pub mod fake_http;
-pub mod fake_telegram;
 pub mod stylegan;
 
 use crate::album::{self, IntakeOptions};
@@ -37,7 +37,9 @@ pub struct BenchReport {
     pub album_200: Option<AlbumMemoryBench>,
     pub gif: Vec<GifBench>,
     pub stylegan: Option<stylegan::StyleganBench>,
+    #[cfg(feature = "bench-fakes")]
     pub crawl: Option<crawl::CrawlBench>,
+    #[cfg(feature = "bench-fakes")]
     pub chat: Option<chat::ChatBench>,
 }
 
@@ -90,6 +92,7 @@ impl std::fmt::Display for BenchReport {
                 g.fidelity.flicker
             )?;
         }
+        #[cfg(feature = "bench-fakes")]
         if let Some(c) = &self.chat {
             writeln!(out,
                 "chat: {}-photo album to review {} ms (networks loading) / {} ms (warm); {} chats rendering {} px at once: {} ms, {:.1} renders/min ({} render worker)",
@@ -102,6 +105,7 @@ impl std::fmt::Display for BenchReport {
                 )?;
             }
         }
+        #[cfg(feature = "bench-fakes")]
         if let Some(c) = &self.crawl {
             writeln!(out,
                 "crawl: {} candidates, {} photos kept, {} ms latency per answer: {} ms wall for {} ms of downloads ({:.1}× overlap; {} at once, {} per host)",
@@ -724,17 +728,29 @@ pub fn run(
         None | Some(Workload::Stylegan) => Some(stylegan::run(device, 1.5)?),
         _ => None,
     };
+    #[cfg(feature = "bench-fakes")]
     let crawl = match only {
         None | Some(Workload::Crawl) => {
             Some(crawl::run(samples, std::time::Duration::from_millis(100))?)
         }
         _ => None,
     };
+    #[cfg(feature = "bench-fakes")]
     let chat = match only {
         None | Some(Workload::Chat) => Some(chat::run(samples, device, checkpoint)?),
         _ => None,
     };
+    #[cfg(not(feature = "bench-fakes"))]
+    if let Some(Workload::Chat | Workload::Crawl) = only {
+        let _ = checkpoint;
+        return Err(BenchError::Input(
+            "the chat and crawl benchmarks run against the test fakes: build with \
+             `--features bench-fakes`"
+                .into(),
+        ));
+    }
     Ok(BenchReport {
+        #[cfg(feature = "bench-fakes")]
         chat,
         machine,
         threads: rayon::current_num_threads(),
@@ -744,6 +760,7 @@ pub fn run(
         album_200,
         gif,
         stylegan,
+        #[cfg(feature = "bench-fakes")]
         crawl,
     })
 }

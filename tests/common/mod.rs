@@ -1,10 +1,8 @@
 //! Helpers for tests that run the real `lifelapse` binary on ../shared/testdata.
 #![allow(dead_code)]
 
-pub mod fake_http {
-    #[allow(unused_imports)]
-    pub use lifelapse::bench::fake_http::*;
-}
+#[allow(unused_imports)]
+pub use lifelapse_test_support::http as fake_http;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

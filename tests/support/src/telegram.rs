@@ -4,7 +4,8 @@
 //! answerCallbackQuery), queues the updates a test scripts, and records every call.
 //! Method names are matched case-insensitively (clients capitalise them differently).
 
-use super::fake_http::{FakeServer, Reply, Request};
+use crate::http::{FakeServer, Reply, Request};
+use crate::recorder::Recorder;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
@@ -66,7 +67,6 @@ struct Inner {
     next_update: i64,
     next_message: i64,
     files: HashMap<String, Vec<u8>>,
-    calls: Vec<Call>,
     /// Methods answered once with a flood-limit error (429, retry_after 1).
     flood_once: Vec<String>,
 }
@@ -74,7 +74,9 @@ struct Inner {
 #[derive(Default)]
 struct State {
     inner: Mutex<Inner>,
+    /// New updates for getUpdates' long polling.
     changed: Condvar,
+    calls: Recorder<Call>,
 }
 
 pub struct FakeTelegram {
@@ -290,7 +292,7 @@ impl FakeTelegram {
     }
 
     pub fn calls(&self) -> Vec<Call> {
-        lock(&self.state).calls.clone()
+        self.state.calls.all()
     }
 
     /// Waits until a call (after the first `from`) matches; panics after `timeout`.
@@ -312,34 +314,14 @@ impl FakeTelegram {
         timeout: Duration,
         matches: impl Fn(&Call) -> bool,
     ) -> Result<(usize, Call), Vec<String>> {
-        let deadline = Instant::now() + timeout;
-        let mut inner = lock(&self.state);
-        loop {
-            if let Some((i, c)) = inner
-                .calls
-                .iter()
-                .enumerate()
-                .skip(from)
-                .find(|(_, c)| matches(c))
-            {
-                return Ok((i, c.clone()));
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(inner
-                    .calls
-                    .iter()
-                    .skip(from)
+        self.state
+            .calls
+            .wait_for(from, timeout, matches)
+            .map_err(|seen| {
+                seen.iter()
                     .map(|c| format!("{} {:?}", c.method, c.text()))
-                    .collect());
-            }
-            inner = self
-                .state
-                .changed
-                .wait_timeout(inner, deadline - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
+                    .collect()
+            })
     }
 }
 
@@ -439,27 +421,25 @@ fn answer(state: &State, token: &str, request: &Request) -> Reply {
                 "from": {"id": BOT_ID, "is_bot": true, "first_name": "Lifelapse", "username": "lifelapse_bot"},
                 "text": params["text"].as_str().or(params["caption"].as_str()).unwrap_or(""),
             }));
-            inner.calls.push(Call {
+            drop(inner);
+            state.calls.push(Call {
                 method: method.clone(),
                 params: params.clone(),
                 file: file.clone(),
                 message_id: Some(id),
             });
-            drop(inner);
-            state.changed.notify_all();
             return reply;
         }
         _ => Reply::json(
             json!({"ok": false, "error_code": 404, "description": "Not Found: method not found"}),
         ),
     };
-    inner.calls.push(Call {
+    drop(inner);
+    state.calls.push(Call {
         method,
         params,
         file,
         message_id: None,
     });
-    drop(inner);
-    state.changed.notify_all();
     reply
 }

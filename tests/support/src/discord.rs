@@ -2,9 +2,10 @@
 //! setting) and a scripted gateway (WebSocket) that sends READY and whatever interactions and
 //! messages a test queues. Every HTTP call is recorded.
 
+use crate::http::{FakeServer, Reply, Request};
+use crate::recorder::Recorder;
+use crate::telegram::multipart;
 use futures_util::{SinkExt, StreamExt};
-use lifelapse::bench::fake_http::{FakeServer, Reply, Request};
-use lifelapse::bench::fake_telegram::multipart;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
@@ -49,7 +50,6 @@ impl DCall {
 
 #[derive(Default)]
 struct Inner {
-    calls: Vec<DCall>,
     attachments: HashMap<String, Vec<u8>>,
     next_id: u64,
     /// The gateway connection's outbox (the latest connection).
@@ -60,7 +60,9 @@ struct Inner {
 #[derive(Default)]
 struct State {
     inner: Mutex<Inner>,
+    /// A gateway connection came or went.
     changed: Condvar,
+    calls: Recorder<DCall>,
 }
 
 fn lock(s: &State) -> std::sync::MutexGuard<'_, Inner> {
@@ -113,17 +115,17 @@ fn answer(state: &State, ws_port: u16, request: &Request) -> Reply {
             Vec::new(),
         )
     };
-    let mut inner = lock(state);
-    inner.next_id += 1;
-    let id = 900_000_000_000_000_000 + inner.next_id;
-    inner.calls.push(DCall {
+    let id = {
+        let mut inner = lock(state);
+        inner.next_id += 1;
+        900_000_000_000_000_000 + inner.next_id
+    };
+    state.calls.push(DCall {
         method: request.method.clone(),
         path: api.clone(),
         json: json.clone(),
         files,
     });
-    drop(inner);
-    state.changed.notify_all();
     let segments: Vec<&str> = api.trim_start_matches('/').split('/').collect();
     match (request.method.as_str(), segments.as_slice()) {
         ("GET", ["gateway", "bot"]) | ("GET", ["gateway"]) => Reply::json(json!({
@@ -178,6 +180,7 @@ async fn gateway(state: Arc<State>, listener: tokio::net::TcpListener) {
                 inner.gateway = Some(tx.clone());
                 inner.connections += 1;
             }
+            state.changed.notify_all();
             let hello = json!({"op": 10, "d": {"heartbeat_interval": 41250}});
             if sink.send(hello.to_string().into()).await.is_err() {
                 return;
@@ -245,6 +248,26 @@ impl FakeDiscord {
         lock(&self.state).connections
     }
 
+    /// Waits until the gateway has had `n` connections (a reconnect is the second).
+    pub fn wait_connections(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut inner = lock(&self.state);
+        while inner.connections < n {
+            let now = Instant::now();
+            assert!(
+                now < deadline,
+                "the bot made {} of {n} gateway connections",
+                inner.connections
+            );
+            inner = self
+                .state
+                .changed
+                .wait_timeout(inner, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+
     /// Serves `bytes` as an attachment; returns its JSON (for interactions and messages).
     pub fn attachment(&self, name: &str, bytes: Vec<u8>) -> Value {
         let mut inner = lock(&self.state);
@@ -259,14 +282,7 @@ impl FakeDiscord {
 
     /// Waits until the gateway has a connection that identified.
     pub fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while lock(&self.state).gateway.is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "the bot never connected to the gateway"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_connections(1);
         // The commands are registered on READY.
         self.wait_for(0, Duration::from_secs(60), "command registration", |c| {
             c.method == "PUT" && c.path.ends_with("/commands")
@@ -377,9 +393,10 @@ impl FakeDiscord {
     }
 
     pub fn calls(&self) -> Vec<DCall> {
-        lock(&self.state).calls.clone()
+        self.state.calls.all()
     }
 
+    /// Waits until a call (after the first `from`) matches; panics after `timeout`.
     pub fn wait_for(
         &self,
         from: usize,
@@ -387,34 +404,15 @@ impl FakeDiscord {
         what: &str,
         matches: impl Fn(&DCall) -> bool,
     ) -> (usize, DCall) {
-        let deadline = Instant::now() + timeout;
-        let mut inner = lock(&self.state);
-        loop {
-            if let Some((i, c)) = inner
-                .calls
-                .iter()
-                .enumerate()
-                .skip(from)
-                .find(|(_, c)| matches(c))
-            {
-                return (i, c.clone());
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                let seen: Vec<String> = inner
-                    .calls
+        self.state
+            .calls
+            .wait_for(from, timeout, matches)
+            .unwrap_or_else(|seen| {
+                let seen: Vec<String> = seen
                     .iter()
-                    .skip(from)
                     .map(|c| format!("{} {} {:?}", c.method, c.path, c.content()))
                     .collect();
-                panic!("timed out waiting for {what}; calls since: {seen:#?}");
-            }
-            inner = self
-                .state
-                .changed
-                .wait_timeout(inner, deadline - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
+                panic!("timed out waiting for {what}; calls since: {seen:#?}")
+            })
     }
 }

@@ -1,0 +1,9 @@
+//! Stand-ins for the services lifelapse talks to, on 127.0.0.1, for its tests and its chat and
+//! crawl benchmarks: an HTTP server answering with a closure ([`http`]), the Telegram Bot API
+//! ([`telegram`]) and Discord's HTTP API and gateway ([`discord`]). The bot fakes record every
+//! call in a [`recorder::Recorder`], which tests wait on instead of sleeping.
+
+pub mod discord;
+pub mod http;
+pub mod recorder;
+pub mod telegram;
