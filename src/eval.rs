@@ -1,8 +1,8 @@
 //! `lifelapse eval`: scores a finished video, or renders one album with several renderers and
-//! scores each, with the metrics of [`crate::lapse::quality`], and draws their curves.
+//! scores each, with the metrics of [`crate::lapse::metrics`], and draws their curves.
 
 use crate::face::{Descriptor, FaceAnalyzer};
-use crate::lapse::quality::{self, FrameScores, Summary};
+use crate::lapse::metrics::{self, FrameScores, Summary};
 use crate::leaves::font::{draw_text, text_width};
 use crate::video::VideoError;
 use image::{Rgb, RgbImage};
@@ -58,12 +58,12 @@ pub fn score(
     let ref_edges: Vec<Vec<f32>> = refs
         .images
         .par_iter()
-        .map(|i| quality::edge_map(i))
+        .map(|i| metrics::edge_map(i))
         .collect();
     let ghosting: Vec<f64> = frames
         .par_iter()
         .zip(&refs.pairs)
-        .map(|(f, &(a, b))| quality::ghosting(&quality::edge_map(f), &ref_edges[a], &ref_edges[b]))
+        .map(|(f, &(a, b))| metrics::ghosting(&metrics::edge_map(f), &ref_edges[a], &ref_edges[b]))
         .collect();
     let mut identity = Vec::with_capacity(frames.len());
     for (frame, &(a, b)) in frames.iter().zip(&refs.pairs) {
@@ -72,16 +72,16 @@ pub fn score(
             .iter()
             .filter_map(|&i| ref_descriptors[i].as_ref())
             .collect();
-        identity.push(found.and_then(|d| quality::identity(&d, &references)));
+        identity.push(found.and_then(|d| metrics::identity(&d, &references)));
         progress();
     }
     let change: Vec<f64> = (0..frames.len())
         .map(|i| match i {
             0 => 0.0,
-            _ => quality::frame_change(&frames[i - 1], &frames[i]),
+            _ => metrics::frame_change(&frames[i - 1], &frames[i]),
         })
         .collect();
-    let spike = quality::spikes(&change);
+    let spike = metrics::spikes(&change);
     FrameScores {
         identity,
         ghosting,
@@ -127,15 +127,15 @@ impl std::fmt::Display for EvalReport {
 
 /// For frames of a finished video: the two references whose edges each frame matches best.
 pub fn nearest_pairs(frames: &[RgbImage], refs: &[&RgbImage]) -> Vec<(usize, usize)> {
-    let ref_edges: Vec<Vec<f32>> = refs.par_iter().map(|i| quality::edge_map(i)).collect();
+    let ref_edges: Vec<Vec<f32>> = refs.par_iter().map(|i| metrics::edge_map(i)).collect();
     frames
         .par_iter()
         .map(|f| {
-            let e = quality::edge_map(f);
+            let e = metrics::edge_map(f);
             let mut order: Vec<(f64, usize)> = ref_edges
                 .iter()
                 .enumerate()
-                .map(|(i, r)| (quality::correlation(&e, r), i))
+                .map(|(i, r)| (metrics::correlation(&e, r), i))
                 .collect();
             order.sort_by(|x, y| y.0.total_cmp(&x.0));
             let first = order.first().map_or(0, |o| o.1);

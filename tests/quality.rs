@@ -5,7 +5,7 @@ mod common;
 
 use image::RgbImage;
 use lifelapse::face::{align, FaceAnalyzer};
-use lifelapse::lapse::{blend, quality};
+use lifelapse::lapse::{blend, metrics};
 
 fn aligned(analyzer: &FaceAnalyzer, rel: &str) -> RgbImage {
     let img = image::open(common::photo(rel)).expect("photo").into_rgb8();
@@ -28,8 +28,8 @@ fn an_overlay_of_two_faces_scores_as_ghosting() {
     for (a, b) in pairs {
         let (fa, fb) = (aligned(&analyzer, a), aligned(&analyzer, b));
         let overlay = blend::mix(&fa, &fb, 0.5);
-        let (ea, eb) = (quality::edge_map(&fa), quality::edge_map(&fb));
-        let score = |img: &RgbImage| quality::ghosting(&quality::edge_map(img), &ea, &eb);
+        let (ea, eb) = (metrics::edge_map(&fa), metrics::edge_map(&fb));
+        let score = |img: &RgbImage| metrics::ghosting(&metrics::edge_map(img), &ea, &eb);
         let (ga, gb, go) = (score(&fa), score(&fb), score(&overlay));
         eprintln!("{a} {ga:.1}  {b} {gb:.1}  overlay {go:.1}");
         assert!(

@@ -3,9 +3,9 @@
 pub mod blend;
 pub mod keyframe;
 pub mod latent;
+pub mod metrics;
 pub mod morph;
 pub mod pixel;
-pub mod quality;
 pub mod timeline;
 
 pub use keyframe::Keyframe;
