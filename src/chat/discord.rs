@@ -45,9 +45,11 @@ const FACE_ROWS_PER_PAGE: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscordError {
-    #[error("the Discord client failed: {0}")]
-    Client(String),
-    #[error("{0}")]
+    #[error("the Discord client failed")]
+    Client(#[source] Box<serenity::Error>),
+    #[error("the bot's messages")]
+    Messages(#[from] crate::chat::i18n::I18nError),
+    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
 
@@ -130,7 +132,7 @@ pub async fn run(
         }
         builder.build()
     };
-    let messages = Messages::load().map_err(|e| DiscordError::Client(e.to_string()))?;
+    let messages = Messages::load()?;
     let adapter = Arc::new(Adapter {
         http: Arc::new(make_http()),
         service: service.clone(),
@@ -147,9 +149,9 @@ pub async fn run(
             started: Mutex::new(false),
         })
         .await
-        .map_err(|e| DiscordError::Client(e.to_string()))?;
+        .map_err(|e| DiscordError::Client(Box::new(e)))?;
     tokio::select! {
-        result = client.start() => result.map_err(|e| DiscordError::Client(e.to_string())),
+        result = client.start() => result.map_err(|e| DiscordError::Client(Box::new(e))),
         () = shutdown => {
             client.shard_manager.shutdown_all().await;
             Ok(())

@@ -11,17 +11,17 @@ use std::sync::Arc;
 pub enum ServeError {
     #[error("no bot token is set: set LIFELAPSE_TELEGRAM_TOKEN (Telegram) and/or LIFELAPSE_DISCORD_TOKEN (Discord) in the environment")]
     NoPlatform,
-    #[error("data directory {0}: {1}")]
-    DataDir(String, std::io::Error),
-    #[error("{0}")]
+    #[error("data directory {0}")]
+    DataDir(String, #[source] std::io::Error),
+    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("health and metrics address {0:?}: {1}")]
-    Metrics(String, std::io::Error),
-    #[error("async runtime: {0}")]
-    Runtime(std::io::Error),
-    #[error("{0}")]
+    #[error("health and metrics address {0:?}")]
+    Metrics(String, #[source] std::io::Error),
+    #[error("async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error(transparent)]
     Telegram(#[from] telegram::TelegramError),
-    #[error("{0}")]
+    #[error(transparent)]
     Discord(#[from] discord::DiscordError),
 }
 

@@ -35,12 +35,21 @@ pub const PLATFORM: &str = "telegram";
 pub enum TelegramError {
     #[error("Telegram API URL {0:?} is not a valid URL")]
     Url(String),
-    #[error("the Telegram bot token was refused or the Bot API is unreachable: {0}")]
-    Connect(String),
-    #[error("{0}")]
+    #[error("the Telegram bot token was refused or the Bot API is unreachable")]
+    Connect(#[source] RequestError),
+    #[error("the bot's messages")]
+    Messages(#[from] crate::chat::i18n::I18nError),
+    #[error("a store task stopped")]
+    Task(#[from] tokio::task::JoinError),
+    #[error(transparent)]
     Store(#[from] crate::store::StoreError),
-    #[error("webhook: {0}")]
-    Webhook(String),
+    #[error("setting the webhook")]
+    SetWebhook(#[source] RequestError),
+    /// tiny_http gives its bind error as a boxed error; its words are kept.
+    #[error("webhook server on {listen}: {message}")]
+    WebhookServer { listen: String, message: String },
+    #[error("the webhook server stopped")]
+    WebhookStopped,
 }
 
 pub struct TelegramOptions {
@@ -101,10 +110,10 @@ pub async fn run(
     let bot = Bot::new(options.token.expose()).set_api_url(url);
     let me = with_retries(|| bot.get_me().send())
         .await
-        .map_err(|e| TelegramError::Connect(e.to_string()))?;
+        .map_err(TelegramError::Connect)?;
     let username = me.user.username.clone().unwrap_or_default();
     tracing::info!(bot = %username, "Telegram bot connected");
-    let messages = Messages::load().map_err(|e| TelegramError::Connect(e.to_string()))?;
+    let messages = Messages::load()?;
     let adapter = Arc::new(Adapter {
         bot,
         service: service.clone(),
@@ -114,9 +123,7 @@ pub async fn run(
         max_photo_bytes: options.max_photo_bytes,
     });
     let (s, limit) = (service.clone(), options.max_upload_bytes);
-    let outbox = tokio::task::spawn_blocking(move || s.connect(PLATFORM, limit))
-        .await
-        .map_err(|e| TelegramError::Connect(e.to_string()))??;
+    let outbox = tokio::task::spawn_blocking(move || s.connect(PLATFORM, limit)).await??;
     let sender = tokio::spawn(adapter.clone().deliver(outbox));
     let updates = match &options.webhook {
         Some((url, listen)) => {
@@ -131,7 +138,7 @@ pub async fn run(
                     .send()
             })
             .await
-            .map_err(|e| TelegramError::Webhook(e.to_string()))?;
+            .map_err(TelegramError::SetWebhook)?;
             tracing::info!(%listen, "receiving Telegram updates by webhook");
             Updates::Webhook(receiver)
         }
@@ -139,7 +146,7 @@ pub async fn run(
             // getUpdates is refused while a webhook is set (from an earlier run in that mode).
             with_retries(|| adapter.bot.delete_webhook().send())
                 .await
-                .map_err(|e| TelegramError::Connect(e.to_string()))?;
+                .map_err(TelegramError::Connect)?;
             Updates::Polling(options.poll_timeout_s)
         }
     };
@@ -177,8 +184,10 @@ fn webhook_server(
     listen: &str,
     secret: String,
 ) -> Result<tokio::sync::mpsc::UnboundedReceiver<teloxide::types::Update>, TelegramError> {
-    let server = tiny_http::Server::http(listen)
-        .map_err(|e| TelegramError::Webhook(format!("{listen}: {e}")))?;
+    let server = tiny_http::Server::http(listen).map_err(|e| TelegramError::WebhookServer {
+        listen: listen.to_string(),
+        message: e.to_string(),
+    })?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     std::thread::spawn(move || {
         for mut request in server.incoming_requests() {
@@ -272,7 +281,7 @@ impl Adapter {
         match source {
             Updates::Webhook(rx) => match rx.recv().await {
                 Some(update) => Ok(vec![update]),
-                None => Err(TelegramError::Webhook("the webhook server stopped".into())),
+                None => Err(TelegramError::WebhookStopped),
             },
             Updates::Polling(timeout_s) => loop {
                 match self
@@ -299,9 +308,7 @@ impl Adapter {
     async fn poll(self: Arc<Self>, mut source: Updates) -> Result<(), TelegramError> {
         let store_cursor = {
             let service = self.service.clone();
-            tokio::task::spawn_blocking(move || service.store().cursor(PLATFORM))
-                .await
-                .map_err(|e| TelegramError::Connect(e.to_string()))??
+            tokio::task::spawn_blocking(move || service.store().cursor(PLATFORM)).await??
         };
         let mut last = store_cursor.unwrap_or(0);
         loop {

@@ -28,8 +28,8 @@ pub enum EngineError {
     Stopped,
     #[error("bad input: {0}")]
     Input(String),
-    #[error("inference failed: {0}")]
-    Torch(String),
+    #[error("cannot start the inference worker")]
+    Spawn(#[source] std::io::Error),
 }
 
 /// Progress of a job: items done so far, of the total.
@@ -222,7 +222,7 @@ impl Engine {
                     }
                 }
             })
-            .map_err(|e| EngineError::Torch(e.to_string()))?;
+            .map_err(EngineError::Spawn)?;
         ready_rx.recv().map_err(|_| EngineError::Stopped)??;
         stats.model_loads.fetch_add(1, Ordering::Relaxed);
         Ok(Self {

@@ -13,20 +13,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("session database: {0}")]
-    Db(String),
+    #[error("session database")]
+    Db(#[from] sled::Error),
     #[error("stored value {key} has schema version {found}, newer than this program's {known}")]
     NewerSchema { key: String, found: u32, known: u32 },
     #[error("stored value {key} is damaged: {message}")]
     Damaged { key: String, message: String },
-    #[error("photo store {path}: {message}")]
-    Files { path: PathBuf, message: String },
-}
-
-impl From<sled::Error> for StoreError {
-    fn from(e: sled::Error) -> Self {
-        StoreError::Db(e.to_string())
-    }
+    #[error("file store {path}")]
+    Files {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A session: one user in one chat on one platform.
@@ -111,9 +109,9 @@ impl<V: Versioned> SledStore<V> {
         let sessions = db.open_tree("sessions")?;
         let cursors = db.open_tree("cursors")?;
         let photo_dir = data_dir.join("photos");
-        std::fs::create_dir_all(&photo_dir).map_err(|e| StoreError::Files {
+        std::fs::create_dir_all(&photo_dir).map_err(|source| StoreError::Files {
             path: photo_dir.clone(),
-            message: e.to_string(),
+            source,
         })?;
         Ok(Self {
             db,
@@ -211,16 +209,16 @@ impl<V: Versioned> SessionStore<V> for SledStore<V> {
         let hash = crate::leaves::hash::content_hash(bytes);
         let path = self.file_path(&hash).ok_or_else(|| StoreError::Files {
             path: self.photo_dir.clone(),
-            message: "bad hash".into(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a content hash"),
         })?;
         if !path.is_file() {
             // Written beside, then renamed: a crash never leaves half a photo under its hash.
             let tmp = path.with_extension("partial");
             std::fs::write(&tmp, bytes)
                 .and_then(|_| std::fs::rename(&tmp, &path))
-                .map_err(|e| StoreError::Files {
+                .map_err(|source| StoreError::Files {
                     path: path.clone(),
-                    message: e.to_string(),
+                    source,
                 })?;
         }
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -243,10 +241,7 @@ impl<V: Versioned> SessionStore<V> for SledStore<V> {
         match std::fs::read(&path) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::Files {
-                path,
-                message: e.to_string(),
-            }),
+            Err(source) => Err(StoreError::Files { path, source }),
         }
     }
 
