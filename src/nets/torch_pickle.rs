@@ -24,6 +24,12 @@ pub enum PickleError {
     Opcode { opcode: u8 },
     #[error("the checkpoint's tensor data is damaged: {0}")]
     Data(String),
+    #[error("not a PyTorch checkpoint (not a readable zip archive)")]
+    Archive(#[source] zip::result::ZipError),
+    #[error("the checkpoint's {0} cannot be read")]
+    Read(String, #[source] std::io::Error),
+    #[error("the checkpoint's tensor data does not fit its tensor")]
+    Tensor(#[source] tch::TchError),
 }
 
 /// A storage (flat typed buffer) a tensor views.
@@ -676,8 +682,8 @@ const MAX_PICKLE_BYTES: u64 = 256 << 20;
 
 impl TorchArchive {
     pub fn read(bytes: &[u8]) -> Result<Self, PickleError> {
-        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-            .map_err(|e| PickleError::Format(e.to_string()))?;
+        let mut zip =
+            zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(PickleError::Archive)?;
         let names: Vec<String> = zip.file_names().map(str::to_string).collect();
         let pickle_name = names
             .iter()
@@ -698,19 +704,19 @@ impl TorchArchive {
         }
         let mut pickle = Vec::new();
         zip.by_name(&pickle_name)
-            .map_err(|e| PickleError::Format(e.to_string()))?
+            .map_err(PickleError::Archive)?
             .take(MAX_PICKLE_BYTES)
             .read_to_end(&mut pickle)
-            .map_err(|e| PickleError::Format(e.to_string()))?;
+            .map_err(|e| PickleError::Read(pickle_name.clone(), e))?;
         let root = unpickle(&pickle)?;
         let data_prefix = format!("{prefix}data/");
         let mut storages = HashMap::new();
         for name in names.iter().filter(|n| n.starts_with(&data_prefix)) {
             let mut buf = Vec::new();
             zip.by_name(name)
-                .map_err(|e| PickleError::Data(e.to_string()))?
+                .map_err(PickleError::Archive)?
                 .read_to_end(&mut buf)
-                .map_err(|e| PickleError::Data(e.to_string()))?;
+                .map_err(|e| PickleError::Read(name.clone(), e))?;
             storages.insert(name[data_prefix.len()..].to_string(), buf);
         }
         Ok(Self { root, storages })
@@ -761,7 +767,7 @@ impl TorchArchive {
             )));
         }
         let flat = Tensor::f_from_data_size(bytes, &[numel], t.storage.kind)
-            .map_err(|e| PickleError::Data(e.to_string()))?;
+            .map_err(PickleError::Tensor)?;
         Ok(flat
             .as_strided(t.size.as_slice(), t.stride.as_slice(), t.offset)
             .contiguous())
