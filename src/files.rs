@@ -61,8 +61,8 @@ pub enum ReadError {
     NotRegular(FileKind),
     #[error("{size} bytes, more than the {limit} read")]
     TooLarge { size: u64, limit: u64 },
-    #[error("cannot read the file: {0}")]
-    Io(String),
+    #[error("cannot read the file")]
+    Io(#[source] crate::leaves::cause::Cause),
 }
 
 impl From<std::io::Error> for ReadError {
@@ -71,7 +71,7 @@ impl From<std::io::Error> for ReadError {
             std::io::ErrorKind::NotFound => Self::NotFound,
             std::io::ErrorKind::PermissionDenied => Self::PermissionDenied,
             _ if error.raw_os_error() == Some(libc::ELOOP) => Self::SymlinkLoop,
-            _ => Self::Io(error.to_string()),
+            _ => Self::Io(crate::leaves::cause::Cause::new(error)),
         }
     }
 }

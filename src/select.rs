@@ -334,7 +334,7 @@ impl From<&Rejected> for ErrorReport {
     fn from(r: &Rejected) -> Self {
         Self {
             photo: r.source.clone(),
-            error: r.error.to_string(),
+            error: crate::chain::Chain(&r.error).to_string(),
         }
     }
 }

@@ -3,6 +3,7 @@
 use super::heif;
 use super::metadata::{self, Metadata};
 use crate::files::{FileKind, ReadError};
+use crate::leaves::cause::Cause;
 use image::{DynamicImage, ImageFormat, RgbImage};
 use std::io::Cursor;
 
@@ -31,10 +32,10 @@ pub enum PhotoError {
     UnknownFormat,
     #[error("the JPEG is truncated (it ends before its last image data)")]
     Truncated,
-    #[error("the image is corrupt: {0}")]
-    Corrupt(String),
-    #[error("{0}")]
-    Heif(String),
+    #[error("the image is corrupt")]
+    Corrupt(#[source] Cause),
+    #[error(transparent)]
+    Heif(Cause),
     #[error(transparent)]
     Unreadable(ReadError),
     #[error("the folder holds no photo (sub-folders are not searched)")]
@@ -93,7 +94,7 @@ impl PhotoError {
                 vec![("kind", kind_key(*kind).to_string())]
             }
             Self::Unreadable(ReadError::Io(d)) | Self::Corrupt(d) | Self::Heif(d) => {
-                vec![("detail", d.clone())]
+                vec![("detail", d.to_string())]
             }
             Self::Unreadable(_) => Vec::new(),
             Self::AlbumFull(max) => vec![("max", max.to_string())],
@@ -225,7 +226,7 @@ pub fn decode(
             if let Some(e) = refused {
                 return Err(e);
             }
-            decoded.map_err(|e| PhotoError::Heif(e.to_string()))?
+            decoded.map_err(|e| PhotoError::Heif(Cause::new(e)))?
         }
         _ => {
             let bytes = if format == PhotoFormat::Jpeg {
@@ -275,11 +276,11 @@ fn decode_raster(bytes: &[u8], limits: DecodeLimits) -> Result<DynamicImage, Pho
     let reader = |bytes| {
         image::ImageReader::new(Cursor::new(bytes))
             .with_guessed_format()
-            .map_err(|e| PhotoError::Corrupt(e.to_string()))
+            .map_err(|e| PhotoError::Corrupt(Cause::new(e)))
     };
     let (width, height) = reader(bytes)?
         .into_dimensions()
-        .map_err(|e| PhotoError::Corrupt(e.to_string()))?;
+        .map_err(|e| PhotoError::Corrupt(Cause::new(e)))?;
     check_pixels(width, height, limits)?;
     let mut reader = reader(bytes)?;
     let mut image_limits = image::Limits::default();
@@ -288,7 +289,7 @@ fn decode_raster(bytes: &[u8], limits: DecodeLimits) -> Result<DynamicImage, Pho
     reader.limits(image_limits);
     reader
         .decode()
-        .map_err(|e| PhotoError::Corrupt(e.to_string()))
+        .map_err(|e| PhotoError::Corrupt(Cause::new(e)))
 }
 
 /// Composes transparent pixels onto white: faces on a transparent background stay visible.
@@ -567,13 +568,13 @@ mod tests {
             },
             PhotoError::UnknownFormat,
             PhotoError::Truncated,
-            PhotoError::Corrupt(String::new()),
-            PhotoError::Heif(String::new()),
+            PhotoError::Corrupt(Cause::words("")),
+            PhotoError::Heif(Cause::words("")),
             PhotoError::Unreadable(ReadError::NotFound),
             PhotoError::Unreadable(ReadError::PermissionDenied),
             PhotoError::Unreadable(ReadError::SymlinkLoop),
             PhotoError::Unreadable(ReadError::NotRegular(FileKind::NamedPipe)),
-            PhotoError::Unreadable(ReadError::Io(String::new())),
+            PhotoError::Unreadable(ReadError::Io(Cause::words(""))),
             PhotoError::NoPhotosInFolder,
             PhotoError::AlbumFull(1),
         ];

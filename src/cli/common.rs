@@ -119,7 +119,11 @@ pub fn analyzed_album(
 
 pub fn print_problems(album: &lifelapse::album::Album) {
     for r in &album.rejected {
-        eprintln!("skipped {}: {}", r.source, r.error);
+        eprintln!(
+            "skipped {}: {}",
+            r.source,
+            lifelapse::chain::Chain(&r.error)
+        );
     }
     for d in &album.duplicates {
         eprintln!("skipped {}: duplicate of {}", d.source, d.of);

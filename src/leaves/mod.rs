@@ -2,6 +2,7 @@
 //! import no other module of the crate), so sharing them makes no dependency run backwards.
 
 pub mod cancel;
+pub mod cause;
 pub mod font;
 pub mod hash;
 pub mod resize;
