@@ -42,6 +42,10 @@ pub enum ImportError {
     Pickle(#[from] PickleError),
     #[error("damaged safetensors file: {0}")]
     Safetensors(String),
+    #[error("damaged safetensors file")]
+    SafetensorsFormat(#[source] safetensors::SafeTensorError),
+    #[error("a tensor of the checkpoint")]
+    Tensor(#[source] tch::TchError),
     #[error("{0}")]
     Unrecognised(String),
     #[error("the checkpoint is a {found} checkpoint, not {asked}")]
@@ -224,18 +228,17 @@ type Raw = (
 );
 
 fn read_safetensors(bytes: &[u8]) -> Result<Raw, ImportError> {
-    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
-        .map_err(|e| ImportError::Safetensors(format!("{e:?}")))?;
-    let st = safetensors::SafeTensors::deserialize(bytes)
-        .map_err(|e| ImportError::Safetensors(format!("{e:?}")))?;
+    let (_, meta) =
+        safetensors::SafeTensors::read_metadata(bytes).map_err(ImportError::SafetensorsFormat)?;
+    let st =
+        safetensors::SafeTensors::deserialize(bytes).map_err(ImportError::SafetensorsFormat)?;
     let mut tensors = BTreeMap::new();
     for (name, view) in st.tensors() {
         let kind = kind_of_dtype(view.dtype()).ok_or_else(|| {
             ImportError::Safetensors(format!("tensor {name} has type {:?}", view.dtype()))
         })?;
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-        let t = Tensor::f_from_data_size(view.data(), &shape, kind)
-            .map_err(|e| ImportError::Safetensors(e.to_string()))?;
+        let t = Tensor::f_from_data_size(view.data(), &shape, kind).map_err(ImportError::Tensor)?;
         tensors.insert(name, t);
     }
     let metadata = meta.metadata().clone().unwrap_or_default();
@@ -549,7 +552,7 @@ fn owned_view(t: &Tensor) -> Result<OwnedView, ImportError> {
     let numel = t.numel();
     let mut data = vec![0u8; numel * kind.elt_size_in_bytes()];
     t.f_copy_data_u8(&mut data, numel)
-        .map_err(|e| ImportError::Safetensors(e.to_string()))?;
+        .map_err(ImportError::Tensor)?;
     Ok(OwnedView {
         dtype: dtype_of(kind),
         shape: t.size().iter().map(|&d| d as usize).collect(),
@@ -568,7 +571,7 @@ pub fn write_safetensors(
         .map(|(n, t)| Ok((n.to_string(), owned_view(t)?)))
         .collect::<Result<Vec<_>, ImportError>>()?;
     let bytes = safetensors::serialize(views.iter().map(|(n, v)| (n.clone(), v)), &Some(metadata))
-        .map_err(|e| ImportError::Safetensors(format!("{e:?}")))?;
+        .map_err(ImportError::SafetensorsFormat)?;
     write_atomically(path, &bytes).map_err(|e| ImportError::Write {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -650,7 +653,7 @@ pub fn save(
         checkpoint.resolution().to_string(),
     );
     let bytes = safetensors::serialize(views.iter().map(|(n, v)| (n.clone(), v)), &Some(metadata))
-        .map_err(|e| ImportError::Safetensors(format!("{e:?}")))?;
+        .map_err(ImportError::SafetensorsFormat)?;
     write_atomically(&path, &bytes).map_err(|e| write_err(&path, &e))?;
 
     let entry = ImportedModel {
