@@ -404,15 +404,8 @@ impl FakeDiscord {
         what: &str,
         matches: impl Fn(&DCall) -> bool,
     ) -> (usize, DCall) {
-        self.state
-            .calls
-            .wait_for(from, timeout, matches)
-            .unwrap_or_else(|seen| {
-                let seen: Vec<String> = seen
-                    .iter()
-                    .map(|c| format!("{} {} {:?}", c.method, c.path, c.content()))
-                    .collect();
-                panic!("timed out waiting for {what}; calls since: {seen:#?}")
-            })
+        self.state.calls.expect(from, timeout, what, matches, |c| {
+            format!("{} {} {:?}", c.method, c.path, c.content())
+        })
     }
 }

@@ -70,4 +70,21 @@ impl<T: Clone> Recorder<T> {
                 .unwrap_or_else(|e| e.into_inner().0);
         }
     }
+
+    /// [`Recorder::wait_for`] for a test: panics after `timeout`, naming `what` and listing
+    /// the calls seen since `from` as `describe` shows them.
+    pub fn expect(
+        &self,
+        from: usize,
+        timeout: Duration,
+        what: &str,
+        matches: impl Fn(&T) -> bool,
+        describe: impl Fn(&T) -> String,
+    ) -> (usize, T) {
+        self.wait_for(from, timeout, matches)
+            .unwrap_or_else(|seen| {
+                let seen: Vec<String> = seen.iter().map(describe).collect();
+                panic!("timed out waiting for {what}; calls since: {seen:#?}")
+            })
+    }
 }

@@ -303,8 +303,9 @@ impl FakeTelegram {
         what: &str,
         matches: impl Fn(&Call) -> bool,
     ) -> (usize, Call) {
-        self.try_wait_for(from, timeout, matches)
-            .unwrap_or_else(|seen| panic!("timed out waiting for {what}; calls since: {seen:#?}"))
+        self.state.calls.expect(from, timeout, what, matches, |c| {
+            format!("{} {:?}", c.method, c.text())
+        })
     }
 
     /// Like [`FakeTelegram::wait_for`]; on time-out, the calls seen since `from`.
