@@ -464,9 +464,9 @@ impl Fetcher {
                 &[]
             };
             let gate = self.gate(&host);
-            // The host's slot first: a request queued for a busy host holds no overall slot.
+            // The host's slot and its pace first: a request waiting for its host holds no
+            // overall slot.
             let _host = gate.slots.acquire();
-            let _all = self.overall.acquire();
             if let Some(pacer) = &gate.pacer {
                 let wait = pacer.wait();
                 if !wait.is_zero() {
@@ -474,6 +474,7 @@ impl Fetcher {
                     std::thread::sleep(wait);
                 }
             }
+            let _all = self.overall.acquire();
             let response = self.request_with_retries(&current, own_headers, deadline)?;
             let status = response.status().as_u16();
             if (300..400).contains(&status) {
