@@ -405,9 +405,9 @@ impl<'a> Selected<'a> {
     }
 
     /// A face's age, for the album's person: set by the user, else capture date minus birth
-    /// date (given, or implied by the album's dated photos); else (and for strangers, whom a
-    /// birth date says nothing about) the network's estimate, corrected by the ages the album
-    /// knows. One decimal.
+    /// date (given, or implied by the album's dated photos); else the network's estimate,
+    /// corrected by the ages the album knows. Faces left out (strangers, whom the album's
+    /// facts say nothing about) get the raw estimate. One decimal.
     fn age(&self, f: &FaceOf) -> Option<Age> {
         let photo = &self.album.photos[f.photo];
         let ages = &self.selection.ages;
@@ -425,12 +425,13 @@ impl<'a> Selected<'a> {
             .zip(photo.capture_date)
             .filter(|_| used)
             .and_then(|((b, source), d)| keyframe::age_at(b, d.date()).map(|a| (a, source)));
+        // The album's knowledge is about its person: a face left out keeps the raw estimate.
         let estimated = f
             .face
             .estimated_age
-            .map(|a| match self.calibration.support {
-                0 => (a as f64, AgeSource::Model),
-                _ => (self.calibration.correct(a as f64), AgeSource::Calibrated),
+            .map(|a| match (used, self.calibration.support) {
+                (true, 1..) => (self.calibration.correct(a as f64), AgeSource::Calibrated),
+                _ => (a as f64, AgeSource::Model),
             });
         by_user
             .or(from_dates)

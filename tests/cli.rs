@@ -597,7 +597,8 @@ fn ages_set_by_hand_correct_the_estimates_of_the_other_photos() {
     let analyze = |ages: &[String]| {
         let mut cmd = lifelapse(dir.path());
         cmd.args(["analyze", "--json"])
-            .arg(photo("faces/barack_obama"));
+            .arg(photo("faces/barack_obama"))
+            .arg(photo("intruders/01.jpg"));
         for age in ages {
             cmd.args(["--age", age]);
         }
@@ -609,8 +610,10 @@ fn ages_set_by_hand_correct_the_estimates_of_the_other_photos() {
             .expect("photos")
             .iter()
             .map(|p| {
-                let name = p["photo"].as_str().expect("photo");
-                let name = name.rsplit('/').next().expect("name").to_string();
+                // "barack_obama/01.jpg", "intruders/01.jpg"
+                let path = p["photo"].as_str().expect("photo");
+                let parts: Vec<&str> = path.rsplit('/').take(2).collect();
+                let name = format!("{}/{}", parts[1], parts[0]);
                 let source = p["age_source"].as_str().expect("source").to_string();
                 (name, (p["age"].as_f64().expect("age"), source))
             })
@@ -622,13 +625,16 @@ fn ages_set_by_hand_correct_the_estimates_of_the_other_photos() {
         "{estimated:?}"
     );
     // The user says two photos were taken 6 years later in life than they look.
-    let fixes: Vec<String> = ["01.jpg", "02.jpg"]
+    let fixes: Vec<String> = ["barack_obama/01.jpg", "barack_obama/02.jpg"]
         .iter()
         .map(|n| format!("{n}={:.1}", estimated[*n].0 + 6.0))
         .collect();
     let told = analyze(&fixes);
-    assert_eq!(told["01.jpg"].1, "user");
-    for other in ["03.jpg", "04.jpg"] {
+    assert_eq!(told["barack_obama/01.jpg"].1, "user");
+    // The flagged stranger keeps the network's own estimate: the album's facts are its person's.
+    assert_eq!(told["intruders/01.jpg"], estimated["intruders/01.jpg"]);
+    assert_eq!(told["intruders/01.jpg"].1, "model");
+    for other in ["barack_obama/03.jpg", "barack_obama/04.jpg"] {
         let (age, source) = &told[other];
         assert_eq!(source, "calibrated", "{told:?}");
         // Two photos' word: two thirds of their shift.
