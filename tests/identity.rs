@@ -66,18 +66,16 @@ fn flags_strangers_mixed_into_each_persons_album() {
                     .chain(&mixed)
                     .map(|e| vec![Some(e.2)])
                     .collect();
-                let mut ages: Vec<f32> = album.iter().filter_map(|f| f[0]?.age).collect();
-                ages.sort_by(f32::total_cmp);
-                let album_age = ages[ages.len() / 2];
+                let album_age = identity::median_age(album.iter().filter_map(|f| f[0]?.age));
                 let verdicts = identity::judge(&album, options);
                 for (k, v) in verdicts.iter().enumerate() {
                     let stranger = k >= photos.len();
                     let d = v[0].distance().expect("distance");
                     let flagged = matches!(v[0], Verdict::Flagged { .. });
                     let age = album[k][0].and_then(|f| f.age).expect("age");
-                    let limit =
-                        options.threshold + options.child.for_age(Some(age), Some(album_age));
-                    seen.push((stranger, d, album_age - age, limit));
+                    let limit = options.threshold + options.child.for_age(Some(age), album_age);
+                    let younger = album_age.expect("album age") - age;
+                    seen.push((stranger, d, younger, limit));
                     if stranger {
                         strangers += 1;
                         caught += flagged as usize;

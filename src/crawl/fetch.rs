@@ -140,6 +140,12 @@ pub fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Du
     )
 }
 
+/// The wait a response's Retry-After asks for, if it names one.
+fn asked_wait(response: &reqwest::blocking::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
+    retry_after(value.to_str().ok()?, chrono::Utc::now())
+}
+
 /// Whether an address is one the public internet can route to.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
@@ -492,16 +498,13 @@ impl Fetcher {
                 current = self.check(next.as_str())?;
                 continue;
             }
-            let header = |name: reqwest::header::HeaderName| {
-                response
-                    .headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            };
-            let content_type = header(reqwest::header::CONTENT_TYPE).unwrap_or_default();
-            let retry_after = header(reqwest::header::RETRY_AFTER)
-                .and_then(|v| retry_after(&v, chrono::Utc::now()));
+            let content_type = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            let retry_after = asked_wait(&response);
             let bytes = self.read_body(&current, response, deadline)?;
             if let Some(pacer) = &gate.pacer {
                 pacer.add(bytes.len());
@@ -627,12 +630,7 @@ impl Fetcher {
                 attempt += 1;
                 // Honour Retry-After (seconds or an HTTP date); when it asks for longer than
                 // a crawl can wait, stop rather than ask again sooner.
-                let asked = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| retry_after(v, chrono::Utc::now()));
-                let wait = match asked {
+                let wait = match asked_wait(&response) {
                     Some(wait) if wait > MAX_RETRY_WAIT => {
                         return Err(FetchError::RateLimited {
                             url: url.to_string(),

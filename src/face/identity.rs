@@ -147,8 +147,8 @@ impl Verdict {
     }
 }
 
-/// The median of some ages, if any.
-fn median_age(ages: impl Iterator<Item = f32>) -> Option<f32> {
+/// The median of some ages (the upper middle one), if any: the album's typical age.
+pub fn median_age(ages: impl Iterator<Item = f32>) -> Option<f32> {
     let mut ages: Vec<f32> = ages.collect();
     if ages.is_empty() {
         return None;

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 pub const APP: u64 = 800_000_000_000_000_001;
 pub const BOT: u64 = 800_000_000_000_000_001;
+/// The attachment size limit interactions carry unless a test names another (8 MiB).
+const DEFAULT_ATTACHMENT_LIMIT: u64 = 8_388_608;
 
 #[derive(Debug, Clone)]
 pub struct DCall {
@@ -300,6 +302,27 @@ impl FakeDiscord {
         let _ = tx.send(json!({"op": 0, "t": event, "s": seq, "d": data}));
     }
 
+    /// An INTERACTION_CREATE of `kind` from `user` in `channel`: the fields every interaction
+    /// carries, and `fields` (its data, its message).
+    fn interaction(
+        &self,
+        (id, channel, user): (u64, u64, u64),
+        kind: u64,
+        attachment_limit: u64,
+        fields: Value,
+    ) {
+        let mut event = json!({
+            "id": id.to_string(), "application_id": APP.to_string(), "type": kind,
+            "token": format!("token-{id}"), "version": 1, "channel_id": channel.to_string(),
+            "user": user_json(user), "locale": "en-US", "entitlements": [],
+            "attachment_size_limit": attachment_limit, "app_permissions": "0",
+        });
+        if let (Some(event), Value::Object(fields)) = (event.as_object_mut(), fields) {
+            event.extend(fields);
+        }
+        self.dispatch("INTERACTION_CREATE", event);
+    }
+
     /// `/timelapse` with photos (attachment JSON from [`FakeDiscord::attachment`]).
     pub fn slash(&self, id: u64, channel: u64, user: u64, name: Option<&str>, photos: &[Value]) {
         let mut options = Vec::new();
@@ -312,16 +335,12 @@ impl FakeDiscord {
             options.push(json!({"name": format!("photo{}", i + 1), "type": 11, "value": att}));
             resolved.insert(att, p.clone());
         }
-        self.dispatch(
-            "INTERACTION_CREATE",
-            json!({
-                "id": id.to_string(), "application_id": APP.to_string(), "type": 2,
-                "token": format!("token-{id}"), "version": 1, "channel_id": channel.to_string(),
-                "user": user_json(user), "locale": "en-US", "entitlements": [],
-                "attachment_size_limit": 8_388_608, "app_permissions": "0",
-                "data": {"id": "600000000000000001", "name": "timelapse", "type": 1,
-                    "options": options, "resolved": {"attachments": resolved}},
-            }),
+        self.interaction(
+            (id, channel, user),
+            2,
+            DEFAULT_ATTACHMENT_LIMIT,
+            json!({"data": {"id": "600000000000000001", "name": "timelapse", "type": 1,
+                "options": options, "resolved": {"attachments": resolved}}}),
         );
     }
 
@@ -334,44 +353,34 @@ impl FakeDiscord {
             user,
             Value::Array(photos.to_vec()),
         );
-        self.dispatch(
-            "INTERACTION_CREATE",
-            json!({
-                "id": id.to_string(), "application_id": APP.to_string(), "type": 2,
-                "token": format!("token-{id}"), "version": 1, "channel_id": channel.to_string(),
-                "user": user_json(user), "locale": "en-US", "entitlements": [],
-                "attachment_size_limit": 8_388_608, "app_permissions": "0",
-                "data": {"id": "600000000000000002", "name": "Make a time-lapse", "type": 3,
-                    "target_id": target.to_string(),
-                    "resolved": {"messages": {target.to_string(): message}}},
-            }),
+        self.interaction(
+            (id, channel, user),
+            2,
+            DEFAULT_ATTACHMENT_LIMIT,
+            json!({"data": {"id": "600000000000000002", "name": "Make a time-lapse", "type": 3,
+                "target_id": target.to_string(),
+                "resolved": {"messages": {target.to_string(): message}}}}),
         );
     }
 
     /// A submitted form with one text field.
     pub fn modal_submit(&self, id: u64, channel: u64, user: u64, custom_id: &str, value: &str) {
-        self.dispatch(
-            "INTERACTION_CREATE",
-            json!({
-                "id": id.to_string(), "application_id": APP.to_string(), "type": 5,
-                "token": format!("token-{id}"), "version": 1, "channel_id": channel.to_string(),
-                "user": user_json(user), "locale": "en-US", "entitlements": [],
-                "attachment_size_limit": 8_388_608, "app_permissions": "0",
-                "data": {"custom_id": custom_id, "components": [{"type": 1, "components": [
-                    {"type": 4, "custom_id": "age", "value": value}]}]},
-            }),
+        self.interaction(
+            (id, channel, user),
+            5,
+            DEFAULT_ATTACHMENT_LIMIT,
+            json!({"data": {"custom_id": custom_id, "components": [{"type": 1, "components": [
+                {"type": 4, "custom_id": "age", "value": value}]}]}}),
         );
     }
 
     /// A button press; `limit` is the interaction's attachment size limit.
     pub fn press(&self, id: u64, channel: u64, user: u64, custom_id: &str, limit: u64) {
-        self.dispatch(
-            "INTERACTION_CREATE",
+        self.interaction(
+            (id, channel, user),
+            3,
+            limit,
             json!({
-                "id": id.to_string(), "application_id": APP.to_string(), "type": 3,
-                "token": format!("token-{id}"), "version": 1, "channel_id": channel.to_string(),
-                "user": user_json(user), "locale": "en-US", "entitlements": [],
-                "attachment_size_limit": limit, "app_permissions": "0",
                 "message": message_json(1, &channel.to_string(), "", BOT, json!([])),
                 "data": {"custom_id": custom_id, "component_type": 2},
             }),
