@@ -55,15 +55,18 @@ pub fn score(
         .iter()
         .map(|img| descriptor(analyzer, img))
         .collect();
-    let ref_edges: Vec<Vec<f32>> = refs
-        .images
-        .par_iter()
-        .map(|i| metrics::edge_map(i))
-        .collect();
-    let ghosting: Vec<f64> = frames
+    let Some(first) = frames.first() else {
+        return FrameScores::new(Vec::new(), &[], Vec::new());
+    };
+    let regions = metrics::RegionMap::ffhq(first.width(), first.height());
+    let ref_edges: Vec<metrics::RegionEdges> =
+        refs.images.par_iter().map(|i| regions.edges(i)).collect();
+    let ghosting: Vec<metrics::RegionGhosting> = frames
         .par_iter()
         .zip(&refs.pairs)
-        .map(|(f, &(a, b))| metrics::ghosting(&metrics::edge_map(f), &ref_edges[a], &ref_edges[b]))
+        .map(|(f, &(a, b))| {
+            metrics::region_ghosting(&regions.edges(f), &ref_edges[a], &ref_edges[b])
+        })
         .collect();
     let mut identity = Vec::with_capacity(frames.len());
     for (frame, &(a, b)) in frames.iter().zip(&refs.pairs) {
@@ -81,46 +84,46 @@ pub fn score(
             _ => metrics::frame_change(&frames[i - 1], &frames[i]),
         })
         .collect();
-    let spike = metrics::spikes(&change);
-    FrameScores {
-        identity,
-        ghosting,
-        change,
-        spike,
-    }
+    FrameScores::new(identity, &ghosting, change)
 }
 
-/// Renders every frame of `lapse` and pairs each with the keyframes it lies between.
 impl std::fmt::Display for EvalReport {
     /// The report as a table for a person.
     fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             out,
-            "{:<12} {:>8} {:>8} {:>9} {:>9} {:>10} {:>6} {:>6}",
+            "{:<12} {:>7} {:>7} | {:>6} {:>6} | {:>6} {:>6} {:>7} {:>6} | {:>6} {:>6} {:>6}",
             "renderer",
             "id mean",
             "id min",
-            "ghost avg",
-            "ghost max",
-            "smoothness",
+            "ghost",
+            "g max",
+            "face",
+            "hair",
+            "clothes",
+            "backgr",
+            "smooth",
             "spikes",
             "frames"
         )?;
         for (name, s) in &self.renderers {
             writeln!(
                 out,
-                "{:<12} {:>8.3} {:>8.3} {:>9.1} {:>9.1} {:>10.2} {:>6} {:>6}",
+                "{:<12} {:>7.3} {:>7.3} | {:>6.1} {:>6.1} | {:>6.1} {:>6.1} {:>7.1} {:>6.1} | {:>6.2} {:>6} {:>6}",
                 name,
                 s.identity_mean,
                 s.identity_min,
+                s.ghosting_full_mean,
+                s.ghosting_full_max,
                 s.ghosting_mean,
-                s.ghosting_max,
+                s.ghosting_hair_mean,
+                s.ghosting_clothes_mean,
+                s.ghosting_background_mean,
                 s.smoothness,
                 s.spikes,
                 s.frames
             )?;
         }
-
         Ok(())
     }
 }
@@ -214,38 +217,89 @@ const PLOT_W: u32 = 960;
 const PANEL_H: u32 = 180;
 const MARGIN: u32 = 48;
 
-/// The three curves of one video, one panel each (identity, ghosting, frame change with spikes
-/// in red), drawn here because a plotting crate would bring font rendering for three labels.
+/// The curves of one video, one panel per measure (identity; ghosting over the whole frame and
+/// the face; ghosting per outer region; frame change with spikes in red), each curve labelled
+/// in its colour. Drawn here because a plotting crate would bring font rendering for a few
+/// labels.
 pub fn plot(title: &str, scores: &FrameScores) -> RgbImage {
-    let panels = 3;
-    let height = MARGIN + panels * (PANEL_H + MARGIN);
+    struct Panel<'a> {
+        label: &'static str,
+        curves: Vec<(&'static str, &'a [f64], Rgb<u8>)>,
+        top: f64,
+        spikes: bool,
+    }
+    let ids: Vec<f64> = scores.identity.iter().map(|i| i.unwrap_or(0.0)).collect();
+    let top_of = |curves: &[&[f64]], floor: f64| {
+        curves
+            .iter()
+            .flat_map(|c| c.iter().copied())
+            .fold(floor, f64::max)
+    };
+    let ghost_top = top_of(
+        &[
+            &scores.ghosting,
+            &scores.ghosting_full,
+            &scores.ghosting_hair,
+            &scores.ghosting_clothes,
+            &scores.ghosting_background,
+        ],
+        10.0,
+    );
+    let panels = [
+        Panel {
+            label: "identity (0-1)",
+            curves: vec![("", &ids, Rgb([30, 90, 200]))],
+            top: 1.0,
+            spikes: false,
+        },
+        Panel {
+            label: "ghosting (%)",
+            curves: vec![
+                ("whole frame", &scores.ghosting_full, Rgb([120, 40, 160])),
+                ("face", &scores.ghosting, Rgb([200, 110, 20])),
+            ],
+            top: ghost_top,
+            spikes: false,
+        },
+        Panel {
+            label: "ghosting by region (%)",
+            curves: vec![
+                ("hair", &scores.ghosting_hair, Rgb([150, 90, 40])),
+                ("clothes", &scores.ghosting_clothes, Rgb([30, 140, 160])),
+                (
+                    "background",
+                    &scores.ghosting_background,
+                    Rgb([120, 120, 120]),
+                ),
+            ],
+            top: ghost_top,
+            spikes: false,
+        },
+        Panel {
+            label: "change (levels)",
+            curves: vec![("", &scores.change, Rgb([40, 150, 60]))],
+            top: top_of(&[&scores.change], 5.0),
+            spikes: true,
+        },
+    ];
+    let height = MARGIN + panels.len() as u32 * (PANEL_H + MARGIN);
     let mut img = RgbImage::from_pixel(PLOT_W, height, Rgb([255, 255, 255]));
     let dark = Rgb([40, 40, 40]);
     draw_text(&mut img, title, MARGIN, 14, 2, dark);
     let n = scores.ghosting.len();
-    let ids: Vec<f64> = scores.identity.iter().map(|i| i.unwrap_or(0.0)).collect();
-    let ghost_top = scores.ghosting.iter().copied().fold(10.0, f64::max);
-    let change_top = scores.change.iter().copied().fold(5.0, f64::max);
-    let series: [(&str, &[f64], f64, Rgb<u8>); 3] = [
-        ("identity (0-1)", &ids, 1.0, Rgb([30, 90, 200])),
-        (
-            "ghosting (%)",
-            &scores.ghosting,
-            ghost_top,
-            Rgb([200, 110, 20]),
-        ),
-        (
-            "change (levels)",
-            &scores.change,
-            change_top,
-            Rgb([40, 150, 60]),
-        ),
-    ];
-    for (p, (label, values, top, colour)) in series.iter().enumerate() {
+    for (p, panel) in panels.iter().enumerate() {
         let y0 = MARGIN + p as u32 * (PANEL_H + MARGIN) + MARGIN / 2;
         let x0 = MARGIN;
         let w = PLOT_W - 2 * MARGIN;
-        draw_text(&mut img, label, x0, y0 - 18, 2, dark);
+        draw_text(&mut img, panel.label, x0, y0 - 18, 2, dark);
+        let mut legend_x = x0 + text_width(panel.label, 2) + 24;
+        for (name, _, colour) in &panel.curves {
+            if !name.is_empty() {
+                draw_text(&mut img, name, legend_x, y0 - 18, 2, *colour);
+                legend_x += text_width(name, 2) + 16;
+            }
+        }
+        let top = panel.top;
         let top_label = format!("{:.0}", top);
         draw_text(
             &mut img,
@@ -267,7 +321,7 @@ pub fn plot(title: &str, scores: &FrameScores) -> RgbImage {
             let y = y0 + PANEL_H - ((v / top).clamp(0.0, 1.0) * PANEL_H as f64) as u32;
             (x, y)
         };
-        if p == 2 {
+        if panel.spikes {
             for (i, &s) in scores.spike.iter().enumerate() {
                 if s {
                     let (x, _) = to_xy(i, 0.0);
@@ -277,17 +331,19 @@ pub fn plot(title: &str, scores: &FrameScores) -> RgbImage {
                 }
             }
         }
-        for i in 1..values.len() {
-            let (xa, ya) = to_xy(i - 1, values[i - 1]);
-            let (xb, yb) = to_xy(i, values[i]);
-            let steps = (xb.abs_diff(xa)).max(yb.abs_diff(ya)).max(1);
-            for s in 0..=steps {
-                let t = s as f64 / steps as f64;
-                let x = (xa as f64 + t * (xb as f64 - xa as f64)).round() as u32;
-                let y = (ya as f64 + t * (yb as f64 - ya as f64)).round() as u32;
-                for dy in 0..2 {
-                    if y + dy < img.height() && x < img.width() {
-                        img.put_pixel(x, y + dy, *colour);
+        for (_, values, colour) in &panel.curves {
+            for i in 1..values.len() {
+                let (xa, ya) = to_xy(i - 1, values[i - 1]);
+                let (xb, yb) = to_xy(i, values[i]);
+                let steps = (xb.abs_diff(xa)).max(yb.abs_diff(ya)).max(1);
+                for s in 0..=steps {
+                    let t = s as f64 / steps as f64;
+                    let x = (xa as f64 + t * (xb as f64 - xa as f64)).round() as u32;
+                    let y = (ya as f64 + t * (yb as f64 - ya as f64)).round() as u32;
+                    for dy in 0..2 {
+                        if y + dy < img.height() && x < img.width() {
+                            img.put_pixel(x, y + dy, *colour);
+                        }
                     }
                 }
             }

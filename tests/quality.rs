@@ -1,5 +1,6 @@
 //! The time-lapse quality metrics on real faces: the ghosting score must rank a deliberate
-//! 50/50 overlay of two different people's aligned faces as worse than either face.
+//! 50/50 overlay of two different people's aligned photos as worse than either photo, over the
+//! face, over the whole frame and in every region around it, and a photo alone scores 0.
 
 mod common;
 
@@ -28,14 +29,32 @@ fn an_overlay_of_two_faces_scores_as_ghosting() {
     for (a, b) in pairs {
         let (fa, fb) = (aligned(&analyzer, a), aligned(&analyzer, b));
         let overlay = blend::mix(&fa, &fb, 0.5);
-        let (ea, eb) = (metrics::edge_map(&fa), metrics::edge_map(&fb));
-        let score = |img: &RgbImage| metrics::ghosting(&metrics::edge_map(img), &ea, &eb);
+        let regions = metrics::RegionMap::ffhq(fa.width(), fa.height());
+        let (ea, eb) = (regions.edges(&fa), regions.edges(&fb));
+        let score = |img: &RgbImage| metrics::region_ghosting(&regions.edges(img), &ea, &eb);
         let (ga, gb, go) = (score(&fa), score(&fb), score(&overlay));
-        eprintln!("{a} {ga:.1}  {b} {gb:.1}  overlay {go:.1}");
-        assert!(
-            go > ga && go > gb,
-            "{a} + {b}: overlay {go:.1} vs {ga:.1}, {gb:.1}"
+        eprintln!("{a} + {b}: overlay {go:?}");
+        assert_eq!(ga, metrics::RegionGhosting::default(), "{a} alone");
+        assert_eq!(gb, metrics::RegionGhosting::default(), "{b} alone");
+        let parts = [
+            ("face", go.face),
+            ("whole frame", go.full),
+            ("hair", go.hair),
+            ("clothes", go.clothes),
+            ("background", go.background),
+        ];
+        for (part, score) in parts {
+            assert!(
+                score >= 20.0,
+                "{a} + {b}: overlay's {part} only scored {score:.1}"
+            );
+        }
+        // The face-only score is the face region of the whole-frame field.
+        let face = metrics::ghosting(
+            &metrics::edge_map(&overlay),
+            &metrics::edge_map(&fa),
+            &metrics::edge_map(&fb),
         );
-        assert!(go >= 20.0, "overlay of {a} and {b} only scored {go:.1}");
+        assert!((face - go.face).abs() < 1e-9);
     }
 }

@@ -30,7 +30,7 @@ pub enum Command {
     Bench(bench::Args),
     /// Measure a time-lapse: identity kept, ghosting, smoothness; or compare renderers.
     #[command(
-        after_help = "Examples:\n  lifelapse eval lapse.gif --photos ~/album --json\n  lifelapse eval --compare pixel,morph ~/album --plots eval/\n\nidentity: 1 - descriptor distance to the nearest real photo (higher is better)\nghosting: how much a frame shows both neighbouring photos' edges at once, % (lower is better)\nsmoothness: mean change between consecutive frames in 8-bit levels (lower is smoother)"
+        after_help = "Examples:\n  lifelapse eval lapse.gif --photos ~/album --json\n  lifelapse eval --compare pixel,morph ~/album --plots eval/\n\nidentity: 1 - descriptor distance to the nearest real photo (higher is better)\nghost: how much a frame shows both neighbouring photos' edges at once, % (lower is better),\n  over the whole frame (ghost, g max) and per region (face, hair, clothes, backgr)\nsmoothness: mean change between consecutive frames in 8-bit levels (lower is smoother)"
     )]
     Eval(eval::Args),
     /// Find dated photos of a person by name (Wikidata, Wikimedia Commons, and an image search

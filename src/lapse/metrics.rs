@@ -22,28 +22,138 @@ use serde::Serialize;
 /// The face in an FFHQ-aligned frame (fractions of the side): brows to chin, cheek to cheek.
 const FACE_REGION: (f64, f64, f64, f64) = (0.22, 0.30, 0.78, 0.90);
 
-/// Gradient magnitude of the luminance over the face region, unsmoothed: a feature moved by
-/// two pixels must count as moved (smoothing made the renderers harder to tell apart).
-pub fn edge_map(img: &RgbImage) -> Vec<f32> {
+/// The head around the face (hair, ears, head outline) in an FFHQ-aligned frame: an ellipse
+/// (centre x, centre y, half width, half height, fractions of the side) less the face.
+const HEAD_ELLIPSE: (f64, f64, f64, f64) = (0.5, 0.45, 0.36, 0.47);
+
+/// Below this height (fraction of the side), outside the head, FFHQ crops show the neck,
+/// shoulders and collar.
+const SHOULDERS_FROM: f64 = 0.78;
+
+/// The parts of an aligned frame the ghosting score is reported for. FFHQ alignment puts the
+/// eyes and mouth at fixed places, so fixed regions fit every frame of a time-lapse and every
+/// renderer alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Region {
+    Face,
+    /// Hair, ears and the outline of the head.
+    Hair,
+    /// Neck, shoulders, collar and clothes.
+    Clothes,
+    Background,
+}
+
+impl Region {
+    pub const ALL: [Region; 4] = [
+        Region::Face,
+        Region::Hair,
+        Region::Clothes,
+        Region::Background,
+    ];
+
+    /// The region a pixel centre at (`x`, `y`), in fractions of the side, belongs to.
+    pub fn at(x: f64, y: f64) -> Region {
+        let (x0, y0, x1, y1) = FACE_REGION;
+        if (x0..x1).contains(&x) && (y0..y1).contains(&y) {
+            return Region::Face;
+        }
+        let (cx, cy, rx, ry) = HEAD_ELLIPSE;
+        if ((x - cx) / rx).powi(2) + ((y - cy) / ry).powi(2) <= 1.0 {
+            Region::Hair
+        } else if y >= SHOULDERS_FROM {
+            Region::Clothes
+        } else {
+            Region::Background
+        }
+    }
+}
+
+/// Gradient magnitude of the luminance at every pixel of the frame but its one-pixel border,
+/// row by row, unsmoothed: a feature moved by two pixels must count as moved (smoothing made
+/// the renderers harder to tell apart).
+pub fn edge_field(img: &RgbImage) -> Vec<f32> {
     let (w, h) = img.dimensions();
-    let (x0, y0, x1, y1) = FACE_REGION;
-    let xa = ((x0 * w as f64) as u32).max(1);
-    let xb = ((x1 * w as f64) as u32).min(w.saturating_sub(1));
-    let ya = ((y0 * h as f64) as u32).max(1);
-    let yb = ((y1 * h as f64) as u32).min(h.saturating_sub(1));
     let luma = |x: u32, y: u32| {
         let p = img.get_pixel(x, y).0;
         0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32
     };
-    let mut out = Vec::with_capacity((xb.saturating_sub(xa) * yb.saturating_sub(ya)) as usize);
-    for y in ya..yb {
-        for x in xa..xb {
+    let mut values = Vec::with_capacity((w.saturating_sub(2) * h.saturating_sub(2)) as usize);
+    for y in 1..h.saturating_sub(1) {
+        for x in 1..w.saturating_sub(1) {
             let gx = luma(x + 1, y) - luma(x - 1, y);
             let gy = luma(x, y + 1) - luma(x, y - 1);
-            out.push((gx * gx + gy * gy).sqrt());
+            values.push((gx * gx + gy * gy).sqrt());
         }
     }
-    out
+    values
+}
+
+/// Which [`Region`] each value of an [`edge_field`] of one frame size lies in.
+pub struct RegionMap {
+    labels: Vec<Region>,
+}
+
+/// One frame's edge magnitudes, whole and split by region.
+pub struct RegionEdges {
+    pub full: Vec<f32>,
+    /// In the order of [`Region::ALL`].
+    pub regions: [Vec<f32>; 4],
+}
+
+impl RegionMap {
+    /// The FFHQ regions of a `width`×`height` frame.
+    pub fn ffhq(width: u32, height: u32) -> Self {
+        let (w, h) = (width as f64, height as f64);
+        let mut labels = Vec::new();
+        for y in 1..height.saturating_sub(1) {
+            for x in 1..width.saturating_sub(1) {
+                labels.push(Region::at((x as f64 + 0.5) / w, (y as f64 + 0.5) / h));
+            }
+        }
+        Self { labels }
+    }
+
+    /// `img`'s edge field, whole and split by region.
+    pub fn edges(&self, img: &RgbImage) -> RegionEdges {
+        let full = edge_field(img);
+        let mut regions: [Vec<f32>; 4] = Default::default();
+        for (&v, &r) in full.iter().zip(&self.labels) {
+            regions[r as usize].push(v);
+        }
+        RegionEdges { full, regions }
+    }
+}
+
+/// Gradient magnitude of the luminance over the face region.
+pub fn edge_map(img: &RgbImage) -> Vec<f32> {
+    let (w, h) = img.dimensions();
+    let mut edges = RegionMap::ffhq(w, h).edges(img);
+    std::mem::take(&mut edges.regions[Region::Face as usize])
+}
+
+/// A frame's ghosting over the whole frame and per region, in per cent (see [`ghosting`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct RegionGhosting {
+    pub full: f64,
+    pub face: f64,
+    pub hair: f64,
+    pub clothes: f64,
+    pub background: f64,
+}
+
+/// [`ghosting`] of `frame` between keyframes `a` and `b`, over the whole frame and per region.
+pub fn region_ghosting(frame: &RegionEdges, a: &RegionEdges, b: &RegionEdges) -> RegionGhosting {
+    let score = |r: Region| {
+        let i = r as usize;
+        ghosting(&frame.regions[i], &a.regions[i], &b.regions[i])
+    };
+    RegionGhosting {
+        full: ghosting(&frame.full, &a.full, &b.full),
+        face: score(Region::Face),
+        hair: score(Region::Hair),
+        clothes: score(Region::Clothes),
+        background: score(Region::Background),
+    }
 }
 
 /// Pearson correlation of two edge maps of one frame size (0 when either is flat).
@@ -119,7 +229,13 @@ pub fn spikes(changes: &[f64]) -> Vec<bool> {
 pub struct FrameScores {
     /// Identity similarity per frame; `None` where no face was found in the frame.
     pub identity: Vec<Option<f64>>,
+    /// Ghosting over the face.
     pub ghosting: Vec<f64>,
+    /// Ghosting over the whole frame.
+    pub ghosting_full: Vec<f64>,
+    pub ghosting_hair: Vec<f64>,
+    pub ghosting_clothes: Vec<f64>,
+    pub ghosting_background: Vec<f64>,
     /// Change from the previous frame (0 for the first).
     pub change: Vec<f64>,
     pub spike: Vec<bool>,
@@ -133,8 +249,16 @@ pub struct Summary {
     pub identity_min: f64,
     /// Frames in which no face was found.
     pub faceless_frames: usize,
+    /// Ghosting over the face.
     pub ghosting_mean: f64,
     pub ghosting_max: f64,
+    /// Ghosting over the whole frame.
+    pub ghosting_full_mean: f64,
+    pub ghosting_full_max: f64,
+    /// Ghosting over the hair and head outline, the neck and clothes, and the background.
+    pub ghosting_hair_mean: f64,
+    pub ghosting_clothes_mean: f64,
+    pub ghosting_background_mean: f64,
     /// Mean frame-to-frame change in 8-bit levels (lower is smoother).
     pub smoothness: f64,
     pub spikes: usize,
@@ -142,15 +266,37 @@ pub struct Summary {
 }
 
 impl FrameScores {
+    /// Scores from per-frame identity, region ghosting and change.
+    pub fn new(identity: Vec<Option<f64>>, ghosting: &[RegionGhosting], change: Vec<f64>) -> Self {
+        let series = |f: fn(&RegionGhosting) -> f64| ghosting.iter().map(f).collect::<Vec<_>>();
+        Self {
+            identity,
+            ghosting: series(|g| g.face),
+            ghosting_full: series(|g| g.full),
+            ghosting_hair: series(|g| g.hair),
+            ghosting_clothes: series(|g| g.clothes),
+            ghosting_background: series(|g| g.background),
+            spike: spikes(&change),
+            change,
+        }
+    }
+
     pub fn summary(&self) -> Summary {
         let n = self.ghosting.len().max(1) as f64;
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / n;
+        let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
         let ids: Vec<f64> = self.identity.iter().map(|i| i.unwrap_or(0.0)).collect();
         Summary {
             identity_mean: ids.iter().sum::<f64>() / n,
             identity_min: ids.iter().copied().fold(f64::INFINITY, f64::min).min(1.0),
             faceless_frames: self.identity.iter().filter(|i| i.is_none()).count(),
-            ghosting_mean: self.ghosting.iter().sum::<f64>() / n,
-            ghosting_max: self.ghosting.iter().copied().fold(0.0, f64::max),
+            ghosting_mean: mean(&self.ghosting),
+            ghosting_max: max(&self.ghosting),
+            ghosting_full_mean: mean(&self.ghosting_full),
+            ghosting_full_max: max(&self.ghosting_full),
+            ghosting_hair_mean: mean(&self.ghosting_hair),
+            ghosting_clothes_mean: mean(&self.ghosting_clothes),
+            ghosting_background_mean: mean(&self.ghosting_background),
             smoothness: self.change.iter().skip(1).sum::<f64>()
                 / (self.change.len().saturating_sub(1).max(1)) as f64,
             spikes: self.spike.iter().filter(|s| **s).count(),
