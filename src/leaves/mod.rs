@@ -5,4 +5,5 @@ pub mod cancel;
 pub mod cause;
 pub mod font;
 pub mod hash;
+pub mod mask;
 pub mod resize;

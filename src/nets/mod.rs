@@ -9,6 +9,7 @@ pub mod face_detector;
 pub mod import;
 pub mod landmarks68;
 pub mod layers;
+pub mod person_segmenter;
 pub mod psp;
 pub mod stylegan2;
 pub mod tensor_set;
