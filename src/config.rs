@@ -241,6 +241,9 @@ pub struct RenderConfig {
     /// `morph` (landmark warping, the default), `pixel` (cross-fade) or `stylegan` (W+ codes
     /// from an imported pSp/e4e checkpoint, interpolated and generated).
     pub renderer: RendererKind,
+    /// What the frames show behind the person: `blur` (the photos' backgrounds blurred, the
+    /// default), `plain` (one muted colour) or `keep` (the photos' own backgrounds).
+    pub background: Background,
     /// stylegan renderer: optimisation steps per photo's code against the photo (0: off).
     pub refine: u32,
     /// stylegan renderer: device memory one generator batch may take, in megabytes; it sets
@@ -267,6 +270,7 @@ impl Default for RenderConfig {
             fps: 12.0,
             hold_frames: 6,
             renderer: RendererKind::Morph,
+            background: Background::default(),
             refine: 0,
             engine_memory_mb: 2048,
             load_generative_at_start: false,
@@ -327,6 +331,51 @@ impl std::str::FromStr for RendererKind {
     }
 }
 
+/// What the frames show behind the person (see [`crate::lapse::backdrop`]): one type for the
+/// config file, the command line and the chat's settings.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Background {
+    /// The photos' own backgrounds, cross-faded.
+    Keep,
+    /// The photos' backgrounds with the person taken out, blurred, cross-faded: the default,
+    /// chosen by measurement (docs/quality.md).
+    #[default]
+    Blur,
+    /// One muted colour for the whole video.
+    Plain,
+}
+
+impl Background {
+    pub const ALL: [Self; 3] = [Self::Blur, Self::Plain, Self::Keep];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Keep => "keep",
+            Self::Blur => "blur",
+            Self::Plain => "plain",
+        }
+    }
+}
+
+impl std::fmt::Display for Background {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Background {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("background {s:?} is unknown; use blur, plain or keep"))
+    }
+}
+
 /// How the frames between two photos are counted: one type for the config file and the command
 /// line (the chat always uses `fixed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -351,6 +400,7 @@ pub struct RenderOverrides {
     pub labels: bool,
     pub fps: Option<f32>,
     pub renderer: Option<RendererKind>,
+    pub background: Option<Background>,
     pub refine: Option<u32>,
 }
 
@@ -370,6 +420,7 @@ impl RenderOverrides {
         r.labels |= self.labels;
         r.fps = self.fps.unwrap_or(r.fps);
         r.renderer = self.renderer.unwrap_or(r.renderer);
+        r.background = self.background.unwrap_or(r.background);
         r.refine = self.refine.unwrap_or(r.refine);
         config.validate()?;
         Ok(config)
@@ -770,6 +821,7 @@ mod tests {
                     // Typed choices take one of their names.
                     _ if (section.as_str(), key.as_str()) == ("render", "renderer") => "stylegan",
                     _ if (section.as_str(), key.as_str()) == ("render", "spacing") => "fixed",
+                    _ if (section.as_str(), key.as_str()) == ("render", "background") => "plain",
                     _ if (section.as_str(), key.as_str()) == ("gif", "dither") => "floyd-steinberg",
                     toml::Value::Integer(_) => "77",
                     toml::Value::Float(_) => "0.25",

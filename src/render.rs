@@ -3,7 +3,7 @@
 //! CLI's `render`, the chat's render jobs, `eval --compare` and `bench` all call [`run`]; they
 //! differ only in the settings they pass and where the frames go.
 
-use crate::config::{Config, RendererKind, SpacingKind};
+use crate::config::{Background, Config, RendererKind, SpacingKind};
 use crate::inference::Resident;
 use crate::lapse::{self, Lapse, Spacing, TimelineOptions};
 use crate::leaves::cancel::CancelToken;
@@ -24,6 +24,8 @@ pub enum RenderError {
     Options(String),
     #[error(transparent)]
     Device(crate::nets::NetError),
+    #[error("the person segmenter failed")]
+    Segmenter(#[source] crate::nets::person_segmenter::SegmenterError),
     #[error("the render was cancelled")]
     Cancelled,
 }
@@ -67,6 +69,7 @@ impl VideoFormat {
 pub struct RenderSettings {
     pub size: u32,
     pub renderer: RendererKind,
+    pub background: Background,
     /// The stylegan renderer's checkpoints, device and refinement.
     pub latent: lapse::latent::LatentOptions,
     pub timeline: TimelineOptions,
@@ -84,6 +87,7 @@ impl RenderSettings {
         Ok(Self {
             size: r.size,
             renderer: r.renderer,
+            background: r.background,
             latent: lapse::latent::LatentOptions {
                 models_dir: config.data_dir().join("models"),
                 device: match r.renderer {
@@ -161,7 +165,8 @@ pub struct Frames {
     pub frames: Vec<RgbImage>,
     /// Per frame, the keyframes it lies between.
     pub pairs: Vec<(usize, usize)>,
-    /// The keyframes' aligned photos, in time-lapse order.
+    /// The keyframes' aligned photos as the video shows them (over the backdrop), in
+    /// time-lapse order.
     pub keyframes: Vec<RgbImage>,
 }
 
@@ -246,6 +251,12 @@ pub fn run(
         return Err(RenderError::Cancelled);
     }
     let (stats, frames) = written?;
+    let keyframes = match frames {
+        Some(_) => (0..lapse.keyframes.len())
+            .map(|i| lapse.shown_keyframe(i))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
+    };
     Ok(Rendered {
         stats,
         size,
@@ -258,7 +269,7 @@ pub fn run(
                 .iter()
                 .map(|f| (f.from, f.to))
                 .collect(),
-            keyframes: lapse.keyframes.iter().map(|k| k.image.clone()).collect(),
+            keyframes,
         }),
         left_out,
     })
@@ -389,7 +400,16 @@ fn build_lapse(
         }
         _ => None,
     };
-    let (keyframes, left_out) = album.keyframes(settings.size);
+    let (mut keyframes, left_out) = album.keyframes(settings.size);
+    if settings.background != Background::Keep {
+        let images: Vec<&RgbImage> = keyframes.iter().map(|k| &k.image).collect();
+        let masks = engines
+            .person_masks(&images)
+            .map_err(RenderError::Segmenter)?;
+        for (k, mask) in keyframes.iter_mut().zip(masks) {
+            k.person = Some(mask);
+        }
+    }
     let lapse = Lapse::with_renderer(
         keyframes,
         settings.timeline,
@@ -413,6 +433,7 @@ fn build_lapse(
     Ok((
         Lapse {
             labels: settings.labels,
+            backdrop: lapse::backdrop::Backdrop::new(settings.background, &lapse.keyframes),
             ..lapse
         },
         left_out,

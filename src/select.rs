@@ -645,6 +645,7 @@ impl<'a> Selected<'a> {
                             .map(|&q| face::align::to_aligned(quad, size, q))
                             .collect(),
                     ),
+                    person: None,
                 }
             })
             .collect();

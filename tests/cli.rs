@@ -745,6 +745,50 @@ fn morph_is_the_default_renderer_and_differs_from_the_cross_fade() {
 }
 
 #[test]
+fn a_plain_background_is_one_steady_colour_and_keep_shows_the_photos_own() {
+    let dir = tmp();
+    let render = |background: &str| {
+        let out = format!("{background}.gif");
+        let result = run(lifelapse(dir.path())
+            .arg("render")
+            .arg(photo("faces/barack_obama/01.jpg"))
+            .arg(photo("faces/barack_obama/02.jpg"))
+            .args([
+                "--size",
+                "256",
+                "--frames-between",
+                "3",
+                "--background",
+                background,
+            ])
+            .args(["-o", &out]));
+        assert!(result.status.success(), "{}", stderr(&result));
+        decode_gif(&dir.path().join(out))
+    };
+    let (plain, keep) = (render("plain"), render("keep"));
+    // The top corners are background in both photos: with `plain`, one colour in every
+    // frame (up to the GIF's palette); with `keep`, the photos' own, which change.
+    let corners = |frame: &image::RgbImage| [*frame.get_pixel(1, 1), *frame.get_pixel(254, 1)];
+    let first = corners(&plain.frames[0]);
+    for (i, frame) in plain.frames.iter().enumerate() {
+        for (got, want) in corners(frame).iter().zip(&first) {
+            let diff = (0..3).map(|c| got[c].abs_diff(want[c])).max().unwrap_or(0);
+            assert!(diff <= 6, "frame {i}: corner {got:?} vs {want:?}");
+        }
+    }
+    let keep_corners: Vec<_> = keep.frames.iter().map(corners).collect();
+    assert!(
+        keep_corners.iter().any(|c| c != &keep_corners[0]),
+        "the kept backgrounds never change"
+    );
+    let refused = run(lifelapse(dir.path())
+        .arg("render")
+        .arg(photo("faces/barack_obama/01.jpg"))
+        .args(["--background", "sepia", "-o", "x.gif"]));
+    assert_eq!(refused.status.code(), Some(2));
+}
+
+#[test]
 fn age_spacing_gives_longer_age_gaps_more_frames() {
     let dir = tmp();
     let out = dir.path().join("out.gif");

@@ -1,7 +1,7 @@
 //! The chat conversation alone, with plain values: no platform, no network.
 
 use lifelapse::chat::conversation::*;
-use lifelapse::config::RendererKind;
+use lifelapse::config::{Background, RendererKind};
 
 const OWNER: UserId = 1;
 const OTHER: UserId = 2;
@@ -251,12 +251,23 @@ fn ages_are_fixed_by_typing_and_settings_change_by_buttons() {
         user: OWNER,
         data: "set:gamma=0".into(),
     });
+    assert_eq!(c.settings.background, Background::Blur, "the default");
+    c.handle(Event::Button {
+        user: OWNER,
+        data: "set:background=plain".into(),
+    });
+    assert_eq!(c.settings.background, Background::Plain);
+    assert_eq!(
+        c.settings.render_overrides().background,
+        Some(Background::Plain)
+    );
     assert_eq!(c.settings.renderer, RendererKind::Pixel);
     assert!(!c.settings.mp4);
     assert_eq!(c.settings.gamma, 0.0);
     // Forged or stale button data changes nothing.
     for data in [
         "set:renderer=rm -rf",
+        "set:background=sepia",
         "set:size=99999",
         "remove:77",
         "render:now",
@@ -506,11 +517,12 @@ fn settings_stored_before_the_renderer_was_typed_read_back() {
         r#"{"renderer":"stylegan","size":1024,"frames_between":12,"gamma":0.5,"mp4":true}"#;
     let settings: ChatSettings = serde_json::from_str(stored).unwrap();
     assert_eq!(settings.renderer, RendererKind::Stylegan);
-    assert_eq!(
-        serde_json::to_string(&settings).unwrap(),
-        stored,
-        "written as before"
-    );
+    // Written as before, with the choices added since.
+    let written = serde_json::to_value(&settings).unwrap();
+    let before: serde_json::Value = serde_json::from_str(stored).unwrap();
+    for (key, value) in before.as_object().unwrap() {
+        assert_eq!(&written[key], value, "{key}");
+    }
 }
 
 #[test]
@@ -524,4 +536,40 @@ fn faces_stored_as_flagged_read_back_as_left_out() {
             ..self::face(3, 12.5, true)
         }
     );
+}
+
+#[test]
+fn settings_stored_before_the_background_choice_still_load() {
+    let stored = r#"{"renderer":"pixel","size":256,"frames_between":6,"gamma":0.5,"mp4":false}"#;
+    let settings: lifelapse::chat::conversation::ChatSettings =
+        serde_json::from_str(stored).expect("old settings");
+    assert_eq!(settings.background, Background::default());
+    assert_eq!(settings.renderer, RendererKind::Pixel);
+}
+
+#[test]
+fn the_settings_fit_a_discord_message_and_mark_the_background() {
+    let (mut c, _) = reviewing();
+    let shown = c.handle(Event::Button {
+        user: OWNER,
+        data: "set:show".into(),
+    });
+    let Some(Action::Ask { key, buttons, .. }) = shown.first() else {
+        panic!("{shown:?}")
+    };
+    assert_eq!(key, "chat-settings");
+    assert!(buttons.len() <= 5, "{} rows", buttons.len());
+    assert!(buttons.iter().all(|row| row.len() <= 5));
+    let backgrounds: Vec<_> = buttons
+        .iter()
+        .flatten()
+        .filter(|b| b.data.starts_with("set:background="))
+        .collect();
+    assert_eq!(backgrounds.len(), 3);
+    let current: Vec<_> = backgrounds
+        .iter()
+        .filter(|b| b.key == "chat-setting-current")
+        .collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0].data, "set:background=blur");
 }

@@ -12,6 +12,11 @@ fn summary<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Val
         "identity_min",
         "ghosting_mean",
         "ghosting_max",
+        "ghosting_full_mean",
+        "ghosting_full_max",
+        "ghosting_hair_mean",
+        "ghosting_clothes_mean",
+        "ghosting_background_mean",
         "smoothness",
     ] {
         assert!(s[key].is_f64(), "{name}.{key} missing in {s}");
@@ -43,6 +48,15 @@ fn compare_renders_each_renderer_scores_it_and_plots_it() {
         ghost(morph),
         ghost(pixel)
     );
+    // Over the whole frame too: the outline moves with the face and both renderers lay the
+    // person over the same blurred backdrop, so the morph's clothes and hair do not show twice.
+    let full = |s: &serde_json::Value| s["ghosting_full_mean"].as_f64().unwrap();
+    assert!(
+        full(morph) < 0.6 * full(pixel),
+        "whole frame: morph {} vs pixel {}",
+        full(morph),
+        full(pixel)
+    );
     let id = |s: &serde_json::Value| s["identity_mean"].as_f64().unwrap();
     assert!(
         id(morph) > id(pixel) - 0.02,
@@ -50,8 +64,10 @@ fn compare_renders_each_renderer_scores_it_and_plots_it() {
         id(morph),
         id(pixel)
     );
-    let frames = report["per_frame"]["morph"]["ghosting"].as_array().unwrap();
-    assert_eq!(frames.len() as u64, morph["frames"].as_u64().unwrap());
+    for curve in ["ghosting", "ghosting_full", "ghosting_background"] {
+        let frames = report["per_frame"]["morph"][curve].as_array().unwrap();
+        assert_eq!(frames.len() as u64, morph["frames"].as_u64().unwrap());
+    }
     for name in ["pixel", "morph"] {
         let png = image::open(dir.path().join(format!("plots/eval-{name}.png"))).expect("plot");
         assert!(png.width() >= 600);

@@ -7,7 +7,7 @@ pub mod crawl;
 pub mod stylegan;
 
 use crate::album::{self, IntakeOptions};
-use crate::config::{Config, RendererKind};
+use crate::config::{Background, Config, RendererKind};
 use crate::face::FaceAnalyzer;
 use crate::render::{self, Output, RenderError, RenderRequest, RenderSettings};
 use crate::select::{AgeFacts, AnalyzedAlbum, DecideOptions};
@@ -67,8 +67,8 @@ impl std::fmt::Display for BenchReport {
         for r in &self.render {
             writeln!(
                 out,
-                "render: {:<6} {} frames {}² in {:.2} s",
-                r.renderer, r.frames, r.size, r.seconds
+                "render: {:<6} background {:<5} {} frames {}² in {:.2} s",
+                r.renderer, r.background, r.frames, r.size, r.seconds
             )?;
         }
         if let Some(a) = &self.album_200 {
@@ -413,12 +413,14 @@ fn demo_frames(
     size: u32,
     frames: usize,
     renderer: RendererKind,
+    background: Background,
 ) -> Result<render::Frames, BenchError> {
     let gaps = album.selected().keyframe_count().saturating_sub(1).max(1);
     let between = (frames.saturating_sub(1).div_ceil(gaps)).saturating_sub(1) as u32;
     let mut config = Config::default();
     let r = &mut config.render;
     (r.size, r.renderer, r.frames_between) = (size, renderer, between);
+    r.background = background;
     (r.spacing, r.hold_frames, r.ease) = (crate::config::SpacingKind::Fixed, 0, false);
     let settings = RenderSettings::from_config(&config)?;
     let request = RenderRequest {
@@ -434,6 +436,7 @@ fn demo_frames(
 #[derive(Debug, Serialize)]
 pub struct RenderBench {
     pub renderer: RendererKind,
+    pub background: Background,
     pub frames: usize,
     pub size: u32,
     /// Median wall time to render every frame (in parallel, as the encoders do).
@@ -441,7 +444,8 @@ pub struct RenderBench {
 }
 
 /// Renders 100 frames of the demo album with each renderer, from the analysed album to the
-/// frames in memory (keyframe alignment included).
+/// frames in memory (keyframe alignment and person segmentation included): each with the
+/// default background, and the morph with every background.
 pub fn render(
     samples: &Path,
     size: u32,
@@ -450,10 +454,14 @@ pub fn render(
 ) -> Result<Vec<RenderBench>, BenchError> {
     let album = demo_album(samples)?;
     let mut out = Vec::new();
-    for kind in [RendererKind::Pixel, RendererKind::Morph] {
-        let (t, made) = time(runs, || demo_frames(&album, size, frames, kind))?;
+    let default = Config::default().render.background;
+    let mut cases = vec![(RendererKind::Pixel, default)];
+    cases.extend(Background::ALL.map(|b| (RendererKind::Morph, b)));
+    for (kind, background) in cases {
+        let (t, made) = time(runs, || demo_frames(&album, size, frames, kind, background))?;
         out.push(RenderBench {
             renderer: kind,
+            background,
             frames: made.frames.len(),
             size,
             seconds: t.as_secs_f64(),
@@ -475,7 +483,8 @@ pub fn gif(
     runs: usize,
 ) -> Result<Vec<GifBench>, BenchError> {
     let album = demo_album(samples)?;
-    let mut source = demo_frames(&album, size, frames, RendererKind::Pixel)?.frames;
+    let mut source =
+        demo_frames(&album, size, frames, RendererKind::Pixel, Background::Keep)?.frames;
     source.truncate(frames);
     while let Some(last) = source.last().filter(|_| source.len() < frames).cloned() {
         source.push(last);

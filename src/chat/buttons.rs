@@ -2,7 +2,7 @@
 //! buttons from a [`ButtonData`] and reads presses back through [`ButtonData::decode`], which
 //! checks everything (button data comes back from the platform and is never trusted).
 
-use crate::config::RendererKind;
+use crate::config::{Background, RendererKind};
 use crate::render::VideoFormat;
 
 /// The sizes the chat offers.
@@ -37,6 +37,7 @@ pub enum ButtonData {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Setting {
     Renderer(RendererKind),
+    Background(Background),
     Size(u32),
     FramesBetween(u32),
     Gamma(f32),
@@ -48,6 +49,7 @@ impl Setting {
     pub fn name_and_value(&self) -> (&'static str, String) {
         match self {
             Self::Renderer(kind) => ("renderer", kind.name().to_string()),
+            Self::Background(b) => ("background", b.name().to_string()),
             Self::Size(size) => ("size", size.to_string()),
             Self::FramesBetween(n) => ("frames", n.to_string()),
             Self::Gamma(g) => ("gamma", g.to_string()),
@@ -58,6 +60,7 @@ impl Setting {
     fn decode(name: &str, value: &str) -> Option<Self> {
         match name {
             "renderer" => value.parse().ok().map(Self::Renderer),
+            "background" => value.parse().ok().map(Self::Background),
             "size" => value
                 .parse()
                 .ok()
@@ -157,6 +160,7 @@ mod tests {
             ButtonData::Set(Setting::Format(VideoFormat::Mp4)),
         ];
         all.extend(RendererKind::ALL.map(|k| ButtonData::Set(Setting::Renderer(k))));
+        all.extend(Background::ALL.map(|b| ButtonData::Set(Setting::Background(b))));
         all.extend(SIZES.map(|s| ButtonData::Set(Setting::Size(s))));
         all.extend(FRAMES.map(|n| ButtonData::Set(Setting::FramesBetween(n))));
         all.extend(GAMMAS.map(|g| ButtonData::Set(Setting::Gamma(g))));
@@ -182,6 +186,7 @@ mod tests {
             "set:gamma=NaN",
             "set:format=avi",
             "set:renderer=rm -rf",
+            "set:background=sepia",
             "set:colour=red",
             "render:now",
             "fix-age:2",

@@ -7,7 +7,7 @@
 //! arguments, and the adapter renders them in the user's language.
 
 use super::buttons::{self, ButtonData, Setting};
-use crate::config::RendererKind;
+use crate::config::{Background, RendererKind};
 use crate::render::VideoFormat;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -57,6 +57,9 @@ pub struct FaceSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatSettings {
     pub renderer: RendererKind,
+    /// Sessions stored before the choice existed get the default.
+    #[serde(default)]
+    pub background: Background,
     pub size: u32,
     pub frames_between: u32,
     pub gamma: f32,
@@ -72,6 +75,7 @@ impl ChatSettings {
             spacing: Some(crate::config::SpacingKind::Fixed),
             gamma: Some(self.gamma),
             renderer: Some(self.renderer),
+            background: Some(self.background),
             ..Default::default()
         }
     }
@@ -81,6 +85,7 @@ impl Default for ChatSettings {
     fn default() -> Self {
         Self {
             renderer: RendererKind::Morph,
+            background: Background::default(),
             size: 512,
             frames_between: 12,
             gamma: 0.5,
@@ -758,6 +763,7 @@ impl Conversation {
         let s = &mut self.settings;
         match setting {
             Setting::Renderer(kind) => s.renderer = kind,
+            Setting::Background(b) => s.background = b,
             Setting::Size(size) => s.size = size,
             Setting::FramesBetween(n) => s.frames_between = n,
             Setting::Gamma(g) => s.gamma = g,
@@ -788,18 +794,24 @@ impl Conversation {
             RendererKind::ALL
                 .map(|r| choice(Setting::Renderer(r), s.renderer == r))
                 .to_vec(),
+            Background::ALL
+                .map(|b| choice(Setting::Background(b), s.background == b))
+                .to_vec(),
             buttons::SIZES
                 .map(|v| choice(Setting::Size(v), s.size == v))
                 .to_vec(),
             buttons::FRAMES
                 .map(|v| choice(Setting::FramesBetween(v), s.frames_between == v))
                 .to_vec(),
+            // Discord takes five rows of five buttons: the format shares the blend's row.
             buttons::GAMMAS
                 .map(|g| choice(Setting::Gamma(g), (s.gamma - g).abs() < 1e-6))
-                .to_vec(),
-            [VideoFormat::Gif, VideoFormat::Mp4]
-                .map(|f| choice(Setting::Format(f), format == f))
-                .to_vec(),
+                .into_iter()
+                .chain(
+                    [VideoFormat::Gif, VideoFormat::Mp4]
+                        .map(|f| choice(Setting::Format(f), format == f)),
+                )
+                .collect(),
         ];
         Action::Ask {
             key: "chat-settings".into(),

@@ -6,7 +6,7 @@ use super::common::{
 };
 use super::exit;
 use anyhow::Context;
-use lifelapse::config::{Config, RenderOverrides, RendererKind};
+use lifelapse::config::{Background, Config, RenderOverrides, RendererKind};
 use lifelapse::render::{self, Output, RenderSettings};
 use std::path::PathBuf;
 
@@ -31,6 +31,9 @@ pub struct Args {
     /// Frame size when rendering.
     #[arg(long, value_parser = parse_size)]
     size: Option<u32>,
+    /// What shows behind the person when rendering (every renderer gets the same).
+    #[arg(long, value_enum)]
+    background: Option<Background>,
     #[command(flatten)]
     choice: FaceChoice,
 }
@@ -43,11 +46,13 @@ pub fn run(args: Args, config: Config) -> Result<(), Failure> {
         plots,
         json,
         size,
+        background,
         choice,
     } = args;
     use lifelapse::eval;
     let config = RenderOverrides {
         size,
+        background,
         ..Default::default()
     }
     .apply(&config)

@@ -30,7 +30,7 @@ impl ExitCode for RenderError {
             RenderError::NoPhotos(_) => INPUT,
             RenderError::Video(e) => e.exit_code(),
             RenderError::Options(_) | RenderError::Device(_) => USAGE,
-            RenderError::Cancelled => FAILURE,
+            RenderError::Cancelled | RenderError::Segmenter(_) => FAILURE,
         }
     }
 }

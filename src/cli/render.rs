@@ -5,7 +5,7 @@ use super::common::{
 };
 use super::crawl::{crawl_into, slug};
 use super::exit;
-use lifelapse::config::{Config, RenderOverrides, RendererKind, SpacingKind};
+use lifelapse::config::{Background, Config, RenderOverrides, RendererKind, SpacingKind};
 use lifelapse::render::{self, Output, RenderSettings};
 use std::path::PathBuf;
 
@@ -47,6 +47,10 @@ struct RenderFlags {
     /// How frames between photos are made.
     #[arg(long, value_enum)]
     renderer: Option<RendererKind>,
+    /// What shows behind the person: the photos' backgrounds blurred, one plain colour, or
+    /// the photos' own backgrounds.
+    #[arg(long, value_enum)]
+    background: Option<Background>,
     /// stylegan: optimisation steps fitting each photo's code to the photo.
     #[arg(long, value_name = "N")]
     refine: Option<u32>,
@@ -68,6 +72,7 @@ impl RenderFlags {
             labels: self.labels,
             fps: self.fps,
             renderer: self.renderer,
+            background: self.background,
             refine: self.refine,
         }
     }

@@ -14,6 +14,9 @@ pub struct Keyframe {
     pub age_years: Option<f64>,
     /// The face's 68 landmarks in this image's pixels, for renderers that warp.
     pub landmarks: Option<Vec<[f32; 2]>>,
+    /// Where this image shows the person (hair and clothes included), for renderers that lay
+    /// the person over a backdrop; `None` when the backgrounds are kept.
+    pub person: Option<crate::leaves::mask::PersonMask>,
 }
 
 /// Age in years between a birth date and a capture date; `None` for a capture before birth.

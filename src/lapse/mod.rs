@@ -1,5 +1,6 @@
 //! From ordered keyframes to frames: the timeline, the real-photo blend and the renderers.
 
+pub mod backdrop;
 pub mod blend;
 pub mod keyframe;
 pub mod latent;
@@ -8,6 +9,7 @@ pub mod morph;
 pub mod pixel;
 pub mod timeline;
 
+pub use backdrop::Backdrop;
 pub use keyframe::Keyframe;
 pub use timeline::{FrameSpec, Spacing, Timeline, TimelineOptions};
 
@@ -51,24 +53,48 @@ pub trait Renderer: Send + Sync {
     /// real photo is blended back in.
     fn frame(&self, keyframes: &[Keyframe], spec: FrameSpec) -> Result<RgbImage, LapseError>;
 
-    /// The frame with keyframe `nearest`'s real photo blended back in with `weight`. Renderers
-    /// that move the face's geometry override this to blend the photo's texture in at the
-    /// frame's geometry: mixed in at its own, the photo would sit beside the moved features as
-    /// a ghost.
+    /// The frame with keyframe `nearest`'s real photo blended back in with `weight`, the
+    /// person laid over `backdrop` when there is one. Renderers that move the face's geometry
+    /// override this to blend the photo's texture in at the frame's geometry: mixed in at its
+    /// own, the photo would sit beside the moved features as a ghost. This default (for
+    /// generated frames) lays the person, where either photo shows it, over the backdrop.
     fn frame_blended(
         &self,
         keyframes: &[Keyframe],
         spec: FrameSpec,
         nearest: usize,
         weight: f32,
+        backdrop: Option<&Backdrop>,
     ) -> Result<RgbImage, LapseError> {
         let rendered = self.frame(keyframes, spec)?;
         let real = keyframes.get(nearest).ok_or(LapseError::FrameOutOfRange {
             index: nearest,
             len: keyframes.len(),
         })?;
-        Ok(blend::mix(&rendered, &real.image, weight))
+        let mixed = blend::mix(&rendered, &real.image, weight);
+        let (a, b) = keyframe_pair(keyframes, spec)?;
+        let (Some(backdrop), Some(ma), Some(mb)) = (backdrop, &a.person, &b.person) else {
+            return Ok(mixed);
+        };
+        let s = texture_share(spec, nearest, weight);
+        Ok(backdrop::composite(
+            &mixed,
+            |i| {
+                let at =
+                    |m: &crate::leaves::mask::PersonMask| m.values.get(i).copied().unwrap_or(0.0);
+                at(ma).max(at(mb))
+            },
+            |i| backdrop.at(spec.from, spec.to, s, i),
+        ))
     }
+}
+
+/// `b`'s share of the texture of a frame: its geometry's `alpha`, moved towards keyframe
+/// `nearest` by the real photo's `weight`.
+pub(crate) fn texture_share(spec: FrameSpec, nearest: usize, weight: f32) -> f32 {
+    let weight = weight.clamp(0.0, 1.0);
+    let towards_b = if nearest == spec.to { 1.0 } else { 0.0 };
+    spec.alpha * (1.0 - weight) + towards_b * weight
 }
 
 /// Draws `text` centred at the bottom of the frame, light on a dark band, sized to the frame.
@@ -130,6 +156,8 @@ pub struct Lapse {
     pub gamma: f32,
     /// Caption every frame with the age, counting up between keyframes.
     pub labels: bool,
+    /// What shows behind the person; `None` keeps the photos' own backgrounds.
+    pub backdrop: Option<Backdrop>,
 }
 
 impl Lapse {
@@ -169,6 +197,7 @@ impl Lapse {
             renderer,
             gamma,
             labels: false,
+            backdrop: None,
         })
     }
 
@@ -184,6 +213,26 @@ impl Lapse {
         self.keyframes[0].image.dimensions()
     }
 
+    /// Keyframe `index` as the video shows it: its photo, over the backdrop when there is one.
+    pub fn shown_keyframe(&self, index: usize) -> Result<RgbImage, LapseError> {
+        let keyframe = self
+            .keyframes
+            .get(index)
+            .ok_or(LapseError::FrameOutOfRange {
+                index,
+                len: self.keyframes.len(),
+            })?;
+        let Some(backdrop) = &self.backdrop else {
+            return Ok(keyframe.image.clone());
+        };
+        let spec = FrameSpec {
+            from: index,
+            to: index,
+            alpha: 0.0,
+        };
+        pixel::PixelRenderer.frame_blended(&self.keyframes, spec, index, 1.0, Some(backdrop))
+    }
+
     /// Frame `index`: the renderer's frame with the nearest real photo blended back in.
     pub fn frame(&self, index: usize) -> Result<RgbImage, LapseError> {
         let spec = *self
@@ -196,9 +245,13 @@ impl Lapse {
             })?;
         let nearest = if spec.alpha < 0.5 { spec.from } else { spec.to };
         let weight = blend::keyframe_weight(spec.alpha, self.gamma);
-        let mut frame = self
-            .renderer
-            .frame_blended(&self.keyframes, spec, nearest, weight)?;
+        let mut frame = self.renderer.frame_blended(
+            &self.keyframes,
+            spec,
+            nearest,
+            weight,
+            self.backdrop.as_ref(),
+        )?;
         if self.labels {
             let ages = (
                 self.keyframes[spec.from].age_years,

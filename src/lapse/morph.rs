@@ -1,9 +1,13 @@
-//! Landmark morphing: both faces are warped to the landmark shape interpolated between them
-//! (piecewise-affine over a Delaunay triangulation of the 68 landmarks and border points), then
-//! blended, with their colours moved towards each other so exposure does not flicker. Unlike a
-//! cross-fade, eyes, nose and mouth stay where one face has them, so no ghost shows through.
+//! Landmark morphing: both photos are warped to the shape interpolated between them
+//! (piecewise-affine over a Delaunay triangulation of the 68 landmarks, the person's outline
+//! and border points), then blended, with their colours moved towards each other so exposure
+//! does not flicker. Unlike a cross-fade, eyes, nose and mouth stay where one face has them, so
+//! no ghost shows through; where the photos have person masks, the outline of hair, head and
+//! shoulders moves from one photo's to the other's too, and the person is laid over the
+//! backdrop.
 
-use super::{FrameSpec, Keyframe, LapseError, Renderer};
+use super::{backdrop, Backdrop, FrameSpec, Keyframe, LapseError, Renderer};
+use crate::leaves::mask::PersonMask;
 use image::RgbImage;
 
 pub struct MorphRenderer;
@@ -50,6 +54,49 @@ fn control_points(landmarks: &[[f32; 2]], w: f32, h: f32) -> Vec<[f32; 2]> {
     pts
 }
 
+/// Directions in which the person's outline is looked for, evenly around the face.
+const OUTLINE_RAYS: usize = 32;
+
+/// Where the person ends along rays from the face's centre, one per direction: the first
+/// pixel past the landmarks where the mask falls below one half (hair top, ears, neck and the
+/// line of the shoulders); `None` where the ray reaches the frame's edge first (the body
+/// running out of the frame), so only outline points both photos have are matched.
+fn outline(mask: &PersonMask, landmarks: &[[f32; 2]]) -> Vec<Option<[f32; 2]>> {
+    let n = landmarks.len().max(1) as f32;
+    let centre = landmarks
+        .iter()
+        .fold([0.0f32; 2], |c, p| [c[0] + p[0] / n, c[1] + p[1] / n]);
+    let (w, h) = (mask.width as f32, mask.height as f32);
+    let margin = 2.0;
+    (0..OUTLINE_RAYS)
+        .map(|k| {
+            let angle = std::f32::consts::TAU * k as f32 / OUTLINE_RAYS as f32;
+            let d = [angle.cos(), angle.sin()];
+            // Start just outside the face's landmarks in this direction.
+            let start = landmarks
+                .iter()
+                .map(|p| (p[0] - centre[0]) * d[0] + (p[1] - centre[1]) * d[1])
+                .fold(0.0f32, f32::max)
+                + margin;
+            let mut r = start;
+            loop {
+                let p = [centre[0] + r * d[0], centre[1] + r * d[1]];
+                if p[0] < margin
+                    || p[1] < margin
+                    || p[0] > w - 1.0 - margin
+                    || p[1] > h - 1.0 - margin
+                {
+                    return None;
+                }
+                if mask.sample(p[0], p[1]) < 0.5 {
+                    return Some(p);
+                }
+                r += 1.0;
+            }
+        })
+        .collect()
+}
+
 /// The affine map taking triangle `from` onto triangle `to`, as [a, b, c, d, e, f]:
 /// x' = a x + b y + c, y' = d x + e y + f. `None` for a degenerate triangle.
 fn affine(from: [[f32; 2]; 3], to: [[f32; 2]; 3]) -> Option<[f32; 6]> {
@@ -78,7 +125,7 @@ impl Renderer for MorphRenderer {
     }
 
     fn frame(&self, keyframes: &[Keyframe], spec: FrameSpec) -> Result<RgbImage, LapseError> {
-        self.frame_blended(keyframes, spec, spec.from, 0.0)
+        self.frame_blended(keyframes, spec, spec.from, 0.0, None)
     }
 
     /// The real photo's share moves the texture (and colour) mix towards it while the geometry
@@ -89,26 +136,62 @@ impl Renderer for MorphRenderer {
         spec: FrameSpec,
         nearest: usize,
         weight: f32,
+        backdrop: Option<&Backdrop>,
     ) -> Result<RgbImage, LapseError> {
         let (a, b) = super::keyframe_pair(keyframes, spec)?;
-        if spec.from == spec.to {
+        if spec.from == spec.to && backdrop.is_none() {
             return Ok(a.image.clone());
         }
-        let weight = weight.clamp(0.0, 1.0);
-        let towards_b = if nearest == spec.to { 1.0 } else { 0.0 };
-        let texture = spec.alpha * (1.0 - weight) + towards_b * weight;
-        morph(a, b, spec.alpha, texture)
+        let texture = sharpen(super::texture_share(spec, nearest, weight));
+        let layers = backdrop.map(|backdrop| Layers {
+            backdrop,
+            from: spec.from,
+            to: spec.to,
+        });
+        morph(a, b, spec.alpha, texture, layers)
     }
 }
 
+/// The texture mix quickened around half-way (smoothstep, 1.5× as steep there), while the
+/// geometry moves evenly: the frames that show much of both photos' texture (the ghosts the
+/// warp cannot align: teeth, wrinkles, collars) are fewer, and the change stays gradual.
+const SHARPEN: f32 = 0.3;
+
+fn sharpen(s: f32) -> f32 {
+    let s = s.clamp(0.0, 1.0);
+    let smooth = s * s * (3.0 - 2.0 * s);
+    s + SHARPEN * (smooth - s)
+}
+
+/// The backdrop a frame's person is laid over, and which keyframes the frame lies between.
+#[derive(Clone, Copy)]
+struct Layers<'a> {
+    backdrop: &'a Backdrop,
+    from: usize,
+    to: usize,
+}
+
 /// `a` and `b` warped to the geometry `t` of the way from `a`'s landmarks to `b`'s, their colour
-/// statistics matched to those `s` of the way, and mixed with `b`'s share `s`.
-fn morph(a: &Keyframe, b: &Keyframe, t: f32, s: f32) -> Result<RgbImage, LapseError> {
-    if t <= 0.0 && s <= 0.0 {
-        return Ok(a.image.clone());
-    }
-    if t >= 1.0 && s >= 1.0 {
-        return Ok(b.image.clone());
+/// statistics matched to those `s` of the way, and mixed with `b`'s share `s`; with `layers`
+/// (and both photos' person masks), each photo's person over the backdrop instead.
+fn morph(
+    a: &Keyframe,
+    b: &Keyframe,
+    t: f32,
+    s: f32,
+    layers: Option<Layers>,
+) -> Result<RgbImage, LapseError> {
+    let masks = match (&a.person, &b.person) {
+        (Some(ma), Some(mb)) => layers.map(|l| (l, ma, mb)),
+        _ => None,
+    };
+    if masks.is_none() {
+        if t <= 0.0 && s <= 0.0 {
+            return Ok(a.image.clone());
+        }
+        if t >= 1.0 && s >= 1.0 {
+            return Ok(b.image.clone());
+        }
     }
     let (Some(la), Some(lb)) = (&a.landmarks, &b.landmarks) else {
         return Err(LapseError::NoLandmarks(if a.landmarks.is_none() {
@@ -118,8 +201,17 @@ fn morph(a: &Keyframe, b: &Keyframe, t: f32, s: f32) -> Result<RgbImage, LapseEr
         }));
     };
     let (w, h) = a.image.dimensions();
-    let pa = control_points(la, w as f32, h as f32);
-    let pb = control_points(lb, w as f32, h as f32);
+    let mut pa = control_points(la, w as f32, h as f32);
+    let mut pb = control_points(lb, w as f32, h as f32);
+    if let (Some(ma), Some(mb)) = (&a.person, &b.person) {
+        let pairs = outline(ma, la).into_iter().zip(outline(mb, lb));
+        for (qa, qb) in pairs {
+            if let (Some(qa), Some(qb)) = (qa, qb) {
+                pa.push(qa);
+                pb.push(qb);
+            }
+        }
+    }
     let p: Vec<[f32; 2]> = pa
         .iter()
         .zip(&pb)
@@ -210,11 +302,26 @@ fn morph(a: &Keyframe, b: &Keyframe, t: f32, s: f32) -> Result<RgbImage, LapseEr
                     to_b[0] * fx + to_b[1] * fy + to_b[2],
                     to_b[3] * fx + to_b[4] * fy + to_b[5],
                 );
-                let px = [0, 1, 2].map(|c| {
-                    let va = ca[c] * gain_a[c].0 + gain_a[c].1;
-                    let vb = cb[c] * gain_b[c].0 + gain_b[c].1;
-                    (va * (1.0 - s) + vb * s).round().clamp(0.0, 255.0) as u8
-                });
+                let va = [0, 1, 2].map(|c| ca[c] * gain_a[c].0 + gain_a[c].1);
+                let vb = [0, 1, 2].map(|c| cb[c] * gain_b[c].0 + gain_b[c].1);
+                let px = match masks {
+                    Some((layers, ma, mb)) => backdrop::over_backdrop(
+                        va,
+                        ma.sample(
+                            to_a[0] * fx + to_a[1] * fy + to_a[2],
+                            to_a[3] * fx + to_a[4] * fy + to_a[5],
+                        ),
+                        vb,
+                        mb.sample(
+                            to_b[0] * fx + to_b[1] * fy + to_b[2],
+                            to_b[3] * fx + to_b[4] * fy + to_b[5],
+                        ),
+                        s,
+                        layers.backdrop.at(layers.from, layers.to, s, k),
+                    ),
+                    None => [0, 1, 2]
+                        .map(|c| (va[c] * (1.0 - s) + vb[c] * s).round().clamp(0.0, 255.0) as u8),
+                };
                 out.put_pixel(x, y, image::Rgb(px));
             }
         }
@@ -224,13 +331,19 @@ fn morph(a: &Keyframe, b: &Keyframe, t: f32, s: f32) -> Result<RgbImage, LapseEr
         if !done {
             let (x, y) = (k as u32 % w, k as u32 / w);
             let (pa, pb) = (a.image.get_pixel(x, y).0, b.image.get_pixel(x, y).0);
-            out.put_pixel(
-                x,
-                y,
-                image::Rgb(
-                    [0, 1, 2].map(|c| (pa[c] as f32 * (1.0 - s) + pb[c] as f32 * s).round() as u8),
+            let (ca, cb) = (pa.map(f32::from), pb.map(f32::from));
+            let px = match masks {
+                Some((layers, ma, mb)) => backdrop::over_backdrop(
+                    ca,
+                    ma.values.get(k).copied().unwrap_or(0.0),
+                    cb,
+                    mb.values.get(k).copied().unwrap_or(0.0),
+                    s,
+                    layers.backdrop.at(layers.from, layers.to, s, k),
                 ),
-            );
+                None => [0, 1, 2].map(|c| (ca[c] * (1.0 - s) + cb[c] * s).round() as u8),
+            };
+            out.put_pixel(x, y, image::Rgb(px));
         }
     }
     Ok(out)
@@ -279,6 +392,7 @@ mod tests {
             capture_date: None,
             age_years: None,
             landmarks: Some(lm),
+            person: None,
         }
     }
 
@@ -327,5 +441,117 @@ mod tests {
         ];
         assert_eq!(ends[0], keys[0].image);
         assert_eq!(ends[1], keys[1].image);
+    }
+
+    /// A 64×64 photo of a "person": a bright disk of `radius` around (32, 32), its 68
+    /// landmarks packed in the middle, on a background of vertical stripes of `stripe` px.
+    fn disk(radius: f32, stripe: u32) -> Keyframe {
+        let lm: Vec<[f32; 2]> = (0..68)
+            .map(|i| [26.0 + (i % 8) as f32 * 1.6, 25.0 + (i / 8) as f32 * 1.6])
+            .collect();
+        let inside = |x: u32, y: u32| {
+            let (dx, dy) = (x as f32 - 32.0, y as f32 - 32.0);
+            (dx * dx + dy * dy).sqrt() <= radius
+        };
+        let image = RgbImage::from_fn(64, 64, |x, y| {
+            if inside(x, y) {
+                image::Rgb([250, 250, 250])
+            } else if (x / stripe).is_multiple_of(2) {
+                image::Rgb([0, 0, 90])
+            } else {
+                image::Rgb([90, 0, 0])
+            }
+        });
+        let values = (0..64 * 64)
+            .map(|i| if inside(i % 64, i / 64) { 1.0 } else { 0.0 })
+            .collect();
+        Keyframe {
+            source: format!("disk{radius}"),
+            image,
+            capture_date: None,
+            age_years: None,
+            landmarks: Some(lm),
+            person: Some(PersonMask {
+                width: 64,
+                height: 64,
+                values,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_outline_moves_and_the_backgrounds_give_way_to_the_backdrop() {
+        let keys = [disk(10.0, 3), disk(18.0, 5)];
+        let backdrop = Backdrop::new(crate::config::Background::Plain, &keys).expect("backdrop");
+        let Backdrop::Plain(colour) = backdrop else {
+            panic!("plain")
+        };
+        let spec = FrameSpec {
+            from: 0,
+            to: 1,
+            alpha: 0.5,
+        };
+        let mid = MorphRenderer
+            .frame_blended(&keys, spec, 0, 0.0, Some(&backdrop))
+            .expect("frame");
+        // Half-way the outline sits near radius 14: 12 px out is the person at full strength
+        // (a cross-fade would show the first disk's background there at half).
+        for (x, y) in [(44, 32), (20, 32), (32, 44), (32, 20)] {
+            let v = mid.get_pixel(x, y)[0];
+            assert!(v > 200, "({x}, {y}) is inside the moved outline: {v}");
+        }
+        // Well outside both disks: the backdrop alone, neither photo's stripes.
+        for (x, y) in [(2, 2), (60, 5), (5, 60), (61, 61)] {
+            let p = mid.get_pixel(x, y).0;
+            for c in 0..3 {
+                assert!(
+                    (p[c] as f32 - colour[c]).abs() <= 1.0,
+                    "({x}, {y}): {p:?} vs {colour:?}"
+                );
+            }
+        }
+        // Without masks the same renderer cross-fades the backgrounds.
+        let bare: Vec<Keyframe> = keys
+            .iter()
+            .cloned()
+            .map(|k| Keyframe { person: None, ..k })
+            .collect();
+        let crossfaded = MorphRenderer.frame(&bare, spec).expect("frame");
+        assert_ne!(crossfaded.get_pixel(2, 2).0, mid.get_pixel(2, 2).0);
+    }
+
+    #[test]
+    fn the_outline_is_found_along_rays_and_missing_where_the_body_leaves_the_frame() {
+        let k = disk(12.0, 3);
+        let found = outline(
+            k.person.as_ref().expect("mask"),
+            k.landmarks.as_ref().expect("lm"),
+        );
+        assert_eq!(found.len(), OUTLINE_RAYS);
+        let centre = [31.6, 31.4];
+        for p in found.iter().flatten() {
+            let r = ((p[0] - centre[0]).powi(2) + (p[1] - centre[1]).powi(2)).sqrt();
+            assert!((r - 12.5).abs() < 1.6, "outline point {p:?} at radius {r}");
+        }
+        assert_eq!(found.iter().flatten().count(), OUTLINE_RAYS);
+        // A person reaching the bottom edge (a body) has no outline point straight down.
+        let mut tall = disk(12.0, 3);
+        if let Some(m) = tall.person.as_mut() {
+            for y in 32..64 {
+                for x in 26..38 {
+                    m.values[y * 64 + x] = 1.0;
+                }
+            }
+        }
+        let found = outline(
+            tall.person.as_ref().expect("mask"),
+            tall.landmarks.as_ref().expect("lm"),
+        );
+        assert!(
+            found[OUTLINE_RAYS / 4].is_none(),
+            "straight down: {:?}",
+            found[OUTLINE_RAYS / 4]
+        );
+        assert!(found[3 * OUTLINE_RAYS / 4].is_some(), "straight up");
     }
 }
