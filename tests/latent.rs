@@ -55,6 +55,24 @@ fn an_imported_psp_checkpoint_renders_a_time_lapse() {
     // Mid-gap frames come from the generator: they differ from both photos.
     let mid = &gif.frames[gif.frames.len() / 2];
     assert_ne!(mid, &gif.frames[0]);
+
+    // The generated frames get the backdrop the other renderers give theirs: with a plain
+    // one, the top corners (background in every photo) are one colour in every frame.
+    let out = run(lifelapse(dir.path())
+        .env("LIFELAPSE_DATA_DIR", &data)
+        .args(["render", "--renderer", "stylegan", "--size", "256"])
+        .args(["--background", "plain", "--frames-between", "4", "-o", "plain.gif"])
+        .arg(photo("faces/barack_obama")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let gif = decode_gif(&dir.path().join("plain.gif"));
+    let corner = |f: &image::RgbImage| [*f.get_pixel(1, 1), *f.get_pixel(254, 1)];
+    let first = corner(&gif.frames[0]);
+    for (i, frame) in gif.frames.iter().enumerate() {
+        for (got, want) in corner(frame).iter().zip(&first) {
+            let diff = (0..3).map(|c| got[c].abs_diff(want[c])).max().unwrap_or(0);
+            assert!(diff <= 6, "frame {i}: corner {got:?} vs {want:?}");
+        }
+    }
 }
 
 #[test]
