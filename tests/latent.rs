@@ -61,7 +61,14 @@ fn an_imported_psp_checkpoint_renders_a_time_lapse() {
     let out = run(lifelapse(dir.path())
         .env("LIFELAPSE_DATA_DIR", &data)
         .args(["render", "--renderer", "stylegan", "--size", "256"])
-        .args(["--background", "plain", "--frames-between", "4", "-o", "plain.gif"])
+        .args([
+            "--background",
+            "plain",
+            "--frames-between",
+            "4",
+            "-o",
+            "plain.gif",
+        ])
         .arg(photo("faces/barack_obama")));
     assert!(out.status.success(), "{}", stderr(&out));
     let gif = decode_gif(&dir.path().join("plain.gif"));

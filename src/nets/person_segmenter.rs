@@ -202,13 +202,8 @@ impl PersonSegmenter {
                     layer,
                     stride,
                     same,
-                } => {
-                    let w = self.weight(layer, "weight")?;
-                    let x = pad_same(&get(&values, x)?, w, *stride, *same)?;
-                    let b = self.weight(layer, "bias")?;
-                    (y, x.f_conv2d(w, Some(b), [*stride; 2], [0, 0], [1, 1], 1)?)
                 }
-                Op::Depthwise {
+                | Op::Depthwise {
                     x,
                     y,
                     layer,
@@ -218,7 +213,11 @@ impl PersonSegmenter {
                     let w = self.weight(layer, "weight")?;
                     let x = pad_same(&get(&values, x)?, w, *stride, *same)?;
                     let b = self.weight(layer, "bias")?;
-                    let groups = w.size()[0];
+                    // A depthwise kernel is [C, 1, kh, kw]: one group per channel.
+                    let groups = match op {
+                        Op::Depthwise { .. } => w.size()[0],
+                        _ => 1,
+                    };
                     (
                         y,
                         x.f_conv2d(w, Some(b), [*stride; 2], [0, 0], [1, 1], groups)?,
