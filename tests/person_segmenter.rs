@@ -122,7 +122,7 @@ fn masks_come_back_at_each_images_size_and_find_the_person() {
     let masks = net.masks(&[&img, &wide]).expect("masks");
     assert_eq!((masks[0].width, masks[0].height), (256, 256));
     assert_eq!((masks[1].width, masks[1].height), (300, 200));
-    assert_eq!(masks[1].values.len(), 300 * 200);
+    assert_eq!(masks[1].probabilities().count(), 300 * 200);
     // The portrait: the face in the middle is the person, the top corners are the background.
     for m in &masks {
         let (w, h) = (m.width as i64, m.height as i64);

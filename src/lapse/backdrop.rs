@@ -13,8 +13,8 @@ use image::RgbImage;
 #[derive(Debug, Clone)]
 pub enum Backdrop {
     /// Each keyframe's background with the person removed and blurred away, cross-faded: only
-    /// soft colour changes, no second set of edges.
-    Blurred(Vec<Vec<[f32; 3]>>),
+    /// soft colour changes, no second set of edges. 8 bits per channel, like the keyframes.
+    Blurred(Vec<RgbImage>),
     /// One colour for every frame: the keyframes' mean background colour, muted and darkened
     /// so the face stands out.
     Plain([f32; 3]),
@@ -41,7 +41,7 @@ impl Backdrop {
             Background::Plain => {
                 let (mut sum, mut weight) = ([0f64; 3], 0f64);
                 for (k, m) in keyframes.iter().zip(&masks) {
-                    for (p, &v) in k.image.pixels().zip(&m.values) {
+                    for (p, v) in k.image.pixels().zip(m.probabilities()) {
                         let w = (1.0 - v as f64).max(0.0);
                         for (total, &channel) in sum.iter_mut().zip(&p.0) {
                             *total += w * channel as f64;
@@ -67,9 +67,8 @@ impl Backdrop {
                 let get = |k: usize| {
                     backgrounds
                         .get(k)
-                        .and_then(|b| b.get(index))
-                        .copied()
-                        .unwrap_or([0.0; 3])
+                        .and_then(|b| b.as_raw().get(3 * index..3 * index + 3))
+                        .map_or([0.0; 3], |p| [p[0], p[1], p[2]].map(f32::from))
                 };
                 let (a, b) = (get(from), get(to));
                 [0, 1, 2].map(|c| a[c] * (1.0 - s) + b[c] * s)
@@ -126,7 +125,7 @@ pub fn composite(
 /// blurred alike and divided), three box blurs standing in for a Gaussian. Where the person
 /// covers a whole neighbourhood, the image's mean background colour fills in. The blur runs at
 /// a quarter of the side: nothing finer than the blur survives it, so nothing is lost.
-fn blurred_background(image: &RgbImage, mask: &PersonMask) -> Vec<[f32; 3]> {
+fn blurred_background(image: &RgbImage, mask: &PersonMask) -> RgbImage {
     const STEP: usize = 4;
     let (w, h) = (image.width() as usize, image.height() as usize);
     let (sw, sh) = (w.div_ceil(STEP).max(1), h.div_ceil(STEP).max(1));
@@ -135,7 +134,7 @@ fn blurred_background(image: &RgbImage, mask: &PersonMask) -> Vec<[f32; 3]> {
     let mut planes: Vec<Vec<f32>> = vec![vec![0.0; sw * sh]; 4];
     for (i, p) in image.pixels().enumerate() {
         let cell = (i / w / STEP) * sw + (i % w) / STEP;
-        let weight = (1.0 - mask.values.get(i).copied().unwrap_or(0.0)).clamp(0.0, 1.0);
+        let weight = (1.0 - mask.value(i)).clamp(0.0, 1.0);
         for (plane, &channel) in planes.iter_mut().zip(&p.0) {
             plane[cell] += weight * channel as f32;
         }
@@ -166,7 +165,8 @@ fn blurred_background(image: &RgbImage, mask: &PersonMask) -> Vec<[f32; 3]> {
     let at = |x: isize, y: isize| {
         small[y.clamp(0, sh as isize - 1) as usize * sw + x.clamp(0, sw as isize - 1) as usize]
     };
-    let mut out = Vec::with_capacity(w * h);
+    let mut out = RgbImage::new(image.width(), image.height());
+    let mut pixels = out.pixels_mut();
     for y in 0..h {
         let fy = (y as f32 + 0.5) / STEP as f32 - 0.5;
         let (y0, ty) = (fy.floor() as isize, fy - fy.floor());
@@ -179,11 +179,13 @@ fn blurred_background(image: &RgbImage, mask: &PersonMask) -> Vec<[f32; 3]> {
                 at(x0, y0 + 1),
                 at(x0 + 1, y0 + 1),
             );
-            out.push([0, 1, 2].map(|c| {
-                let top = p00[c] * (1.0 - tx) + p10[c] * tx;
-                let bottom = p01[c] * (1.0 - tx) + p11[c] * tx;
-                top * (1.0 - ty) + bottom * ty
-            }));
+            if let Some(p) = pixels.next() {
+                p.0 = [0, 1, 2].map(|c| {
+                    let top = p00[c] * (1.0 - tx) + p10[c] * tx;
+                    let bottom = p01[c] * (1.0 - tx) + p11[c] * tx;
+                    (top * (1.0 - ty) + bottom * ty).round().clamp(0.0, 255.0) as u8
+                });
+            }
         }
     }
     out
@@ -238,24 +240,15 @@ mod tests {
                 image::Rgb([100, 100, 100])
             }
         });
-        let values = (0..40 * 40)
-            .map(|i| {
-                let (x, y) = (i % 40, i / 40);
-                if (10..30).contains(&x) && (10..30).contains(&y) {
-                    1.0
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        keyframe(
-            image,
-            PersonMask {
-                width: 40,
-                height: 40,
-                values,
-            },
-        )
+        let values = (0..40 * 40).map(|i| {
+            let (x, y) = (i % 40, i / 40);
+            if (10..30).contains(&x) && (10..30).contains(&y) {
+                1.0
+            } else {
+                0.0
+            }
+        });
+        keyframe(image, PersonMask::from_probabilities(40, 40, values))
     }
 
     #[test]
@@ -273,8 +266,9 @@ mod tests {
         };
         let bg = &bgs[0];
         // Stripes 2 px wide average to the mean grey (50), inside the person's square too.
-        for i in [5 * 40 + 5, 20 * 40 + 20, 34 * 40 + 34, 5 * 40 + 34] {
-            assert!((bg[i][0] - 50.0).abs() < 6.0, "pixel {i}: {:?}", bg[i]);
+        for (x, y) in [(5, 5), (20, 20), (34, 34), (34, 5)] {
+            let v = bg.get_pixel(x, y)[0];
+            assert!(v.abs_diff(50) < 6, "({x}, {y}): {v}");
         }
     }
 

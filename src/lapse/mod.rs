@@ -79,11 +79,7 @@ pub trait Renderer: Send + Sync {
         let s = texture_share(spec, nearest, weight);
         Ok(backdrop::composite(
             &mixed,
-            |i| {
-                let at =
-                    |m: &crate::leaves::mask::PersonMask| m.values.get(i).copied().unwrap_or(0.0);
-                at(ma).max(at(mb))
-            },
+            |i| ma.value(i).max(mb.value(i)),
             |i| backdrop.at(spec.from, spec.to, s, i),
         ))
     }

@@ -139,8 +139,10 @@ impl Renderer for MorphRenderer {
         backdrop: Option<&Backdrop>,
     ) -> Result<RgbImage, LapseError> {
         let (a, b) = super::keyframe_pair(keyframes, spec)?;
-        if spec.from == spec.to && backdrop.is_none() {
-            return Ok(a.image.clone());
+        if spec.from == spec.to {
+            // A held photo: nothing to warp.
+            return super::pixel::PixelRenderer
+                .frame_blended(keyframes, spec, nearest, weight, backdrop);
         }
         let texture = super::texture_share(spec, nearest, weight);
         // With the backgrounds kept, a quicker texture mix swaps whole scenes faster, which
@@ -342,9 +344,9 @@ fn morph(
             let px = match masks {
                 Some((layers, ma, mb)) => backdrop::over_backdrop(
                     ca,
-                    ma.values.get(k).copied().unwrap_or(0.0),
+                    ma.value(k),
                     cb,
-                    mb.values.get(k).copied().unwrap_or(0.0),
+                    mb.value(k),
                     s,
                     layers.backdrop.at(layers.from, layers.to, s, k),
                 ),
@@ -469,20 +471,14 @@ mod tests {
                 image::Rgb([90, 0, 0])
             }
         });
-        let values = (0..64 * 64)
-            .map(|i| if inside(i % 64, i / 64) { 1.0 } else { 0.0 })
-            .collect();
+        let values = (0..64 * 64).map(|i| if inside(i % 64, i / 64) { 1.0 } else { 0.0 });
         Keyframe {
             source: format!("disk{radius}"),
             image,
             capture_date: None,
             age_years: None,
             landmarks: Some(lm),
-            person: Some(PersonMask {
-                width: 64,
-                height: 64,
-                values,
-            }),
+            person: Some(PersonMask::from_probabilities(64, 64, values)),
         }
     }
 
@@ -543,13 +539,16 @@ mod tests {
         assert_eq!(found.iter().flatten().count(), OUTLINE_RAYS);
         // A person reaching the bottom edge (a body) has no outline point straight down.
         let mut tall = disk(12.0, 3);
-        if let Some(m) = tall.person.as_mut() {
-            for y in 32..64 {
-                for x in 26..38 {
-                    m.values[y * 64 + x] = 1.0;
-                }
-            }
-        }
+        let body = |i: u32| (32..64).contains(&(i / 64)) && (26..38).contains(&(i % 64));
+        let with_body = tall.person.as_ref().map(|m| {
+            let p: Vec<f32> = m.probabilities().collect();
+            PersonMask::from_probabilities(
+                64,
+                64,
+                (0..64 * 64).map(|i| if body(i) { 1.0 } else { p[i as usize] }),
+            )
+        });
+        tall.person = with_body;
         let found = outline(
             tall.person.as_ref().expect("mask"),
             tall.landmarks.as_ref().expect("lm"),

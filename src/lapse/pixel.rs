@@ -36,13 +36,11 @@ impl Renderer for PixelRenderer {
         let pixels = out.pixels_mut().zip(a.image.pixels().zip(b.image.pixels()));
         for (i, (o, (pa, pb))) in pixels.enumerate() {
             let (ca, cb) = (pa.0.map(f32::from), pb.0.map(f32::from));
-            let mask =
-                |m: &crate::leaves::mask::PersonMask| m.values.get(i).copied().unwrap_or(0.0);
             o.0 = backdrop::over_backdrop(
                 ca,
-                mask(ma),
+                ma.value(i),
                 cb,
-                mask(mb),
+                mb.value(i),
                 s,
                 backdrop.at(spec.from, spec.to, s, i),
             );

@@ -292,11 +292,11 @@ impl PersonSegmenter {
                 .to_device(Device::Cpu)
                 .contiguous()
                 .view([-1]);
-            out.push(PersonMask {
-                width: iw,
-                height: ih,
-                values: Vec::<f32>::try_from(&full)?,
-            });
+            out.push(PersonMask::from_probabilities(
+                iw,
+                ih,
+                Vec::<f32>::try_from(&full)?,
+            ));
         }
         Ok(out)
     }
