@@ -83,6 +83,27 @@ fn an_imported_psp_checkpoint_renders_a_time_lapse() {
 }
 
 #[test]
+fn a_damaged_models_manifest_is_named_with_what_is_wrong_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("models")).unwrap();
+    std::fs::write(data.join("models/MANIFEST.toml"), "garbage = [\n").unwrap();
+    let out = run(lifelapse(dir.path())
+        .env("LIFELAPSE_DATA_DIR", &data)
+        .args(["render", "--renderer", "stylegan", "-o", "x.gif"])
+        .arg(photo("faces/barack_obama")));
+    assert!(!out.status.success());
+    // The file, and the parser's reason underneath it.
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot read") && err.contains("MANIFEST.toml"),
+        "{err}"
+    );
+    assert!(err.contains("TOML parse error"), "{err}");
+    assert!(!dir.path().join("x.gif").exists());
+}
+
+#[test]
 fn import_refuses_what_is_not_a_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -28,12 +28,39 @@ pub const DEFAULT_LR_MLP: f64 = 0.01;
 /// optimiser state is ~1 GB; pSp files are ~1.2 GB).
 pub const MAX_CHECKPOINT_BYTES: u64 = 4 << 30;
 
+/// What went wrong underneath reading or writing a checkpoint's files.
+#[derive(Debug, thiserror::Error)]
+pub enum FileCause {
+    #[error(transparent)]
+    Open(#[from] crate::files::ReadError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    ManifestSyntax(#[from] toml::de::Error),
+    #[error(transparent)]
+    ManifestValue(#[from] toml::ser::Error),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("cannot read {path}: {message}")]
-    Read { path: PathBuf, message: String },
-    #[error("cannot write {path}: {message}")]
-    Write { path: PathBuf, message: String },
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: FileCause,
+    },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: FileCause,
+    },
+    #[error("{path}: sha256 {actual} does not match the manifest's {expected}; import it again")]
+    Checksum {
+        path: PathBuf,
+        actual: String,
+        expected: String,
+    },
     #[error("{0} is not a checkpoint lifelapse reads (expected a PyTorch .pt zip archive or a .safetensors file)")]
     UnknownFormat(PathBuf),
     #[error("{path} is a pickle without a G_ema generator (lifelapse reads NVIDIA stylegan2-ada-pytorch network pickles)")]
@@ -197,11 +224,10 @@ impl Encoder {
 }
 
 fn read_bytes(path: &Path) -> Result<Vec<u8>, ImportError> {
-    let err = |message: String| ImportError::Read {
+    crate::files::read_regular(path, MAX_CHECKPOINT_BYTES).map_err(|e| ImportError::Read {
         path: path.to_path_buf(),
-        message,
-    };
-    crate::files::read_regular(path, MAX_CHECKPOINT_BYTES).map_err(|e| err(e.to_string()))
+        source: e.into(),
+    })
 }
 
 fn kind_of_dtype(dtype: safetensors::Dtype) -> Option<Kind> {
@@ -574,7 +600,7 @@ pub fn write_safetensors(
         .map_err(ImportError::SafetensorsFormat)?;
     write_atomically(path, &bytes).map_err(|e| ImportError::Write {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: e.into(),
     })?;
     Ok(bytes.len() as u64)
 }
@@ -604,11 +630,11 @@ pub fn save(
     source: &Path,
     dir: &Path,
 ) -> Result<ImportedModel, ImportError> {
-    let write_err = |path: &Path, e: &dyn fmt::Display| ImportError::Write {
+    let write_err = |path: &Path, e: FileCause| ImportError::Write {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: e,
     };
-    std::fs::create_dir_all(dir).map_err(|e| write_err(dir, &e))?;
+    std::fs::create_dir_all(dir).map_err(|e| write_err(dir, e.into()))?;
     let stem = source
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -654,7 +680,7 @@ pub fn save(
     );
     let bytes = safetensors::serialize(views.iter().map(|(n, v)| (n.clone(), v)), &Some(metadata))
         .map_err(ImportError::SafetensorsFormat)?;
-    write_atomically(&path, &bytes).map_err(|e| write_err(&path, &e))?;
+    write_atomically(&path, &bytes).map_err(|e| write_err(&path, e.into()))?;
 
     let entry = ImportedModel {
         file,
@@ -671,9 +697,10 @@ pub fn save(
     let mut manifest = read_manifest(dir)?;
     manifest.model.retain(|m| m.file != entry.file);
     manifest.model.push(entry.clone());
-    let text = toml::to_string(&manifest).map_err(|e| write_err(&manifest_path, &e))?;
+    let text = toml::to_string(&manifest).map_err(|e| write_err(&manifest_path, e.into()))?;
     let text = format!("# Checkpoints imported with `lifelapse import-weights`.\n\n{text}");
-    write_atomically(&manifest_path, text.as_bytes()).map_err(|e| write_err(&manifest_path, &e))?;
+    write_atomically(&manifest_path, text.as_bytes())
+        .map_err(|e| write_err(&manifest_path, e.into()))?;
     Ok(entry)
 }
 
@@ -693,12 +720,12 @@ fn read_manifest(dir: &Path) -> Result<ImportManifest, ImportError> {
     match std::fs::read_to_string(&path) {
         Ok(text) => toml::from_str(&text).map_err(|e| ImportError::Read {
             path,
-            message: e.to_string(),
+            source: e.into(),
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ImportManifest::default()),
         Err(e) => Err(ImportError::Read {
             path,
-            message: e.to_string(),
+            source: e.into(),
         }),
     }
 }
@@ -714,12 +741,10 @@ pub fn open_imported(dir: &Path, entry: &ImportedModel) -> Result<Checkpoint, Im
     let bytes = read_bytes(&path)?;
     let actual = crate::leaves::hash::content_hash(&bytes);
     if actual != entry.sha256 {
-        return Err(ImportError::Read {
+        return Err(ImportError::Checksum {
             path,
-            message: format!(
-                "sha256 {actual} does not match the manifest's {}; import it again",
-                entry.sha256
-            ),
+            actual,
+            expected: entry.sha256.clone(),
         });
     }
     let (tensors, options, stated) = read_safetensors(&bytes)?;
