@@ -45,9 +45,13 @@ pub enum TelegramError {
     Store(#[from] crate::store::StoreError),
     #[error("setting the webhook")]
     SetWebhook(#[source] RequestError),
-    /// tiny_http gives its bind error as a boxed error; its words are kept.
-    #[error("webhook server on {listen}: {message}")]
-    WebhookServer { listen: String, message: String },
+    /// tiny_http gives its bind error boxed; it is kept as the source.
+    #[error("webhook server on {listen}")]
+    WebhookServer {
+        listen: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("the webhook server stopped")]
     WebhookStopped,
 }
@@ -184,10 +188,11 @@ fn webhook_server(
     listen: &str,
     secret: String,
 ) -> Result<tokio::sync::mpsc::UnboundedReceiver<teloxide::types::Update>, TelegramError> {
-    let server = tiny_http::Server::http(listen).map_err(|e| TelegramError::WebhookServer {
-        listen: listen.to_string(),
-        message: e.to_string(),
-    })?;
+    let server =
+        tiny_http::Server::http(listen).map_err(|source| TelegramError::WebhookServer {
+            listen: listen.to_string(),
+            source,
+        })?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     std::thread::spawn(move || {
         for mut request in server.incoming_requests() {
@@ -430,18 +435,19 @@ impl Adapter {
         if let Some(refusal) = intake::too_large(size as u64, self.max_photo_bytes) {
             return Err(refusal);
         }
-        let failed = |e: String| {
-            tracing::warn!(error = %e, "downloading a photo from Telegram failed");
+        // The whole cause goes to the log; the user gets the locale's words.
+        let failed = |e: &(dyn std::error::Error + 'static)| {
+            tracing::warn!(error = %crate::chain::Chain(e), "downloading a photo from Telegram failed");
             reply("chat-download-failed", &[])
         };
         let file = with_retries(|| self.bot.get_file(file.clone()).send())
             .await
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(|e| failed(&e))?;
         let mut bytes: Vec<u8> = Vec::with_capacity(file.meta.size as usize);
         self.bot
             .download_file(&file.path, &mut bytes)
             .await
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(|e| failed(&e))?;
         intake::keep(&self.service, key, bytes, self.max_photo_bytes).await
     }
 
