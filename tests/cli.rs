@@ -768,15 +768,8 @@ fn a_plain_background_is_one_steady_colour_and_keep_shows_the_photos_own() {
     let (plain, keep) = (render("plain"), render("keep"));
     // The top corners are background in both photos: with `plain`, one colour in every
     // frame (up to the GIF's palette); with `keep`, the photos' own, which change.
-    let corners = |frame: &image::RgbImage| [*frame.get_pixel(1, 1), *frame.get_pixel(254, 1)];
-    let first = corners(&plain.frames[0]);
-    for (i, frame) in plain.frames.iter().enumerate() {
-        for (got, want) in corners(frame).iter().zip(&first) {
-            let diff = (0..3).map(|c| got[c].abs_diff(want[c])).max().unwrap_or(0);
-            assert!(diff <= 6, "frame {i}: corner {got:?} vs {want:?}");
-        }
-    }
-    let keep_corners: Vec<_> = keep.frames.iter().map(corners).collect();
+    common::assert_top_corners_steady(&plain.frames);
+    let keep_corners: Vec<_> = keep.frames.iter().map(common::top_corners).collect();
     assert!(
         keep_corners.iter().any(|c| c != &keep_corners[0]),
         "the kept backgrounds never change"

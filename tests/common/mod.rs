@@ -155,3 +155,23 @@ pub fn import_psp_fixture(cwd: &Path, data: &Path) -> Output {
     assert!(out.status.success(), "{}", stderr(&out));
     out
 }
+
+/// The two top corners of a frame: background in every test portrait.
+pub fn top_corners(frame: &image::RgbImage) -> [image::Rgb<u8>; 2] {
+    let w = frame.width();
+    [
+        *frame.get_pixel(1, 1),
+        *frame.get_pixel(w.saturating_sub(2), 1),
+    ]
+}
+
+/// Fails unless the top corners keep one colour (up to a GIF palette's 6 levels) in every frame.
+pub fn assert_top_corners_steady(frames: &[image::RgbImage]) {
+    let first = top_corners(&frames[0]);
+    for (i, frame) in frames.iter().enumerate() {
+        for (got, want) in top_corners(frame).iter().zip(&first) {
+            let diff = (0..3).map(|c| got[c].abs_diff(want[c])).max().unwrap_or(0);
+            assert!(diff <= 6, "frame {i}: corner {got:?} vs {want:?}");
+        }
+    }
+}
