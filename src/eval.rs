@@ -130,11 +130,16 @@ impl std::fmt::Display for EvalReport {
 
 /// For frames of a finished video: the two references whose edges each frame matches best.
 pub fn nearest_pairs(frames: &[RgbImage], refs: &[&RgbImage]) -> Vec<(usize, usize)> {
-    let ref_edges: Vec<Vec<f32>> = refs.par_iter().map(|i| metrics::edge_map(i)).collect();
+    let Some(first) = frames.first() else {
+        return Vec::new();
+    };
+    // One region map for every frame and reference (they share the video's size).
+    let regions = metrics::RegionMap::ffhq(first.width(), first.height());
+    let ref_edges: Vec<Vec<f32>> = refs.par_iter().map(|i| regions.face_edges(i)).collect();
     frames
         .par_iter()
         .map(|f| {
-            let e = metrics::edge_map(f);
+            let e = regions.face_edges(f);
             let mut order: Vec<(f64, usize)> = ref_edges
                 .iter()
                 .enumerate()

@@ -122,13 +122,19 @@ impl RegionMap {
         }
         RegionEdges { full, regions }
     }
+
+    /// `img`'s edge magnitudes over the face region.
+    pub fn face_edges(&self, img: &RgbImage) -> Vec<f32> {
+        let mut edges = self.edges(img);
+        std::mem::take(&mut edges.regions[Region::Face as usize])
+    }
 }
 
-/// Gradient magnitude of the luminance over the face region.
+/// Gradient magnitude of the luminance over the face region of one frame (for many frames of
+/// one size, make one [`RegionMap`] and ask it).
 pub fn edge_map(img: &RgbImage) -> Vec<f32> {
     let (w, h) = img.dimensions();
-    let mut edges = RegionMap::ffhq(w, h).edges(img);
-    std::mem::take(&mut edges.regions[Region::Face as usize])
+    RegionMap::ffhq(w, h).face_edges(img)
 }
 
 /// A frame's ghosting over the whole frame and per region, in per cent (see [`ghosting`]).

@@ -180,6 +180,20 @@ struct Layers<'a> {
     to: usize,
 }
 
+impl Layers<'_> {
+    /// Frame pixel `index` from both photos' colours and person probabilities there, over the
+    /// backdrop (see [`backdrop::over_backdrop`]).
+    fn over(&self, ca: [f32; 3], ma: f32, cb: [f32; 3], mb: f32, s: f32, index: usize) -> [u8; 3] {
+        let bg = self.backdrop.at(self.from, self.to, s, index);
+        backdrop::over_backdrop(ca, ma, cb, mb, s, bg)
+    }
+}
+
+/// Both photos' colours mixed with `b`'s share `s`, as the photos' backgrounds are kept.
+fn mix(ca: [f32; 3], cb: [f32; 3], s: f32) -> [u8; 3] {
+    [0, 1, 2].map(|c| (ca[c] * (1.0 - s) + cb[c] * s).round().clamp(0.0, 255.0) as u8)
+}
+
 /// `a` and `b` warped to the geometry `t` of the way from `a`'s landmarks to `b`'s, their colour
 /// statistics matched to those `s` of the way, and mixed with `b`'s share `s`; with `layers`
 /// (and both photos' person masks), each photo's person over the backdrop instead.
@@ -301,35 +315,23 @@ fn morph(
                     continue;
                 }
                 filled[k] = true;
-                let ca = sample(
-                    &a.image,
+                // Where this pixel comes from in each photo.
+                let (ax, ay) = (
                     to_a[0] * fx + to_a[1] * fy + to_a[2],
                     to_a[3] * fx + to_a[4] * fy + to_a[5],
                 );
-                let cb = sample(
-                    &b.image,
+                let (bx, by) = (
                     to_b[0] * fx + to_b[1] * fy + to_b[2],
                     to_b[3] * fx + to_b[4] * fy + to_b[5],
                 );
+                let (ca, cb) = (sample(&a.image, ax, ay), sample(&b.image, bx, by));
                 let va = [0, 1, 2].map(|c| ca[c] * gain_a[c].0 + gain_a[c].1);
                 let vb = [0, 1, 2].map(|c| cb[c] * gain_b[c].0 + gain_b[c].1);
                 let px = match masks {
-                    Some((layers, ma, mb)) => backdrop::over_backdrop(
-                        va,
-                        ma.sample(
-                            to_a[0] * fx + to_a[1] * fy + to_a[2],
-                            to_a[3] * fx + to_a[4] * fy + to_a[5],
-                        ),
-                        vb,
-                        mb.sample(
-                            to_b[0] * fx + to_b[1] * fy + to_b[2],
-                            to_b[3] * fx + to_b[4] * fy + to_b[5],
-                        ),
-                        s,
-                        layers.backdrop.at(layers.from, layers.to, s, k),
-                    ),
-                    None => [0, 1, 2]
-                        .map(|c| (va[c] * (1.0 - s) + vb[c] * s).round().clamp(0.0, 255.0) as u8),
+                    Some((layers, ma, mb)) => {
+                        layers.over(va, ma.sample(ax, ay), vb, mb.sample(bx, by), s, k)
+                    }
+                    None => mix(va, vb, s),
                 };
                 out.put_pixel(x, y, image::Rgb(px));
             }
@@ -342,15 +344,8 @@ fn morph(
             let (pa, pb) = (a.image.get_pixel(x, y).0, b.image.get_pixel(x, y).0);
             let (ca, cb) = (pa.map(f32::from), pb.map(f32::from));
             let px = match masks {
-                Some((layers, ma, mb)) => backdrop::over_backdrop(
-                    ca,
-                    ma.value(k),
-                    cb,
-                    mb.value(k),
-                    s,
-                    layers.backdrop.at(layers.from, layers.to, s, k),
-                ),
-                None => [0, 1, 2].map(|c| (ca[c] * (1.0 - s) + cb[c] * s).round() as u8),
+                Some((layers, ma, mb)) => layers.over(ca, ma.value(k), cb, mb.value(k), s, k),
+                None => mix(ca, cb, s),
             };
             out.put_pixel(x, y, image::Rgb(px));
         }
