@@ -12,6 +12,7 @@ pub mod layers;
 pub mod person_segmenter;
 pub mod psp;
 pub mod stylegan2;
+pub mod stylegan3;
 pub mod tensor_set;
 pub mod torch_pickle;
 pub mod weights;
