@@ -1,8 +1,8 @@
-//! Generative-network commands for scripted use: W+ codes → images with a StyleGAN2
-//! generator, aligned face images → W+ codes with a pSp or e4e encoder. Both read and write
+//! Generative-network commands for scripted use: W+ codes → images with a StyleGAN2 or
+//! StyleGAN3 generator, aligned face images → W+ codes with a pSp, e4e or ReStyle encoder. Both read and write
 //! safetensors so that other tools can consume the results.
 
-use crate::nets::import::{self, CheckpointKind, ImportError};
+use crate::nets::import::{self, ImportError};
 use crate::nets::NetError;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -51,7 +51,7 @@ pub fn generate(
     let kind = precision.kind(device)?;
     let ckpt = import::open_any(checkpoint, None)?;
     let g = ckpt.build_generator(device, kind)?;
-    let config = g.config().clone();
+    let shape = ckpt.generator_shape.clone();
     let inputs = import::read_safetensors_file(latents)?;
     let bad = |message: String| GanError::Input {
         path: latents.to_path_buf(),
@@ -61,7 +61,7 @@ pub fn generate(
         .get("w_plus")
         .ok_or_else(|| bad("no tensor named w_plus".into()))?;
     let size = w_plus.size();
-    let expected = [-1, config.n_latent() as i64, config.style_dim];
+    let expected = [-1, shape.n_latent() as i64, shape.style_dim()];
     if size.len() != 3 || size[1] != expected[1] || size[2] != expected[2] {
         return Err(bad(format!(
             "w_plus has shape {size:?}; this generator takes [N, {}, {}]",
@@ -82,18 +82,20 @@ pub fn generate(
         start += len;
     }
     let images = if images.is_empty() {
-        Tensor::zeros([0, 3, config.size, config.size], (Kind::Float, Device::Cpu))
+        let side = shape.resolution();
+        Tensor::zeros([0, 3, side, side], (Kind::Float, Device::Cpu))
     } else {
         Tensor::cat(&images, 0)
     };
     let mut meta = HashMap::new();
     meta.insert("checkpoint".into(), checkpoint.display().to_string());
-    meta.insert("resolution".into(), config.size.to_string());
+    meta.insert("resolution".into(), shape.resolution().to_string());
     import::write_safetensors(out, &[("images", &images)], meta)?;
     Ok(n)
 }
 
-/// Aligned face images → `w_plus` [N, n_latent, style_dim] in `out`. Returns N.
+/// Aligned face images → `w_plus` [N, n_latent, style_dim] in `out`; `rounds` overrides
+/// ReStyle's rounds of refinement. Returns N.
 pub fn encode(
     checkpoint: &Path,
     images: &[PathBuf],
@@ -101,18 +103,25 @@ pub fn encode(
     device: Device,
     precision: Precision,
     batch: usize,
+    rounds: Option<usize>,
 ) -> Result<usize, GanError> {
     let _guard = tch::no_grad_guard();
     let kind = precision.kind(device)?;
     let ckpt = import::open_any(checkpoint, None)?;
-    if ckpt.kind == CheckpointKind::Stylegan2 {
+    if !ckpt.kind.has_encoder() {
         return Err(ImportError::Unrecognised(format!(
-            "{} holds a generator only; encoding needs a pSp or e4e checkpoint",
+            "{} holds a generator only; encoding needs a pSp, e4e or ReStyle checkpoint",
             checkpoint.display()
         ))
         .into());
     }
     let encoder = ckpt.build_encoder(device, kind)?;
+    let encoder = match rounds {
+        Some(n) => encoder.with_rounds(n),
+        None => encoder,
+    };
+    // ReStyle refines its codes against the checkpoint's own generator.
+    let generator = ckpt.build_generator(device, kind)?;
     // Images are read as photos are: regular files, the album's limits, EXIF orientation.
     let limits = crate::album::IntakeOptions::from_config(&Default::default()).limits;
     let mut codes = Vec::new();
@@ -133,7 +142,7 @@ pub fn encode(
         let x = Tensor::stack(&inputs, 0).to_device(device).to_kind(kind);
         codes.push(
             encoder
-                .encode(&x)
+                .encode(&x, &generator)
                 .to_kind(Kind::Float)
                 .to_device(Device::Cpu),
         );

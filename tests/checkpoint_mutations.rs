@@ -161,14 +161,16 @@ fn tensors_of_the_wrong_shape_are_refused_never_a_panic() {
                     let checkpoint = import::open(&path, Some(kind))?;
                     let (cpu, float) = (tch::Device::Cpu, tch::Kind::Float);
                     let generator = checkpoint.build_generator(cpu, float)?;
-                    let z = tch::Tensor::randn([1, generator.config().style_dim], (float, cpu));
-                    let image =
-                        generator.synthesis(&generator.mix(&generator.mapping(&z), None, 0));
+                    let z =
+                        tch::Tensor::randn([1, checkpoint.generator_shape.z_dim()], (float, cpu));
+                    let image = generator.synthesis(&generator.w_plus(&generator.mapping(&z)));
                     assert_eq!(image.size()[0], 1);
-                    if kind != CheckpointKind::Stylegan2 {
+                    if kind.has_encoder() {
                         let encoder = checkpoint.build_encoder(cpu, float)?;
-                        let codes =
-                            encoder.encode(&tch::Tensor::zeros([1, 3, 256, 256], (float, cpu)));
+                        let codes = encoder.encode(
+                            &tch::Tensor::zeros([1, 3, 256, 256], (float, cpu)),
+                            &generator,
+                        );
                         assert_eq!(image.size()[0], codes.size()[0]);
                         assert_eq!(generator.synthesis(&codes).size(), image.size());
                     }

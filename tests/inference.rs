@@ -20,6 +20,7 @@ fn engine_counting(budget: u64, stats: Arc<EngineStats>) -> Engine {
             device: Device::Cpu,
             half_on_cuda: true,
             memory_budget: budget,
+            encoder_rounds: None,
         },
         stats,
     )

@@ -35,9 +35,11 @@ fn assert_close(name: &str, ours: &Tensor, reference: &Tensor, tolerance: f64) {
 fn generator() -> (Generator, TensorSet) {
     let ckpt = import::open(&common::fixtures().join("g_small.pt"), None).expect("open g_small.pt");
     assert_eq!(ckpt.kind, CheckpointKind::Stylegan2);
-    let g = ckpt
-        .build_generator(Device::Cpu, Kind::Float)
-        .expect("generator");
+    let config = ckpt
+        .generator_shape
+        .stylegan2()
+        .expect("a StyleGAN2 generator");
+    let g = Generator::new(&ckpt.generator, config, Device::Cpu, Kind::Float).expect("generator");
     (g, read("stylegan2_small_io.safetensors"))
 }
 
@@ -210,7 +212,7 @@ fn every_way_of_running_the_generator_matches_the_reference() {
         };
         let g = Generator::with_options(
             &ckpt.generator,
-            &ckpt.generator_config,
+            ckpt.generator_shape.stylegan2().expect("StyleGAN2"),
             Device::Cpu,
             Kind::Float,
             options,
@@ -235,7 +237,7 @@ fn the_fused_route_matches_the_reference() {
     let io = read("stylegan2_small_io.safetensors");
     let g = Generator::new(
         &ckpt.generator,
-        &ckpt.generator_config,
+        ckpt.generator_shape.stylegan2().expect("StyleGAN2"),
         Device::Cpu,
         Kind::Float,
     )

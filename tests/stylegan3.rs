@@ -339,3 +339,79 @@ fn published_configurations_build_from_random_weights() {
     assert_eq!(images.size(), vec![2, 3, 16, 16]);
     assert!(images.isfinite().all().int64_value(&[]) == 1);
 }
+
+/// The NVIDIA pickle as a user imports it: `G_ema` only, its constructor arguments read, its
+/// embedded module source ignored.
+#[test]
+fn nvidia_pickles_import_and_generate_like_the_reference() {
+    use lifelapse::nets::generative::Family;
+    use lifelapse::nets::import::{self, CheckpointKind};
+    for stem in STEMS {
+        let ckpt = import::open(&sg3(&format!("{stem}.pkl")), None).expect("import the pickle");
+        assert_eq!(ckpt.kind, CheckpointKind::Stylegan3, "{stem}");
+        assert_eq!(ckpt.family(), Family::Stylegan3);
+        assert_eq!(ckpt.resolution(), 64);
+        let state = read(&format!("{stem}_G_ema.safetensors"));
+        assert_eq!(
+            ckpt.generator.len(),
+            state.len(),
+            "{stem}: G_ema's tensors only"
+        );
+        for (name, t) in state.iter() {
+            assert!(
+                ckpt.generator.get(name).expect(name).equal(t),
+                "{stem} {name}"
+            );
+        }
+        // The constructor arguments, compared by value (floats within parsing precision).
+        let kwargs = metadata(&format!("{stem}_G_ema.safetensors"), "init_kwargs");
+        let ours = ckpt.options.get("init_kwargs").expect("init_kwargs");
+        let kwargs = kwargs.as_object().expect("object");
+        assert_eq!(
+            ours.as_object().expect("object").len(),
+            kwargs.len(),
+            "{stem}"
+        );
+        for (key, theirs) in kwargs {
+            match (theirs.as_f64(), ours[key].as_f64()) {
+                (Some(a), Some(b)) => assert!((a - b).abs() < 1e-12, "{stem} {key}"),
+                _ => assert_eq!(&ours[key], theirs, "{stem} {key}"),
+            }
+        }
+        let io = read(&format!("{stem}_io.safetensors"));
+        assert!(ckpt
+            .latent_avg
+            .as_ref()
+            .expect("w_avg")
+            .equal(io.get("w_avg").unwrap()));
+
+        // Imported into canonical form, it reads back and draws the same images.
+        let dir = tempfile::tempdir().expect("dir");
+        let entry = import::save(&ckpt, &sg3(&format!("{stem}.pkl")), dir.path()).expect("save");
+        assert_eq!(
+            (entry.kind, entry.family),
+            (CheckpointKind::Stylegan3, Family::Stylegan3)
+        );
+        let back = import::open_imported(dir.path(), &entry).expect("reopen");
+        assert_eq!(back.generator_shape, ckpt.generator_shape);
+        let g = back
+            .build_generator(Device::Cpu, Kind::Float)
+            .expect("generator");
+        let image = g.synthesis(io.get("wplus").unwrap());
+        assert_close(
+            &format!("{stem} imported"),
+            &image,
+            io.get("img_wplus").unwrap(),
+            2e-5,
+        );
+    }
+}
+
+#[test]
+fn a_truncated_pickle_is_refused() {
+    let bytes = std::fs::read(sg3("sg3_t64_small.pkl")).expect("fixture");
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("cut.pkl");
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).expect("write");
+    assert!(lifelapse::nets::import::open(&path, None).is_err());
+}

@@ -74,12 +74,15 @@ pub fn generate(args: GenerateArgs, config: Config) -> Result<(), Failure> {
 
 #[derive(clap::Args)]
 pub struct EncodeArgs {
-    /// An imported pSp/e4e checkpoint or an original one.
+    /// An imported pSp, e4e or ReStyle checkpoint or an original one.
     #[arg(long, value_name = "CKPT")]
     checkpoint: PathBuf,
     /// Aligned face images (resized to 256² for the encoder).
     #[arg(long, value_name = "ALIGNED", num_args = 1.., required = true)]
     images: Vec<PathBuf>,
+    /// ReStyle's rounds of refinement (default: 3 with a StyleGAN3 generator, 5 with StyleGAN2).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=20))]
+    encoder_iterations: Option<u16>,
     /// Safetensors to write `w_plus` [N, n_latent, style_dim] to.
     #[arg(long, value_name = "OUT")]
     out: PathBuf,
@@ -91,12 +94,21 @@ pub fn encode(args: EncodeArgs, config: Config) -> Result<(), Failure> {
     let EncodeArgs {
         checkpoint,
         images,
+        encoder_iterations,
         out,
         run,
     } = args;
     let device = device_of(&config)?;
-    let n = lifelapse::gan::encode(&checkpoint, &images, &out, device, run.precision, run.batch)
-        .map_err(failed)?;
+    let n = lifelapse::gan::encode(
+        &checkpoint,
+        &images,
+        &out,
+        device,
+        run.precision,
+        run.batch,
+        encoder_iterations.map(usize::from),
+    )
+    .map_err(failed)?;
     println!("wrote {n} W+ codes to {}", out.display());
     Ok(())
 }

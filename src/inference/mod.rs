@@ -11,8 +11,8 @@ mod resident;
 pub use resident::Resident;
 
 use crate::leaves::cancel::CancelToken;
+use crate::nets::generative::Generator;
 use crate::nets::import::{Checkpoint, Encoder, ImportError};
-use crate::nets::stylegan2::Generator;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -146,6 +146,8 @@ pub struct EngineOptions {
     pub half_on_cuda: bool,
     /// Device memory the activations of one batch may take, in bytes.
     pub memory_budget: u64,
+    /// ReStyle's rounds of refinement (default: its reference's for the generator family).
+    pub encoder_rounds: Option<usize>,
 }
 
 impl Default for EngineOptions {
@@ -154,6 +156,7 @@ impl Default for EngineOptions {
             device: Device::Cpu,
             half_on_cuda: true,
             memory_budget: 2 << 30,
+            encoder_rounds: None,
         }
     }
 }
@@ -195,8 +198,8 @@ impl Engine {
         let (jobs, queue) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::channel();
         let resolution = checkpoint.resolution();
-        let n_latent = checkpoint.generator_config.n_latent() as i64;
-        let style_dim = checkpoint.generator_config.style_dim;
+        let n_latent = checkpoint.generator_shape.n_latent() as i64;
+        let style_dim = checkpoint.generator_shape.style_dim();
         let batch = generator_batch(resolution, kind_for(&options), options.memory_budget);
         let worker_stats = stats.clone();
         std::thread::Builder::new()
@@ -206,7 +209,13 @@ impl Engine {
                 let built = (|| -> Result<(Generator, Option<Encoder>), EngineError> {
                     let g = checkpoint.build_generator(options.device, kind)?;
                     let e = match checkpoint.encoder {
-                        Some(_) => Some(checkpoint.build_encoder(options.device, kind)?),
+                        Some(_) => {
+                            let e = checkpoint.build_encoder(options.device, kind)?;
+                            Some(match options.encoder_rounds {
+                                Some(n) => e.with_rounds(n),
+                                None => e,
+                            })
+                        }
                         None => None,
                     };
                     Ok((g, e))
@@ -320,7 +329,7 @@ fn worker(
     stats: &EngineStats,
 ) {
     let _guard = tch::no_grad_guard();
-    let batch = generator_batch(generator.config().size, kind, options.memory_budget);
+    let batch = generator_batch(generator.resolution(), kind, options.memory_budget);
     while let Ok(first) = queue.recv() {
         let mut waiting = vec![first];
         waiting.extend(queue.try_iter());
@@ -329,7 +338,9 @@ fn worker(
             match job {
                 Job::Encode { images, reply } => {
                     let result = match &encoder {
-                        Some(e) => encode_all(e, &images, options.device, kind, batch.max(4)),
+                        Some(e) => {
+                            encode_all(e, &generator, &images, options.device, kind, batch.max(4))
+                        }
                         None => Err(EngineError::Input(
                             "this checkpoint holds no encoder; import a pSp or e4e checkpoint"
                                 .into(),
@@ -346,6 +357,7 @@ fn worker(
 
 fn encode_all(
     encoder: &Encoder,
+    generator: &Generator,
     images: &Tensor,
     device: Device,
     kind: Kind,
@@ -359,7 +371,7 @@ fn encode_all(
         let x = images.narrow(0, start, len).to_device(device).to_kind(kind);
         out.push(
             encoder
-                .encode(&x)
+                .encode(&x, generator)
                 .to_kind(Kind::Float)
                 .to_device(Device::Cpu),
         );

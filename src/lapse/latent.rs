@@ -11,7 +11,7 @@
 
 use super::{FrameSpec, Keyframe, LapseError, Renderer};
 use crate::leaves::cancel::CancelToken;
-use crate::nets::import::{self, CheckpointKind, ImportedModel};
+use crate::nets::import::{self, ImportedModel};
 use image::RgbImage;
 use rayon::prelude::*;
 use std::collections::{HashMap, VecDeque};
@@ -36,13 +36,13 @@ pub struct LatentOptions {
     pub refine_steps: u32,
 }
 
-/// The newest imported pSp or e4e checkpoint in `dir`.
+/// The newest imported encoder checkpoint (pSp, e4e or ReStyle) in `dir`.
 pub fn find_checkpoint(dir: &Path) -> Result<ImportedModel, LapseError> {
     let models = import::imported(dir).map_err(LapseError::Checkpoint)?;
     models
         .into_iter()
         .rev()
-        .find(|m| matches!(m.kind, CheckpointKind::Psp | CheckpointKind::E4e))
+        .find(|m| m.kind.has_encoder())
         .ok_or_else(|| LapseError::MissingWeights {
             dir: dir.display().to_string(),
             hint: WHERE_TO_GET,
@@ -248,7 +248,7 @@ impl Renderer for LatentRenderer {
 /// Per-keyframe refinement of the encoder's code (`--refine N`).
 mod refine {
     use super::*;
-    use crate::nets::stylegan2::Generator;
+    use crate::nets::generative::Generator;
 
     /// Optimises each keyframe's W+ code for `options.refine_steps` Adam steps so that the
     /// generated face matches the photo: mean squared pixel error at 256², plus an identity

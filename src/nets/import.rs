@@ -10,19 +10,17 @@
 //! metadata; an entry in the directory's `MANIFEST.toml` records sha256, source and resolution.
 
 use super::e4e::E4eEncoder;
+use super::generative::{Family, Generator, Shape};
 use super::psp::PspEncoder;
-use super::stylegan2::{Generator, GeneratorConfig};
+use super::restyle::RestyleEncoder;
 use super::tensor_set::{TensorSet, TensorSetError};
-use super::torch_pickle::{PickleError, TorchArchive};
+use super::torch_pickle::{self, PickleError, TorchArchive};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use tch::{Device, Kind, Tensor};
-
-/// The published mapping networks' learning-rate multiplier (not stored in the weights).
-pub const DEFAULT_LR_MLP: f64 = 0.01;
 
 /// Largest checkpoint lifelapse reads (a 1024² config-f generator with its discriminator and
 /// optimiser state is ~1 GB; pSp files are ~1.2 GB).
@@ -63,7 +61,7 @@ pub enum ImportError {
     },
     #[error("{0} is not a checkpoint lifelapse reads (expected a PyTorch .pt zip archive or a .safetensors file)")]
     UnknownFormat(PathBuf),
-    #[error("{path} is a pickle without a G_ema generator (lifelapse reads NVIDIA stylegan2-ada-pytorch network pickles)")]
+    #[error("{path} is a pickle without a G_ema generator (lifelapse reads NVIDIA's StyleGAN2-ADA and StyleGAN3 network pickles)")]
     BarePickle { path: PathBuf },
     #[error(transparent)]
     Pickle(#[from] PickleError),
@@ -88,20 +86,33 @@ pub enum ImportError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckpointKind {
-    /// A generator alone.
+    /// A StyleGAN2 generator alone.
     Stylegan2,
+    /// A StyleGAN3 generator alone.
+    Stylegan3,
     /// A pSp encoder and its generator.
     Psp,
     /// An e4e encoder and its generator.
     E4e,
+    /// A ReStyle-pSp encoder and its generator (StyleGAN2 or StyleGAN3).
+    Restyle,
+}
+
+impl CheckpointKind {
+    /// Whether the checkpoint holds an encoder.
+    pub fn has_encoder(self) -> bool {
+        !matches!(self, CheckpointKind::Stylegan2 | CheckpointKind::Stylegan3)
+    }
 }
 
 impl fmt::Display for CheckpointKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             CheckpointKind::Stylegan2 => "stylegan2",
+            CheckpointKind::Stylegan3 => "stylegan3",
             CheckpointKind::Psp => "psp",
             CheckpointKind::E4e => "e4e",
+            CheckpointKind::Restyle => "restyle",
         })
     }
 }
@@ -111,8 +122,10 @@ impl FromStr for CheckpointKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "stylegan2" => Ok(Self::Stylegan2),
+            "stylegan3" => Ok(Self::Stylegan3),
             "psp" => Ok(Self::Psp),
             "e4e" => Ok(Self::E4e),
+            "restyle" => Ok(Self::Restyle),
             other => Err(format!("unknown checkpoint kind {other:?}")),
         }
     }
@@ -121,10 +134,10 @@ impl FromStr for CheckpointKind {
 /// A checkpoint in canonical form.
 pub struct Checkpoint {
     pub kind: CheckpointKind,
-    /// The generator's tensors (names as in `g_ema`).
+    /// The generator's tensors (names as in `g_ema` for StyleGAN2, NVIDIA's for StyleGAN3).
     pub generator: TensorSet,
-    pub generator_config: GeneratorConfig,
-    /// The encoder's tensors (pSp / e4e only).
+    pub generator_shape: Shape,
+    /// The encoder's tensors (encoder checkpoints only).
     pub encoder: Option<TensorSet>,
     /// The average latent: [style_dim] for a generator, [n_latent, style_dim] for encoders.
     pub latent_avg: Option<Tensor>,
@@ -134,14 +147,18 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub fn resolution(&self) -> i64 {
-        self.generator_config.size
+        self.generator_shape.resolution()
+    }
+
+    pub fn family(&self) -> Family {
+        self.generator_shape.family()
     }
 
     /// The generator, on `device` in `kind`.
     pub fn build_generator(&self, device: Device, kind: Kind) -> Result<Generator, ImportError> {
         Ok(Generator::new(
             &self.generator,
-            &self.generator_config,
+            &self.generator_shape,
             device,
             kind,
         )?)
@@ -151,12 +168,12 @@ impl Checkpoint {
     pub fn build_encoder(&self, device: Device, kind: Kind) -> Result<Encoder, ImportError> {
         let tensors = self.encoder.as_ref().ok_or_else(|| {
             ImportError::Unrecognised(format!(
-                "a {} checkpoint has no encoder; import a pSp or e4e checkpoint",
+                "a {} checkpoint has no encoder; import a pSp, e4e or ReStyle checkpoint",
                 self.kind
             ))
         })?;
-        let n_latent = self.generator_config.n_latent() as i64;
-        let style_dim = self.generator_config.style_dim;
+        let n_latent = self.generator_shape.n_latent() as i64;
+        let style_dim = self.generator_shape.style_dim();
         let latent_avg = match &self.latent_avg {
             // One average w for every layer, or one per layer.
             Some(avg)
@@ -187,7 +204,14 @@ impl Checkpoint {
                 let width = e.code_width();
                 (EncoderNet::E4e(e), width)
             }
-            CheckpointKind::Stylegan2 => unreachable!("no encoder tensors in a generator"),
+            CheckpointKind::Restyle => {
+                let e = RestyleEncoder::new(tensors, device, kind)?;
+                let width = e.code_width();
+                (EncoderNet::Restyle(e), width)
+            }
+            CheckpointKind::Stylegan2 | CheckpointKind::Stylegan3 => {
+                unreachable!("no encoder tensors in a generator")
+            }
         };
         if code_width != style_dim {
             return Err(ImportError::Unrecognised(format!(
@@ -197,27 +221,72 @@ impl Checkpoint {
         Ok(Encoder {
             network,
             latent_avg: latent_avg.to_device(device).to_kind(kind),
+            rounds: default_rounds(self.family()),
         })
+    }
+}
+
+/// ReStyle's rounds of refinement unless told otherwise: what its reference inference uses
+/// for each generator family.
+pub fn default_rounds(family: Family) -> usize {
+    match family {
+        Family::Stylegan2 => 5,
+        Family::Stylegan3 => 3,
     }
 }
 
 enum EncoderNet {
     Psp(PspEncoder),
     E4e(E4eEncoder),
+    Restyle(RestyleEncoder),
 }
 
 /// An image encoder into W+.
 pub struct Encoder {
     network: EncoderNet,
     latent_avg: Tensor,
+    /// Rounds of refinement (ReStyle only).
+    rounds: usize,
 }
 
 impl Encoder {
-    /// Images [N, 3, 256, 256] in −1…1 → W+ codes [N, n_latent, style_dim].
-    pub fn encode(&self, images: &Tensor) -> Tensor {
+    /// Sets ReStyle's rounds of refinement (at least 1); single-pass encoders ignore it.
+    pub fn with_rounds(mut self, rounds: usize) -> Self {
+        self.rounds = rounds.max(1);
+        self
+    }
+
+    /// Whether encoding runs the generator (ReStyle's refinement does).
+    pub fn is_iterative(&self) -> bool {
+        matches!(self.network, EncoderNet::Restyle(_))
+    }
+
+    /// Images [N, 3, 256, 256] in −1…1 → W+ codes [N, n_latent, style_dim]. `generator` is the
+    /// checkpoint's own: ReStyle reads its reconstructions.
+    pub fn encode(&self, images: &Tensor, generator: &Generator) -> Tensor {
+        self.encode_traced(images, generator, |_| {})
+    }
+
+    /// [`Encoder::encode`], showing ReStyle's every round to `trace`.
+    pub fn encode_traced(
+        &self,
+        images: &Tensor,
+        generator: &Generator,
+        trace: impl FnMut(&super::restyle::Round),
+    ) -> Tensor {
         let offsets = match &self.network {
             EncoderNet::Psp(e) => e.forward(images),
             EncoderNet::E4e(e) => e.forward(images),
+            EncoderNet::Restyle(e) => {
+                return super::restyle::encode(
+                    e,
+                    generator,
+                    &self.latent_avg,
+                    images,
+                    self.rounds,
+                    trace,
+                )
+            }
         };
         offsets + &self.latent_avg
     }
@@ -317,6 +386,9 @@ fn read_ada_pickle(bytes: &[u8], path: &Path) -> Result<Raw, ImportError> {
             "a class-conditional generator; lifelapse needs an unconditional face generator".into(),
         ));
     }
+    if g.contains_key("synthesis.input.freqs") {
+        return Ok(stylegan3_from_pickle(&archive.root, &g));
+    }
     let get = |name: &str| -> Result<Tensor, ImportError> {
         g.get(name)
             .map(|t| t.shallow_clone())
@@ -403,6 +475,43 @@ fn read_ada_pickle(bytes: &[u8], path: &Path) -> Result<Raw, ImportError> {
     Ok((out, serde_json::Map::new(), Some(CheckpointKind::Stylegan2)))
 }
 
+/// NVIDIA's StyleGAN3 pickle: the `G_ema` tensors keep their names (the StyleGAN3 generator
+/// reads NVIDIA's), `mapping.w_avg` is the average latent, and the generator's constructor
+/// arguments (`_init_kwargs` in the module's pickled state) become the options its design is
+/// read from. The module source the pickle embeds is never looked at.
+fn stylegan3_from_pickle(root: &torch_pickle::Value, g: &BTreeMap<&str, &Tensor>) -> Raw {
+    let tensors: BTreeMap<String, Tensor> = g
+        .iter()
+        .map(|(k, v)| (format!("g_ema.{k}"), v.shallow_clone()))
+        .chain(
+            g.get("mapping.w_avg")
+                .map(|t| ("latent_avg".to_string(), t.shallow_clone())),
+        )
+        .collect();
+    let mut options = serde_json::Map::new();
+    if let Some(kwargs) = persistent_state(root, "G_ema")
+        .and_then(|state| state.get("_init_kwargs"))
+        .and_then(|kwargs| kwargs.to_json())
+    {
+        options.insert("init_kwargs".into(), kwargs);
+    }
+    (tensors, options, Some(CheckpointKind::Stylegan3))
+}
+
+/// The pickled state of a module NVIDIA's `persistence` wrote: the `state` entry of the
+/// metadata it is rebuilt from.
+fn persistent_state(root: &torch_pickle::Value, key: &str) -> Option<torch_pickle::Value> {
+    match root.get(key)? {
+        torch_pickle::Value::Object(obj) => {
+            let obj = obj.borrow();
+            obj.state
+                .clone()
+                .or_else(|| obj.args.first().and_then(|meta| meta.get("state")))
+        }
+        _ => None,
+    }
+}
+
 /// Reads a checkpoint file; `asked` (from `--kind`) settles an encoder whose type the file does
 /// not state, and is checked against what the file holds.
 pub fn open(path: &Path, asked: Option<CheckpointKind>) -> Result<Checkpoint, ImportError> {
@@ -440,59 +549,70 @@ fn canonical(
             .collect(),
     );
     let latent_avg = all.get("latent_avg").ok().map(Tensor::shallow_clone);
-    let (found, generator, encoder) = if all.has_prefix("encoder") {
-        let by_options = match options.get("encoder_type").and_then(|v| v.as_str()) {
-            Some("GradualStyleEncoder") => Some(CheckpointKind::Psp),
-            Some("Encoder4Editing") => Some(CheckpointKind::E4e),
-            Some(other) => {
-                return Err(ImportError::Unrecognised(format!(
-                    "encoder type {other}: lifelapse reads GradualStyleEncoder (pSp) and Encoder4Editing (e4e)"
-                )))
-            }
-            None => None,
-        };
-        let kind = stated
-            .or(by_options)
-            .or(asked.filter(|k| *k != CheckpointKind::Stylegan2))
-            .ok_or_else(|| {
-                ImportError::Unrecognised(
-                    "the checkpoint holds an encoder but does not say which; pass --kind psp or --kind e4e".into(),
-                )
-            })?;
-        (kind, all.subset("decoder"), Some(all.subset("encoder")))
+    let (generator, encoder) = if all.has_prefix("encoder") {
+        (all.subset("decoder"), Some(all.subset("encoder")))
     } else if all.has_prefix("g_ema") {
-        (CheckpointKind::Stylegan2, all.subset("g_ema"), None)
-    } else if all.contains("style.1.weight") {
-        (CheckpointKind::Stylegan2, all.clone(), None)
+        (all.subset("g_ema"), None)
+    } else if all.contains("style.1.weight") || all.contains("synthesis.input.freqs") {
+        (all.clone(), None)
     } else {
         return Err(ImportError::Unrecognised(
-            "no StyleGAN2 generator (g_ema.*) or pSp/e4e encoder (state_dict.encoder.*) inside"
-                .into(),
+            "no StyleGAN generator (g_ema.*) or encoder (state_dict.encoder.*) inside".into(),
         ));
+    };
+    let generator_shape = Shape::from_tensors(&generator, &options)?;
+    let found = match &encoder {
+        None => match generator_shape.family() {
+            Family::Stylegan2 => CheckpointKind::Stylegan2,
+            Family::Stylegan3 => CheckpointKind::Stylegan3,
+        },
+        Some(encoder) => {
+            let by_options = match options.get("encoder_type").and_then(|v| v.as_str()) {
+                Some("GradualStyleEncoder") => Some(CheckpointKind::Psp),
+                Some("Encoder4Editing") => Some(CheckpointKind::E4e),
+                Some("BackboneEncoder") => Some(CheckpointKind::Restyle),
+                Some(other) => {
+                    return Err(ImportError::Unrecognised(format!(
+                        "encoder type {other}: lifelapse reads GradualStyleEncoder (pSp), Encoder4Editing (e4e) and BackboneEncoder (ReStyle-pSp)"
+                    )))
+                }
+                None => None,
+            };
+            // ReStyle's encoder reads the photo and a reconstruction: 6 input channels.
+            let by_shape = encoder
+                .shape("input_layer.0.weight")
+                .ok()
+                .filter(|s| s.get(1) == Some(&6))
+                .map(|_| CheckpointKind::Restyle);
+            stated
+                .or(by_options)
+                .or(by_shape)
+                .or(asked.filter(|k| k.has_encoder()))
+                .ok_or_else(|| {
+                    ImportError::Unrecognised(
+                        "the checkpoint holds an encoder but does not say which; pass --kind psp or --kind e4e".into(),
+                    )
+                })?
+        }
     };
     if let Some(asked) = asked {
         if asked != found {
             return Err(ImportError::WrongKind { found, asked });
         }
     }
-    let lr_mlp = options
-        .get("lr_mlp")
-        .and_then(|v| v.as_f64())
-        .unwrap_or(DEFAULT_LR_MLP);
-    let generator_config = GeneratorConfig::from_tensors(&generator, lr_mlp)?;
     if build_to_check {
-        Generator::new(&generator, &generator_config, Device::Cpu, Kind::Float)?;
+        Generator::new(&generator, &generator_shape, Device::Cpu, Kind::Float)?;
     }
     let checkpoint = Checkpoint {
         kind: found,
         generator,
-        generator_config,
+        generator_shape,
         encoder,
         latent_avg,
         options,
     };
     if checkpoint.encoder.is_some() {
-        let n_latent = checkpoint.generator_config.n_latent();
+        let n_latent = checkpoint.generator_shape.n_latent();
         let styles = checkpoint
             .encoder
             .as_ref()
@@ -509,11 +629,18 @@ fn canonical(
     Ok(checkpoint)
 }
 
+fn stylegan2() -> Family {
+    Family::Stylegan2
+}
+
 /// One imported checkpoint, as its manifest entry records it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ImportedModel {
     pub file: String,
     pub kind: CheckpointKind,
+    /// The generator's family (entries written before StyleGAN3 was read lack it: StyleGAN2).
+    #[serde(default = "stylegan2")]
+    pub family: Family,
     pub source: String,
     pub resolution: i64,
     pub sha256: String,
@@ -653,9 +780,10 @@ pub fn save(
     let path = dir.join(&file);
 
     let mut views: Vec<(String, OwnedView)> = Vec::new();
-    let (gen_prefix, enc_prefix) = match checkpoint.kind {
-        CheckpointKind::Stylegan2 => ("g_ema", ""),
-        _ => ("decoder", "encoder"),
+    let (gen_prefix, enc_prefix) = if checkpoint.kind.has_encoder() {
+        ("decoder", "encoder")
+    } else {
+        ("g_ema", "")
     };
     for (name, t) in checkpoint.generator.iter() {
         views.push((format!("{gen_prefix}.{name}"), owned_view(t)?));
@@ -685,6 +813,7 @@ pub fn save(
     let entry = ImportedModel {
         file,
         kind: checkpoint.kind,
+        family: checkpoint.family(),
         source: source
             .file_name()
             .map(|s| s.to_string_lossy().into_owned())

@@ -166,9 +166,9 @@ pub(super) struct Backbone {
 /// Channels of the three feature maps.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct FeatureWidths {
-    c1: i64,
-    c2: i64,
-    c3: i64,
+    pub(super) c1: i64,
+    pub(super) c2: i64,
+    pub(super) c3: i64,
 }
 
 /// Backbone features at 64×64, 32×32 and 16×16 (for a 256² input).
@@ -187,7 +187,7 @@ impl Backbone {
                 "an IR-SE backbone of {count} units; lifelapse reads IR-SE50 ({expected} units)"
             )));
         }
-        let input_conv = take(t, "input_layer.0.weight", &[-1, 3, 3, 3], device)?;
+        let input_conv = take(t, "input_layer.0.weight", &[-1, -1, 3, 3], device)?;
         let mut width = input_conv.size()[0];
         let mut units: Vec<Unit> = Vec::with_capacity(count);
         for &n in &IR_SE50_UNITS {
@@ -206,6 +206,11 @@ impl Backbone {
             input_conv: input_conv.to_kind(kind),
             units,
         })
+    }
+
+    /// Channels of the images it reads (3; ReStyle's encoders read 6).
+    pub(super) fn input_channels(&self) -> i64 {
+        self.input_conv.size()[1]
     }
 
     pub(super) fn feature_widths(&self) -> FeatureWidths {
@@ -355,6 +360,12 @@ pub(super) struct EncoderParts {
 impl EncoderParts {
     pub(super) fn new(t: &TensorSet, device: Device, kind: Kind) -> Result<Self, TensorSetError> {
         let backbone = Backbone::new(t, device, kind)?;
+        if backbone.input_channels() != 3 {
+            return Err(TensorSetError::Architecture(format!(
+                "an encoder reading {} channels; pSp and e4e read RGB",
+                backbone.input_channels()
+            )));
+        }
         let widths = backbone.feature_widths();
         let n_styles = t.count_indexed("styles");
         // Coarse heads read the 16×16 level, middle ones 32×32, fine ones 64×64.

@@ -19,6 +19,9 @@ use super::cuda_kernels::{EpilogueInput, EpilogueKernels};
 use super::tensor_set::{TensorSet, TensorSetError};
 use tch::{Device, Kind, Tensor};
 
+/// The published mapping networks' learning-rate multiplier (not stored in the weights).
+pub const DEFAULT_LR_MLP: f64 = 0.01;
+
 /// Leaky ReLU slope and gain of the generator's activations.
 const LRELU_SLOPE: f64 = 0.2;
 const LRELU_GAIN: f64 = std::f64::consts::SQRT_2;

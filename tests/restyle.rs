@@ -1,0 +1,169 @@
+//! ReStyle-pSp, for a StyleGAN3 and a StyleGAN2 decoder, against every round the reference
+//! inference produced from the random-weight checkpoints in ../shared/fixtures/sg3.
+
+mod common;
+
+use lifelapse::nets::generative::{Family, Generator};
+use lifelapse::nets::import::{self, Checkpoint, CheckpointKind};
+use lifelapse::nets::restyle::RestyleEncoder;
+use lifelapse::nets::tensor_set::TensorSet;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use tch::{Device, Kind, Tensor};
+
+fn sg3(name: &str) -> PathBuf {
+    common::fixtures().join("sg3").join(name)
+}
+
+fn read(name: &str) -> TensorSet {
+    let tensors = Tensor::read_safetensors(sg3(name)).expect("read fixture");
+    TensorSet::new(tensors.into_iter().collect::<BTreeMap<_, _>>())
+}
+
+fn assert_close(name: &str, ours: &Tensor, reference: &Tensor, tolerance: f64) {
+    assert_eq!(ours.size(), reference.size(), "{name}: shapes differ");
+    let diff = (ours.to_kind(Kind::Double) - reference.to_kind(Kind::Double))
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(
+        diff <= tolerance,
+        "{name}: max difference {diff:e} exceeds {tolerance:e}"
+    );
+}
+
+/// The photos as the reference's dataset normalises them: (u8 / 255 − 0.5) / 0.5.
+fn photos(io: &TensorSet) -> Tensor {
+    (io.get("input_u8").unwrap().to_kind(Kind::Float) / 255.0 - 0.5) / 0.5
+}
+
+fn open(name: &str) -> Checkpoint {
+    import::open(&sg3(name), None).expect("open the ReStyle checkpoint")
+}
+
+/// Runs the checkpoint's encoder with its default rounds and compares each round.
+fn check_rounds(ckpt: &Checkpoint, io: &TensorSet, rounds: usize) {
+    let (cpu, float) = (Device::Cpu, Kind::Float);
+    let generator = ckpt.build_generator(cpu, float).expect("generator");
+    let encoder = ckpt.build_encoder(cpu, float).expect("encoder");
+    assert!(encoder.is_iterative());
+    let mut seen = 0;
+    let codes = encoder.encode_traced(&photos(io), &generator, |round| {
+        let k = round.index;
+        if let Ok(x_input) = io.get(&format!("iter{k}.x_input")) {
+            assert_close(&format!("iter{k}.x_input"), round.input, x_input, 2e-5);
+        }
+        for (name, ours, tolerance) in [
+            ("residual", round.residual, 1e-5),
+            ("codes", round.codes, 1e-5),
+            ("images", round.images, 2e-5),
+        ] {
+            let key = format!("iter{k}.{name}");
+            assert_close(&key, ours, io.get(&key).unwrap(), tolerance);
+        }
+        seen += 1;
+    });
+    assert_eq!(seen, rounds, "the reference's default rounds");
+    let last = format!("iter{}.codes", rounds - 1);
+    assert_close("final codes", &codes, io.get(&last).unwrap(), 1e-5);
+}
+
+#[test]
+fn restyle_into_stylegan3_matches_the_reference_round_by_round() {
+    let ckpt = open("restyle_psp_sg3_small.pt");
+    assert_eq!(ckpt.kind, CheckpointKind::Restyle);
+    assert_eq!(ckpt.family(), Family::Stylegan3);
+    // The decoder inside is the R generator, tensor for tensor (its batched transform aside).
+    let decoder = read("sg3_r64_small_G_ema.safetensors");
+    for (name, t) in decoder.iter().filter(|(n, _)| !n.ends_with("transform")) {
+        assert!(ckpt.generator.get(name).expect(name).equal(t), "{name}");
+    }
+    let io = read("restyle_psp_sg3_small_io.safetensors");
+    check_rounds(&ckpt, &io, 3);
+}
+
+#[test]
+fn the_restyle_backbone_and_average_image_match_the_reference() {
+    let ckpt = open("restyle_psp_sg3_small.pt");
+    let io = read("restyle_psp_sg3_small_io.safetensors");
+    let encoder = RestyleEncoder::new(
+        ckpt.encoder.as_ref().expect("encoder"),
+        Device::Cpu,
+        Kind::Float,
+    )
+    .expect("encoder");
+    assert_eq!((encoder.n_styles(), encoder.code_width()), (16, 32));
+    let f = encoder.features(io.get("iter0.x_input").unwrap());
+    assert_close("body6", &f.c1, io.get("iter0.body6").unwrap(), 5e-5);
+    assert_close("body20", &f.c2, io.get("iter0.body20").unwrap(), 5e-5);
+    assert_close("body23", &f.c3, io.get("iter0.body23").unwrap(), 5e-5);
+    let g = ckpt
+        .build_generator(Device::Cpu, Kind::Float)
+        .expect("generator");
+    let average = g.w_plus(&io.get("latent_avg").unwrap().unsqueeze(0));
+    assert_close(
+        "avg_image_native",
+        &g.synthesis(&average).squeeze_dim(0),
+        io.get("avg_image_native").unwrap(),
+        2e-5,
+    );
+}
+
+#[test]
+fn final_codes_seen_through_a_landmarks_transform_match_the_reference() {
+    let ckpt = open("restyle_psp_sg3_small.pt");
+    let io = read("restyle_psp_sg3_small_io.safetensors");
+    let Generator::Stylegan3(g) = ckpt
+        .build_generator(Device::Cpu, Kind::Float)
+        .expect("generator")
+    else {
+        panic!("a StyleGAN3 decoder");
+    };
+    let codes = io.get("landmarks.final_codes").unwrap();
+    let image = g.synthesis_transformed(codes, io.get("landmarks.transform").unwrap());
+    assert_close(
+        "final_images_unaligned",
+        &image,
+        io.get("landmarks.final_images_unaligned").unwrap(),
+        2e-5,
+    );
+}
+
+#[test]
+fn restyle_into_stylegan2_matches_the_reference_round_by_round() {
+    let ckpt = open("restyle_psp_sg2_small.pt");
+    assert_eq!(ckpt.kind, CheckpointKind::Restyle);
+    assert_eq!(ckpt.family(), Family::Stylegan2);
+    let io = read("restyle_psp_sg2_small_io.safetensors");
+    let encoder = RestyleEncoder::new(
+        ckpt.encoder.as_ref().expect("encoder"),
+        Device::Cpu,
+        Kind::Float,
+    )
+    .expect("encoder");
+    let f = encoder.features(io.get("iter0.x_input").unwrap());
+    assert_close("body23", &f.c3, io.get("iter0.body23").unwrap(), 5e-5);
+    check_rounds(&ckpt, &io, 5);
+}
+
+#[test]
+fn rounds_can_be_chosen_and_imports_keep_the_encoder() {
+    let ckpt = open("restyle_psp_sg3_small.pt");
+    let io = read("restyle_psp_sg3_small_io.safetensors");
+    let dir = tempfile::tempdir().expect("dir");
+    let entry = import::save(&ckpt, &sg3("restyle_psp_sg3_small.pt"), dir.path()).expect("save");
+    assert_eq!(
+        (entry.kind, entry.family),
+        (CheckpointKind::Restyle, Family::Stylegan3)
+    );
+    let back = import::open_imported(dir.path(), &entry).expect("reopen");
+    let g = back
+        .build_generator(Device::Cpu, Kind::Float)
+        .expect("generator");
+    let one = back
+        .build_encoder(Device::Cpu, Kind::Float)
+        .expect("encoder")
+        .with_rounds(1);
+    let codes = one.encode(&photos(&io), &g);
+    assert_close("one round", &codes, io.get("iter0.codes").unwrap(), 1e-5);
+}
