@@ -244,6 +244,12 @@ pub struct RenderConfig {
     /// What the frames show behind the person: `blur` (the photos' backgrounds blurred, the
     /// default), `plain` (one muted colour) or `keep` (the photos' own backgrounds).
     pub background: Background,
+    /// stylegan renderer: which imported encoder checkpoint, by its generator: `auto` (the
+    /// newest), `stylegan2` or `stylegan3`.
+    pub generator: GeneratorChoice,
+    /// stylegan renderer with a ReStyle encoder: rounds of refinement, 1–20 (0: the reference's
+    /// default, 3 with StyleGAN3 and 5 with StyleGAN2).
+    pub encoder_iterations: u32,
     /// stylegan renderer: optimisation steps per photo's code against the photo (0: off).
     pub refine: u32,
     /// stylegan renderer: device memory one generator batch may take, in megabytes; it sets
@@ -271,6 +277,8 @@ impl Default for RenderConfig {
             hold_frames: 6,
             renderer: RendererKind::Morph,
             background: Background::default(),
+            generator: GeneratorChoice::Auto,
+            encoder_iterations: 0,
             refine: 0,
             engine_memory_mb: 2048,
             load_generative_at_start: false,
@@ -376,6 +384,50 @@ impl std::str::FromStr for Background {
     }
 }
 
+/// Which imported encoder checkpoint the stylegan renderer uses, by its generator's family: one
+/// type for the config file, the command line and the chat's settings.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum GeneratorChoice {
+    /// The newest imported one.
+    #[default]
+    Auto,
+    /// The newest with a StyleGAN2 generator (pSp, e4e, ReStyle).
+    Stylegan2,
+    /// The newest with a StyleGAN3 generator (ReStyle).
+    Stylegan3,
+}
+
+impl GeneratorChoice {
+    pub const ALL: [Self; 3] = [Self::Auto, Self::Stylegan2, Self::Stylegan3];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Stylegan2 => "stylegan2",
+            Self::Stylegan3 => "stylegan3",
+        }
+    }
+}
+
+impl std::fmt::Display for GeneratorChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for GeneratorChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("generator {s:?} is unknown; use auto, stylegan2 or stylegan3"))
+    }
+}
+
 /// How the frames between two photos are counted: one type for the config file and the command
 /// line (the chat always uses `fixed`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -401,6 +453,8 @@ pub struct RenderOverrides {
     pub fps: Option<f32>,
     pub renderer: Option<RendererKind>,
     pub background: Option<Background>,
+    pub generator: Option<GeneratorChoice>,
+    pub encoder_iterations: Option<u32>,
     pub refine: Option<u32>,
 }
 
@@ -421,6 +475,8 @@ impl RenderOverrides {
         r.fps = self.fps.unwrap_or(r.fps);
         r.renderer = self.renderer.unwrap_or(r.renderer);
         r.background = self.background.unwrap_or(r.background);
+        r.generator = self.generator.unwrap_or(r.generator);
+        r.encoder_iterations = self.encoder_iterations.unwrap_or(r.encoder_iterations);
         r.refine = self.refine.unwrap_or(r.refine);
         config.validate()?;
         Ok(config)
@@ -572,6 +628,13 @@ impl Config {
                 "render.size",
                 r.size,
                 "must be between 16 and 2048",
+            ));
+        }
+        if r.encoder_iterations > 20 {
+            return Err(invalid(
+                "render.encoder_iterations",
+                r.encoder_iterations,
+                "must be at most 20 (0: the encoder's default)",
             ));
         }
         if !(0.0..=1.0).contains(&r.gamma) {
@@ -822,6 +885,7 @@ mod tests {
                     _ if (section.as_str(), key.as_str()) == ("render", "renderer") => "stylegan",
                     _ if (section.as_str(), key.as_str()) == ("render", "spacing") => "fixed",
                     _ if (section.as_str(), key.as_str()) == ("render", "background") => "plain",
+                    _ if (section.as_str(), key.as_str()) == ("render", "generator") => "stylegan3",
                     _ if (section.as_str(), key.as_str()) == ("gif", "dither") => "floyd-steinberg",
                     toml::Value::Integer(_) => "77",
                     toml::Value::Float(_) => "0.25",

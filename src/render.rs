@@ -96,6 +96,8 @@ impl RenderSettings {
                     _ => tch::Device::Cpu,
                 },
                 refine_steps: r.refine,
+                generator: r.generator,
+                encoder_rounds: (r.encoder_iterations > 0).then_some(r.encoder_iterations as usize),
             },
             timeline: TimelineOptions {
                 spacing: match r.spacing {
@@ -395,9 +397,10 @@ fn build_lapse(
     }
     // Say what is missing before any face is aligned.
     let checkpoint = match settings.renderer {
-        RendererKind::Stylegan => {
-            Some(lapse::latent::find_checkpoint(&settings.latent.models_dir)?)
-        }
+        RendererKind::Stylegan => Some(lapse::latent::find_checkpoint(
+            &settings.latent.models_dir,
+            settings.latent.generator,
+        )?),
         _ => None,
     };
     let (mut keyframes, left_out) = album.keyframes(settings.size);

@@ -1,7 +1,7 @@
 //! The chat conversation alone, with plain values: no platform, no network.
 
 use lifelapse::chat::conversation::*;
-use lifelapse::config::{Background, RendererKind};
+use lifelapse::config::{Background, GeneratorChoice, RendererKind};
 
 const OWNER: UserId = 1;
 const OTHER: UserId = 2;
@@ -572,4 +572,47 @@ fn the_settings_fit_a_discord_message_and_mark_the_background() {
         .collect();
     assert_eq!(current.len(), 1);
     assert_eq!(current[0].data, "set:background=blur");
+}
+
+#[test]
+fn the_chat_chooses_the_generator_family_of_the_stylegan_renderer() {
+    let (mut c, _) = reviewing();
+    c.handle(Event::Button {
+        user: OWNER,
+        data: "set:renderer=stylegan3".into(),
+    });
+    assert_eq!(c.settings.renderer, RendererKind::Stylegan);
+    assert_eq!(c.settings.generator, GeneratorChoice::Stylegan3);
+    let overrides = c.settings.render_overrides();
+    assert_eq!(overrides.generator, Some(GeneratorChoice::Stylegan3));
+    let shown = c.handle(Event::Button {
+        user: OWNER,
+        data: "set:show".into(),
+    });
+    let Some(Action::Ask { buttons, .. }) = shown.first() else {
+        panic!("{shown:?}")
+    };
+    let renderers: Vec<_> = buttons[0].iter().map(|b| b.data.as_str()).collect();
+    assert_eq!(
+        renderers,
+        [
+            "set:renderer=pixel",
+            "set:renderer=morph",
+            "set:renderer=stylegan2",
+            "set:renderer=stylegan3"
+        ]
+    );
+    let current: Vec<_> = buttons[0]
+        .iter()
+        .filter(|b| b.key == "chat-setting-current")
+        .map(|b| b.data.as_str())
+        .collect();
+    assert_eq!(current, ["set:renderer=stylegan3"]);
+    // Back to a renderer without a generator: the family stays for the next stylegan render.
+    c.handle(Event::Button {
+        user: OWNER,
+        data: "set:renderer=morph".into(),
+    });
+    assert_eq!(c.settings.renderer, RendererKind::Morph);
+    assert_eq!(c.settings.generator, GeneratorChoice::Stylegan3);
 }

@@ -20,7 +20,6 @@ fn engine_counting(budget: u64, stats: Arc<EngineStats>) -> Engine {
             device: Device::Cpu,
             half_on_cuda: true,
             memory_budget: budget,
-            encoder_rounds: None,
         },
         stats,
     )
@@ -83,7 +82,7 @@ fn encode_then_generate_reproduces_the_fixture() {
             .unwrap()
             .into_iter()
             .collect();
-    let codes = e.encode(io["input"].shallow_clone()).expect("encode");
+    let codes = e.encode(io["input"].shallow_clone(), None).expect("encode");
     let diff = (&codes - &io["codes"]).abs().max().double_value(&[]);
     assert!(diff < 1e-5, "codes {diff}");
     let images = e

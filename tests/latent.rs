@@ -189,3 +189,80 @@ fn a_long_generative_render_holds_no_more_frames_than_a_morph_render() {
         "stylegan {stylegan:.0} MB, morph {morph:.0} MB"
     );
 }
+
+#[test]
+fn the_generator_family_is_chosen_among_imported_encoders() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    import_psp_fixture(dir.path(), &data);
+    let render = |extra: &[&str], out: &str| {
+        run(lifelapse(dir.path())
+            .env("LIFELAPSE_DATA_DIR", &data)
+            .args(["render", "--renderer", "stylegan", "--size", "256"])
+            .args(["--frames-between", "4", "-o", out])
+            .args(extra)
+            .arg(photo("faces/barack_obama")))
+    };
+
+    // Only a StyleGAN2 encoder is imported: asking for StyleGAN3 says what to import.
+    let out = render(&["--generator", "stylegan3"], "none.gif");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("StyleGAN3") && err.contains("import-weights"),
+        "{err}"
+    );
+
+    let out = run(lifelapse(dir.path())
+        .env("LIFELAPSE_DATA_DIR", &data)
+        .arg("import-weights")
+        .arg(fixtures().join("sg3/restyle_psp_sg3_small.pt")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("restyle") && stdout.contains("stylegan3"),
+        "{stdout}"
+    );
+
+    let out = render(
+        &["--generator", "stylegan3", "--encoder-iterations", "2"],
+        "sg3.gif",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = render(&["--generator", "stylegan2"], "sg2.gif");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let sg3 = decode_gif(&dir.path().join("sg3.gif"));
+    let sg2 = decode_gif(&dir.path().join("sg2.gif"));
+    assert_eq!(sg3.frames.len(), sg2.frames.len());
+    // Same timeline, frames from two generators.
+    let mid = sg3.frames.len() / 2;
+    assert!(
+        sg3.frames[mid] != sg2.frames[mid],
+        "the two renders are the same"
+    );
+
+    // eval compares the two as the seed's experiments did.
+    let out = run(lifelapse(dir.path())
+        .env("LIFELAPSE_DATA_DIR", &data)
+        .env("LIFELAPSE_RENDER_SPACING", "fixed")
+        .env("LIFELAPSE_RENDER_FRAMES_BETWEEN", "3")
+        .args([
+            "eval",
+            "--compare",
+            "morph,stylegan2,stylegan3",
+            "--size",
+            "256",
+        ])
+        .args(["--json", "--plots"])
+        .arg(dir.path().join("plots"))
+        .arg(photo("faces/barack_obama")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = common::json(&out);
+    for name in ["morph", "stylegan2", "stylegan3"] {
+        assert!(
+            report["renderers"][name]["identity_mean"].is_number(),
+            "{name}: {report}"
+        );
+        assert!(dir.path().join(format!("plots/eval-{name}.png")).is_file());
+    }
+}

@@ -48,7 +48,7 @@ fn check_rounds(ckpt: &Checkpoint, io: &TensorSet, rounds: usize) {
     let encoder = ckpt.build_encoder(cpu, float).expect("encoder");
     assert!(encoder.is_iterative());
     let mut seen = 0;
-    let codes = encoder.encode_traced(&photos(io), &generator, |round| {
+    let codes = encoder.encode_traced(&photos(io), &generator, None, |round| {
         let k = round.index;
         if let Ok(x_input) = io.get(&format!("iter{k}.x_input")) {
             assert_close(&format!("iter{k}.x_input"), round.input, x_input, 2e-5);

@@ -2,7 +2,7 @@
 //! buttons from a [`ButtonData`] and reads presses back through [`ButtonData::decode`], which
 //! checks everything (button data comes back from the platform and is never trusted).
 
-use crate::config::{Background, RendererKind};
+use crate::config::{Background, GeneratorChoice, RendererKind};
 use crate::render::VideoFormat;
 
 /// The sizes the chat offers.
@@ -37,6 +37,8 @@ pub enum ButtonData {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Setting {
     Renderer(RendererKind),
+    /// The stylegan renderer with the encoder of one generator family (shown as a renderer).
+    Generator(GeneratorChoice),
     Background(Background),
     Size(u32),
     FramesBetween(u32),
@@ -49,6 +51,7 @@ impl Setting {
     pub fn name_and_value(&self) -> (&'static str, String) {
         match self {
             Self::Renderer(kind) => ("renderer", kind.name().to_string()),
+            Self::Generator(g) => ("renderer", g.name().to_string()),
             Self::Background(b) => ("background", b.name().to_string()),
             Self::Size(size) => ("size", size.to_string()),
             Self::FramesBetween(n) => ("frames", n.to_string()),
@@ -59,7 +62,13 @@ impl Setting {
 
     fn decode(name: &str, value: &str) -> Option<Self> {
         match name {
-            "renderer" => value.parse().ok().map(Self::Renderer),
+            "renderer" => value.parse().ok().map(Self::Renderer).or_else(|| {
+                value
+                    .parse()
+                    .ok()
+                    .filter(|g| *g != GeneratorChoice::Auto)
+                    .map(Self::Generator)
+            }),
             "background" => value.parse().ok().map(Self::Background),
             "size" => value
                 .parse()
@@ -160,6 +169,10 @@ mod tests {
             ButtonData::Set(Setting::Format(VideoFormat::Mp4)),
         ];
         all.extend(RendererKind::ALL.map(|k| ButtonData::Set(Setting::Renderer(k))));
+        all.extend(
+            [GeneratorChoice::Stylegan2, GeneratorChoice::Stylegan3]
+                .map(|g| ButtonData::Set(Setting::Generator(g))),
+        );
         all.extend(Background::ALL.map(|b| ButtonData::Set(Setting::Background(b))));
         all.extend(SIZES.map(|s| ButtonData::Set(Setting::Size(s))));
         all.extend(FRAMES.map(|n| ButtonData::Set(Setting::FramesBetween(n))));

@@ -7,7 +7,7 @@
 //! arguments, and the adapter renders them in the user's language.
 
 use super::buttons::{self, ButtonData, Setting};
-use crate::config::{Background, RendererKind};
+use crate::config::{Background, GeneratorChoice, RendererKind};
 use crate::render::VideoFormat;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -57,6 +57,10 @@ pub struct FaceSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatSettings {
     pub renderer: RendererKind,
+    /// Which imported encoder the stylegan renderer uses. Sessions stored before the choice
+    /// existed get the default (the newest).
+    #[serde(default)]
+    pub generator: GeneratorChoice,
     /// Sessions stored before the choice existed get the default.
     #[serde(default)]
     pub background: Background,
@@ -75,6 +79,7 @@ impl ChatSettings {
             spacing: Some(crate::config::SpacingKind::Fixed),
             gamma: Some(self.gamma),
             renderer: Some(self.renderer),
+            generator: Some(self.generator),
             background: Some(self.background),
             ..Default::default()
         }
@@ -85,6 +90,7 @@ impl Default for ChatSettings {
     fn default() -> Self {
         Self {
             renderer: RendererKind::Morph,
+            generator: GeneratorChoice::Auto,
             background: Background::default(),
             size: 512,
             frames_between: 12,
@@ -763,6 +769,10 @@ impl Conversation {
         let s = &mut self.settings;
         match setting {
             Setting::Renderer(kind) => s.renderer = kind,
+            Setting::Generator(g) => {
+                s.renderer = RendererKind::Stylegan;
+                s.generator = g;
+            }
             Setting::Background(b) => s.background = b,
             Setting::Size(size) => s.size = size,
             Setting::FramesBetween(n) => s.frames_between = n,
@@ -790,10 +800,18 @@ impl Conversation {
         } else {
             VideoFormat::Gif
         };
+        // The stylegan renderer shows once per generator family, so the chat chooses between
+        // imported encoders in the same row.
+        let generative = |g: GeneratorChoice| {
+            let current = s.renderer == RendererKind::Stylegan && s.generator == g;
+            choice(Setting::Generator(g), current)
+        };
         let rows = vec![
-            RendererKind::ALL
+            [RendererKind::Pixel, RendererKind::Morph]
                 .map(|r| choice(Setting::Renderer(r), s.renderer == r))
-                .to_vec(),
+                .into_iter()
+                .chain([GeneratorChoice::Stylegan2, GeneratorChoice::Stylegan3].map(generative))
+                .collect(),
             Background::ALL
                 .map(|b| choice(Setting::Background(b), s.background == b))
                 .to_vec(),

@@ -285,7 +285,11 @@ pub fn render_video(
     } = choices;
     let mut overrides = settings.render_overrides();
     let fell_back_to_morph = settings.renderer == RendererKind::Stylegan
-        && crate::lapse::latent::find_checkpoint(&config.data_dir().join("models")).is_err();
+        && crate::lapse::latent::find_checkpoint(
+            &config.data_dir().join("models"),
+            settings.generator,
+        )
+        .is_err();
     if fell_back_to_morph {
         overrides.renderer = Some(RendererKind::Morph);
     }

@@ -647,7 +647,7 @@ impl Service {
     /// not wait for it.
     fn load_generative(&self) {
         let dir = self.config.data_dir().join("models");
-        let loaded = crate::lapse::latent::find_checkpoint(&dir)
+        let loaded = crate::lapse::latent::find_checkpoint(&dir, self.config.render.generator)
             .map_err(|e| e.to_string())
             .and_then(|entry| self.engines.engine(&dir, &entry).map_err(|e| e.to_string()));
         match loaded {

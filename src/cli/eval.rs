@@ -6,7 +6,7 @@ use super::common::{
 };
 use super::exit;
 use anyhow::Context;
-use lifelapse::config::{Background, Config, RenderOverrides, RendererKind};
+use lifelapse::config::{Background, Config, GeneratorChoice, RenderOverrides, RendererKind};
 use lifelapse::render::{self, Output, RenderSettings};
 use std::path::PathBuf;
 
@@ -15,9 +15,10 @@ pub struct Args {
     /// A GIF or MP4 to score; with --compare, the photos (files or folders) to render.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// Render the photos with each of these renderers and compare them.
+    /// Render the photos with each of these renderers and compare them (stylegan2 and
+    /// stylegan3: the stylegan renderer with the newest imported encoder of that family).
     #[arg(long, value_delimiter = ',', value_name = "R1,R2", value_enum)]
-    compare: Vec<RendererKind>,
+    compare: Vec<Contender>,
     /// The photos a scored video was made from (its identity and ghosting references);
     /// without them its first and last frames are the references.
     #[arg(long, num_args = 1.., value_name = "PHOTOS")]
@@ -36,6 +37,44 @@ pub struct Args {
     background: Option<Background>,
     #[command(flatten)]
     choice: FaceChoice,
+}
+
+/// One renderer of a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Contender {
+    Pixel,
+    Morph,
+    /// The stylegan renderer with the configured encoder.
+    Stylegan,
+    Stylegan2,
+    Stylegan3,
+}
+
+impl Contender {
+    fn overrides(self) -> RenderOverrides {
+        let (renderer, generator) = match self {
+            Contender::Pixel => (RendererKind::Pixel, None),
+            Contender::Morph => (RendererKind::Morph, None),
+            Contender::Stylegan => (RendererKind::Stylegan, None),
+            Contender::Stylegan2 => (RendererKind::Stylegan, Some(GeneratorChoice::Stylegan2)),
+            Contender::Stylegan3 => (RendererKind::Stylegan, Some(GeneratorChoice::Stylegan3)),
+        };
+        RenderOverrides {
+            renderer: Some(renderer),
+            generator,
+            ..Default::default()
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Contender::Pixel => "pixel",
+            Contender::Morph => "morph",
+            Contender::Stylegan => "stylegan",
+            Contender::Stylegan2 => "stylegan2",
+            Contender::Stylegan3 => "stylegan3",
+        }
+    }
 }
 
 pub fn run(args: Args, config: Config) -> Result<(), Failure> {
@@ -104,23 +143,22 @@ pub fn run(args: Args, config: Config) -> Result<(), Failure> {
     } else {
         let analyzed = analyzed_album(&inputs, &config, &analyzer, &choice, ages, false);
         let engines = render::resident_engines(&config).map_err(failed)?;
-        for &kind in &compare {
-            let config = RenderOverrides {
-                renderer: Some(kind),
-                ..Default::default()
-            }
-            .apply(&config)
-            .map_err(|e| fail(exit::USAGE)(e.into()))?;
+        for &contender in &compare {
+            let config = contender
+                .overrides()
+                .apply(&config)
+                .map_err(|e| fail(exit::USAGE)(e.into()))?;
+            let name = contender.name();
             let settings = RenderSettings::from_config(&config).map_err(failed)?;
             let request = render::RenderRequest {
                 album: analyzed.selected(),
                 settings: &settings,
                 output: Output::Memory,
             };
-            let rendered = render_with_bar(&request, &engines, &format!("rendering {kind}"))?;
+            let rendered = render_with_bar(&request, &engines, &format!("rendering {name}"))?;
             let frames = rendered.frames.unwrap_or_default();
             videos.push(eval::VideoToScore {
-                name: kind.to_string(),
+                name: name.to_string(),
                 frames: frames.frames,
                 refs: frames.keyframes,
                 pairs: frames.pairs,

@@ -5,7 +5,9 @@ use super::common::{
 };
 use super::crawl::{crawl_into, slug};
 use super::exit;
-use lifelapse::config::{Background, Config, RenderOverrides, RendererKind, SpacingKind};
+use lifelapse::config::{
+    Background, Config, GeneratorChoice, RenderOverrides, RendererKind, SpacingKind,
+};
 use lifelapse::render::{self, Output, RenderSettings};
 use std::path::PathBuf;
 
@@ -51,6 +53,13 @@ struct RenderFlags {
     /// the photos' own backgrounds.
     #[arg(long, value_enum)]
     background: Option<Background>,
+    /// stylegan: which imported encoder, by its generator family (auto: the newest).
+    #[arg(long, value_enum)]
+    generator: Option<GeneratorChoice>,
+    /// stylegan with a ReStyle encoder: rounds of refinement (default 3 for StyleGAN3, 5 for
+    /// StyleGAN2).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
+    encoder_iterations: Option<u32>,
     /// stylegan: optimisation steps fitting each photo's code to the photo.
     #[arg(long, value_name = "N")]
     refine: Option<u32>,
@@ -73,6 +82,8 @@ impl RenderFlags {
             fps: self.fps,
             renderer: self.renderer,
             background: self.background,
+            generator: self.generator,
+            encoder_iterations: self.encoder_iterations,
             refine: self.refine,
         }
     }

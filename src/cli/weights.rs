@@ -26,8 +26,9 @@ pub fn import(args: ImportArgs, config: Config) -> Result<(), Failure> {
     let dir = config.data_dir().join("models");
     let entry = import::save(&checkpoint, &file, &dir).map_err(failed)?;
     println!(
-        "imported {} checkpoint ({}², {} MB) as {}",
+        "imported {} checkpoint ({} generator, {}², {} MB) as {}",
         entry.kind,
+        entry.family,
         entry.resolution,
         entry.bytes / 1_000_000,
         dir.join(&entry.file).display()

@@ -39,6 +39,8 @@ enum Job {
     Encode {
         /// [N, 3, 256, 256] in −1…1, on the CPU.
         images: Tensor,
+        /// ReStyle's rounds of refinement (`None`: the encoder's default).
+        rounds: Option<usize>,
         reply: Sender<Result<Tensor, EngineError>>,
     },
     Generate {
@@ -146,8 +148,6 @@ pub struct EngineOptions {
     pub half_on_cuda: bool,
     /// Device memory the activations of one batch may take, in bytes.
     pub memory_budget: u64,
-    /// ReStyle's rounds of refinement (default: its reference's for the generator family).
-    pub encoder_rounds: Option<usize>,
 }
 
 impl Default for EngineOptions {
@@ -156,7 +156,6 @@ impl Default for EngineOptions {
             device: Device::Cpu,
             half_on_cuda: true,
             memory_budget: 2 << 30,
-            encoder_rounds: None,
         }
     }
 }
@@ -209,13 +208,7 @@ impl Engine {
                 let built = (|| -> Result<(Generator, Option<Encoder>), EngineError> {
                     let g = checkpoint.build_generator(options.device, kind)?;
                     let e = match checkpoint.encoder {
-                        Some(_) => {
-                            let e = checkpoint.build_encoder(options.device, kind)?;
-                            Some(match options.encoder_rounds {
-                                Some(n) => e.with_rounds(n),
-                                None => e,
-                            })
-                        }
+                        Some(_) => Some(checkpoint.build_encoder(options.device, kind)?),
                         None => None,
                     };
                     Ok((g, e))
@@ -257,12 +250,19 @@ impl Engine {
         self.n_latent
     }
 
-    /// Queues an encode job: images [N, 3, 256, 256] in −1…1 → W+ [N, n_latent, style_dim].
-    pub fn submit_encode(&self, images: Tensor) -> Receiver<Result<Tensor, EngineError>> {
+    /// Queues an encode job: images [N, 3, 256, 256] in −1…1 → W+ [N, n_latent, style_dim],
+    /// with `rounds` of refinement for an iterative (ReStyle) encoder.
+    pub fn submit_encode(
+        &self,
+        images: Tensor,
+        rounds: Option<usize>,
+    ) -> Receiver<Result<Tensor, EngineError>> {
         let (reply, rx) = mpsc::channel();
-        if let Err(mpsc::SendError(Job::Encode { reply, .. })) =
-            self.jobs.send(Job::Encode { images, reply })
-        {
+        if let Err(mpsc::SendError(Job::Encode { reply, .. })) = self.jobs.send(Job::Encode {
+            images,
+            rounds,
+            reply,
+        }) {
             let _ = reply.send(Err(EngineError::Stopped));
         }
         rx
@@ -299,8 +299,8 @@ impl Engine {
     }
 
     /// [`Engine::submit_encode`] and wait.
-    pub fn encode(&self, images: Tensor) -> Result<Tensor, EngineError> {
-        self.submit_encode(images)
+    pub fn encode(&self, images: Tensor, rounds: Option<usize>) -> Result<Tensor, EngineError> {
+        self.submit_encode(images, rounds)
             .recv()
             .map_err(|_| EngineError::Stopped)?
     }
@@ -336,13 +336,24 @@ fn worker(
         let mut generates = Vec::new();
         for job in waiting {
             match job {
-                Job::Encode { images, reply } => {
+                Job::Encode {
+                    images,
+                    rounds,
+                    reply,
+                } => {
                     let result = match &encoder {
                         Some(e) => {
-                            encode_all(e, &generator, &images, options.device, kind, batch.max(4))
+                            let run = EncodeRun {
+                                generator: &generator,
+                                rounds,
+                                device: options.device,
+                                kind,
+                                batch: batch.max(4),
+                            };
+                            encode_all(e, &images, &run)
                         }
                         None => Err(EngineError::Input(
-                            "this checkpoint holds no encoder; import a pSp or e4e checkpoint"
+                            "this checkpoint holds no encoder; import a pSp, e4e or ReStyle checkpoint"
                                 .into(),
                         )),
                     };
@@ -355,23 +366,29 @@ fn worker(
     }
 }
 
-fn encode_all(
-    encoder: &Encoder,
-    generator: &Generator,
-    images: &Tensor,
+/// How an encode job runs.
+struct EncodeRun<'a> {
+    /// The checkpoint's generator (ReStyle reads its reconstructions).
+    generator: &'a Generator,
+    rounds: Option<usize>,
     device: Device,
     kind: Kind,
     batch: usize,
-) -> Result<Tensor, EngineError> {
+}
+
+fn encode_all(encoder: &Encoder, images: &Tensor, run: &EncodeRun) -> Result<Tensor, EngineError> {
     let n = images.size().first().copied().unwrap_or(0);
     let mut out = Vec::new();
     let mut start = 0;
     while start < n {
-        let len = (batch as i64).min(n - start);
-        let x = images.narrow(0, start, len).to_device(device).to_kind(kind);
+        let len = (run.batch as i64).min(n - start);
+        let x = images
+            .narrow(0, start, len)
+            .to_device(run.device)
+            .to_kind(run.kind);
         out.push(
             encoder
-                .encode(&x, generator)
+                .encode_traced(&x, run.generator, run.rounds, |_| {})
                 .to_kind(Kind::Float)
                 .to_device(Device::Cpu),
         );
@@ -478,8 +495,12 @@ fn generate_all(generator: &Generator, jobs: Vec<Job>, batch: usize, stats: &Eng
 
 /// The engine as the generative renderer sees it.
 impl crate::lapse::latent::Generative for Engine {
-    fn encode(&self, images: Tensor) -> Result<Tensor, crate::lapse::LapseError> {
-        Engine::encode(self, images).map_err(Into::into)
+    fn encode(
+        &self,
+        images: Tensor,
+        rounds: Option<usize>,
+    ) -> Result<Tensor, crate::lapse::LapseError> {
+        Engine::encode(self, images, rounds).map_err(Into::into)
     }
 
     fn generate(

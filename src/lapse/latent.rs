@@ -10,7 +10,9 @@
 //! whatever the video's length.
 
 use super::{FrameSpec, Keyframe, LapseError, Renderer};
+use crate::config::GeneratorChoice;
 use crate::leaves::cancel::CancelToken;
+use crate::nets::generative::Family;
 use crate::nets::import::{self, ImportedModel};
 use image::RgbImage;
 use rayon::prelude::*;
@@ -20,8 +22,23 @@ use std::sync::Mutex;
 use tch::{Device, Kind, Tensor};
 
 /// Where the published encoder checkpoints come from, for the message when none is imported.
-const WHERE_TO_GET: &str =
-    "the pSp project's psp_ffhq_encode.pt or the e4e project's e4e_ffhq_encode.pt";
+/// What `find_checkpoint` looks for, and where a user gets one, by generator family.
+fn wanted(family: Option<Family>) -> (&'static str, &'static str) {
+    match family {
+        None => (
+            "pSp, e4e or ReStyle",
+            "the pSp project's psp_ffhq_encode.pt, the e4e project's e4e_ffhq_encode.pt or a ReStyle-pSp checkpoint",
+        ),
+        Some(Family::Stylegan2) => (
+            "pSp, e4e or ReStyle encoder with a StyleGAN2",
+            "the pSp project's psp_ffhq_encode.pt or the e4e project's e4e_ffhq_encode.pt",
+        ),
+        Some(Family::Stylegan3) => (
+            "ReStyle encoder with a StyleGAN3",
+            "the stylegan3-editing project's ReStyle-pSp FFHQ checkpoint",
+        ),
+    }
+}
 
 /// Frames generated at once when the encoder reads in order.
 const MAX_WINDOW: usize = 8;
@@ -34,18 +51,38 @@ pub struct LatentOptions {
     pub device: Device,
     /// Optimisation steps per keyframe code against the photo (0: the encoder's code as is).
     pub refine_steps: u32,
+    /// Which imported encoder checkpoint to use.
+    pub generator: GeneratorChoice,
+    /// ReStyle's rounds of refinement (`None`: the reference's default for its generator).
+    pub encoder_rounds: Option<usize>,
 }
 
-/// The newest imported encoder checkpoint (pSp, e4e or ReStyle) in `dir`.
-pub fn find_checkpoint(dir: &Path) -> Result<ImportedModel, LapseError> {
+/// The family a generator choice asks for (`None`: any).
+fn family_of(choice: GeneratorChoice) -> Option<Family> {
+    match choice {
+        GeneratorChoice::Auto => None,
+        GeneratorChoice::Stylegan2 => Some(Family::Stylegan2),
+        GeneratorChoice::Stylegan3 => Some(Family::Stylegan3),
+    }
+}
+
+/// The newest imported encoder checkpoint (pSp, e4e or ReStyle) in `dir` whose generator is of
+/// the family `choice` asks for.
+pub fn find_checkpoint(dir: &Path, choice: GeneratorChoice) -> Result<ImportedModel, LapseError> {
     let models = import::imported(dir).map_err(LapseError::Checkpoint)?;
+    let family = family_of(choice);
     models
         .into_iter()
         .rev()
+        .filter(|m| family.is_none_or(|f| m.family == f))
         .find(|m| m.kind.has_encoder())
-        .ok_or_else(|| LapseError::MissingWeights {
-            dir: dir.display().to_string(),
-            hint: WHERE_TO_GET,
+        .ok_or_else(|| {
+            let (wanted, hint) = wanted(family);
+            LapseError::MissingWeights {
+                dir: dir.display().to_string(),
+                wanted,
+                hint,
+            }
         })
 }
 
@@ -58,8 +95,9 @@ fn key(spec: &FrameSpec) -> FrameKey {
 /// What the generative renderer asks of an inference engine; `inference`'s engine implements
 /// it, so this module knows no engine.
 pub trait Generative: Send + Sync {
-    /// Encodes aligned faces [N, 3, 256, 256] (−1…1) into W+ codes [N, n_latent, style_dim].
-    fn encode(&self, images: Tensor) -> Result<Tensor, LapseError>;
+    /// Encodes aligned faces [N, 3, 256, 256] (−1…1) into W+ codes [N, n_latent, style_dim],
+    /// with `rounds` of refinement where the encoder iterates (`None`: its default).
+    fn encode(&self, images: Tensor, rounds: Option<usize>) -> Result<Tensor, LapseError>;
     /// Generates images [N, 3, H, W] (about −1…1) from W+ codes, stopping when `cancel` is set
     /// ([`LapseError::Cancelled`]).
     fn generate(&self, w_plus: Tensor, cancel: CancelToken) -> Result<Tensor, LapseError>;
@@ -127,7 +165,7 @@ impl LatentRenderer {
         model: Box<dyn Generative>,
         cancel: CancelToken,
     ) -> Result<Self, LapseError> {
-        let mut codes = model.encode(encoder_batch(keyframes))?;
+        let mut codes = model.encode(encoder_batch(keyframes), options.encoder_rounds)?;
         if options.refine_steps > 0 {
             // Refinement needs gradients, so it runs an fp32 generator of its own.
             let generator = import::open_imported(&options.models_dir, entry)

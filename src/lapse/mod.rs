@@ -23,8 +23,12 @@ pub enum LapseError {
     SizeMismatch(u32, u32, u32, u32),
     #[error("the stylegan renderer is made with the inference engine")]
     NeedsEngine,
-    #[error("the stylegan renderer needs an imported pSp or e4e checkpoint, and {dir} has none: import one with `lifelapse import-weights FILE` ({hint}), or use --renderer morph")]
-    MissingWeights { dir: String, hint: &'static str },
+    #[error("the stylegan renderer needs an imported {wanted} checkpoint, and {dir} has none: import one with `lifelapse import-weights FILE` ({hint}), or use --renderer morph")]
+    MissingWeights {
+        dir: String,
+        wanted: &'static str,
+        hint: &'static str,
+    },
     #[error("the stylegan renderer failed: {0}")]
     Generative(String),
     #[error("the stylegan renderer's checkpoint")]

@@ -264,14 +264,16 @@ impl Encoder {
     /// Images [N, 3, 256, 256] in −1…1 → W+ codes [N, n_latent, style_dim]. `generator` is the
     /// checkpoint's own: ReStyle reads its reconstructions.
     pub fn encode(&self, images: &Tensor, generator: &Generator) -> Tensor {
-        self.encode_traced(images, generator, |_| {})
+        self.encode_traced(images, generator, None, |_| {})
     }
 
-    /// [`Encoder::encode`], showing ReStyle's every round to `trace`.
+    /// [`Encoder::encode`] with `rounds` of ReStyle's refinement instead of the encoder's own
+    /// number, showing every round to `trace`.
     pub fn encode_traced(
         &self,
         images: &Tensor,
         generator: &Generator,
+        rounds: Option<usize>,
         trace: impl FnMut(&super::restyle::Round),
     ) -> Tensor {
         let offsets = match &self.network {
@@ -283,7 +285,7 @@ impl Encoder {
                     generator,
                     &self.latent_avg,
                     images,
-                    self.rounds,
+                    rounds.unwrap_or(self.rounds),
                     trace,
                 )
             }
