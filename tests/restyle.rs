@@ -167,3 +167,71 @@ fn rounds_can_be_chosen_and_imports_keep_the_encoder() {
     let codes = one.encode(&photos(&io), &g);
     assert_close("one round", &codes, io.get("iter0.codes").unwrap(), 1e-5);
 }
+
+/// `lifelapse generate` with the NVIDIA pickle and `lifelapse encode` with the ReStyle
+/// checkpoint, through the real binary, as a script would use them.
+#[test]
+fn the_generate_and_encode_commands_run_stylegan3_and_restyle() {
+    let dir = tempfile::tempdir().expect("dir");
+    let g_io = read("sg3_t64_small_io.safetensors");
+    let latents = dir.path().join("latents.safetensors");
+    Tensor::write_safetensors(&[("w_plus", g_io.get("wplus").unwrap())], &latents)
+        .expect("write latents");
+    let images = dir.path().join("images.safetensors");
+    let out = common::run(
+        common::lifelapse(dir.path())
+            .arg("generate")
+            .arg("--checkpoint")
+            .arg(sg3("sg3_t64_small.pkl"))
+            .arg("--latents")
+            .arg(&latents)
+            .arg("--out")
+            .arg(&images),
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let got: BTreeMap<String, Tensor> = Tensor::read_safetensors(&images)
+        .expect("images")
+        .into_iter()
+        .collect();
+    assert_close(
+        "generate",
+        &got["images"],
+        g_io.get("img_wplus").unwrap(),
+        2e-5,
+    );
+
+    // The reference's photos as PNG files, encoded with two rounds.
+    let io = read("restyle_psp_sg3_small_io.safetensors");
+    let u8s = io.get("input_u8").unwrap();
+    let mut files = Vec::new();
+    for i in 0..2 {
+        let hwc = u8s.get(i).permute([1, 2, 0]).contiguous();
+        let bytes = Vec::<u8>::try_from(hwc.flatten(0, -1)).expect("bytes");
+        let img = image::RgbImage::from_raw(256, 256, bytes).expect("image");
+        let path = dir.path().join(format!("face{i}.png"));
+        img.save(&path).expect("png");
+        files.push(path);
+    }
+    let codes = dir.path().join("codes.safetensors");
+    let out = common::run(
+        common::lifelapse(dir.path())
+            .arg("encode")
+            .arg("--checkpoint")
+            .arg(sg3("restyle_psp_sg3_small.pt"))
+            .arg("--images")
+            .args(&files)
+            .args(["--encoder-iterations", "2", "--out"])
+            .arg(&codes),
+    );
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let got: BTreeMap<String, Tensor> = Tensor::read_safetensors(&codes)
+        .expect("codes")
+        .into_iter()
+        .collect();
+    assert_close(
+        "encode",
+        &got["w_plus"],
+        io.get("iter1.codes").unwrap(),
+        1e-4,
+    );
+}

@@ -5,6 +5,7 @@ pub mod chat;
 #[cfg(feature = "bench-fakes")]
 pub mod crawl;
 pub mod stylegan;
+pub mod stylegan3;
 
 use crate::album::{self, IntakeOptions};
 use crate::config::{Background, Config, RendererKind};
@@ -141,6 +142,33 @@ impl std::fmt::Display for BenchReport {
                 writeln!(out,
                     "stylegan: fp16 vs fp32 on {}: max |diff| {:.3e}, mean {:.3e}, image absmax {:.3}",
                     c.config, c.max_abs_diff, c.mean_abs_diff, c.absmax
+                )?;
+            }
+            let sg3 = &s.stylegan3;
+            for g in &sg3.generator {
+                writeln!(
+                    out,
+                    "stylegan3: generator {} {}² batch {} {}: {:.2} frames/s ({:.1} ms/frame) on {}",
+                    g.config, g.size, g.batch, g.precision, g.frames_per_s, g.ms_per_frame, s.device
+                )?;
+            }
+            for p in &sg3.profile {
+                writeln!(
+                    out,
+                    "stylegan3: {} batch {} {}: {} {:.1} ms/frame ({:.0} %)",
+                    p.config,
+                    p.batch,
+                    p.precision,
+                    p.step,
+                    p.ms_per_frame,
+                    p.share * 100.0
+                )?;
+            }
+            for r in &sg3.restyle {
+                writeln!(
+                    out,
+                    "stylegan3: ReStyle {} ({} rounds) batch {} {}: {:.2} encodes/s on {}",
+                    r.config, r.rounds, r.batch, r.precision, r.encodes_per_s, s.device
                 )?;
             }
         }

@@ -21,6 +21,8 @@ pub struct StyleganBench {
     pub fused_vs_operators: Vec<FusedCheck>,
     /// Where a batch's time goes, per convolution and epilogue (CUDA only).
     pub layer_profile: Vec<LayerTime>,
+    /// StyleGAN3 and ReStyle, with StyleGAN2 beside them.
+    pub stylegan3: super::stylegan3::Stylegan3Bench,
 }
 
 #[derive(Debug, Serialize)]
@@ -82,7 +84,7 @@ pub struct Fp16Check {
     pub absmax: f64,
 }
 
-fn sync(device: Device) {
+pub(super) fn sync(device: Device) {
     if let Device::Cuda(i) = device {
         tch::Cuda::synchronize(i as i64);
     }
@@ -108,7 +110,7 @@ pub fn fixture_config() -> GeneratorConfig {
 }
 
 /// Calls `f` until `min_seconds` have passed (after `warmup` calls) and returns calls/s.
-fn rate(device: Device, warmup: usize, min_seconds: f64, mut f: impl FnMut()) -> f64 {
+pub(super) fn rate(device: Device, warmup: usize, min_seconds: f64, mut f: impl FnMut()) -> f64 {
     for _ in 0..warmup {
         f();
     }
@@ -441,5 +443,6 @@ pub fn run(device: Device, min_seconds: f64) -> Result<StyleganBench, BenchError
         fp16_vs_fp32,
         fused_vs_operators,
         layer_profile,
+        stylegan3: super::stylegan3::run(device, min_seconds)?,
     })
 }

@@ -457,6 +457,31 @@ impl PspEncoder {
 /// of an encode does not depend on the values). `widths` are the four IR-SE50 stage widths
 /// (published: 64, 128, 256, 512), `style_width` the heads' width (published: 512).
 pub fn random_weights(widths: [i64; 4], style_width: i64, n_styles: usize, seed: i64) -> TensorSet {
+    let convs = |i: usize| match i {
+        i if i < COARSE => 4,
+        i if i < MIDDLE => 5,
+        _ => 6,
+    };
+    let mut t = random_backbone_and_heads(widths, style_width, n_styles, 3, convs, seed);
+    let opts = (Kind::Float, Device::Cpu);
+    let lateral = |c_in: i64| Tensor::randn([style_width, c_in, 1, 1], opts) / (c_in as f64).sqrt();
+    t.insert("latlayer1.weight", lateral(widths[2]));
+    t.insert("latlayer1.bias", Tensor::zeros([style_width], opts));
+    t.insert("latlayer2.weight", lateral(widths[1]));
+    t.insert("latlayer2.bias", Tensor::zeros([style_width], opts));
+    t
+}
+
+/// The backbone (reading `input_channels`) and `n_styles` heads of `head_convs(i)` stride-2
+/// convolutions each, drawn at random; shared by pSp's and ReStyle's benchmark weights.
+pub(super) fn random_backbone_and_heads(
+    widths: [i64; 4],
+    style_width: i64,
+    n_styles: usize,
+    input_channels: i64,
+    head_convs: impl Fn(usize) -> usize,
+    seed: i64,
+) -> TensorSet {
     tch::manual_seed(seed);
     let opts = (Kind::Float, Device::Cpu);
     let mut t = TensorSet::default();
@@ -469,7 +494,7 @@ pub fn random_weights(widths: [i64; 4], style_width: i64, n_styles: usize, seed:
     let conv_w = |c_out: i64, c_in: i64, k: i64| {
         Tensor::randn([c_out, c_in, k, k], opts) * (1.0 / ((c_in * k * k) as f64).sqrt())
     };
-    t.insert("input_layer.0.weight", conv_w(widths[0], 3, 3));
+    t.insert("input_layer.0.weight", conv_w(widths[0], input_channels, 3));
     bn(&mut t, "input_layer.1", widths[0]);
     t.insert(
         "input_layer.2.weight",
@@ -512,17 +537,8 @@ pub fn random_weights(widths: [i64; 4], style_width: i64, n_styles: usize, seed:
             unit += 1;
         }
     }
-    t.insert("latlayer1.weight", conv_w(style_width, widths[2], 1));
-    t.insert("latlayer1.bias", Tensor::zeros([style_width], opts));
-    t.insert("latlayer2.weight", conv_w(style_width, widths[1], 1));
-    t.insert("latlayer2.bias", Tensor::zeros([style_width], opts));
     for i in 0..n_styles {
-        let convs = match i {
-            i if i < COARSE => 4,
-            i if i < MIDDLE => 5,
-            _ => 6,
-        };
-        for j in 0..convs {
+        for j in 0..head_convs(i) {
             t.insert(
                 format!("styles.{i}.convs.{}.weight", 2 * j),
                 conv_w(style_width, style_width, 3),

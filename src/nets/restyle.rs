@@ -129,3 +129,10 @@ pub fn encode(
     }
     codes
 }
+
+/// Encoder weights drawn at random, named as a checkpoint names them (for benchmarks: the cost
+/// of an encode does not depend on the values); widths as [`super::psp::random_weights`].
+pub fn random_weights(widths: [i64; 4], style_width: i64, n_styles: usize, seed: i64) -> TensorSet {
+    // Every head reads the 16×16 features: four halvings to 1×1.
+    super::psp::random_backbone_and_heads(widths, style_width, n_styles, 6, |_| 4, seed)
+}

@@ -277,22 +277,40 @@ impl GeneratorConfig {
 
     /// The published configuration at `resolution` (z and w of 512, two mapping layers).
     pub fn published(variant: Variant, resolution: i64) -> Result<Self, TensorSetError> {
-        let (base, max, kernel, radial) = match variant {
-            Variant::T => (32768.0, 512.0, 3, false),
-            Variant::R => (65536.0, 1024.0, 1, true),
+        let (base, max) = match variant {
+            Variant::T => (32768.0, 512.0),
+            Variant::R => (65536.0, 1024.0),
         };
+        Self::with_widths(variant, resolution, (512, 512), base, max)
+    }
+
+    /// A configuration of `variant` with NVIDIA's width rule: channels fall as the cutoff
+    /// rises, `channel_base / (2 · cutoff)`, at most `channel_max`; `dims` are z's and w's widths.
+    pub fn with_widths(
+        variant: Variant,
+        resolution: i64,
+        dims: (i64, i64),
+        channel_base: f64,
+        channel_max: f64,
+    ) -> Result<Self, TensorSetError> {
+        let (kernel, radial) = match variant {
+            Variant::T => (3, false),
+            Variant::R => (1, true),
+        };
+        let (z_dim, w_dim) = dims;
         let design = Design::default();
-        // Channels fall as the cutoff rises: base / (2 · cutoff), at most `max`.
-        let probe = Self::designed(512, 512, 2, resolution, kernel, radial, 1, &[1; 15], design)?;
-        let width = |cutoff: f64| ((base / 2.0) / cutoff).min(max).round() as i64;
+        let probe = Self::designed(
+            z_dim, w_dim, 2, resolution, kernel, radial, 1, &[1; 15], design,
+        )?;
+        let width = |cutoff: f64| ((channel_base / 2.0) / cutoff).min(channel_max).round() as i64;
         let mut channels: Vec<i64> = probe.layers.iter().map(|l| width(l.out_cutoff)).collect();
         if let Some(last) = channels.last_mut() {
             *last = 3;
         }
         let input = width(probe.input.bandwidth);
         Self::designed(
-            512,
-            512,
+            z_dim,
+            w_dim,
             2,
             resolution,
             kernel,
@@ -538,6 +556,10 @@ fn is_separable(f: &Tensor) -> bool {
     f.size()[2] == 1
 }
 
+/// [`upfirdn2d`] with a filter from [`depthwise_filter`]. Zero insertion and the filter run as
+/// one transposed convolution (no multiplications by the inserted zeros), down-sampling as a
+/// strided convolution (no outputs computed to be dropped), and a separable filter one axis at
+/// a time: the same sums as the definition, several times fewer operations.
 fn upfirdn2d_prepared(
     x: &Tensor,
     f: Option<&Tensor>,
@@ -545,45 +567,105 @@ fn upfirdn2d_prepared(
     down: i64,
     padding: [i64; 4],
 ) -> Tensor {
-    let size = x.size();
-    let (n, c, h, w) = (size[0], size[1], size[2], size[3]);
-    let mut x = x.shallow_clone();
-    if up > 1 {
-        x = x
-            .reshape([n, c, h, 1, w, 1])
-            .constant_pad_nd([0, up - 1, 0, 0, 0, up - 1])
-            .reshape([n, c, h * up, w * up]);
-    }
     let [x0, x1, y0, y1] = padding;
-    if padding.iter().any(|&p| p > 0) {
-        x = x.constant_pad_nd([x0.max(0), x1.max(0), y0.max(0), y1.max(0)]);
-    }
-    if padding.iter().any(|&p| p < 0) {
-        let (hh, ww) = (x.size()[2], x.size()[3]);
-        x = x
-            .narrow(2, (-y0).max(0), hh - (-y0).max(0) - (-y1).max(0))
-            .narrow(3, (-x0).max(0), ww - (-x0).max(0) - (-x1).max(0));
-    }
-    if let Some(f) = f {
-        let f = f.to_kind(x.kind());
-        if is_separable(&f) {
-            x = x.conv2d(&f, None::<&Tensor>, [1, 1], [0, 0], [1, 1], c);
-            x = x.conv2d(
-                &f.transpose(2, 3),
-                None::<&Tensor>,
-                [1, 1],
-                [0, 0],
-                [1, 1],
-                c,
-            );
+    let Some(f) = f else {
+        // No filter: only the layer to RGB, which neither up- nor down-samples.
+        let x = if up > 1 {
+            let s = x.size();
+            x.reshape([s[0], s[1], s[2], 1, s[3], 1])
+                .constant_pad_nd([0, up - 1, 0, 0, 0, up - 1])
+                .reshape([s[0], s[1], s[2] * up, s[3] * up])
         } else {
-            x = x.conv2d(&f, None::<&Tensor>, [1, 1], [0, 0], [1, 1], c);
-        }
+            x.shallow_clone()
+        };
+        let x = x.constant_pad_nd([x0, x1, y0, y1]);
+        return x.slice(2, 0, None, down).slice(3, 0, None, down);
+    };
+    let f = f.to_kind(x.kind());
+    let channels = x.size()[1];
+    let conv = |x: &Tensor, w: &Tensor, stride: [i64; 2]| {
+        x.conv2d(w, None::<&Tensor>, stride, [0, 0], [1, 1], channels)
+    };
+    if up == 1 {
+        let x = pad_or_crop(x, [x0, x1, y0, y1]);
+        return if is_separable(&f) {
+            let x = conv(&x, &f, [1, down]);
+            conv(&x, &f.transpose(2, 3), [down, 1])
+        } else {
+            conv(&x, &f, [down, down])
+        };
     }
+    let x = if is_separable(&f) {
+        let x = upsample_axis(x, &f, up, 3, (x0, x1));
+        upsample_axis(&x, &f.transpose(2, 3), up, 2, (y0, y1))
+    } else {
+        let full = x.conv_transpose2d(
+            &f.flip([2, 3]),
+            None::<&Tensor>,
+            [up, up],
+            [0, 0],
+            [0, 0],
+            channels,
+            [1, 1],
+        );
+        let (kh, kw) = (f.size()[2], f.size()[3]);
+        let (h, w) = (x.size()[2], x.size()[3]);
+        let [left, right] = crop_after_transposed(w, kw, up, (x0, x1));
+        let [top, bottom] = crop_after_transposed(h, kh, up, (y0, y1));
+        pad_or_crop(&full, [left, right, top, bottom])
+    };
     if down > 1 {
-        x = x.slice(2, 0, None, down).slice(3, 0, None, down);
+        x.slice(2, 0, None, down).slice(3, 0, None, down)
+    } else {
+        x
     }
-    x
+}
+
+/// The padding (negative: crop) that turns a transposed convolution's full output (`n` samples
+/// up-sampled by `up`, filter of `k` taps) into upfirdn's output for padding `(p0, p1)`:
+/// output sample i is full sample i + k − 1 − p0, and there are n·up + p0 + p1 − k + 1 of them.
+fn crop_after_transposed(n: i64, k: i64, up: i64, (p0, p1): (i64, i64)) -> [i64; 2] {
+    let full = (n - 1) * up + k;
+    let wanted = n * up + p0 + p1 - k + 1;
+    let start = k - 1 - p0;
+    [-start, wanted + start - full]
+}
+
+/// `x` padded or cropped by `pads` ([x0, x1, y0, y1] as `constant_pad_nd` takes them): a view
+/// where it only crops, which spares a copy of the largest maps.
+fn pad_or_crop(x: &Tensor, pads: [i64; 4]) -> Tensor {
+    if pads.iter().any(|&p| p > 0) {
+        return x.constant_pad_nd(pads);
+    }
+    let [x0, x1, y0, y1] = pads.map(|p| -p);
+    let (h, w) = (x.size()[2], x.size()[3]);
+    x.narrow(2, y0, h - y0 - y1).narrow(3, x0, w - x0 - x1)
+}
+
+/// Zero insertion and a 1-D filter along `axis` (3: x, 2: y), as one transposed convolution.
+fn upsample_axis(x: &Tensor, f: &Tensor, up: i64, axis: usize, pads: (i64, i64)) -> Tensor {
+    let channels = x.size()[1];
+    let (stride, flip_dim) = if axis == 3 {
+        ([1, up], 3)
+    } else {
+        ([up, 1], 2)
+    };
+    let full = x.conv_transpose2d(
+        &f.flip([flip_dim]),
+        None::<&Tensor>,
+        stride,
+        [0, 0],
+        [0, 0],
+        channels,
+        [1, 1],
+    );
+    let k = f.size()[flip_dim as usize];
+    let [a, b] = crop_after_transposed(x.size()[axis], k, up, pads);
+    if axis == 3 {
+        pad_or_crop(&full, [a, b, 0, 0])
+    } else {
+        pad_or_crop(&full, [0, 0, a, b])
+    }
 }
 
 /// Bias, up-sampling filter, leaky ReLU (times `gain`, clamped), down-sampling filter.
@@ -631,17 +713,22 @@ fn filtered_lrelu_prepared(
     clamp: Option<f64>,
 ) -> Tensor {
     let x = x + bias.view([1, -1, 1, 1]);
-    let x = upfirdn2d_prepared(&x, fu, up, 1, padding);
-    let x = if slope == 1.0 {
-        x
+    let up_sampled = upfirdn2d_prepared(&x, fu, up, 1, padding);
+    // The up-sampled map is the largest tensor of the layer: the activation makes one copy of
+    // it (the leaky ReLU with its slope, written as its gradient with respect to the input
+    // applied to the input itself: x where x > 0, else slope·x) and scales and clamps that in
+    // place.
+    let mut x = if slope == 1.0 {
+        up_sampled.copy()
     } else {
-        x.maximum(&(&x * slope))
+        up_sampled.leaky_relu_backward(&up_sampled, slope, false)
     };
-    let x = if gain == 1.0 { x } else { x * gain };
-    let x = match clamp {
-        Some(c) => x.clamp(-c, c),
-        None => x,
-    };
+    if gain != 1.0 {
+        let _ = x.g_mul_scalar_(gain);
+    }
+    if let Some(c) = clamp {
+        let _ = x.clamp_(-c, c);
+    }
     upfirdn2d_prepared(&x, fd, 1, down, [0; 4])
 }
 
@@ -922,6 +1009,10 @@ impl SynthesisLayer {
     /// shared weight, scale the output channels by the demodulation factor — the same
     /// arithmetic as a per-sample weight, as one ordinary batched convolution.
     fn forward(&self, x: &Tensor, w: &Tensor) -> Tensor {
+        self.activation(&self.modulated_conv(x, w))
+    }
+
+    fn modulated_conv(&self, x: &Tensor, w: &Tensor) -> Tensor {
         let kind = x.kind();
         let mut s = self.styles(w) * self.style_gain;
         if self.weight_sq.is_some() {
@@ -940,13 +1031,18 @@ impl SynthesisLayer {
             let d = (s.square().matmul(&sq.tr()) + 1e-8).rsqrt();
             y *= d.to_kind(kind).unsqueeze(2).unsqueeze(3);
         }
+        y
+    }
+
+    /// Bias and filtered leaky ReLU (linear for the layer to RGB).
+    fn activation(&self, y: &Tensor) -> Tensor {
         let (gain, slope) = if self.plan.to_rgb {
             (1.0, 1.0)
         } else {
             (SQRT_2, 0.2)
         };
         filtered_lrelu_prepared(
-            &y,
+            y,
             self.up_filter.as_ref(),
             self.down_filter.as_ref(),
             &self.bias,
@@ -1032,6 +1128,25 @@ impl Generator {
     /// W+ [N, num_ws, w_dim] → images [N, 3, size, size], raw (not clamped).
     pub fn synthesis(&self, w_plus: &Tensor) -> Tensor {
         self.synthesis_traced(w_plus, None, |_, _| {})
+    }
+
+    /// [`Generator::synthesis`], calling `step` with `"conv"` after each layer's modulated
+    /// convolution and `"filter"` after its filtered leaky ReLU (a benchmark synchronises there
+    /// to see where the time goes).
+    pub fn synthesis_profiled(&self, w_plus: &Tensor, mut step: impl FnMut(&str)) -> Tensor {
+        let ws = w_plus.to_device(self.device).to_kind(Kind::Float);
+        let mut x = self
+            .input
+            .forward(&ws.select(1, 0), None)
+            .to_kind(self.kind);
+        step("input");
+        for (i, layer) in self.layers.iter().enumerate() {
+            let y = layer.modulated_conv(&x, &ws.select(1, i as i64 + 1));
+            step("conv");
+            x = layer.activation(&y);
+            step("filter");
+        }
+        (x * self.config.design.output_scale).to_kind(Kind::Float)
     }
 
     /// [`Generator::synthesis`] with the input's transform replaced ([3, 3] or [N, 3, 3]): the
