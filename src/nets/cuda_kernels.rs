@@ -22,10 +22,12 @@ pub enum KernelError {
          to its path (tried: {0})"
     )]
     NoNvrtc(String),
-    #[error("the generator's CUDA kernels did not compile: {0}")]
-    Compile(String),
-    #[error("CUDA driver: {0}")]
-    Driver(String),
+    #[error("the generator's CUDA kernels did not compile")]
+    Compile(#[source] cudarc::nvrtc::CompileError),
+    #[error("a CUDA driver call failed")]
+    Driver(#[source] cudarc::driver::DriverError),
+    #[error("the fused kernels produced no image")]
+    NoImage,
     #[error("kernels run on a CUDA device, not {0:?}")]
     NotCuda(Device),
 }
@@ -478,15 +480,19 @@ fn nvrtc_beside_torch() -> Vec<PathBuf> {
 
 /// Compiles [`SOURCE`] to PTX for a virtual architecture (the driver finishes it for the GPU).
 pub fn compile(arch: &'static str) -> Result<String, KernelError> {
+    compile_source(SOURCE, arch)
+}
+
+fn compile_source(source: &str, arch: &'static str) -> Result<String, KernelError> {
     load_nvrtc()?;
     let options = CompileOptions {
         arch: Some(arch),
         name: Some("lifelapse_epilogue.cu".into()),
         ..Default::default()
     };
-    cudarc::nvrtc::compile_ptx_with_opts(SOURCE, options)
+    cudarc::nvrtc::compile_ptx_with_opts(source, options)
         .map(|ptx| ptx.to_src())
-        .map_err(|e| KernelError::Compile(e.to_string()))
+        .map_err(KernelError::Compile)
 }
 
 /// The oldest virtual architecture CUDA 13's NVRTC still targets; newer GPUs run its PTX.
@@ -556,7 +562,7 @@ impl EpilogueKernels {
             return Err(KernelError::NotCuda(device));
         };
         let ptx = PTX.get_or_init(|| compile(PTX_ARCH)).clone()?;
-        let driver = |e: cudarc::driver::DriverError| KernelError::Driver(e.to_string());
+        let driver = KernelError::Driver;
         let context = CudaContext::new(ordinal).map_err(driver)?;
         let module = context
             .load_module(cudarc::nvrtc::Ptx::from_src(ptx))
@@ -684,7 +690,7 @@ impl EpilogueKernels {
         // SAFETY: every pointer is a live tensor of the checked shape, kind and device; the
         // tensors outlive the launch on this stream (libtorch's allocator reuses freed memory
         // in stream order), and the output tensors are fresh.
-        unsafe { launch.launch(config) }.map_err(|e| KernelError::Driver(e.to_string()))?;
+        unsafe { launch.launch(config) }.map_err(KernelError::Driver)?;
         Ok((next, rgb))
     }
 }
@@ -720,5 +726,18 @@ mod tests {
             ptx.contains(".param .align 8 .b8 epilogue_f32_param_0[192]"),
             "{ptx}"
         );
+    }
+
+    /// A compile failure keeps NVRTC's own error (with its log) as the cause.
+    #[test]
+    fn a_compile_error_keeps_the_compilers_log() {
+        let err = compile_source(
+            "extern \"C\" __global__ void k() { undeclared(); }",
+            PTX_ARCH,
+        )
+        .expect_err("does not compile");
+        assert!(matches!(err, KernelError::Compile(_)), "{err:?}");
+        let chain = crate::chain::Chain(&err).to_string();
+        assert!(chain.contains("undeclared"), "{chain}");
     }
 }

@@ -667,7 +667,10 @@ impl Generator {
                 match EpilogueKernels::new(device) {
                     Ok(kernels) => Some(kernels),
                     Err(e) => {
-                        tracing::warn!("the generator runs without its fused kernels: {e}");
+                        tracing::warn!(
+                            error = %crate::chain::Chain(&e),
+                            "the generator runs without its fused kernels"
+                        );
                         None
                     }
                 }
@@ -840,7 +843,10 @@ impl Generator {
         if let Some(kernels) = &self.kernels {
             match self.synthesis_fused(Epilogue::Kernels(kernels), w_plus, &mut step) {
                 Ok(images) => return images,
-                Err(e) => tracing::warn!("fused kernels failed, running the operators: {e}"),
+                Err(e) => tracing::warn!(
+                    error = %crate::chain::Chain(&e),
+                    "fused kernels failed, running the operators"
+                ),
             }
         }
         let w_plus = w_plus.to_device(self.device).to_kind(self.kind);
@@ -953,8 +959,7 @@ impl Generator {
                 style = next_style;
             }
         }
-        image
-            .ok_or_else(|| super::cuda_kernels::KernelError::Driver("no image was produced".into()))
+        image.ok_or(super::cuda_kernels::KernelError::NoImage)
     }
 
     /// Runs `f` on every hook point of one synthesis pass (for parity checks).
