@@ -78,7 +78,7 @@ fn album(samples: &Path, n: usize) -> Result<Vec<Vec<u8>>, BenchError> {
         let mut bytes = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
             .encode_image(&img)
-            .map_err(|e| BenchError::Input(e.to_string()))?;
+            .map_err(BenchError::setup)?;
         out.push(bytes);
     }
     Ok(out)
@@ -165,7 +165,7 @@ pub fn run(
 ) -> Result<ChatBench, BenchError> {
     let fake =
         FakeTelegram::start(TOKEN).map_err(|e| BenchError::Input(format!("local server: {e}")))?;
-    let dir = tempfile::tempdir().map_err(|e| BenchError::Input(e.to_string()))?;
+    let dir = tempfile::tempdir().map_err(BenchError::setup)?;
     let mut config = Config::default();
     config.general.data_dir = dir.path().display().to_string();
     config.telegram.api_url = fake.url();
@@ -175,9 +175,7 @@ pub fn run(
         tch::Device::Cuda(i) => format!("cuda:{i}"),
         _ => "cpu".into(),
     };
-    let store = Arc::new(
-        crate::store::SledStore::open(dir.path()).map_err(|e| BenchError::Input(e.to_string()))?,
-    );
+    let store = Arc::new(crate::store::SledStore::open(dir.path()).map_err(BenchError::setup)?);
     let service = Service::start(config.clone(), store);
     let options = TelegramOptions::from_config(&config, Secret::new(TOKEN));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -208,10 +206,9 @@ pub fn run(
         let stylegan = match checkpoint {
             None => None,
             Some(file) => {
-                let err = |e: &dyn std::fmt::Display| BenchError::Input(e.to_string());
-                let opened = crate::nets::import::open(file, None).map_err(|e| err(&e))?;
+                let opened = crate::nets::import::open(file, None).map_err(BenchError::setup)?;
                 crate::nets::import::save(&opened, file, &config.data_dir().join("models"))
-                    .map_err(|e| err(&e))?;
+                    .map_err(BenchError::setup)?;
                 let wall = render_round(&fake, &chats, &["renderer=stylegan"])?;
                 let stats = service.engine_stats();
                 use std::sync::atomic::Ordering::Relaxed;

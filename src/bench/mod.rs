@@ -22,10 +22,19 @@ use std::time::{Duration, Instant};
 pub enum BenchError {
     #[error("benchmark input: {0}")]
     Input(String),
+    #[error("the benchmark's networks, files or services could not be set up")]
+    Setup(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error(transparent)]
     Video(#[from] video::VideoError),
     #[error(transparent)]
     Render(#[from] RenderError),
+}
+
+impl BenchError {
+    /// For `map_err`: a set-up step failed with `error`, kept as the cause.
+    pub fn setup(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Setup(Box::new(error))
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -289,7 +298,7 @@ fn phone_jpeg(tiles: &[RgbImage], seed: u32) -> Result<Vec<u8>, BenchError> {
     let mut jpeg = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
         .encode_image(&big)
-        .map_err(|e| BenchError::Input(e.to_string()))?;
+        .map_err(BenchError::setup)?;
     Ok(jpeg)
 }
 
@@ -311,9 +320,10 @@ pub struct FaceBench {
 pub fn faces(samples: &Path, runs: usize) -> Result<FaceBench, BenchError> {
     use crate::face::{align, detect, landmarks, DetectOptions};
     let album = sample_album(samples)?;
-    let load_err = |e: crate::nets::weights::WeightsError| BenchError::Input(e.to_string());
-    let (_vs_d, detector) = crate::nets::face_detector::load(tch::Device::Cpu).map_err(load_err)?;
-    let (_vs_l, marker) = crate::nets::landmarks68::load(tch::Device::Cpu).map_err(load_err)?;
+    let (_vs_d, detector) =
+        crate::nets::face_detector::load(tch::Device::Cpu).map_err(BenchError::setup)?;
+    let (_vs_l, marker) =
+        crate::nets::landmarks68::load(tch::Device::Cpu).map_err(BenchError::setup)?;
     let n = album.photos.len() as f64;
     let per_photo = |t: Duration| t.as_secs_f64() * 1e3 / n;
     let (t_detect, boxes) = time(runs, || {
@@ -342,8 +352,7 @@ pub fn faces(samples: &Path, runs: usize) -> Result<FaceBench, BenchError> {
             })
             .count())
     })?;
-    let analyzer =
-        FaceAnalyzer::load(tch::Device::Cpu).map_err(|e| BenchError::Input(e.to_string()))?;
+    let analyzer = FaceAnalyzer::load(tch::Device::Cpu).map_err(BenchError::setup)?;
     let (t_analyze, _) = time(runs, || {
         Ok(album
             .photos
@@ -384,15 +393,14 @@ pub struct AlbumMemoryBench {
 pub fn album_memory(samples: &Path, count: usize) -> Result<AlbumMemoryBench, BenchError> {
     use rayon::prelude::*;
     let album = sample_album(samples)?;
-    let dir = tempfile::tempdir().map_err(|e| BenchError::Input(e.to_string()))?;
+    let dir = tempfile::tempdir().map_err(BenchError::setup)?;
     let tiles: Vec<RgbImage> = album.photos.iter().map(|p| p.image.clone()).collect();
     drop(album);
     let paths: Vec<std::path::PathBuf> = (0..count)
         .into_par_iter()
         .map(|i| {
             let path = dir.path().join(format!("{i:04}.jpg"));
-            std::fs::write(&path, phone_jpeg(&tiles, i as u32)?)
-                .map_err(|e| BenchError::Input(e.to_string()))?;
+            std::fs::write(&path, phone_jpeg(&tiles, i as u32)?).map_err(BenchError::setup)?;
             Ok(path)
         })
         .collect::<Result<_, BenchError>>()?;
@@ -422,8 +430,7 @@ pub fn album_memory(samples: &Path, count: usize) -> Result<AlbumMemoryBench, Be
 /// The demo album with its faces found and judged as the CLI does by default.
 fn demo_album(samples: &Path) -> Result<AnalyzedAlbum, BenchError> {
     let album = sample_album(samples)?;
-    let analyzer =
-        FaceAnalyzer::load(tch::Device::Cpu).map_err(|e| BenchError::Input(e.to_string()))?;
+    let analyzer = FaceAnalyzer::load(tch::Device::Cpu).map_err(BenchError::setup)?;
     let faces = analyzer.analyze_album(&album, &|| {});
     let options = DecideOptions::from_config(&Config::default());
     Ok(AnalyzedAlbum::judge(
@@ -550,10 +557,6 @@ pub fn gif(
     Ok(results)
 }
 
-fn input_error(e: impl std::fmt::Display) -> BenchError {
-    BenchError::Input(e.to_string())
-}
-
 /// Whether `program` runs (a peer encoder the comparison uses when it is installed).
 fn installed(program: &str) -> bool {
     std::process::Command::new(program)
@@ -572,7 +575,7 @@ fn ffmpeg_gif(frames: &[RgbImage], size: u32, runs: usize) -> Result<Option<GifB
     if Command::new("ffmpeg").arg("-version").output().is_err() {
         return Ok(None);
     }
-    let dir = tempfile::tempdir().map_err(input_error)?;
+    let dir = tempfile::tempdir().map_err(BenchError::setup)?;
     let out = dir.path().join("ffmpeg.gif");
     let (t, _) = time(runs, || {
         let mut child = Command::new("ffmpeg")
@@ -586,13 +589,13 @@ fn ffmpeg_gif(frames: &[RgbImage], size: u32, runs: usize) -> Result<Option<GifB
             .arg(&out)
             .stdin(Stdio::piped())
             .spawn()
-            .map_err(input_error)?;
+            .map_err(BenchError::setup)?;
         if let Some(mut stdin) = child.stdin.take() {
             for f in frames {
-                stdin.write_all(f.as_raw()).map_err(input_error)?;
+                stdin.write_all(f.as_raw()).map_err(BenchError::setup)?;
             }
         }
-        succeeded("ffmpeg", child.wait().map_err(input_error)?)
+        succeeded("ffmpeg", child.wait().map_err(BenchError::setup)?)
     })?;
     peer_row(
         "ffmpeg palettegen/paletteuse (bayer)",
@@ -621,7 +624,7 @@ fn peer_row(
     size: u32,
     time: Duration,
 ) -> Result<GifBench, BenchError> {
-    let bytes = std::fs::read(file).map_err(input_error)?;
+    let bytes = std::fs::read(file).map_err(BenchError::setup)?;
     Ok(GifBench {
         encoder: encoder.into(),
         frames: frames.len(),
@@ -638,11 +641,11 @@ fn gifski_gif(frames: &[RgbImage], size: u32, runs: usize) -> Result<Option<GifB
     if !installed("gifski") {
         return Ok(None);
     }
-    let dir = tempfile::tempdir().map_err(input_error)?;
+    let dir = tempfile::tempdir().map_err(BenchError::setup)?;
     let mut pngs = Vec::with_capacity(frames.len());
     for (i, frame) in frames.iter().enumerate() {
         let path = dir.path().join(format!("{i:05}.png"));
-        frame.save(&path).map_err(input_error)?;
+        frame.save(&path).map_err(BenchError::setup)?;
         pngs.push(path);
     }
     let out = dir.path().join("gifski.gif");
@@ -654,7 +657,7 @@ fn gifski_gif(frames: &[RgbImage], size: u32, runs: usize) -> Result<Option<GifB
             .arg(&out)
             .args(&pngs)
             .status()
-            .map_err(input_error)?;
+            .map_err(BenchError::setup)?;
         succeeded("gifski", status)
     })?;
     peer_row("gifski --fast", &out, frames, size, t).map(Some)
@@ -663,7 +666,7 @@ fn gifski_gif(frames: &[RgbImage], size: u32, runs: usize) -> Result<Option<GifB
 /// lifelapse's MP4 writer (ffmpeg, libx264, CRF 20) on the same frames, compared through
 /// ffmpeg's own decode of the file.
 fn mp4(frames: &[RgbImage], size: u32, runs: usize) -> Result<GifBench, BenchError> {
-    let dir = tempfile::tempdir().map_err(input_error)?;
+    let dir = tempfile::tempdir().map_err(BenchError::setup)?;
     let out = dir.path().join("lapse.mp4");
     let owned: Vec<RgbImage> = frames.to_vec();
     let options = video::mp4::Mp4Options {
@@ -678,7 +681,7 @@ fn mp4(frames: &[RgbImage], size: u32, runs: usize) -> Result<GifBench, BenchErr
         .arg(&out)
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .output()
-        .map_err(input_error)?;
+        .map_err(BenchError::setup)?;
     let per = (size * size * 3) as usize;
     let decoded: Vec<RgbImage> = decoded
         .stdout

@@ -153,7 +153,7 @@ fn generator_run(
             ..options
         },
     )
-    .map_err(|e| BenchError::Input(e.to_string()))?;
+    .map_err(BenchError::setup)?;
     if channels_last && !g.uses_fused_kernels() {
         g.use_channels_last();
     }
@@ -196,8 +196,7 @@ fn encoder_run(
 ) -> Result<EncoderRun, BenchError> {
     let _guard = tch::no_grad_guard();
     let weights = psp::random_weights(widths, style_width, n_styles, 11);
-    let enc =
-        PspEncoder::new(&weights, device, kind).map_err(|e| BenchError::Input(e.to_string()))?;
+    let enc = PspEncoder::new(&weights, device, kind).map_err(BenchError::setup)?;
     let images = Tensor::rand([batch, 3, 256, 256], (kind, device)) * 2.0 - 1.0;
     let calls = rate(device, 2, min_seconds, || {
         let _ = enc.forward(&images);
@@ -217,9 +216,7 @@ fn fp16_check(
 ) -> Result<Fp16Check, BenchError> {
     let _guard = tch::no_grad_guard();
     let weights = config.random_weights(7);
-    let build = |kind| {
-        Generator::new(&weights, config, device, kind).map_err(|e| BenchError::Input(e.to_string()))
-    };
+    let build = |kind| Generator::new(&weights, config, device, kind).map_err(BenchError::setup);
     let (g32, g16) = (build(Kind::Float)?, build(Kind::Half)?);
     let z = Tensor::randn([4, config.style_dim], (Kind::Float, device));
     let w_plus = g32.mix(&g32.mapping(&z), None, 0);
@@ -250,8 +247,7 @@ fn fused_check(
             channels_last,
             ..RunOptions::default()
         };
-        Generator::with_options(&weights, config, device, kind, options)
-            .map_err(|e| BenchError::Input(e.to_string()))
+        Generator::with_options(&weights, config, device, kind, options).map_err(BenchError::setup)
     };
     let (fused, operators) = (build(true)?, build(false)?);
     if !fused.uses_fused_kernels() {
@@ -292,7 +288,7 @@ fn layer_profile_run(
         ..RunOptions::default()
     };
     let g = Generator::with_options(&weights, config, device, kind, options)
-        .map_err(|e| BenchError::Input(e.to_string()))?;
+        .map_err(BenchError::setup)?;
     let z = Tensor::randn([batch, config.style_dim], (Kind::Float, device));
     let w_plus = g.mix(&g.mapping(&z), None, 0);
     let mut steps: Vec<(String, f64)> = Vec::new();

@@ -60,17 +60,13 @@ fn precision(kind: Kind) -> String {
     .into()
 }
 
-fn bad(e: impl ToString) -> BenchError {
-    BenchError::Input(e.to_string())
-}
-
 /// A generator of `shape` with random weights.
 fn random_generator(shape: &Shape, device: Device, kind: Kind) -> Result<Generator, BenchError> {
     let weights = match shape {
         Shape::Stylegan2(c) => c.random_weights(7),
         Shape::Stylegan3(c) => c.random_weights(7),
     };
-    Generator::new(&weights, shape, device, kind).map_err(bad)
+    Generator::new(&weights, shape, device, kind).map_err(BenchError::setup)
 }
 
 fn family_run(
@@ -111,7 +107,9 @@ fn profile(
     let _guard = tch::no_grad_guard();
     let shape = Shape::Stylegan3(config.clone());
     let Generator::Stylegan3(g) = random_generator(&shape, device, kind)? else {
-        return Err(bad("not a StyleGAN3 generator"));
+        return Err(BenchError::Input(
+            "a StyleGAN3 shape built another generator".into(),
+        ));
     };
     let z = Tensor::randn([batch, config.z_dim], (Kind::Float, device));
     let w_plus = g
@@ -165,7 +163,7 @@ fn restyle_run(
     let g = random_generator(&shape, device, kind)?;
     let n = config.num_ws();
     let weights = restyle::random_weights(widths, config.w_dim, n, 13);
-    let encoder = RestyleEncoder::new(&weights, device, kind).map_err(bad)?;
+    let encoder = RestyleEncoder::new(&weights, device, kind).map_err(BenchError::setup)?;
     let latent_avg = Tensor::zeros([n as i64, config.w_dim], (kind, device));
     let photos = Tensor::rand([batch, 3, 256, 256], (kind, device)) * 2.0 - 1.0;
     let calls = rate(device, 1, min_seconds, || {
@@ -186,7 +184,7 @@ fn fixture(variant: Variant) -> Result<GeneratorConfig, BenchError> {
         Variant::T => (1024.0, 64.0),
         Variant::R => (2048.0, 128.0),
     };
-    GeneratorConfig::with_widths(variant, 64, (64, 32), base, max).map_err(bad)
+    GeneratorConfig::with_widths(variant, 64, (64, 32), base, max).map_err(BenchError::setup)
 }
 
 pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchError> {
@@ -195,7 +193,7 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
     let sg3 = |v: Variant, size: i64| {
         GeneratorConfig::published(v, size)
             .map(Shape::Stylegan3)
-            .map_err(bad)
+            .map_err(BenchError::setup)
     };
     let sg2 = |size: i64| Shape::Stylegan2(stylegan2::GeneratorConfig::config_f(size));
     for (label, variant) in [("R fixture 64²", Variant::R), ("T fixture 64²", Variant::T)] {
@@ -229,7 +227,7 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
     }
     let mut profile_runs = profile(
         "stylegan3-R published 256²",
-        &GeneratorConfig::published(Variant::R, cpu_size).map_err(bad)?,
+        &GeneratorConfig::published(Variant::R, cpu_size).map_err(BenchError::setup)?,
         device,
         Kind::Float,
         1,
@@ -278,7 +276,7 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
         }
         profile_runs.extend(profile(
             "stylegan3-R published 1024²",
-            &GeneratorConfig::published(Variant::R, 1024).map_err(bad)?,
+            &GeneratorConfig::published(Variant::R, 1024).map_err(BenchError::setup)?,
             device,
             Kind::Half,
             8,
@@ -287,7 +285,7 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
         restyle.push(restyle_run(
             "IR-SE50 + stylegan3-R published 1024²",
             [64, 128, 256, 512],
-            &GeneratorConfig::published(Variant::R, 1024).map_err(bad)?,
+            &GeneratorConfig::published(Variant::R, 1024).map_err(BenchError::setup)?,
             3,
             device,
             Kind::Half,
