@@ -202,10 +202,7 @@ impl FrameSource for Cancellable<'_> {
     }
     fn frame(&self, index: usize) -> Result<RgbImage, VideoError> {
         if self.cancel.is_cancelled() {
-            return Err(VideoError::Frame {
-                index,
-                message: "cancelled".into(),
-            });
+            return Err(VideoError::Cancelled { index });
         }
         FrameSource::frame(self.inner, index)
     }

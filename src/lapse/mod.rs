@@ -267,3 +267,19 @@ impl Lapse {
         Ok(frame)
     }
 }
+
+/// A lapse is what the video encoders read: each frame rendered when they ask for it.
+impl crate::video::FrameSource for Lapse {
+    fn len(&self) -> usize {
+        Lapse::len(self)
+    }
+    fn size(&self) -> (u32, u32) {
+        Lapse::size(self)
+    }
+    fn frame(&self, index: usize) -> Result<RgbImage, crate::video::VideoError> {
+        Lapse::frame(self, index).map_err(|e| crate::video::VideoError::Frame {
+            index,
+            source: Box::new(e),
+        })
+    }
+}

@@ -19,9 +19,17 @@ pub enum VideoError {
         got: (u32, u32),
         expected: (u32, u32),
     },
-    #[error("cannot render frame {index}: {message}")]
-    Frame { index: usize, message: String },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot render frame {index}")]
+    Frame {
+        index: usize,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("frame {index} does not exist")]
+    NoFrame { index: usize },
+    #[error("the render was cancelled before frame {index}")]
+    Cancelled { index: usize },
+    #[error("cannot write {path}")]
     Write {
         path: String,
         source: std::io::Error,
@@ -61,21 +69,6 @@ pub trait FrameSource: Sync {
     fn frame(&self, index: usize) -> Result<RgbImage, VideoError>;
 }
 
-impl FrameSource for crate::lapse::Lapse {
-    fn len(&self) -> usize {
-        crate::lapse::Lapse::len(self)
-    }
-    fn size(&self) -> (u32, u32) {
-        crate::lapse::Lapse::size(self)
-    }
-    fn frame(&self, index: usize) -> Result<RgbImage, VideoError> {
-        crate::lapse::Lapse::frame(self, index).map_err(|e| VideoError::Frame {
-            index,
-            message: e.to_string(),
-        })
-    }
-}
-
 /// Frames already in memory (benchmarks, tests).
 impl FrameSource for Vec<RgbImage> {
     fn len(&self) -> usize {
@@ -85,10 +78,9 @@ impl FrameSource for Vec<RgbImage> {
         self.first().map_or((0, 0), |f| f.dimensions())
     }
     fn frame(&self, index: usize) -> Result<RgbImage, VideoError> {
-        self.get(index).cloned().ok_or(VideoError::Frame {
-            index,
-            message: "no such frame".into(),
-        })
+        self.get(index)
+            .cloned()
+            .ok_or(VideoError::NoFrame { index })
     }
 }
 
