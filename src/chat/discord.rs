@@ -108,6 +108,10 @@ struct Adapter {
     service: Arc<Service>,
     messages: Messages,
     ui: Mutex<HashMap<SessionKey, SessionUi>>,
+    /// One lock per session, held while its actions are performed: actions from a background
+    /// job (the review) and from an interaction (an age fix) reach Discord in the order the
+    /// conversation made them, so an edit never overtakes the post it edits.
+    in_order: Mutex<HashMap<SessionKey, Arc<tokio::sync::Mutex<()>>>>,
     max_photo_bytes: u64,
 }
 
@@ -138,6 +142,7 @@ pub async fn run(
         service: service.clone(),
         messages,
         ui: Mutex::new(HashMap::new()),
+        in_order: Mutex::new(HashMap::new()),
         max_photo_bytes: options.max_photo_bytes,
     });
     let intents = GatewayIntents::GUILD_MESSAGES
@@ -615,6 +620,8 @@ impl Adapter {
     }
 
     async fn perform(&self, key: &SessionKey, locale: &str, action: Action) {
+        let order = lock(&self.in_order).entry(key.clone()).or_default().clone();
+        let _turn = order.lock().await;
         match action {
             Action::Reply {
                 key: text_key,
