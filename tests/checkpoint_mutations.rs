@@ -141,9 +141,19 @@ fn tensors_of_the_wrong_shape_are_refused_never_a_panic() {
         ("g_small.safetensors", CheckpointKind::Stylegan2, 1),
         ("psp_small.safetensors", CheckpointKind::Psp, 9),
         ("e4e_small.safetensors", CheckpointKind::E4e, 23),
+        (
+            "sg3/sg3_r64_small_G_ema.safetensors",
+            CheckpointKind::Stylegan3,
+            3,
+        ),
+        (
+            "sg3/sg3_t64_small_G_ema.safetensors",
+            CheckpointKind::Stylegan3,
+            5,
+        ),
     ] {
         let tensors = tch::Tensor::read_safetensors(fixtures.join(file)).expect("fixture");
-        let path = dir.path().join(file);
+        let path = dir.path().join(file.replace('/', "_"));
         for (i, (name, tensor)) in tensors.iter().enumerate() {
             if i % every != 0 && name != "latent_avg" {
                 continue;
