@@ -3,29 +3,15 @@
 
 mod common;
 
+use common::parity::assert_close;
 use lifelapse::nets::e4e::E4eEncoder;
 use lifelapse::nets::import::{self, Checkpoint, CheckpointKind};
 use lifelapse::nets::psp::PspEncoder;
 use lifelapse::nets::tensor_set::TensorSet;
-use std::collections::BTreeMap;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind};
 
 fn read(name: &str) -> TensorSet {
-    let path = common::fixtures().join(name);
-    let tensors = Tensor::read_safetensors(&path).expect("read fixture");
-    TensorSet::new(tensors.into_iter().collect::<BTreeMap<_, _>>())
-}
-
-fn assert_close(name: &str, ours: &Tensor, reference: &Tensor, tolerance: f64) {
-    assert_eq!(ours.size(), reference.size(), "{name}: shapes differ");
-    let diff = (ours.to_kind(Kind::Double) - reference.to_kind(Kind::Double))
-        .abs()
-        .max()
-        .double_value(&[]);
-    assert!(
-        diff <= tolerance,
-        "{name}: max difference {diff:e} exceeds {tolerance:e}"
-    );
+    common::parity::tensors(&common::fixtures().join(name))
 }
 
 /// Through the import path: the encoder adds the average latent, the generator decodes.

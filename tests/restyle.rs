@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::parity::assert_close;
 use lifelapse::nets::generative::{Family, Generator};
 use lifelapse::nets::import::{self, Checkpoint, CheckpointKind};
 use lifelapse::nets::restyle::RestyleEncoder;
@@ -16,20 +17,7 @@ fn sg3(name: &str) -> PathBuf {
 }
 
 fn read(name: &str) -> TensorSet {
-    let tensors = Tensor::read_safetensors(sg3(name)).expect("read fixture");
-    TensorSet::new(tensors.into_iter().collect::<BTreeMap<_, _>>())
-}
-
-fn assert_close(name: &str, ours: &Tensor, reference: &Tensor, tolerance: f64) {
-    assert_eq!(ours.size(), reference.size(), "{name}: shapes differ");
-    let diff = (ours.to_kind(Kind::Double) - reference.to_kind(Kind::Double))
-        .abs()
-        .max()
-        .double_value(&[]);
-    assert!(
-        diff <= tolerance,
-        "{name}: max difference {diff:e} exceeds {tolerance:e}"
-    );
+    common::parity::tensors(&sg3(name))
 }
 
 /// The photos as the reference's dataset normalises them: (u8 / 255 − 0.5) / 0.5.

@@ -3,32 +3,14 @@
 
 mod common;
 
+use common::parity::assert_close;
 use lifelapse::nets::import::{self, CheckpointKind};
 use lifelapse::nets::stylegan2::{self, Generator, GeneratorConfig, RunOptions};
 use lifelapse::nets::tensor_set::TensorSet;
-use std::collections::BTreeMap;
 use tch::{Device, Kind, Tensor};
 
 fn read(name: &str) -> TensorSet {
-    let path = common::fixtures().join(name);
-    let tensors = Tensor::read_safetensors(&path).expect("read fixture");
-    TensorSet::new(tensors.into_iter().collect::<BTreeMap<_, _>>())
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.size(), b.size(), "shapes differ");
-    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
-        .abs()
-        .max()
-        .double_value(&[])
-}
-
-fn assert_close(name: &str, ours: &Tensor, reference: &Tensor, tolerance: f64) {
-    let diff = max_diff(ours, reference);
-    assert!(
-        diff <= tolerance,
-        "{name}: max difference {diff:e} exceeds {tolerance:e}"
-    );
+    common::parity::tensors(&common::fixtures().join(name))
 }
 
 /// The generator as a user gets it: through the import path, from the original `.pt`.

@@ -4,9 +4,9 @@
 
 mod common;
 
+use common::parity::{assert_close, max_diff};
 use lifelapse::nets::stylegan3::{self, Design, Generator, GeneratorConfig, Variant};
 use lifelapse::nets::tensor_set::TensorSet;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tch::{Device, Kind, Tensor};
 
@@ -15,8 +15,7 @@ fn sg3(name: &str) -> PathBuf {
 }
 
 fn read(name: &str) -> TensorSet {
-    let tensors = Tensor::read_safetensors(sg3(name)).expect("read fixture");
-    TensorSet::new(tensors.into_iter().collect::<BTreeMap<_, _>>())
+    common::parity::tensors(&sg3(name))
 }
 
 /// The JSON metadata entry `key` of a safetensors fixture.
@@ -29,22 +28,6 @@ fn metadata(name: &str, key: &str) -> serde_json::Value {
         .and_then(|m| m.get(key))
         .expect(key);
     serde_json::from_str(text).expect("json")
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.size(), b.size(), "shapes differ");
-    (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
-        .abs()
-        .max()
-        .double_value(&[])
-}
-
-fn assert_close(name: &str, ours: &Tensor, reference: &Tensor, tolerance: f64) {
-    let diff = max_diff(ours, reference);
-    assert!(
-        diff <= tolerance,
-        "{name}: max difference {diff:e} exceeds {tolerance:e}"
-    );
 }
 
 /// The `G_ema` state dict as the fixture stores it, and its config read from the tensors with
@@ -196,17 +179,20 @@ fn filter_ops_match_the_reference() {
             (None, "op.flrelu_out_noclamp"),
         ] {
             let reference = get(key);
+            let activation = stylegan3::Activation {
+                up: 4,
+                down: 2,
+                padding,
+                gain: std::f64::consts::SQRT_2,
+                slope: 0.2,
+                clamp,
+            };
             let ours = stylegan3::filtered_lrelu(
                 get("op.flrelu_x"),
                 Some(get("op.flrelu_fu")),
                 Some(get("op.flrelu_fd")),
                 get("op.flrelu_b"),
-                4,
-                2,
-                padding,
-                std::f64::consts::SQRT_2,
-                0.2,
-                clamp,
+                &activation,
             );
             let absmax = reference.abs().max().double_value(&[]);
             assert_close(&format!("{stem} {key}"), &ours, reference, 1e-6 * absmax);

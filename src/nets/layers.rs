@@ -117,6 +117,37 @@ pub fn separable_conv2d_same(
         .conv2d(pointwise, Some(bias), [1, 1], [0, 0], [1, 1], 1)
 }
 
+/// Equalised-learning-rate linear layer (StyleGAN2's and StyleGAN3's fully connected layers):
+/// weights are stored divided by the learning-rate multiplier and scaled by `lr / √fan-in` at
+/// run time, biases by `lr`; the scales are folded in once here.
+pub struct EqualLinear {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+impl EqualLinear {
+    pub fn new(
+        t: &super::tensor_set::TensorSet,
+        name: &str,
+        (c_in, c_out): (i64, i64),
+        lr_mul: f64,
+        device: tch::Device,
+        kind: tch::Kind,
+    ) -> Result<Self, super::tensor_set::TensorSetError> {
+        let float = tch::Kind::Float;
+        let w = t.take(&format!("{name}.weight"), &[c_out, c_in], device, float)?;
+        let b = t.take(&format!("{name}.bias"), &[c_out], device, float)?;
+        Ok(Self {
+            weight: (w * (lr_mul / (c_in as f64).sqrt())).to_kind(kind),
+            bias: (b * lr_mul).to_kind(kind),
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        x.linear(&self.weight, Some(&self.bias))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@
 //! fp16 fast on a GPU.
 
 use super::cuda_kernels::{EpilogueInput, EpilogueKernels};
+use super::layers::EqualLinear;
 use super::tensor_set::{TensorSet, TensorSetError};
 use tch::{Device, Kind, Tensor};
 
@@ -185,40 +186,6 @@ fn blur_kernel(gain: f64) -> Tensor {
     (&k2 / k2.sum(Kind::Float)) * gain
 }
 
-/// Equalised-learning-rate linear layer, with its runtime scale folded into the stored weight.
-struct EqualLinear {
-    weight: Tensor,
-    bias: Tensor,
-}
-
-impl EqualLinear {
-    fn new(
-        t: &TensorSet,
-        name: &str,
-        c_in: i64,
-        c_out: i64,
-        lr_mul: f64,
-        device: Device,
-        kind: Kind,
-    ) -> Result<Self, TensorSetError> {
-        let w = t.take(
-            &format!("{name}.weight"),
-            &[c_out, c_in],
-            device,
-            Kind::Float,
-        )?;
-        let b = t.take(&format!("{name}.bias"), &[c_out], device, Kind::Float)?;
-        Ok(Self {
-            weight: (w * (lr_mul / (c_in as f64).sqrt())).to_kind(kind),
-            bias: (b * lr_mul).to_kind(kind),
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Tensor {
-        x.linear(&self.weight, Some(&self.bias))
-    }
-}
-
 /// Leaky ReLU (slope 0.2) after a per-channel bias, times √2.
 fn fused_lrelu(x: &Tensor, bias: &Tensor) -> Tensor {
     let mut shape = vec![1, bias.size()[0]];
@@ -370,8 +337,7 @@ impl ModulatedConv {
             modulation: EqualLinear::new(
                 t,
                 &format!("{name}.modulation"),
-                style_dim,
-                c_in,
+                (style_dim, c_in),
                 1.0,
                 device,
                 kind,
@@ -687,8 +653,7 @@ impl Generator {
                 EqualLinear::new(
                     t,
                     &format!("style.{i}"),
-                    sd,
-                    sd,
+                    (sd, sd),
                     config.lr_mlp,
                     device,
                     kind,

@@ -14,6 +14,7 @@
 //! published ones, a checkpoint that stores its constructor arguments (NVIDIA's pickles do) has
 //! them read, and the derived sizes are checked against the sizes the layer names carry.
 
+use super::layers::EqualLinear;
 use super::tensor_set::{TensorSet, TensorSetError};
 use std::f64::consts::{PI, SQRT_2};
 use tch::{Device, Kind, Tensor};
@@ -668,50 +669,48 @@ fn upsample_axis(x: &Tensor, f: &Tensor, up: i64, axis: usize, pads: (i64, i64))
     }
 }
 
-/// Bias, up-sampling filter, leaky ReLU (times `gain`, clamped), down-sampling filter.
-#[allow(clippy::too_many_arguments)]
+/// How a filtered leaky ReLU resamples and activates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Activation {
+    pub up: i64,
+    pub down: i64,
+    /// Padding before the up-sampling filter, [x0, x1, y0, y1]; negative crops.
+    pub padding: [i64; 4],
+    pub gain: f64,
+    /// 1 for a linear layer.
+    pub slope: f64,
+    pub clamp: Option<f64>,
+}
+
+/// Bias, up-sampling filter, leaky ReLU (times the gain, clamped), down-sampling filter.
 pub fn filtered_lrelu(
     x: &Tensor,
     fu: Option<&Tensor>,
     fd: Option<&Tensor>,
     bias: &Tensor,
-    up: i64,
-    down: i64,
-    padding: [i64; 4],
-    gain: f64,
-    slope: f64,
-    clamp: Option<f64>,
+    a: &Activation,
 ) -> Tensor {
     let c = x.size()[1];
-    let fu = fu.map(|f| depthwise_filter(f, (up * up) as f64, false, c));
+    let fu = fu.map(|f| depthwise_filter(f, (a.up * a.up) as f64, false, c));
     let fd = fd.map(|f| depthwise_filter(f, 1.0, false, c));
-    filtered_lrelu_prepared(
-        x,
-        fu.as_ref(),
-        fd.as_ref(),
-        bias,
+    filtered_lrelu_prepared(x, fu.as_ref(), fd.as_ref(), bias, a)
+}
+
+fn filtered_lrelu_prepared(
+    x: &Tensor,
+    fu: Option<&Tensor>,
+    fd: Option<&Tensor>,
+    bias: &Tensor,
+    a: &Activation,
+) -> Tensor {
+    let Activation {
         up,
         down,
         padding,
         gain,
         slope,
         clamp,
-    )
-}
-
-#[allow(clippy::too_many_arguments)]
-fn filtered_lrelu_prepared(
-    x: &Tensor,
-    fu: Option<&Tensor>,
-    fd: Option<&Tensor>,
-    bias: &Tensor,
-    up: i64,
-    down: i64,
-    padding: [i64; 4],
-    gain: f64,
-    slope: f64,
-    clamp: Option<f64>,
-) -> Tensor {
+    } = *a;
     let x = x + bias.view([1, -1, 1, 1]);
     let up_sampled = upfirdn2d_prepared(&x, fu, up, 1, padding);
     // The up-sampled map is the largest tensor of the layer: the activation makes one copy of
@@ -732,42 +731,9 @@ fn filtered_lrelu_prepared(
     upfirdn2d_prepared(&x, fd, 1, down, [0; 4])
 }
 
-/// A fully connected layer with its equalised-learning-rate scale folded into the weights.
-struct FullyConnected {
-    weight: Tensor,
-    bias: Tensor,
-}
-
-impl FullyConnected {
-    fn new(
-        t: &TensorSet,
-        name: &str,
-        c_in: i64,
-        c_out: i64,
-        lr: f64,
-        device: Device,
-    ) -> Result<Self, TensorSetError> {
-        let w = t.take(
-            &format!("{name}.weight"),
-            &[c_out, c_in],
-            device,
-            Kind::Float,
-        )?;
-        let b = t.take(&format!("{name}.bias"), &[c_out], device, Kind::Float)?;
-        Ok(Self {
-            weight: w * (lr / (c_in as f64).sqrt()),
-            bias: b * lr,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Tensor {
-        x.linear(&self.weight, Some(&self.bias))
-    }
-}
-
 /// z → w: normalise z's second moment, then fully connected layers with leaky ReLU.
 struct MappingNetwork {
-    layers: Vec<FullyConnected>,
+    layers: Vec<EqualLinear>,
     w_avg: Tensor,
 }
 
@@ -776,13 +742,13 @@ impl MappingNetwork {
         let layers = (0..c.mapping_layers)
             .map(|i| {
                 let c_in = if i == 0 { c.z_dim } else { c.w_dim };
-                FullyConnected::new(
+                EqualLinear::new(
                     t,
                     &format!("mapping.fc{i}"),
-                    c_in,
-                    c.w_dim,
+                    (c_in, c.w_dim),
                     c.design.mapping_lr,
                     device,
+                    Kind::Float,
                 )
             })
             .collect::<Result<_, _>>()?;
@@ -802,7 +768,7 @@ impl MappingNetwork {
 
 /// Fourier features, rotated and translated by an affine map of the first w.
 struct SynthesisInput {
-    affine: FullyConnected,
+    affine: EqualLinear,
     /// [C, C], already times 1/√C.
     weight: Tensor,
     /// [3, 3]: the user transform, applied after the learnt one.
@@ -831,7 +797,14 @@ impl SynthesisInput {
             }
         };
         Ok(Self {
-            affine: FullyConnected::new(t, &format!("{p}.affine"), c.w_dim, 4, 1.0, device)?,
+            affine: EqualLinear::new(
+                t,
+                &format!("{p}.affine"),
+                (c.w_dim, 4),
+                1.0,
+                device,
+                Kind::Float,
+            )?,
             weight: weight / (ch as f64).sqrt(),
             transform: transform.to_device(device).to_kind(Kind::Float),
             freqs: t.take(&format!("{p}.freqs"), &[ch, 2], device, Kind::Float)?,
@@ -924,7 +897,7 @@ impl SynthesisInput {
 /// A modulated convolution and its filtered leaky ReLU.
 struct SynthesisLayer {
     plan: LayerPlan,
-    affine: FullyConnected,
+    affine: EqualLinear,
     /// [O, I, k, k]; normalised per output channel where the layer demodulates.
     weight: Tensor,
     /// [O, I]: Σ over the kernel of weight², for the demodulation factors.
@@ -936,7 +909,7 @@ struct SynthesisLayer {
     style_gain: f64,
     up_filter: Option<Tensor>,
     down_filter: Option<Tensor>,
-    clamp: Option<f64>,
+    activation: Activation,
 }
 
 impl SynthesisLayer {
@@ -984,7 +957,14 @@ impl SynthesisLayer {
             (w, Some(sq))
         };
         Ok(Self {
-            affine: FullyConnected::new(t, &format!("{p}.affine"), c.w_dim, ci, 1.0, device)?,
+            affine: EqualLinear::new(
+                t,
+                &format!("{p}.affine"),
+                (c.w_dim, ci),
+                1.0,
+                device,
+                Kind::Float,
+            )?,
             weight: weight.to_kind(kind),
             weight_sq,
             bias: t.take(&format!("{p}.bias"), &[co], device, kind)?,
@@ -996,7 +976,15 @@ impl SynthesisLayer {
             },
             up_filter: filter("up_filter", plan.up_taps, false, up_gain)?,
             down_filter: filter("down_filter", plan.down_taps, plan.down_radial, 1.0)?,
-            clamp: c.design.conv_clamp,
+            activation: Activation {
+                up: plan.up,
+                down: plan.down,
+                padding: plan.padding,
+                // The layer to RGB is linear.
+                gain: if plan.to_rgb { 1.0 } else { SQRT_2 },
+                slope: if plan.to_rgb { 1.0 } else { 0.2 },
+                clamp: c.design.conv_clamp,
+            },
             plan: plan.clone(),
         })
     }
@@ -1036,22 +1024,12 @@ impl SynthesisLayer {
 
     /// Bias and filtered leaky ReLU (linear for the layer to RGB).
     fn activation(&self, y: &Tensor) -> Tensor {
-        let (gain, slope) = if self.plan.to_rgb {
-            (1.0, 1.0)
-        } else {
-            (SQRT_2, 0.2)
-        };
         filtered_lrelu_prepared(
             y,
             self.up_filter.as_ref(),
             self.down_filter.as_ref(),
             &self.bias,
-            self.plan.up,
-            self.plan.down,
-            self.plan.padding,
-            gain,
-            slope,
-            self.clamp,
+            &self.activation,
         )
     }
 }

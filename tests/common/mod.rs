@@ -4,6 +4,8 @@
 #[allow(unused_imports)]
 pub use lifelapse_test_support::http as fake_http;
 
+pub mod parity;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
