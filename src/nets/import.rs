@@ -592,7 +592,7 @@ fn canonical(
                 .or(asked.filter(|k| k.has_encoder()))
                 .ok_or_else(|| {
                     ImportError::Unrecognised(
-                        "the checkpoint holds an encoder but does not say which; pass --kind psp or --kind e4e".into(),
+                        "the checkpoint holds an encoder but does not say which; pass --kind psp, e4e or restyle".into(),
                     )
                 })?
         }
