@@ -19,6 +19,7 @@ use super::intake;
 use super::jobs::STORED;
 use super::lock;
 use super::service::{Outgoing, Service};
+use super::turns::Turns;
 use crate::store::SessionKey;
 use serenity::all::{ActionRowComponent, Attachment, Http};
 use serenity::all::{
@@ -108,10 +109,9 @@ struct Adapter {
     service: Arc<Service>,
     messages: Messages,
     ui: Mutex<HashMap<SessionKey, SessionUi>>,
-    /// One lock per session, held while its actions are performed: actions from a background
-    /// job (the review) and from an interaction (an age fix) reach Discord in the order the
-    /// conversation made them, so an edit never overtakes the post it edits.
-    in_order: Mutex<HashMap<SessionKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// A session's actions (from a background job's outbox and from an interaction) reach
+    /// Discord in the order the conversation made them.
+    turns: Turns,
     max_photo_bytes: u64,
 }
 
@@ -142,7 +142,7 @@ pub async fn run(
         service: service.clone(),
         messages,
         ui: Mutex::new(HashMap::new()),
-        in_order: Mutex::new(HashMap::new()),
+        turns: Turns::default(),
         max_photo_bytes: options.max_photo_bytes,
     });
     let intents = GatewayIntents::GUILD_MESSAGES
@@ -620,8 +620,7 @@ impl Adapter {
     }
 
     async fn perform(&self, key: &SessionKey, locale: &str, action: Action) {
-        let order = lock(&self.in_order).entry(key.clone()).or_default().clone();
-        let _turn = order.lock().await;
+        let _turn = self.turns.take(key).await;
         match action {
             Action::Reply {
                 key: text_key,

@@ -13,6 +13,7 @@ pub mod queue;
 pub mod serve;
 pub mod service;
 pub mod telegram;
+pub mod turns;
 
 /// Locks a mutex, taking it over if a panicked job poisoned it: one failed job must not take
 /// the chat service down with it.

@@ -17,6 +17,7 @@ use super::intake;
 use super::jobs::STORED;
 use super::lock;
 use super::service::{Outgoing, Service};
+use super::turns::Turns;
 use crate::store::SessionKey;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -99,6 +100,9 @@ struct Adapter {
     service: Arc<Service>,
     messages: Messages,
     ui: Mutex<HashMap<SessionKey, SessionUi>>,
+    /// A session's actions (from a background job's outbox and from the user's updates) reach
+    /// Telegram in the order the conversation made them.
+    turns: Turns,
     username: String,
     max_photo_bytes: u64,
 }
@@ -123,6 +127,7 @@ pub async fn run(
         service: service.clone(),
         messages,
         ui: Mutex::new(HashMap::new()),
+        turns: Turns::default(),
         username,
         max_photo_bytes: options.max_photo_bytes,
     });
@@ -574,6 +579,7 @@ impl Adapter {
 
     /// Carries out one action in the session's chat.
     async fn perform(&self, key: &SessionKey, locale: &str, action: Action) {
+        let _turn = self.turns.take(key).await;
         let chat = ChatId(key.chat);
         match action {
             Action::Reply {
