@@ -11,7 +11,7 @@ mod resident;
 pub use resident::Resident;
 
 use crate::leaves::cancel::CancelToken;
-use crate::nets::generative::Generator;
+use crate::nets::generative::{Family, Generator, Shape};
 use crate::nets::import::{Checkpoint, Encoder, ImportError};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -180,9 +180,16 @@ fn kind_for(options: &EngineOptions) -> Kind {
 
 /// Frames per batch so that the largest activations of a batch stay within the budget: the
 /// output resolution at the narrowest width (≥ 32 channels), a few tensors alive at once.
-pub fn generator_batch(resolution: i64, kind: Kind, budget: u64) -> usize {
+/// StyleGAN3 applies its leaky ReLU at twice the sampling rate along each axis, so its largest
+/// maps hold four times the samples.
+pub fn generator_batch(shape: &Shape, kind: Kind, budget: u64) -> usize {
+    let resolution = shape.resolution();
     let bytes_per_value = if kind == Kind::Half { 2 } else { 4 };
-    let per_frame = (resolution * resolution * 64 * 6 * bytes_per_value).max(1) as u64;
+    let up_sampled = match shape.family() {
+        Family::Stylegan2 => 1,
+        Family::Stylegan3 => 4,
+    };
+    let per_frame = (resolution * resolution * 64 * 6 * bytes_per_value * up_sampled).max(1) as u64;
     (budget / per_frame).clamp(1, 64) as usize
 }
 
@@ -199,7 +206,11 @@ impl Engine {
         let resolution = checkpoint.resolution();
         let n_latent = checkpoint.generator_shape.n_latent() as i64;
         let style_dim = checkpoint.generator_shape.style_dim();
-        let batch = generator_batch(resolution, kind_for(&options), options.memory_budget);
+        let batch = generator_batch(
+            &checkpoint.generator_shape,
+            kind_for(&options),
+            options.memory_budget,
+        );
         let worker_stats = stats.clone();
         std::thread::Builder::new()
             .name("lifelapse-inference".into())
@@ -329,7 +340,7 @@ fn worker(
     stats: &EngineStats,
 ) {
     let _guard = tch::no_grad_guard();
-    let batch = generator_batch(generator.resolution(), kind, options.memory_budget);
+    let batch = generator_batch(&generator.shape(), kind, options.memory_budget);
     while let Ok(first) = queue.recv() {
         let mut waiting = vec![first];
         waiting.extend(queue.try_iter());
@@ -522,5 +533,31 @@ impl From<EngineError> for crate::lapse::LapseError {
             EngineError::Cancelled => Self::Cancelled,
             other => Self::Inference(Box::new(other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nets::{stylegan2, stylegan3};
+
+    #[test]
+    fn a_stylegan3_batch_leaves_room_for_its_up_sampled_maps() {
+        let budget = 2 << 30;
+        let sg2 = Shape::Stylegan2(stylegan2::GeneratorConfig::config_f(1024));
+        let sg3 = Shape::Stylegan3(
+            stylegan3::GeneratorConfig::published(stylegan3::Variant::R, 1024).expect("config"),
+        );
+        let (a, b) = (
+            generator_batch(&sg2, Kind::Half, budget),
+            generator_batch(&sg3, Kind::Half, budget),
+        );
+        assert_eq!((a, b), (2, 1));
+        // Four times the budget gives StyleGAN3 the batch StyleGAN2 gets.
+        assert_eq!(
+            generator_batch(&sg3, Kind::Half, 16 << 30),
+            generator_batch(&sg2, Kind::Half, 4 << 30)
+        );
+        assert_eq!(generator_batch(&sg3, Kind::Half, 16 << 30), 5);
     }
 }
