@@ -8,7 +8,7 @@ use super::BenchError;
 use crate::nets::generative::{Generator, Shape};
 use crate::nets::restyle::{self, RestyleEncoder};
 use crate::nets::stylegan2;
-use crate::nets::stylegan3::{GeneratorConfig, Variant};
+use crate::nets::stylegan3::{self, GeneratorConfig, Variant};
 use serde::Serialize;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -105,12 +105,8 @@ fn profile(
     runs: usize,
 ) -> Result<Vec<StepShare>, BenchError> {
     let _guard = tch::no_grad_guard();
-    let shape = Shape::Stylegan3(config.clone());
-    let Generator::Stylegan3(g) = random_generator(&shape, device, kind)? else {
-        return Err(BenchError::Input(
-            "a StyleGAN3 shape built another generator".into(),
-        ));
-    };
+    let g = stylegan3::Generator::new(&config.random_weights(7), config, device, kind)
+        .map_err(BenchError::setup)?;
     let z = Tensor::randn([batch, config.z_dim], (Kind::Float, device));
     let w_plus = g
         .mapping(&z)

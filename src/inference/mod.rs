@@ -340,7 +340,7 @@ fn worker(
     stats: &EngineStats,
 ) {
     let _guard = tch::no_grad_guard();
-    let batch = generator_batch(&generator.shape(), kind, options.memory_budget);
+    let batch = generator_batch(generator.shape(), kind, options.memory_budget);
     while let Ok(first) = queue.recv() {
         let mut waiting = vec![first];
         waiting.extend(queue.try_iter());

@@ -104,7 +104,12 @@ impl Shape {
 }
 
 /// A generator of either family, ready on one device in one precision.
-pub enum Generator {
+pub struct Generator {
+    shape: Shape,
+    net: Net,
+}
+
+enum Net {
     Stylegan2(Box<stylegan2::Generator>),
     Stylegan3(Box<stylegan3::Generator>),
 }
@@ -116,49 +121,37 @@ impl Generator {
         device: Device,
         kind: Kind,
     ) -> Result<Self, TensorSetError> {
-        Ok(match shape {
+        let net = match shape {
             Shape::Stylegan2(c) => {
-                Self::Stylegan2(Box::new(stylegan2::Generator::new(t, c, device, kind)?))
+                Net::Stylegan2(Box::new(stylegan2::Generator::new(t, c, device, kind)?))
             }
             Shape::Stylegan3(c) => {
-                Self::Stylegan3(Box::new(stylegan3::Generator::new(t, c, device, kind)?))
+                Net::Stylegan3(Box::new(stylegan3::Generator::new(t, c, device, kind)?))
             }
+        };
+        Ok(Self {
+            shape: shape.clone(),
+            net,
         })
     }
 
-    pub fn shape(&self) -> Shape {
-        match self {
-            Generator::Stylegan2(g) => Shape::Stylegan2(g.config().clone()),
-            Generator::Stylegan3(g) => Shape::Stylegan3(g.config().clone()),
-        }
+    pub fn shape(&self) -> &Shape {
+        &self.shape
     }
 
     pub fn resolution(&self) -> i64 {
-        match self {
-            Generator::Stylegan2(g) => g.config().size,
-            Generator::Stylegan3(g) => g.config().resolution,
-        }
+        self.shape.resolution()
     }
 
     pub fn n_latent(&self) -> usize {
-        match self {
-            Generator::Stylegan2(g) => g.config().n_latent(),
-            Generator::Stylegan3(g) => g.config().num_ws(),
-        }
-    }
-
-    pub fn device(&self) -> Device {
-        match self {
-            Generator::Stylegan2(g) => g.device(),
-            Generator::Stylegan3(g) => g.device(),
-        }
+        self.shape.n_latent()
     }
 
     /// z [N, z_dim] → w [N, w_dim].
     pub fn mapping(&self, z: &Tensor) -> Tensor {
-        match self {
-            Generator::Stylegan2(g) => g.mapping(z),
-            Generator::Stylegan3(g) => g.mapping(z),
+        match &self.net {
+            Net::Stylegan2(g) => g.mapping(z),
+            Net::Stylegan3(g) => g.mapping(z),
         }
     }
 
@@ -169,16 +162,17 @@ impl Generator {
 
     /// W+ [N, n_latent, w_dim] → images [N, 3, H, W], raw (about −1…1, not clamped).
     pub fn synthesis(&self, w_plus: &Tensor) -> Tensor {
-        match self {
-            Generator::Stylegan2(g) => g.synthesis(w_plus),
-            Generator::Stylegan3(g) => g.synthesis(w_plus),
+        match &self.net {
+            Net::Stylegan2(g) => g.synthesis(w_plus),
+            Net::Stylegan3(g) => g.synthesis(w_plus),
         }
     }
 
-    pub fn stylegan2(&self) -> Option<&stylegan2::Generator> {
-        match self {
-            Generator::Stylegan2(g) => Some(g),
-            Generator::Stylegan3(_) => None,
+    /// The StyleGAN3 network itself (for what only it has: input transforms, its profile).
+    pub fn stylegan3(&self) -> Option<&stylegan3::Generator> {
+        match &self.net {
+            Net::Stylegan3(g) => Some(g),
+            Net::Stylegan2(_) => None,
         }
     }
 }
