@@ -818,15 +818,16 @@ impl SynthesisInput {
         self.affine.forward(w)
     }
 
-    /// w [N, w_dim] → features [N, C, size, size]; `transform` [3, 3] or [N, 3, 3] replaces the
-    /// stored one.
-    fn forward(&self, w: &Tensor, transform: Option<&Tensor>) -> Tensor {
-        let n = w.size()[0];
-        let dev = w.device();
+    /// The affine output of w [N, 4] → features [N, C, size, size]; `transform` [3, 3] or
+    /// [N, 3, 3] replaces the stored one.
+    fn features(&self, affine: &Tensor, transform: Option<&Tensor>) -> Tensor {
+        let n = affine.size()[0];
+        let dev = affine.device();
         let opts = (Kind::Float, dev);
-        let t = self.affine(w);
-        let t = &t
-            / t.narrow(1, 0, 2)
+        // Rotation normalised to unit length.
+        let t = affine
+            / affine
+                .narrow(1, 0, 2)
                 .square()
                 .sum_dim_intlist([1i64].as_slice(), true, Kind::Float)
                 .sqrt();
@@ -993,16 +994,13 @@ impl SynthesisLayer {
         self.affine.forward(w)
     }
 
-    /// Modulation on the activations: scale the input channels by the style, convolve with the
-    /// shared weight, scale the output channels by the demodulation factor — the same
-    /// arithmetic as a per-sample weight, as one ordinary batched convolution.
-    fn forward(&self, x: &Tensor, w: &Tensor) -> Tensor {
-        self.activation(&self.modulated_conv(x, w))
-    }
-
-    fn modulated_conv(&self, x: &Tensor, w: &Tensor) -> Tensor {
+    /// Modulation on the activations, by `styles` (this layer's [`SynthesisLayer::styles`]):
+    /// scale the input channels by the style, convolve with the shared weight, scale the output
+    /// channels by the demodulation factor — the same arithmetic as a per-sample weight, as one
+    /// ordinary batched convolution.
+    fn modulated_conv(&self, x: &Tensor, styles: &Tensor) -> Tensor {
         let kind = x.kind();
-        let mut s = self.styles(w) * self.style_gain;
+        let mut s = styles * self.style_gain;
         if self.weight_sq.is_some() {
             // Normalised over the whole batch, as the reference does (demodulation cancels the
             // scale; it keeps low-precision values in range).
@@ -1113,13 +1111,12 @@ impl Generator {
     /// to see where the time goes).
     pub fn synthesis_profiled(&self, w_plus: &Tensor, mut step: impl FnMut(&str)) -> Tensor {
         let ws = w_plus.to_device(self.device).to_kind(Kind::Float);
-        let mut x = self
-            .input
-            .forward(&ws.select(1, 0), None)
-            .to_kind(self.kind);
+        let affine = self.input.affine(&ws.select(1, 0));
+        let mut x = self.input.features(&affine, None).to_kind(self.kind);
         step("input");
         for (i, layer) in self.layers.iter().enumerate() {
-            let y = layer.modulated_conv(&x, &ws.select(1, i as i64 + 1));
+            let styles = layer.styles(&ws.select(1, i as i64 + 1));
+            let y = layer.modulated_conv(&x, &styles);
             step("conv");
             x = layer.activation(&y);
             step("filter");
@@ -1142,14 +1139,15 @@ impl Generator {
         mut f: impl FnMut(&str, &Tensor),
     ) -> Tensor {
         let ws = w_plus.to_device(self.device).to_kind(Kind::Float);
-        let w0 = ws.select(1, 0);
-        f("input.affine", &self.input.affine(&w0));
-        let mut x = self.input.forward(&w0, transform).to_kind(self.kind);
+        let affine = self.input.affine(&ws.select(1, 0));
+        f("input.affine", &affine);
+        let mut x = self.input.features(&affine, transform).to_kind(self.kind);
         f("input", &x);
+        // Each layer's styles are computed once, for the trace and the layer alike.
         for (i, layer) in self.layers.iter().enumerate() {
-            let w = ws.select(1, i as i64 + 1);
-            f(&format!("styles.{}", layer.plan.name), &layer.styles(&w));
-            x = layer.forward(&x, &w);
+            let styles = layer.styles(&ws.select(1, i as i64 + 1));
+            f(&format!("styles.{}", layer.plan.name), &styles);
+            x = layer.activation(&layer.modulated_conv(&x, &styles));
             f(&layer.plan.name, &x);
         }
         (x * self.config.design.output_scale).to_kind(Kind::Float)
