@@ -16,6 +16,7 @@ pub struct Config {
     pub gif: GifConfig,
     pub crawl: CrawlConfig,
     pub chat: ChatConfig,
+    pub cluster: ClusterConfig,
     pub telegram: TelegramConfig,
     pub discord: DiscordConfig,
 }
@@ -49,6 +50,29 @@ impl Default for ChatConfig {
             queue_capacity: 20,
             render_workers: 1,
             metrics_addr: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+/// Running beyond one machine: sessions, files and jobs on a NATS server with JetStream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// The NATS server (`nats://host:4222`); empty: one process, sessions in sled.
+    pub nats_url: String,
+    /// Seconds a job may go without word from its worker before another worker gets it (a
+    /// working worker says it is alive three times in that time).
+    pub ack_wait_s: u32,
+    /// Deliveries of one job before it is given up and its user told.
+    pub max_deliver: u32,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            nats_url: String::new(),
+            ack_wait_s: 30,
+            max_deliver: 3,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod album;
 pub mod bench;
 pub mod chain;
 pub mod chat;
+pub mod cluster;
 pub mod config;
 pub mod crawl;
 pub mod eval;

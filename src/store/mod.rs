@@ -5,6 +5,11 @@
 //! sled 0.34 is its stable line, but its own README calls it beta: every value is wrapped in
 //! a versioned envelope, every change is flushed before it is acknowledged, and photo bytes
 //! live as plain content-addressed files in the data directory, not in the database.
+//!
+//! Beyond one machine, [`nats::NatsStore`] keeps the same envelopes in a JetStream key-value
+//! bucket and the files in its object store.
+
+pub mod nats;
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -19,6 +24,10 @@ pub enum StoreError {
     NewerSchema { key: String, found: u32, known: u32 },
     #[error("stored value {key} is damaged: {message}")]
     Damaged { key: String, message: String },
+    #[error("session {0} changed again and again while it was being saved")]
+    Busy(String),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("file store {path}")]
     Files {
         path: PathBuf,
@@ -40,6 +49,22 @@ impl SessionKey {
     pub fn db_key(&self) -> String {
         format!("{}/{}/{}", self.platform, self.chat, self.user)
     }
+
+    /// The key a [`SessionKey::db_key`] names (None for anything else).
+    pub fn from_db_key(text: &str) -> Option<Self> {
+        let mut parts = text.rsplitn(3, '/');
+        let (user, chat, platform) = (parts.next()?, parts.next()?, parts.next()?);
+        Some(Self {
+            platform: platform.to_string(),
+            chat: chat.parse().ok()?,
+            user: user.parse().ok()?,
+        })
+    }
+}
+
+/// Whether `hash` is what a content hash can be (and so never a path).
+fn is_content_hash(hash: &str) -> bool {
+    hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// What the store keeps for each session: any serde value with a schema version, bumped
@@ -65,12 +90,57 @@ struct Stored<V> {
     files: BTreeSet<String>,
 }
 
+impl<V: Versioned> Stored<V> {
+    fn new(value: V) -> Self {
+        Self {
+            version: V::SCHEMA_VERSION,
+            updated: now(),
+            value,
+            files: BTreeSet::new(),
+        }
+    }
+
+    /// Reads an envelope, refusing one written by a newer program rather than misreading it.
+    fn decode(key: &SessionKey, bytes: &[u8]) -> Result<Self, StoreError> {
+        let k = key.db_key();
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| StoreError::Damaged {
+                key: k.clone(),
+                message: e.to_string(),
+            })?;
+        let version = value["version"].as_u64().unwrap_or(0) as u32;
+        let known = V::SCHEMA_VERSION;
+        if version > known {
+            return Err(StoreError::NewerSchema {
+                key: k,
+                found: version,
+                known,
+            });
+        }
+        serde_json::from_value(value).map_err(|e| StoreError::Damaged {
+            key: k,
+            message: e.to_string(),
+        })
+    }
+
+    fn encode(&self, key: &SessionKey) -> Result<Vec<u8>, StoreError> {
+        serde_json::to_vec(self).map_err(|e| StoreError::Damaged {
+            key: key.db_key(),
+            message: e.to_string(),
+        })
+    }
+}
+
 /// What the chat service needs from storage: a session's value `V` by key, file bytes (photos,
 /// contact sheets, videos) by hash.
 pub trait SessionStore<V: Versioned>: Send + Sync {
     fn load(&self, key: &SessionKey) -> Result<Option<V>, StoreError>;
     /// Saves and flushes: once this returns, a crash loses nothing.
     fn save(&self, key: &SessionKey, value: &V) -> Result<(), StoreError>;
+    /// Changes the session's value in one step and returns it as saved: `change` edits the
+    /// stored value (the default for a new session). When another process changed the session
+    /// meanwhile, `change` runs again on the newer value, so no one's change is overwritten.
+    fn update(&self, key: &SessionKey, change: &mut dyn FnMut(&mut V)) -> Result<V, StoreError>;
     /// Stores a file's bytes (a photo, a contact sheet, a video) for a session; returns their
     /// content hash.
     fn put_file(&self, key: &SessionKey, bytes: &[u8]) -> Result<String, StoreError>;
@@ -124,46 +194,20 @@ impl<V: Versioned> SledStore<V> {
     }
 
     fn read(&self, key: &SessionKey) -> Result<Option<Stored<V>>, StoreError> {
-        let k = key.db_key();
-        let Some(bytes) = self.sessions.get(&k)? else {
-            return Ok(None);
-        };
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| StoreError::Damaged {
-                key: k.clone(),
-                message: e.to_string(),
-            })?;
-        let version = value["version"].as_u64().unwrap_or(0) as u32;
-        let known = V::SCHEMA_VERSION;
-        if version > known {
-            return Err(StoreError::NewerSchema {
-                key: k,
-                found: version,
-                known,
-            });
+        match self.sessions.get(key.db_key())? {
+            Some(bytes) => Stored::decode(key, &bytes).map(Some),
+            None => Ok(None),
         }
-        serde_json::from_value(value)
-            .map(Some)
-            .map_err(|e| StoreError::Damaged {
-                key: k,
-                message: e.to_string(),
-            })
     }
 
     fn write(&self, key: &SessionKey, stored: &Stored<V>) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(stored).map_err(|e| StoreError::Damaged {
-            key: key.db_key(),
-            message: e.to_string(),
-        })?;
-        self.sessions.insert(key.db_key(), bytes)?;
+        self.sessions.insert(key.db_key(), stored.encode(key)?)?;
         self.db.flush()?;
         Ok(())
     }
 
     fn file_path(&self, hash: &str) -> Option<PathBuf> {
-        // Only what a content hash can be: never a path.
-        (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| self.photo_dir.join(hash))
+        is_content_hash(hash).then(|| self.photo_dir.join(hash))
     }
 
     /// Whether any session other than `except` holds `hash`.
@@ -192,17 +236,20 @@ impl<V: Versioned> SessionStore<V> for SledStore<V> {
     }
 
     fn save(&self, key: &SessionKey, value: &V) -> Result<(), StoreError> {
+        self.update(key, &mut |v| *v = value.clone()).map(|_| ())
+    }
+
+    fn update(&self, key: &SessionKey, change: &mut dyn FnMut(&mut V)) -> Result<V, StoreError> {
+        // One process: the lock is the revision check.
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let files = self.read(key)?.map(|s| s.files).unwrap_or_default();
-        self.write(
-            key,
-            &Stored {
-                version: V::SCHEMA_VERSION,
-                updated: now(),
-                value: value.clone(),
-                files,
-            },
-        )
+        let mut stored = self
+            .read(key)?
+            .unwrap_or_else(|| Stored::new(V::default()));
+        change(&mut stored.value);
+        stored.version = V::SCHEMA_VERSION;
+        stored.updated = now();
+        self.write(key, &stored)?;
+        Ok(stored.value)
     }
 
     fn put_file(&self, key: &SessionKey, bytes: &[u8]) -> Result<String, StoreError> {
@@ -222,12 +269,9 @@ impl<V: Versioned> SessionStore<V> for SledStore<V> {
                 })?;
         }
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut stored = self.read(key)?.unwrap_or(Stored {
-            version: V::SCHEMA_VERSION,
-            updated: now(),
-            value: V::default(),
-            files: BTreeSet::new(),
-        });
+        let mut stored = self
+            .read(key)?
+            .unwrap_or_else(|| Stored::new(V::default()));
         stored.files.insert(hash.clone());
         stored.updated = now();
         self.write(key, &stored)?;
@@ -301,20 +345,7 @@ impl<V: Versioned> SessionStore<V> for SledStore<V> {
         let mut out = Vec::new();
         for entry in self.sessions.iter() {
             let (k, _) = entry?;
-            let text = String::from_utf8_lossy(&k);
-            let mut parts = text.rsplitn(3, '/');
-            let (Some(user), Some(chat), Some(platform)) =
-                (parts.next(), parts.next(), parts.next())
-            else {
-                continue;
-            };
-            if let (Ok(chat), Ok(user)) = (chat.parse(), user.parse()) {
-                out.push(SessionKey {
-                    platform: platform.to_string(),
-                    chat,
-                    user,
-                });
-            }
+            out.extend(SessionKey::from_db_key(&String::from_utf8_lossy(&k)));
         }
         Ok(out)
     }
