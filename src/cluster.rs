@@ -7,7 +7,7 @@
 //! up after too many deliveries in a fourth (JetStream's own advisories, captured), sessions
 //! and platform cursors in key-value buckets, photos and videos in an object store.
 
-use async_nats::jetstream::{self, kv, object_store, stream};
+use async_nats::jetstream::{self, consumer, kv, object_store, stream};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -197,6 +197,31 @@ impl Cluster {
                 },
             )
             .await?;
+            for queue in Queue::ALL {
+                ensure_consumer(
+                    &js,
+                    queue.stream(),
+                    consumer::pull::Config {
+                        durable_name: Some(WORKERS.into()),
+                        ack_wait: opts.ack_wait,
+                        max_deliver: opts.max_deliver,
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            }
+            for stream in [OUTCOMES_STREAM, DEAD_STREAM] {
+                ensure_consumer(
+                    &js,
+                    stream,
+                    consumer::pull::Config {
+                        durable_name: Some(FRONTENDS.into()),
+                        ack_wait: Duration::from_secs(60),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            }
             let sessions = key_value(&js, SESSIONS_BUCKET).await?;
             let cursors = key_value(&js, CURSORS_BUCKET).await?;
             let files = js
@@ -250,12 +275,22 @@ impl Cluster {
         self.handle.spawn(f)
     }
 
-    /// The work-queue stream of `queue`.
-    pub async fn job_stream(&self, queue: Queue) -> Result<stream::Stream, ClusterError> {
+    /// The durable consumer `name` of `stream`.
+    pub async fn consumer(
+        &self,
+        stream: &str,
+        name: &str,
+    ) -> Result<consumer::PullConsumer, ClusterError> {
         self.jetstream
-            .get_stream(queue.stream())
+            .get_stream(stream)
             .await
-            .map_err(op("opening a job stream"))
+            .map_err(op("opening a stream"))?
+            .get_consumer(name)
+            .await
+            .map_err(|source| ClusterError::Op {
+                what: "opening a consumer",
+                source,
+            })
     }
 }
 
@@ -293,6 +328,35 @@ async fn ensure_stream(
         js.update_stream(config)
             .await
             .map_err(op("updating a stream's limits"))?;
+    }
+    Ok(())
+}
+
+/// Creates the durable consumer, or takes the existing one with this process's limits.
+async fn ensure_consumer(
+    js: &jetstream::Context,
+    stream: &str,
+    config: consumer::pull::Config,
+) -> Result<(), ClusterError> {
+    let stream = js
+        .get_stream(stream)
+        .await
+        .map_err(op("opening a stream"))?;
+    let name = config.durable_name.clone().unwrap_or_default();
+    let mut existing: consumer::PullConsumer = stream
+        .get_or_create_consumer(&name, config.clone())
+        .await
+        .map_err(op("creating a consumer"))?;
+    let info = existing
+        .info()
+        .await
+        .map_err(op("reading a consumer's settings"))?;
+    if info.config.ack_wait != config.ack_wait || info.config.max_deliver != config.max_deliver {
+        // Creating a durable consumer again with new limits updates it on servers that allow it;
+        // the others keep the first process's limits, which is said once here.
+        if let Err(e) = stream.create_consumer(config).await {
+            tracing::warn!(error = %e, consumer = name, "the consumer keeps its earlier ack wait and max deliveries");
+        }
     }
     Ok(())
 }

@@ -3,89 +3,15 @@
 
 mod common;
 
-use common::{lifelapse, photo};
+use common::photo;
+use common::telegram::{album_to_review, file, is, Running, LONG, OWNER, SHORT, TOKEN};
 use lifelapse_test_support::telegram::{Call, FakeTelegram};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "123456:TEST-TOKEN";
-const OWNER: i64 = 4242;
 const OTHER: i64 = 5151;
 /// A group chat (negative ids are groups).
 const GROUP: i64 = -100777;
-
-/// A running `lifelapse serve`; killed (SIGKILL) when dropped.
-struct Served {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Served {
-    fn start(fake: &FakeTelegram, data: &Path) -> Self {
-        Self::start_with(fake, data, &[])
-    }
-
-    fn start_with(fake: &FakeTelegram, data: &Path, env: &[(&str, String)]) -> Self {
-        let mut command = lifelapse(data);
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command
-            .arg("serve")
-            .env("LIFELAPSE_TELEGRAM_TOKEN", TOKEN)
-            .env("LIFELAPSE_TELEGRAM_API_URL", fake.url())
-            .env("LIFELAPSE_TELEGRAM_POLL_TIMEOUT_S", "1")
-            .env("LIFELAPSE_DATA_DIR", data.join("data"))
-            .env("LIFELAPSE_CHAT_METRICS_ADDR", "127.0.0.1:0")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start lifelapse serve");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (pipe, sink) = (child.stderr.take().expect("stderr"), stderr.clone());
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        Self { child, stderr }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// The health and metrics address it printed.
-    fn metrics_addr(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = self.stderr();
-            if let Some(rest) = text.split("http://").nth(1) {
-                return rest.split('/').next().unwrap_or("").to_string();
-            }
-            assert!(Instant::now() < deadline, "no metrics address: {text}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 fn http_get(addr: &str, path: &str) -> String {
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
@@ -95,84 +21,11 @@ fn http_get(addr: &str, path: &str) -> String {
     out
 }
 
-fn file(fake: &FakeTelegram, rel: &str) -> String {
-    fake.add_file(std::fs::read(photo(rel)).expect("test photo"))
-}
-
-/// The test photo re-encoded as HEIC by heif-enc; None where it is not installed (CI installs
-/// it, so there it must work).
-fn heic_of(rel: &str) -> Option<Vec<u8>> {
-    let dir = tempfile::tempdir().ok()?;
-    let out = dir.path().join("photo.heic");
-    let encoded = std::process::Command::new("heif-enc")
-        .args(["-q", "60", "-o"])
-        .arg(&out)
-        .arg(photo(rel))
-        .output();
-    match encoded {
-        Ok(o) if o.status.success() => std::fs::read(&out).ok(),
-        _ if std::env::var_os("CI").is_none() => None,
-        other => panic!("heif-enc failed in CI: {other:?}"),
-    }
-}
-
-const LONG: Duration = Duration::from_secs(240);
-const SHORT: Duration = Duration::from_secs(30);
-
-fn is(method: &'static str) -> impl Fn(&Call) -> bool {
-    move |c: &Call| c.method == method
-}
-
-/// Sends Barack Obama's four photos as files plus an intruder as a compressed photo, all as
-/// one album, and asks for the analysis. Returns the review call.
-fn album_to_review(fake: &FakeTelegram, chat: i64) -> (usize, Call) {
-    let start = fake.calls().len();
-    let dir = common::testdata().join("faces/barack_obama");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    for (i, name) in names.iter().enumerate() {
-        // The first one as HEIC (as phones send it), where libheif's encoder is installed.
-        let heic = (i == 0)
-            .then(|| heic_of(&format!("faces/barack_obama/{name}")))
-            .flatten();
-        let (id, name) = match heic {
-            Some(bytes) => (fake.add_file(bytes), "IMG_0001.HEIC".to_string()),
-            None => (
-                file(fake, &format!("faces/barack_obama/{name}")),
-                name.clone(),
-            ),
-        };
-        fake.send_document(chat, OWNER, &id, &name, Some("album-1"));
-    }
-    let intruder = file(fake, "intruders/01.jpg");
-    fake.send_photo(chat, OWNER, &intruder, Some("album-1"));
-    // One reply for the whole album, with the button that starts the analysis.
-    let (at, collected) = fake.wait_for(start, SHORT, "the album's reply", |c| {
-        c.method == "sendmessage" && c.text().contains("5 photos")
-    });
-    let analyze = collected
-        .buttons()
-        .into_iter()
-        .find(|(_, data)| data.ends_with("|analyze"))
-        .expect("analyze button");
-    assert_eq!(analyze.1, format!("{OWNER}|analyze"));
-    let replies_for_album = fake.calls()[start..]
-        .iter()
-        .filter(|c| c.method == "sendmessage")
-        .count();
-    assert_eq!(replies_for_album, 1, "an album is one reply, not five");
-    fake.press(chat, OWNER, collected.message_id.unwrap(), &analyze.1);
-    fake.wait_for(at, LONG, "the review", is("sendphoto"))
-}
-
 #[test]
 fn an_album_becomes_a_review_then_a_video_and_group_members_cannot_press_its_buttons() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeTelegram::start(TOKEN).unwrap();
-    let served = Served::start(&fake, dir.path());
+    let served = Running::serve(&fake, dir.path());
 
     fake.send_text(GROUP, OWNER, "/start");
     let (_, help) = fake.wait_for(0, SHORT, "the help", is("sendmessage"));
@@ -294,7 +147,7 @@ fn an_album_becomes_a_review_then_a_video_and_group_members_cannot_press_its_but
 fn a_restart_in_the_middle_of_a_render_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeTelegram::start(TOKEN).unwrap();
-    let mut served = Served::start(&fake, dir.path());
+    let mut served = Running::serve(&fake, dir.path());
     let (_, review) = album_to_review(&fake, OWNER);
     let review_id = review.message_id.unwrap();
     // More frames, so the render is surely still running when it is killed.
@@ -311,7 +164,7 @@ fn a_restart_in_the_middle_of_a_render_loses_nothing() {
         !fake.calls().iter().any(|c| c.method == "sendanimation"),
         "the render finished before the kill; make it longer"
     );
-    let served = Served::start(&fake, dir.path());
+    let served = Running::serve(&fake, dir.path());
     let (_, video) = fake.wait_for(
         after_kill,
         LONG,
@@ -341,7 +194,7 @@ fn a_restart_in_the_middle_of_a_render_loses_nothing() {
 fn garbage_floods_and_files_that_are_not_photos_get_clear_replies() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeTelegram::start(TOKEN).unwrap();
-    let _served = Served::start(&fake, dir.path());
+    let _served = Running::serve(&fake, dir.path());
 
     // An update of a kind the bot does not know, then a sticker, then unknown command.
     fake.push_raw(serde_json::json!({"some_future_update": {"x": 1}}));
@@ -498,7 +351,7 @@ fn a_name_is_searched_credited_and_dated_from_the_birth_date() {
         ("LIFELAPSE_CRAWL_CONTACT", "tests@lifelapse.invalid".into()),
         ("LIFELAPSE_CRAWL_OPENVERSE_URL", String::new()),
     ];
-    let mut served = Served::start_with(&fake, dir.path(), &env);
+    let mut served = Running::serve_with(&fake, dir.path(), &env);
     fake.send_text(OWNER, OWNER, "/timelapse Jennifer Aniston");
     fake.wait_for(0, SHORT, "the search notice", |c| {
         c.text()
@@ -558,7 +411,7 @@ fn webhook_mode_takes_updates_that_carry_the_secret() {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let _served = Served::start_with(
+    let _served = Running::serve_with(
         &fake,
         dir.path(),
         &[
@@ -633,7 +486,7 @@ fn generative_renders_share_one_loaded_engine_show_progress_and_stop_on_cancel()
     let dir = tempfile::tempdir().unwrap();
     common::import_psp_fixture(dir.path(), &dir.path().join("data"));
     let fake = FakeTelegram::start(TOKEN).unwrap();
-    let served = Served::start_with(
+    let served = Running::serve_with(
         &fake,
         dir.path(),
         &[("LIFELAPSE_CHAT_RENDER_WORKERS", "2".into())],

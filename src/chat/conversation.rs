@@ -279,6 +279,20 @@ pub enum Action {
     DeleteData,
 }
 
+impl Action {
+    /// Whether this action is work that may run in another process (and so gets a job number).
+    pub fn is_job(&self) -> bool {
+        matches!(self, Self::Analyze { .. } | Self::Render { .. })
+    }
+}
+
+/// The kinds of work a session waits for from a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobKind {
+    Analysis,
+    Render,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum State {
     Idle,
@@ -329,6 +343,10 @@ pub struct Conversation {
     /// The album's person's birth date, when a name search found it.
     #[serde(default)]
     pub born: Option<chrono::NaiveDate>,
+    /// The number of the newest job (analysis or render) this session asked for: a job run
+    /// elsewhere counts only while it is the newest, so a late or repeated one is ignored.
+    #[serde(default)]
+    pub job: u64,
 }
 
 impl crate::store::Versioned for Conversation {
@@ -349,6 +367,7 @@ impl Default for Conversation {
             dates_hint_given: false,
             locale: default_locale(),
             born: None,
+            job: 0,
         }
     }
 }
@@ -418,6 +437,24 @@ impl Conversation {
 
     /// Handles one event and says what to do.
     pub fn handle(&mut self, event: Event) -> Vec<Action> {
+        let actions = self.react(event);
+        if actions.iter().any(Action::is_job) {
+            self.job += 1;
+        }
+        actions
+    }
+
+    /// Whether the outcome of job `number` of `kind` is still wanted: it is the session's
+    /// newest job and the session still waits for that kind of work.
+    pub fn wants(&self, kind: JobKind, number: u64) -> bool {
+        self.job == number
+            && match kind {
+                JobKind::Analysis => matches!(self.state, State::Analyzing { .. }),
+                JobKind::Render => matches!(self.state, State::Rendering { .. }),
+            }
+    }
+
+    fn react(&mut self, event: Event) -> Vec<Action> {
         // In a group, a session belongs to whoever started it.
         if let (Some(sender), Some(owner)) = (Self::sender(&event), self.owner) {
             if sender != owner && self.state != State::Idle {

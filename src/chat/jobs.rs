@@ -1,11 +1,15 @@
 //! The work behind the conversation's actions that does not depend on the platform: each
 //! function carries out one action and returns the event that answers it.
 
-use super::conversation::{Conversation, Event, PhotoRef, Trouble};
+use super::conversation::{Action, Conversation, Event, JobKind, PhotoRef, State, Trouble};
+use super::lock;
 use crate::crawl::{self, CrawlError, CrawlOptions};
 use crate::select::{AgeFacts, AnalyzedAlbum, DecideOptions, ReviewFace, Selection};
 use crate::store::{SessionKey, SessionStore};
-use std::collections::BTreeMap;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The prefix of a [`PhotoRef::file_id`] that names photo bytes already in the store (rather
 /// than a file on the chat platform).
@@ -97,6 +101,10 @@ pub enum JobError {
     FaceModels(#[source] crate::face::FaceError),
     #[error("cancelled")]
     Cancelled,
+    #[error("job {0} failed on every delivery (its workers stopped or hung)")]
+    GaveUp(String),
+    #[error("the cluster")]
+    Cluster(#[source] crate::cluster::ClusterError),
     #[error("the smallest video ({bytes} bytes) is still over the {limit} byte upload limit")]
     TooLarge { bytes: u64, limit: u64 },
 }
@@ -254,7 +262,7 @@ pub struct RenderedVideo {
 }
 
 /// What the user chose in the review.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RenderChoices {
     /// Face numbers to use.
     pub keep: Vec<usize>,
@@ -356,5 +364,214 @@ pub fn render_video(
             "video over the upload limit; rendering it smaller"
         );
         config.render.size = size;
+    }
+}
+
+/// What a job came to: messages for the session (notices about its photos), then the event
+/// that answers the job. The same whether the job ran in this process or on a worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub replies: Vec<Action>,
+    pub event: Event,
+}
+
+impl Outcome {
+    /// A failed job: the error goes to the log, the user is told its [`JobError::trouble`].
+    pub fn failed(kind: JobKind, error: &JobError) -> Self {
+        tracing::warn!(error = %crate::chain::Chain(error), ?kind, "job failed");
+        let trouble = error.trouble();
+        Self {
+            replies: Vec::new(),
+            event: match kind {
+                JobKind::Analysis => Event::AnalysisFailed { trouble },
+                JobKind::Render => Event::RenderFailed { trouble },
+            },
+        }
+    }
+}
+
+/// The face networks (loaded on first use) and the analyses made, by session: a render after
+/// a review uses the review's analysis; one made elsewhere or before a restart is made again
+/// from the stored photos.
+pub struct Analyses {
+    config: crate::config::Config,
+    analyzer: Mutex<Option<Arc<Mutex<crate::face::FaceAnalyzer>>>>,
+    made: Mutex<HashMap<SessionKey, (Vec<PhotoRef>, Arc<SessionAnalysis>)>>,
+}
+
+impl Analyses {
+    pub fn new(config: crate::config::Config) -> Self {
+        Self {
+            config,
+            analyzer: Mutex::new(None),
+            made: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn analyzer(&self) -> Result<Arc<Mutex<crate::face::FaceAnalyzer>>, JobError> {
+        let mut slot = lock(&self.analyzer);
+        if let Some(a) = &*slot {
+            return Ok(a.clone());
+        }
+        let device =
+            crate::nets::device::select(&self.config.general.device).map_err(JobError::Device)?;
+        let analyzer = crate::face::FaceAnalyzer::load_configured(device, &self.config.faces)
+            .map_err(JobError::FaceModels)?;
+        let analyzer = Arc::new(Mutex::new(analyzer));
+        *slot = Some(analyzer.clone());
+        Ok(analyzer)
+    }
+
+    /// The session's analysis of `photos`: from memory, else made from the stored photos.
+    pub fn get(
+        &self,
+        store: &dyn SessionStore<Conversation>,
+        key: &SessionKey,
+        photos: &[PhotoRef],
+    ) -> Result<Arc<SessionAnalysis>, JobError> {
+        if let Some((of, a)) = lock(&self.made).get(key) {
+            if of == photos {
+                return Ok(a.clone());
+            }
+        }
+        let analyzer = self.analyzer()?;
+        let born = store.load(key)?.and_then(|c| c.born);
+        let analysis = {
+            let analyzer = lock(&analyzer);
+            Arc::new(analyze_photos(store, photos, born, &analyzer, &self.config)?)
+        };
+        lock(&self.made).insert(key.clone(), (photos.to_vec(), analysis.clone()));
+        Ok(analysis)
+    }
+
+    /// Drops the session's analysis (its photos changed or were forgotten).
+    pub fn forget(&self, key: &SessionKey) {
+        lock(&self.made).remove(key);
+    }
+
+    /// Keeps only the analyses of the sessions `live` names.
+    pub fn retain(&self, live: &std::collections::HashSet<SessionKey>) {
+        lock(&self.made).retain(|k, _| live.contains(k));
+    }
+}
+
+/// [`Action::Analyze`]'s work: the analysis (made afresh), its contact sheet in the store, and
+/// a notice for each photo that could not be used.
+pub fn analyze(
+    analyses: &Analyses,
+    store: &dyn SessionStore<Conversation>,
+    key: &SessionKey,
+    photos: &[PhotoRef],
+) -> Outcome {
+    analyses.forget(key);
+    let made = analyses.get(store, key, photos).and_then(|a| {
+        let sheet = a.sheet_jpeg()?;
+        let hash = store.put_file(key, &sheet)?;
+        Ok((a, hash))
+    });
+    match made {
+        Ok((analysis, sheet)) => Outcome {
+            replies: rejected_notices(&analysis),
+            event: Event::Analyzed {
+                faces: analysis.summaries(),
+                undated: analysis.undated(),
+                sheet,
+            },
+        },
+        Err(e) => Outcome::failed(JobKind::Analysis, &e),
+    }
+}
+
+/// Photos intake could not use, each named with its reason; a flood of duplicates gets a few
+/// lines and a count, not a message per photo.
+fn rejected_notices(analysis: &SessionAnalysis) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for r in &analysis.album().rejected {
+        let mut args = r.error.message_args();
+        args.insert("photo".into(), r.source.clone());
+        args.insert("reason-key".into(), r.error.message_key().into());
+        actions.push(Action::Reply {
+            key: "chat-photo-unusable".into(),
+            args,
+        });
+    }
+    for d in &analysis.album().duplicates {
+        actions.push(Action::Reply {
+            key: "chat-photo-duplicate".into(),
+            args: [
+                ("photo".to_string(), d.source.clone()),
+                ("of".to_string(), d.of.clone()),
+            ]
+            .into(),
+        });
+    }
+    const SHOWN: usize = 5;
+    if actions.len() > SHOWN {
+        let more = actions.len() - SHOWN;
+        actions.truncate(SHOWN);
+        actions.push(Action::Reply {
+            key: "chat-photos-more".into(),
+            args: [("count".to_string(), more.to_string())].into(),
+        });
+    }
+    actions
+}
+
+/// [`Action::Render`]'s work: the session's reviewed album rendered with the user's choices,
+/// the video in the store. Cancelled when the session no longer waits for a render.
+#[allow(clippy::too_many_arguments)]
+pub fn render(
+    analyses: &Analyses,
+    store: &dyn SessionStore<Conversation>,
+    key: &SessionKey,
+    choices: &RenderChoices,
+    config: &crate::config::Config,
+    engines: &crate::inference::Resident,
+    upload_limit: u64,
+    cancel: &crate::leaves::cancel::CancelToken,
+    progress: &(dyn Fn(u8) + Sync),
+) -> Result<Outcome, JobError> {
+    let photos = match store.load(key)?.map(|c| c.state) {
+        Some(State::Rendering { photos, .. }) => photos,
+        _ => return Err(JobError::Cancelled),
+    };
+    let analysis = analyses.get(store, key, &photos)?;
+    let video = render_video(
+        &analysis,
+        choices,
+        config,
+        engines,
+        upload_limit,
+        cancel,
+        progress,
+    )?;
+    let replies = if video.fell_back_to_morph {
+        vec![Action::Reply {
+            key: "chat-stylegan-missing".into(),
+            args: BTreeMap::new(),
+        }]
+    } else {
+        Vec::new()
+    };
+    let hash = store.put_file(key, &video.bytes)?;
+    Ok(Outcome {
+        replies,
+        event: Event::Rendered {
+            video: hash,
+            mp4: video.mp4,
+            shrunk: video.shrunk,
+        },
+    })
+}
+
+/// `report` at most about once a second (platforms rate-limit message edits).
+pub fn throttled(report: impl Fn(u8) + Sync) -> impl Fn(u8) + Sync {
+    let last = Mutex::new(Instant::now() - Duration::from_secs(2));
+    move |percent| {
+        let mut last = lock(&last);
+        if last.elapsed() >= Duration::from_secs(1) {
+            *last = Instant::now();
+            report(percent);
+        }
     }
 }

@@ -10,10 +10,12 @@ pub mod i18n;
 pub mod intake;
 pub mod jobs;
 pub mod queue;
+pub mod remote;
 pub mod serve;
 pub mod service;
 pub mod telegram;
 pub mod turns;
+pub mod worker;
 
 /// Locks a mutex, taking it over if a panicked job poisoned it: one failed job must not take
 /// the chat service down with it.

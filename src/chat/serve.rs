@@ -1,10 +1,15 @@
 //! `lifelapse serve`: the store, the service, the health and metrics endpoint, and each chat
-//! platform whose token is set, in one process.
+//! platform whose token is set, in one process. With a NATS URL, sessions and files live on the
+//! cluster and the workers run the jobs; without, everything runs here with sled.
 
 use super::discord::{self, DiscordOptions};
 use super::service::{serve_metrics, Service};
 use super::telegram::{self, TelegramOptions};
+use super::conversation::Conversation;
+use super::remote::Remote;
 use crate::config::{Config, Secrets};
+use crate::store::nats::NatsStore;
+use crate::store::SessionStore;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +20,8 @@ pub enum ServeError {
     DataDir(String, #[source] std::io::Error),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("health and metrics address {0:?}")]
     Metrics(String, #[source] std::io::Error),
     #[error("async runtime")]
@@ -34,8 +41,20 @@ pub fn serve(config: Config, secrets: Secrets) -> Result<(), ServeError> {
     let data_dir = config.data_dir();
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| ServeError::DataDir(data_dir.display().to_string(), e))?;
-    let store = Arc::new(crate::store::SledStore::open(&data_dir)?);
-    let service = Service::start(config.clone(), store);
+    let service = match crate::cluster::Options::from_config(&config) {
+        Some(options) => {
+            let url = options.url.clone();
+            let cluster = crate::cluster::Cluster::connect(options)?;
+            eprintln!("sessions and jobs on the cluster at {url}");
+            let store: Arc<dyn SessionStore<Conversation>> =
+                Arc::new(NatsStore::new(cluster.clone()));
+            Service::start_with(config.clone(), store, Some(Remote::new(cluster)))
+        }
+        None => Service::start(
+            config.clone(),
+            Arc::new(crate::store::SledStore::open(&data_dir)?),
+        ),
+    };
     if !config.chat.metrics_addr.is_empty() {
         let addr = serve_metrics(service.clone(), &config.chat.metrics_addr)
             .map_err(|e| ServeError::Metrics(config.chat.metrics_addr.clone(), e))?;
@@ -87,7 +106,7 @@ pub fn serve(config: Config, secrets: Secrets) -> Result<(), ServeError> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -6,9 +6,14 @@
 //! Threads, not async: the face networks and the renderers are synchronous and CPU-heavy, so
 //! they run on plain threads (one analysis lane, `render_workers` render lanes) and never on
 //! an async runtime's workers. Adapters receive their messages on a channel they can await.
+//!
+//! With a cluster ([`Remote`]), analyses and renders are published for the workers instead of
+//! run here, and their outcomes come back to whichever front-end takes them.
 
-use super::conversation::{Action, Conversation, Event, PhotoRef, State};
-use super::jobs::{self, JobError, SessionAnalysis};
+use super::conversation::{Action, Conversation, Event, PhotoRef};
+use super::conversation::JobKind;
+use super::jobs::{self, Outcome};
+use super::remote::{self, Incoming, Remote, SubmitError};
 use super::lock;
 use super::queue::{Position, QueueError, RenderQueue};
 use crate::config::Config;
@@ -79,18 +84,17 @@ pub struct Service {
     store: Arc<dyn SessionStore<Conversation>>,
     config: Config,
     platforms: Mutex<HashMap<String, Platform>>,
-    /// Serialises load → handle → save of conversations.
-    sessions: Mutex<()>,
     renders: Mutex<Renders>,
     renders_changed: Condvar,
     lane: Mutex<mpsc::Sender<Lane>>,
     next_job: AtomicU64,
     /// Bumped when a session cancels or forgets: analyses started before are not wanted.
     epochs: Mutex<HashMap<SessionKey, u64>>,
-    analyses: Mutex<HashMap<SessionKey, Arc<SessionAnalysis>>>,
+    analyses: jobs::Analyses,
     /// Upload limits a platform gave for one session (Discord's differ by server).
     upload_limits: Mutex<HashMap<SessionKey, u64>>,
-    analyzer: Mutex<Option<Arc<Mutex<crate::face::FaceAnalyzer>>>>,
+    /// The cluster's job queues, when jobs run on workers rather than in this process.
+    remote: Option<Remote>,
     /// The generative networks, loaded once and shared by every render lane.
     engines: crate::inference::Resident,
     pub metrics: Metrics,
@@ -98,8 +102,18 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts the service's threads over `store`.
+    /// Starts the service's threads over `store`; analyses and renders run in this process.
     pub fn start(config: Config, store: Arc<dyn SessionStore<Conversation>>) -> Arc<Self> {
+        Self::start_with(config, store, None)
+    }
+
+    /// Starts the service over `store`; with `remote`, analyses and renders run on the
+    /// cluster's workers and this process only talks.
+    pub fn start_with(
+        config: Config,
+        store: Arc<dyn SessionStore<Conversation>>,
+        remote: Option<Remote>,
+    ) -> Arc<Self> {
         let (lane_tx, lane_rx) = mpsc::channel();
         let engines = crate::render::resident_engines(&config).unwrap_or_else(|e| {
             tracing::error!(error = %e, "generative renders will run on the CPU");
@@ -112,21 +126,31 @@ impl Service {
                 jobs: HashMap::new(),
                 stopping: false,
             }),
-            config,
             platforms: Mutex::new(HashMap::new()),
-            sessions: Mutex::new(()),
             renders_changed: Condvar::new(),
             lane: Mutex::new(lane_tx),
             next_job: AtomicU64::new(1),
             epochs: Mutex::new(HashMap::new()),
-            analyses: Mutex::new(HashMap::new()),
+            analyses: jobs::Analyses::new(config.clone()),
+            config,
             upload_limits: Mutex::new(HashMap::new()),
-            analyzer: Mutex::new(None),
+            remote,
             engines,
             metrics: Metrics::default(),
             threads: Mutex::new(Vec::new()),
         });
         let mut threads = Vec::new();
+        if let Some(remote) = &service.remote {
+            let weak = Arc::downgrade(&service);
+            remote.listen(Arc::new(move |incoming| {
+                if let Some(s) = weak.upgrade() {
+                    s.receive(incoming);
+                }
+            }));
+            let weak = Arc::downgrade(&service);
+            std::thread::spawn(move || sweeper(weak));
+            return service;
+        }
         let s = service.clone();
         threads.push(std::thread::spawn(move || s.analysis_lane(lane_rx)));
         for _ in 0..service.config.chat.render_workers {
@@ -217,18 +241,33 @@ impl Service {
         event: Event,
     ) -> Result<(String, Vec<Action>), StoreError> {
         self.metrics.events.fetch_add(1, Ordering::Relaxed);
-        let (conversation, actions) = {
-            let _guard = lock(&self.sessions);
-            let mut conversation = self.store.load(key)?.unwrap_or_default();
+        let (conversation, actions) = self.transition(key, event, locale, &|_| true)?;
+        let rest = self.carry_out(key, &conversation, actions.unwrap_or_default());
+        Ok((conversation.locale, rest))
+    }
+
+    /// The session's conversation handles `event` in one store step, when `wanted` says so of
+    /// the stored conversation (else nothing changes and no action follows).
+    fn transition(
+        &self,
+        key: &SessionKey,
+        event: Event,
+        locale: Option<&str>,
+        wanted: &dyn Fn(&Conversation) -> bool,
+    ) -> Result<(Conversation, Option<Vec<Action>>), StoreError> {
+        let mut actions = None;
+        let conversation = self.store.update(key, &mut |conversation| {
+            // Runs again when another front-end changed the session meanwhile.
+            actions = None;
+            if !wanted(conversation) {
+                return;
+            }
             if let Some(locale) = locale {
                 conversation.locale = locale.to_string();
             }
-            let actions = conversation.handle(event);
-            self.store.save(key, &conversation)?;
-            (conversation, actions)
-        };
-        let rest = self.carry_out(key, &conversation, actions);
-        Ok((conversation.locale, rest))
+            actions = Some(conversation.handle(event.clone()));
+        })?;
+        Ok((conversation, actions))
     }
 
     /// [`Service::handle`] for async adapters: run off the async workers (it writes the store),
@@ -305,14 +344,26 @@ impl Service {
                         s.dispatch(&key, Event::AlbumSettled { album });
                     });
                 }
-                Action::Analyze { photos } => {
-                    let epoch = self.epoch(key);
-                    let _ = lock(&self.lane).send(Lane::Analyze {
-                        key: key.clone(),
-                        photos,
-                        epoch,
-                    });
-                }
+                Action::Analyze { photos } => match &self.remote {
+                    Some(remote) => {
+                        let job = remote::Job {
+                            session: key.clone(),
+                            number: conversation.job,
+                            work: remote::Work::Analyze { photos },
+                        };
+                        if let Err(e) = remote.submit(&job) {
+                            self.refuse(key, &job, e);
+                        }
+                    }
+                    None => {
+                        let epoch = self.epoch(key);
+                        let _ = lock(&self.lane).send(Lane::Analyze {
+                            key: key.clone(),
+                            photos,
+                            epoch,
+                        });
+                    }
+                },
                 Action::Crawl { name } => {
                     let (s, key) = (self.clone(), key.clone());
                     std::thread::spawn(move || {
@@ -328,15 +379,36 @@ impl Service {
                     faces,
                     ages,
                     settings,
-                } => {
-                    if let Some(queued) = self.enqueue_render(key, faces, ages, settings) {
-                        messages.push(queued);
+                } => match &self.remote {
+                    Some(remote) => {
+                        let job = remote::Job {
+                            session: key.clone(),
+                            number: conversation.job,
+                            work: remote::Work::Render {
+                                choices: jobs::RenderChoices {
+                                    keep: faces,
+                                    ages,
+                                    settings,
+                                },
+                                upload_limit: self.upload_limit(key),
+                            },
+                        };
+                        match remote.submit(&job) {
+                            Ok(0) => {}
+                            Ok(ahead) => messages.push(Action::Queued { ahead }),
+                            Err(e) => self.refuse(key, &job, e),
+                        }
                     }
-                }
+                    None => {
+                        if let Some(queued) = self.enqueue_render(key, faces, ages, settings) {
+                            messages.push(queued);
+                        }
+                    }
+                },
                 Action::CancelJob => self.cancel(key),
                 Action::DeleteData => {
                     self.cancel(key);
-                    lock(&self.analyses).remove(key);
+                    self.analyses.forget(key);
                     match self.store.forget(key) {
                         Ok(()) => {
                             self.metrics
@@ -346,7 +418,6 @@ impl Service {
                         Err(e) => tracing::error!(error = %e, "forgetting a session failed"),
                     }
                     // The conversation itself starts afresh (keeping only the locale).
-                    let _guard = lock(&self.sessions);
                     let fresh = Conversation {
                         locale: conversation.locale.clone(),
                         ..Conversation::default()
@@ -361,8 +432,87 @@ impl Service {
         messages
     }
 
+    /// A job the cluster did not take: a full render queue is told as such, anything else as
+    /// the job's failure. After the event's own save, so the answer lands on the waiting state.
+    fn refuse(self: &Arc<Self>, key: &SessionKey, job: &remote::Job, error: SubmitError) {
+        let event = match error {
+            SubmitError::Full { capacity } => {
+                self.metrics.renders_refused.fetch_add(1, Ordering::Relaxed);
+                Event::RenderRefused { waiting: capacity }
+            }
+            SubmitError::Cluster(e) => {
+                Outcome::failed(job.kind(), &jobs::JobError::Cluster(e)).event
+            }
+        };
+        let (s, key) = (self.clone(), key.clone());
+        std::thread::spawn(move || s.dispatch(&key, event));
+    }
+
+    /// What a worker sent: an outcome or progress counts only while the session still waits
+    /// for its job (checked in the same store step that applies it).
+    fn receive(&self, incoming: Incoming) {
+        let (job, outcome) = match incoming {
+            Incoming::Done(done) => (done.job, done.outcome),
+            Incoming::Progress(p) => (
+                p.job,
+                Outcome {
+                    replies: Vec::new(),
+                    event: Event::RenderProgress { percent: p.percent },
+                },
+            ),
+            Incoming::GaveUp(job) => {
+                let kind = job.kind();
+                let error = jobs::JobError::GaveUp(job.id());
+                (job, Outcome::failed(kind, &error))
+            }
+        };
+        self.count(job.kind(), &outcome.event);
+        self.deliver(&job.session, outcome, &|c| job.wanted_by(c));
+    }
+
+    /// An outcome's messages and its event's answer, sent in that order, when `wanted`.
+    fn deliver(&self, key: &SessionKey, outcome: Outcome, wanted: &dyn Fn(&Conversation) -> bool) {
+        match self.transition(key, outcome.event, None, wanted) {
+            Ok((conversation, Some(actions))) => {
+                let mut all = outcome.replies;
+                all.extend(actions);
+                self.send(key, &conversation.locale, all);
+            }
+            Ok((_, None)) => tracing::info!(session = %key.db_key(), "a job's outcome is no longer wanted"),
+            Err(e) => tracing::error!(error = %e, session = %key.db_key(), "session store failed"),
+        }
+    }
+
+    /// Counts a finished job for `/metrics`.
+    fn count(&self, kind: JobKind, event: &Event) {
+        let m = &self.metrics;
+        let counter = match (kind, event) {
+            (JobKind::Analysis, Event::Analyzed { .. }) => &m.analyses,
+            (JobKind::Analysis, Event::AnalysisFailed { .. }) => &m.analysis_failures,
+            (JobKind::Render, Event::Rendered { .. }) => &m.renders,
+            (JobKind::Render, Event::RenderFailed { .. }) => &m.render_failures,
+            _ => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The largest video this session's chat accepts.
+    fn upload_limit(&self, key: &SessionKey) -> u64 {
+        match lock(&self.upload_limits).get(key) {
+            Some(&limit) => limit,
+            None => lock(&self.platforms)
+                .get(&key.platform)
+                .map_or(u64::MAX, |p| p.upload_limit),
+        }
+    }
+
     /// Stops the session's analysis (its result will be dropped) and render.
     fn cancel(&self, key: &SessionKey) {
+        if let Some(remote) = &self.remote {
+            if let Err(e) = remote.cancel(key) {
+                tracing::warn!(error = %e, "the cancel did not reach the workers; the job's outcome will be ignored");
+            }
+        }
         *lock(&self.epochs).entry(key.clone()).or_insert(0) += 1;
         let mut renders = lock(&self.renders);
         if let Some(job) = renders.jobs.remove(key) {
@@ -432,121 +582,22 @@ impl Service {
         )
     }
 
-    fn analyzer(&self) -> Result<Arc<Mutex<crate::face::FaceAnalyzer>>, JobError> {
-        let mut slot = lock(&self.analyzer);
-        if let Some(a) = &*slot {
-            return Ok(a.clone());
-        }
-        let device =
-            crate::nets::device::select(&self.config.general.device).map_err(JobError::Device)?;
-        let analyzer = crate::face::FaceAnalyzer::load_configured(device, &self.config.faces)
-            .map_err(JobError::FaceModels)?;
-        let analyzer = Arc::new(Mutex::new(analyzer));
-        *slot = Some(analyzer.clone());
-        Ok(analyzer)
-    }
-
-    /// The session's analysis: from memory, else made again from its stored photos.
-    fn analysis(
-        &self,
-        key: &SessionKey,
-        photos: &[PhotoRef],
-    ) -> Result<Arc<SessionAnalysis>, JobError> {
-        if let Some(a) = lock(&self.analyses).get(key) {
-            return Ok(a.clone());
-        }
-        let analyzer = self.analyzer()?;
-        let born = self.store.load(key)?.and_then(|c| c.born);
-        let analysis = {
-            let analyzer = lock(&analyzer);
-            Arc::new(jobs::analyze_photos(
-                &*self.store,
-                photos,
-                born,
-                &analyzer,
-                &self.config,
-            )?)
-        };
-        lock(&self.analyses).insert(key.clone(), analysis.clone());
-        Ok(analysis)
-    }
-
     fn analysis_lane(self: Arc<Self>, jobs: mpsc::Receiver<Lane>) {
         while let Ok(Lane::Analyze { key, photos, epoch }) = jobs.recv() {
             if self.epoch(&key) != epoch {
                 continue;
             }
             let started = Instant::now();
-            lock(&self.analyses).remove(&key);
-            let result = self.analysis(&key, &photos).and_then(|a| {
-                let sheet = a.sheet_jpeg()?;
-                let hash = self.store.put_file(&key, &sheet)?;
-                Ok((a, hash))
-            });
+            let outcome = jobs::analyze(&self.analyses, &*self.store, &key, &photos);
             self.metrics
                 .analysis_ms
                 .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
             if self.epoch(&key) != epoch {
                 continue;
             }
-            let event = match result {
-                Ok((analysis, sheet)) => {
-                    self.metrics.analyses.fetch_add(1, Ordering::Relaxed);
-                    self.tell_rejected(&key, &analysis);
-                    Event::Analyzed {
-                        faces: analysis.summaries(),
-                        undated: analysis.undated(),
-                        sheet,
-                    }
-                }
-                Err(e) => {
-                    self.metrics
-                        .analysis_failures
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %crate::chain::Chain(&e), "analysis failed");
-                    Event::AnalysisFailed {
-                        trouble: e.trouble(),
-                    }
-                }
-            };
-            self.dispatch(&key, event);
+            self.count(JobKind::Analysis, &outcome.event);
+            self.deliver(&key, outcome, &|_| true);
         }
-    }
-
-    /// Photos intake could not use are named to the user, each with its reason.
-    fn tell_rejected(&self, key: &SessionKey, analysis: &SessionAnalysis) {
-        let locale = self.locale_of(key);
-        let mut actions = Vec::new();
-        for r in &analysis.album().rejected {
-            let mut args = r.error.message_args();
-            args.insert("photo".into(), r.source.clone());
-            args.insert("reason-key".into(), r.error.message_key().into());
-            actions.push(Action::Reply {
-                key: "chat-photo-unusable".into(),
-                args,
-            });
-        }
-        for d in &analysis.album().duplicates {
-            actions.push(Action::Reply {
-                key: "chat-photo-duplicate".into(),
-                args: [
-                    ("photo".to_string(), d.source.clone()),
-                    ("of".to_string(), d.of.clone()),
-                ]
-                .into(),
-            });
-        }
-        // A flood of duplicates gets a few lines and a count, not a message per photo.
-        const SHOWN: usize = 5;
-        if actions.len() > SHOWN {
-            let more = actions.len() - SHOWN;
-            actions.truncate(SHOWN);
-            actions.push(Action::Reply {
-                key: "chat-photos-more".into(),
-                args: [("count".to_string(), more.to_string())].into(),
-            });
-        }
-        self.send(key, &locale, actions);
     }
 
     fn render_lane(self: Arc<Self>) {
@@ -602,20 +653,9 @@ impl Service {
             self.metrics
                 .render_ms
                 .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-            let event = match result {
-                Ok(event) => {
-                    self.metrics.renders.fetch_add(1, Ordering::Relaxed);
-                    event
-                }
-                Err(e) => {
-                    self.metrics.render_failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %crate::chain::Chain(&e), "render failed");
-                    Event::RenderFailed {
-                        trouble: e.trouble(),
-                    }
-                }
-            };
-            self.dispatch(&key, event);
+            let outcome = result.unwrap_or_else(|e| Outcome::failed(JobKind::Render, &e));
+            self.count(JobKind::Render, &outcome.event);
+            self.deliver(&key, outcome, &|_| true);
         }
     }
 
@@ -663,58 +703,26 @@ impl Service {
         ages: &BTreeMap<usize, f64>,
         settings: &super::conversation::ChatSettings,
         cancel: &CancelToken,
-    ) -> Result<Event, JobError> {
-        let photos = match self.store.load(key)?.map(|c| c.state) {
-            Some(State::Rendering { photos, .. }) => photos,
-            _ => return Err(JobError::Cancelled),
-        };
-        let analysis = self.analysis(key, &photos)?;
-        let limit = match lock(&self.upload_limits).get(key) {
-            Some(&limit) => limit,
-            None => lock(&self.platforms)
-                .get(&key.platform)
-                .map_or(u64::MAX, |p| p.upload_limit),
-        };
-        let last = Mutex::new(Instant::now() - Duration::from_secs(2));
-        let progress = |percent: u8| {
-            // At most about once a second: platforms rate-limit message edits.
-            let mut last = lock(&last);
-            if last.elapsed() >= Duration::from_secs(1) {
-                *last = Instant::now();
-                self.dispatch(key, Event::RenderProgress { percent });
-            }
-        };
+    ) -> Result<Outcome, jobs::JobError> {
+        let progress = jobs::throttled(|percent| {
+            self.dispatch(key, Event::RenderProgress { percent });
+        });
         let choices = jobs::RenderChoices {
             keep: keep.to_vec(),
             ages: ages.clone(),
             settings: settings.clone(),
         };
-        let video = jobs::render_video(
-            &analysis,
+        jobs::render(
+            &self.analyses,
+            &*self.store,
+            key,
             &choices,
             &self.config,
             &self.engines,
-            limit,
+            self.upload_limit(key),
             cancel,
             &progress,
-        )?;
-        if video.fell_back_to_morph {
-            let locale = self.locale_of(key);
-            self.send(
-                key,
-                &locale,
-                vec![Action::Reply {
-                    key: "chat-stylegan-missing".into(),
-                    args: BTreeMap::new(),
-                }],
-            );
-        }
-        let hash = self.store.put_file(key, &video.bytes)?;
-        Ok(Event::Rendered {
-            video: hash,
-            mp4: video.mp4,
-            shrunk: video.shrunk,
-        })
+        )
     }
 
     /// Stops the worker threads after their current job.
@@ -742,7 +750,7 @@ impl Service {
                     .unwrap_or_default()
                     .into_iter()
                     .collect();
-                lock(&self.analyses).retain(|k, _| live.contains(k));
+                self.analyses.retain(&live);
                 tracing::info!(sessions = n, "expired sessions deleted");
             }
             Err(e) => tracing::error!(error = %e, "retention sweep failed"),

@@ -2,6 +2,7 @@
 //! ends a command with: every mapping is here.
 
 use lifelapse::chat::serve::ServeError;
+use lifelapse::chat::worker::WorkerError;
 use lifelapse::crawl::CrawlError;
 use lifelapse::gan::GanError;
 use lifelapse::lapse::LapseError;
@@ -81,6 +82,15 @@ impl ExitCode for ServeError {
         match self {
             ServeError::NoPlatform | ServeError::Metrics(..) => USAGE,
             _ => FAILURE,
+        }
+    }
+}
+
+impl ExitCode for WorkerError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            WorkerError::NoCluster => USAGE,
+            WorkerError::Cluster(_) => FAILURE,
         }
     }
 }

@@ -10,6 +10,7 @@ mod info;
 mod render;
 mod serve;
 mod weights;
+mod worker;
 
 pub use common::Failure;
 use lifelapse::config::Config;
@@ -52,6 +53,9 @@ pub enum Command {
     /// LIFELAPSE_DISCORD_TOKEN is set. Sessions live in the data directory, so a restart
     /// continues where the last run stopped.
     Serve,
+    /// Run analysis and render jobs for the chat front-ends of a cluster (needs
+    /// [cluster] nats_url or LIFELAPSE_CLUSTER_NATS_URL; see docs/deploy.md).
+    Worker,
     /// Show the configuration, compute device and optional features.
     Info,
 }
@@ -68,6 +72,7 @@ pub fn run(command: Command, config: Config) -> Result<(), Failure> {
         Command::Generate(args) => weights::generate(args, config),
         Command::Encode(args) => weights::encode(args, config),
         Command::Serve => serve::run(config),
+        Command::Worker => worker::run(config),
         Command::Info => info::run(config),
     }
 }
