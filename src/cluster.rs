@@ -99,6 +99,14 @@ pub fn op<E: std::error::Error + Send + Sync + 'static>(
     }
 }
 
+/// Who connects: the front-ends own the queues' settings (a changed capacity, ack wait or
+/// delivery limit takes effect when one starts); workers take them as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    FrontEnd,
+    Worker,
+}
+
 /// How to reach the cluster and how its queues behave.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -148,9 +156,10 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Connects and makes sure every stream and bucket exists (the first process creates them).
-    /// The render queue's capacity follows `options` when it differs.
-    pub fn connect(options: Options) -> Result<Arc<Self>, ClusterError> {
+    /// Connects and makes sure every stream and bucket exists (the first process creates them
+    /// with `options`; a front-end also brings their settings in line with its own).
+    pub fn connect(options: Options, role: Role) -> Result<Arc<Self>, ClusterError> {
+        let adjust = role == Role::FrontEnd;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("nats")
@@ -171,7 +180,7 @@ impl Cluster {
                 })?;
             let js = jetstream::new(client.clone());
             for queue in Queue::ALL {
-                ensure_stream(&js, job_stream(queue, &opts)).await?;
+                ensure_stream(&js, job_stream(queue, &opts), adjust).await?;
             }
             ensure_stream(
                 &js,
@@ -182,6 +191,7 @@ impl Cluster {
                     duplicate_window: DUPLICATE_WINDOW,
                     ..Default::default()
                 },
+                adjust,
             )
             .await?;
             ensure_stream(
@@ -195,6 +205,7 @@ impl Cluster {
                     retention: stream::RetentionPolicy::WorkQueue,
                     ..Default::default()
                 },
+                adjust,
             )
             .await?;
             for queue in Queue::ALL {
@@ -207,6 +218,7 @@ impl Cluster {
                         max_deliver: opts.max_deliver,
                         ..Default::default()
                     },
+                    adjust,
                 )
                 .await?;
             }
@@ -219,6 +231,7 @@ impl Cluster {
                         ack_wait: Duration::from_secs(60),
                         ..Default::default()
                     },
+                    adjust,
                 )
                 .await?;
             }
@@ -311,10 +324,11 @@ fn job_stream(queue: Queue, options: &Options) -> stream::Config {
     }
 }
 
-/// Creates the stream, or takes the existing one with this process's limits.
+/// Creates the stream, or takes the existing one (with this process's limits when `adjust`).
 async fn ensure_stream(
     js: &jetstream::Context,
     config: stream::Config,
+    adjust: bool,
 ) -> Result<(), ClusterError> {
     let mut existing = js
         .get_or_create_stream(config.clone())
@@ -324,7 +338,7 @@ async fn ensure_stream(
         .info()
         .await
         .map_err(op("reading a stream's settings"))?;
-    if info.config.max_messages != config.max_messages {
+    if adjust && info.config.max_messages != config.max_messages {
         js.update_stream(config)
             .await
             .map_err(op("updating a stream's limits"))?;
@@ -332,11 +346,13 @@ async fn ensure_stream(
     Ok(())
 }
 
-/// Creates the durable consumer, or takes the existing one with this process's limits.
+/// Creates the durable consumer, or takes the existing one (with this process's limits when
+/// `adjust`).
 async fn ensure_consumer(
     js: &jetstream::Context,
     stream: &str,
     config: consumer::pull::Config,
+    adjust: bool,
 ) -> Result<(), ClusterError> {
     let stream = js
         .get_stream(stream)
@@ -351,9 +367,12 @@ async fn ensure_consumer(
         .info()
         .await
         .map_err(op("reading a consumer's settings"))?;
-    if info.config.ack_wait != config.ack_wait || info.config.max_deliver != config.max_deliver {
-        // Creating a durable consumer again with new limits updates it on servers that allow it;
-        // the others keep the first process's limits, which is said once here.
+    if adjust
+        && (info.config.ack_wait != config.ack_wait
+            || info.config.max_deliver != config.max_deliver)
+    {
+        // Creating a durable consumer again with new limits updates it on servers that allow
+        // it; the others keep the earlier limits, which is said here.
         if let Err(e) = stream.create_consumer(config).await {
             tracing::warn!(error = %e, consumer = name, "the consumer keeps its earlier ack wait and max deliveries");
         }

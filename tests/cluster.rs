@@ -7,7 +7,7 @@ mod common;
 
 use common::lifelapse;
 use common::telegram::{album_to_review, is, Running, LONG, OWNER, SHORT, TOKEN};
-use lifelapse::cluster::{Cluster, Options, Queue, FRONTENDS, OUTCOMES_STREAM};
+use lifelapse::cluster::{Cluster, Options, Queue, Role, FRONTENDS, OUTCOMES_STREAM};
 use lifelapse_test_support::nats::NatsServer;
 use lifelapse_test_support::telegram::{Call, FakeTelegram};
 use std::path::{Path, PathBuf};
@@ -76,7 +76,9 @@ impl Setup {
             ack_wait: Duration::from_secs(3),
             max_deliver: 3,
             render_capacity: 1,
-        })
+            },
+            Role::Worker,
+        )
         .unwrap()
     }
 }
@@ -236,4 +238,36 @@ fn a_new_front_end_continues_a_killed_ones_sessions_from_the_cluster() {
         .filter(|c| c.text().contains("5 photos"))
         .count();
     assert_eq!(album_replies, 1, "{}", second.stderr());
+}
+
+#[test]
+fn a_job_whose_workers_all_die_is_given_up_and_its_user_told() {
+    let setup = Setup::new();
+    let fake = &setup.fake;
+    let mut env = setup.cluster_env();
+    // One delivery: the first worker's death gives the job up.
+    env.push(("LIFELAPSE_CLUSTER_MAX_DELIVER", "1".into()));
+    let front = Running::serve_with(fake, &setup.own_dir("front"), &env);
+    front.wait_for_stderr("sessions and jobs on the cluster", SHORT);
+    let mut worker = setup.worker("worker-1");
+    let (_, review) = album_to_review(fake, OWNER);
+
+    let before = render(fake, OWNER, &review, 24);
+    fake.wait_for(before, LONG, "the render's progress", |c| {
+        c.text().starts_with("Rendering")
+    });
+    worker.kill();
+    // The server gives a job up when a worker next asks for work.
+    let _worker = setup.worker("worker-2");
+    let (_, failed) = fake
+        .try_wait_for(before, LONG, |c| c.text().contains("The render failed"))
+        .unwrap_or_else(|seen| panic!("no failure told: {seen:?}\n{}", front.stderr()));
+    assert_eq!(failed.chat(), Some(OWNER));
+    assert!(front.stderr().contains("given up"), "{}", front.stderr());
+
+    // The session is back at its review, and the job left the queue: the next render runs.
+    let before = render(fake, OWNER, &review, 6);
+    fake.wait_for(before, LONG, "the video", is("sendanimation"));
+    wait_until_drained(&setup.connect());
+    assert_eq!(videos(fake, OWNER), 1);
 }

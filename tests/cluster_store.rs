@@ -2,7 +2,7 @@
 //! store): what the sled store promises, kept by the NATS store for several processes at once.
 //! Needs the `nats-server` binary (`tools/setup.sh --test` installs it).
 
-use lifelapse::cluster::{Cluster, Options};
+use lifelapse::cluster::{Cluster, Options, Role};
 use lifelapse::store::nats::NatsStore;
 use lifelapse::store::{SessionKey, SessionStore, StoreError, Versioned};
 use lifelapse_test_support::nats::NatsServer;
@@ -35,7 +35,9 @@ fn connect(server: &NatsServer) -> Arc<Cluster> {
         ack_wait: Duration::from_secs(5),
         max_deliver: 2,
         render_capacity: 3,
-    })
+        },
+        Role::FrontEnd,
+    )
     .expect("connect to nats-server")
 }
 

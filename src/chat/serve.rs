@@ -44,7 +44,8 @@ pub fn serve(config: Config, secrets: Secrets) -> Result<(), ServeError> {
     let service = match crate::cluster::Options::from_config(&config) {
         Some(options) => {
             let url = options.url.clone();
-            let cluster = crate::cluster::Cluster::connect(options)?;
+            let cluster =
+                crate::cluster::Cluster::connect(options, crate::cluster::Role::FrontEnd)?;
             eprintln!("sessions and jobs on the cluster at {url}");
             let store: Arc<dyn SessionStore<Conversation>> =
                 Arc::new(NatsStore::new(cluster.clone()));

@@ -48,7 +48,7 @@ struct Worker {
 pub fn run(config: Config) -> Result<(), WorkerError> {
     let options = cluster::Options::from_config(&config).ok_or(WorkerError::NoCluster)?;
     let url = options.url.clone();
-    let cluster = Cluster::connect(options)?;
+    let cluster = Cluster::connect(options, cluster::Role::Worker)?;
     let engines = crate::render::resident_engines(&config).unwrap_or_else(|e| {
         tracing::error!(error = %e, "generative renders will run on the CPU");
         crate::inference::Resident::new(crate::inference::EngineOptions::default())
@@ -125,6 +125,8 @@ impl Worker {
                 return;
             }
         };
+        // The queue's own ack wait (the front-ends set it), for the heartbeats.
+        let ack_wait = consumer.cached_info().config.ack_wait;
         while !self.stop.load(Ordering::SeqCst) {
             let c = consumer.clone();
             let taken = self.cluster.call("taking a job", async move {
@@ -137,7 +139,7 @@ impl Worker {
                 batch.next().await.transpose()
             });
             match taken {
-                Ok(Ok(Some(message))) => self.take(message),
+                Ok(Ok(Some(message))) => self.take(message, ack_wait),
                 Ok(Ok(None)) => {}
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, ?queue, "taking a job failed; again in a second");
@@ -153,7 +155,7 @@ impl Worker {
 
     /// One job: checked, run with heartbeats, its outcome published, then acknowledged. A job
     /// that panics is left unacknowledged, so it is tried again and in the end given up.
-    fn take(&self, message: Message) {
+    fn take(&self, message: Message, ack_wait: Duration) {
         let delivery = message.info().map_or(1, |i| i.delivered);
         let job: Job = match serde_json::from_slice(&message.payload) {
             Ok(job) => job,
@@ -179,7 +181,7 @@ impl Worker {
         }
         tracing::info!(job = job.id(), delivery, kind = ?job.kind(), "job started");
         let heartbeat = {
-            let (m, every) = (message.clone(), self.cluster.options.ack_wait / 3);
+            let (m, every) = (message.clone(), ack_wait / 3);
             self.cluster.spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
