@@ -3,12 +3,13 @@
 # libheif for HEIC photos, ffmpeg for MP4 output, and libtorch for the networks. Safe to run again: finished steps are skipped.
 #
 #   tools/setup.sh          # what running lifelapse needs
-#   tools/setup.sh --test   # plus what the test suite needs (heif-enc to make HEIC test photos)
+#   tools/setup.sh --test   # plus what the test suite needs (heif-enc to make HEIC test photos,
+#                           # nats-server for the cluster tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libheif1 ffmpeg)
-[[ "${1:-}" == "--test" ]] && packages+=(libheif-examples)
+[[ "${1:-}" == "--test" ]] && packages+=(libheif-examples nats-server)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -20,7 +21,7 @@ if ((${#missing[@]})); then
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
-        echo "note: please install ${missing[*]} (HEIC photos, MP4 output); continuing without" >&2
+        echo "note: please install ${missing[*]} (HEIC photos, MP4 output, the cluster tests); continuing without" >&2
     fi
 fi
 

@@ -5,7 +5,9 @@
 //! pSp or e4e checkpoint is given (all four share the process's one loaded engine).
 
 use super::BenchError;
+use crate::chat::conversation::Conversation;
 use crate::chat::service::Service;
+use crate::store::SessionStore;
 use crate::chat::telegram::{self, TelegramOptions};
 use crate::config::{Config, Secret};
 use lifelapse_test_support::telegram::{Call, FakeTelegram};
@@ -50,7 +52,7 @@ const TIMEOUT: Duration = Duration::from_secs(300);
 
 /// `n` distinct photos from the samples: each sample as is, mirrored, and cropped by a few
 /// per cent, re-encoded (so no two are duplicates, and each still shows its face).
-fn album(samples: &Path, n: usize) -> Result<Vec<Vec<u8>>, BenchError> {
+pub(super) fn album(samples: &Path, n: usize) -> Result<Vec<Vec<u8>>, BenchError> {
     let (files, _) = crate::album::expand_paths(&[samples.to_path_buf()]);
     let images: Vec<image::RgbImage> = files
         .iter()
@@ -95,7 +97,7 @@ fn wait(
 }
 
 /// Sends the album to `chat` and presses "find the faces"; returns the time to the review.
-fn album_to_review(
+pub(super) fn album_to_review(
     fake: &FakeTelegram,
     chat: i64,
     photos: &[Vec<u8>],
@@ -124,7 +126,7 @@ fn album_to_review(
 
 /// All `chats` press Render at once (after `settings`, button data such as
 /// `renderer=stylegan`); returns the time until the last video arrived.
-fn render_round(
+pub(super) fn render_round(
     fake: &FakeTelegram,
     chats: &[i64],
     settings: &[&str],
@@ -153,7 +155,7 @@ fn render_round(
 }
 
 /// Renders a minute of `chats` renders that took `wall`.
-fn per_minute(chats: usize, wall: Duration) -> f64 {
+pub(super) fn per_minute(chats: usize, wall: Duration) -> f64 {
     chats as f64 * 60.0 / wall.as_secs_f64().max(1e-9)
 }
 
@@ -163,53 +165,30 @@ pub fn run(
     device: tch::Device,
     checkpoint: Option<&Path>,
 ) -> Result<ChatBench, BenchError> {
-    let fake =
-        FakeTelegram::start(TOKEN).map_err(|e| BenchError::Input(format!("local server: {e}")))?;
     let dir = tempfile::tempdir().map_err(BenchError::setup)?;
-    let mut config = Config::default();
-    config.general.data_dir = dir.path().display().to_string();
-    config.telegram.api_url = fake.url();
-    config.telegram.poll_timeout_s = 1;
-    config.chat.metrics_addr = String::new();
-    config.general.device = match device {
-        tch::Device::Cuda(i) => format!("cuda:{i}"),
-        _ => "cpu".into(),
-    };
+    let config = bot_config(dir.path(), device);
     let store = Arc::new(crate::store::SledStore::open(dir.path()).map_err(BenchError::setup)?);
-    let service = Service::start(config.clone(), store);
-    let options = TelegramOptions::from_config(&config, Secret::new(TOKEN));
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let bot_service = service.clone();
-    let bot = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build();
-        if let Ok(rt) = runtime {
-            let _ = rt.block_on(telegram::run(bot_service, options, async {
-                let _ = stop_rx.await;
-            }));
-        }
-    });
+    let bot = Bot::start(&config, store, None)?;
+    let (fake, service) = (&bot.fake, &bot.service);
 
     let result = (|| {
         let photos = album(samples, 20)?;
-        let review_cold = album_to_review(&fake, 1001, &photos)?;
-        let review_warm = album_to_review(&fake, 1002, &photos)?;
+        let review_cold = album_to_review(fake, 1001, &photos)?;
+        let review_warm = album_to_review(fake, 1002, &photos)?;
 
         let chats: Vec<i64> = (2001..2005).collect();
         let small = album(samples, 6)?;
         for &chat in &chats {
-            album_to_review(&fake, chat, &small)?;
+            album_to_review(fake, chat, &small)?;
         }
-        let wall = render_round(&fake, &chats, &[])?;
+        let wall = render_round(fake, &chats, &[])?;
         let stylegan = match checkpoint {
             None => None,
             Some(file) => {
                 let opened = crate::nets::import::open(file, None).map_err(BenchError::setup)?;
                 crate::nets::import::save(&opened, file, &config.data_dir().join("models"))
                     .map_err(BenchError::setup)?;
-                let wall = render_round(&fake, &chats, &["renderer=stylegan"])?;
+                let wall = render_round(fake, &chats, &["renderer=stylegan"])?;
                 let stats = service.engine_stats();
                 use std::sync::atomic::Ordering::Relaxed;
                 Some(GenerativeRound {
@@ -235,8 +214,69 @@ pub fn run(
             stylegan,
         })
     })();
-    let _ = stop_tx.send(());
-    let _ = bot.join();
-    service.stop();
+    bot.stop();
     result
+}
+
+/// The settings of a benchmark's bot: data in `dir`, the Bot API stand-in's URL set by
+/// [`Bot::start`].
+pub(super) fn bot_config(dir: &Path, device: tch::Device) -> Config {
+    let mut config = Config::default();
+    config.general.data_dir = dir.display().to_string();
+    config.telegram.poll_timeout_s = 1;
+    config.chat.metrics_addr = String::new();
+    config.general.device = match device {
+        tch::Device::Cuda(i) => format!("cuda:{i}"),
+        _ => "cpu".into(),
+    };
+    config
+}
+
+/// The chat service and its Telegram adapter in this process, on the Bot API stand-in.
+pub(super) struct Bot {
+    pub fake: FakeTelegram,
+    pub service: Arc<Service>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Bot {
+    /// With `remote`, the service publishes its jobs for the cluster's workers.
+    pub(super) fn start(
+        config: &Config,
+        store: Arc<dyn SessionStore<Conversation>>,
+        remote: Option<crate::chat::remote::Remote>,
+    ) -> Result<Self, BenchError> {
+        let fake = FakeTelegram::start(TOKEN)
+            .map_err(|e| BenchError::Input(format!("local server: {e}")))?;
+        let mut config = config.clone();
+        config.telegram.api_url = fake.url();
+        let service = Service::start_with(config.clone(), store, remote);
+        let options = TelegramOptions::from_config(&config, Secret::new(TOKEN));
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let bot_service = service.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build();
+            if let Ok(rt) = runtime {
+                let _ = rt.block_on(telegram::run(bot_service, options, async {
+                    let _ = stop_rx.await;
+                }));
+            }
+        });
+        Ok(Self {
+            fake,
+            service,
+            stop,
+            thread,
+        })
+    }
+
+    pub(super) fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+        self.service.stop();
+    }
 }

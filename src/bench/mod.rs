@@ -3,6 +3,8 @@
 #[cfg(feature = "bench-fakes")]
 pub mod chat;
 #[cfg(feature = "bench-fakes")]
+pub mod cluster;
+#[cfg(feature = "bench-fakes")]
 pub mod crawl;
 pub mod stylegan;
 pub mod stylegan3;
@@ -51,6 +53,8 @@ pub struct BenchReport {
     pub crawl: Option<crawl::CrawlBench>,
     #[cfg(feature = "bench-fakes")]
     pub chat: Option<chat::ChatBench>,
+    #[cfg(feature = "bench-fakes")]
+    pub cluster: Option<cluster::ClusterBench>,
 }
 
 impl std::fmt::Display for BenchReport {
@@ -114,6 +118,19 @@ impl std::fmt::Display for BenchReport {
                     g.renders_wall_ms, g.renders_per_minute, g.model_loads, g.frames_generated, g.batches
                 )?;
             }
+        }
+        #[cfg(feature = "bench-fakes")]
+        if let Some(c) = &self.cluster {
+            for r in &c.rounds {
+                writeln!(out,
+                    "cluster: {} chats rendering {} px at once with {} worker(s): {} ms, {:.1} renders/min",
+                    c.chats, c.render_size, r.workers, r.renders_wall_ms, r.renders_per_minute
+                )?;
+            }
+            writeln!(out,
+                "cluster: the queue adds {:.0} ms per render ({:.0} ms on the worker; mean of {} one after another)",
+                c.queue_overhead_ms, c.render_ms_on_worker, c.overhead_renders
+            )?;
         }
         #[cfg(feature = "bench-fakes")]
         if let Some(c) = &self.crawl {
@@ -729,6 +746,8 @@ pub enum Workload {
     Stylegan,
     Crawl,
     Chat,
+    /// Front-end and workers on a local NATS server (only when named; needs `nats-server`).
+    Cluster,
 }
 
 /// Everything (or only one workload), with the machine it ran on.
@@ -780,11 +799,16 @@ pub fn run(
         None | Some(Workload::Chat) => Some(chat::run(samples, device, checkpoint)?),
         _ => None,
     };
+    #[cfg(feature = "bench-fakes")]
+    let cluster = match only {
+        Some(Workload::Cluster) => Some(cluster::run(samples, device)?),
+        _ => None,
+    };
     #[cfg(not(feature = "bench-fakes"))]
-    if let Some(Workload::Chat | Workload::Crawl) = only {
+    if let Some(Workload::Chat | Workload::Crawl | Workload::Cluster) = only {
         let _ = checkpoint;
         return Err(BenchError::Input(
-            "the chat and crawl benchmarks run against the test fakes: build with \
+            "the chat, crawl and cluster benchmarks run against the test fakes: build with \
              `--features bench-fakes`"
                 .into(),
         ));
@@ -792,6 +816,8 @@ pub fn run(
     Ok(BenchReport {
         #[cfg(feature = "bench-fakes")]
         chat,
+        #[cfg(feature = "bench-fakes")]
+        cluster,
         machine,
         threads: rayon::current_num_threads(),
         intake,

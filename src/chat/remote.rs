@@ -71,6 +71,8 @@ impl Job {
 pub struct Done {
     pub job: Job,
     pub outcome: Outcome,
+    /// The worker's time on the job.
+    pub elapsed_ms: u64,
 }
 
 /// How far a render is, from its worker.

@@ -452,7 +452,14 @@ impl Service {
     /// for its job (checked in the same store step that applies it).
     fn receive(&self, incoming: Incoming) {
         let (job, outcome) = match incoming {
-            Incoming::Done(done) => (done.job, done.outcome),
+            Incoming::Done(done) => {
+                let time = match done.job.kind() {
+                    JobKind::Analysis => &self.metrics.analysis_ms,
+                    JobKind::Render => &self.metrics.render_ms,
+                };
+                time.fetch_add(done.elapsed_ms, Ordering::Relaxed);
+                (done.job, done.outcome)
+            }
             Incoming::Progress(p) => (
                 p.job,
                 Outcome {

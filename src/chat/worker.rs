@@ -193,6 +193,7 @@ impl Worker {
         };
         let cancel = CancelToken::default();
         lock(&self.running).insert(job.session.clone(), cancel.clone());
+        let started = std::time::Instant::now();
         let outcome =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.work(&job, &cancel)));
         lock(&self.running).remove(&job.session);
@@ -208,6 +209,7 @@ impl Worker {
             let done = Done {
                 job: job.clone(),
                 outcome,
+                elapsed_ms: started.elapsed().as_millis() as u64,
             };
             if let Err(e) = self.publish_done(&done) {
                 // Left unacknowledged: done again, and the outcome's id drops a second one.
