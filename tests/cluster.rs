@@ -71,11 +71,12 @@ impl Setup {
 
     /// The test's own connection, to see the queues.
     fn connect(&self) -> std::sync::Arc<Cluster> {
-        Cluster::connect(Options {
-            url: self.nats.url(),
-            ack_wait: Duration::from_secs(3),
-            max_deliver: 3,
-            render_capacity: 1,
+        Cluster::connect(
+            Options {
+                url: self.nats.url(),
+                ack_wait: Duration::from_secs(3),
+                max_deliver: 3,
+                render_capacity: 1,
             },
             Role::Worker,
         )
@@ -116,9 +117,7 @@ fn wait_until_drained(cluster: &Cluster) {
                     .get_consumer::<async_nats::jetstream::consumer::pull::Config>(FRONTENDS)
                     .await?;
                 let info = outcomes.info().await?;
-                Ok::<_, async_nats::Error>(
-                    left + info.num_pending + info.num_ack_pending as u64,
-                )
+                Ok::<_, async_nats::Error>(left + info.num_pending + info.num_ack_pending as u64)
             })
             .unwrap()
             .unwrap();
@@ -193,7 +192,11 @@ fn a_worker_killed_mid_render_leaves_the_job_to_the_other_and_one_video_arrives(
         .position(|w| w.stderr().contains("kind=Render"))
         .expect("a worker renders");
     workers[rendering].kill();
-    assert_eq!(videos(fake, OWNER), 0, "the render finished before the kill");
+    assert_eq!(
+        videos(fake, OWNER),
+        0,
+        "the render finished before the kill"
+    );
     let other = &workers[1 - rendering];
 
     let (_, video) = fake.wait_for(before, LONG, "the video from the other worker", |c| {

@@ -30,11 +30,12 @@ fn key(chat: i64, user: i64) -> SessionKey {
 
 /// One process's connection (a front-end or a worker).
 fn connect(server: &NatsServer) -> Arc<Cluster> {
-    Cluster::connect(Options {
-        url: server.url(),
-        ack_wait: Duration::from_secs(5),
-        max_deliver: 2,
-        render_capacity: 3,
+    Cluster::connect(
+        Options {
+            url: server.url(),
+            ack_wait: Duration::from_secs(5),
+            max_deliver: 2,
+            render_capacity: 3,
         },
         Role::FrontEnd,
     )
@@ -83,7 +84,13 @@ fn sessions_files_and_cursors_outlive_the_process_that_wrote_them() {
     let photo = {
         let store = NatsStore::<Tally>::new(connect(&server));
         store
-            .save(&key(1, 7), &Tally { count: 3, by: vec![] })
+            .save(
+                &key(1, 7),
+                &Tally {
+                    count: 3,
+                    by: vec![],
+                },
+            )
             .unwrap();
         store.set_cursor("telegram", 41).unwrap();
         store.put_file(&key(1, 7), b"photo bytes").unwrap()
@@ -122,7 +129,15 @@ fn forget_and_retention_delete_from_the_bucket_and_the_object_store() {
     );
     assert_eq!(store.get_file("../lifelapse_files").unwrap(), None);
     // A forgotten session starts afresh.
-    store.save(&key(1, 7), &Tally { count: 1, by: vec![] }).unwrap();
+    store
+        .save(
+            &key(1, 7),
+            &Tally {
+                count: 1,
+                by: vec![],
+            },
+        )
+        .unwrap();
     assert_eq!(store.load(&key(1, 7)).unwrap().map(|t| t.count), Some(1));
 
     assert_eq!(store.sweep(3600).unwrap(), 0, "fresh sessions stay");
@@ -139,8 +154,11 @@ fn a_value_from_a_newer_program_is_refused_not_misread() {
     let kv = cluster.sessions.clone();
     cluster
         .call("test", async move {
-            kv.put("telegram/1/7", br#"{"version": 99, "updated": 0}"#.to_vec().into())
-                .await
+            kv.put(
+                "telegram/1/7",
+                br#"{"version": 99, "updated": 0}"#.to_vec().into(),
+            )
+            .await
         })
         .unwrap()
         .unwrap();

@@ -7,9 +7,9 @@
 use super::BenchError;
 use crate::chat::conversation::Conversation;
 use crate::chat::service::Service;
-use crate::store::SessionStore;
 use crate::chat::telegram::{self, TelegramOptions};
 use crate::config::{Config, Secret};
+use crate::store::SessionStore;
 use lifelapse_test_support::telegram::{Call, FakeTelegram};
 use serde::Serialize;
 use std::path::Path;

@@ -86,8 +86,8 @@ pub fn run(samples: &Path, device: tch::Device) -> Result<ClusterBench, BenchErr
     let dir = tempfile::tempdir().map_err(BenchError::setup)?;
     let mut config = bot_config(&dir.path().join("front"), device);
     config.cluster.nats_url = nats.url();
-    let options = Options::from_config(&config)
-        .ok_or_else(|| BenchError::Input("no NATS URL".into()))?;
+    let options =
+        Options::from_config(&config).ok_or_else(|| BenchError::Input("no NATS URL".into()))?;
     let cluster = Cluster::connect(options, Role::FrontEnd).map_err(BenchError::setup)?;
     let store: Arc<dyn SessionStore<Conversation>> = Arc::new(NatsStore::new(cluster.clone()));
     let bot = Bot::start(&config, store, Some(Remote::new(cluster)))?;

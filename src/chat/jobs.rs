@@ -396,7 +396,13 @@ impl Outcome {
 pub struct Analyses {
     config: crate::config::Config,
     analyzer: Mutex<Option<Arc<Mutex<crate::face::FaceAnalyzer>>>>,
-    made: Mutex<HashMap<SessionKey, (Vec<PhotoRef>, Arc<SessionAnalysis>)>>,
+    made: Mutex<HashMap<SessionKey, Made>>,
+}
+
+/// An analysis and the photos it was made of.
+struct Made {
+    photos: Vec<PhotoRef>,
+    analysis: Arc<SessionAnalysis>,
 }
 
 impl Analyses {
@@ -429,18 +435,30 @@ impl Analyses {
         key: &SessionKey,
         photos: &[PhotoRef],
     ) -> Result<Arc<SessionAnalysis>, JobError> {
-        if let Some((of, a)) = lock(&self.made).get(key) {
-            if of == photos {
-                return Ok(a.clone());
+        if let Some(made) = lock(&self.made).get(key) {
+            if made.photos == photos {
+                return Ok(made.analysis.clone());
             }
         }
         let analyzer = self.analyzer()?;
         let born = store.load(key)?.and_then(|c| c.born);
         let analysis = {
             let analyzer = lock(&analyzer);
-            Arc::new(analyze_photos(store, photos, born, &analyzer, &self.config)?)
+            Arc::new(analyze_photos(
+                store,
+                photos,
+                born,
+                &analyzer,
+                &self.config,
+            )?)
         };
-        lock(&self.made).insert(key.clone(), (photos.to_vec(), analysis.clone()));
+        lock(&self.made).insert(
+            key.clone(),
+            Made {
+                photos: photos.to_vec(),
+                analysis: analysis.clone(),
+            },
+        );
         Ok(analysis)
     }
 

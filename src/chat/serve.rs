@@ -2,11 +2,11 @@
 //! platform whose token is set, in one process. With a NATS URL, sessions and files live on the
 //! cluster and the workers run the jobs; without, everything runs here with sled.
 
+use super::conversation::Conversation;
 use super::discord::{self, DiscordOptions};
+use super::remote::Remote;
 use super::service::{serve_metrics, Service};
 use super::telegram::{self, TelegramOptions};
-use super::conversation::Conversation;
-use super::remote::Remote;
 use crate::config::{Config, Secrets};
 use crate::store::nats::NatsStore;
 use crate::store::SessionStore;

@@ -10,12 +10,12 @@
 //! With a cluster ([`Remote`]), analyses and renders are published for the workers instead of
 //! run here, and their outcomes come back to whichever front-end takes them.
 
-use super::conversation::{Action, Conversation, Event, PhotoRef};
 use super::conversation::JobKind;
+use super::conversation::{Action, Conversation, Event, PhotoRef};
 use super::jobs::{self, Outcome};
-use super::remote::{self, Incoming, Remote, SubmitError};
 use super::lock;
 use super::queue::{Position, QueueError, RenderQueue};
+use super::remote::{self, Incoming, Remote, SubmitError};
 use crate::config::Config;
 use crate::leaves::cancel::CancelToken;
 use crate::store::{SessionKey, SessionStore, StoreError};
@@ -485,7 +485,9 @@ impl Service {
                 all.extend(actions);
                 self.send(key, &conversation.locale, all);
             }
-            Ok((_, None)) => tracing::info!(session = %key.db_key(), "a job's outcome is no longer wanted"),
+            Ok((_, None)) => {
+                tracing::info!(session = %key.db_key(), "a job's outcome is no longer wanted")
+            }
             Err(e) => tracing::error!(error = %e, session = %key.db_key(), "session store failed"),
         }
     }

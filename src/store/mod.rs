@@ -242,9 +242,7 @@ impl<V: Versioned> SessionStore<V> for SledStore<V> {
     fn update(&self, key: &SessionKey, change: &mut dyn FnMut(&mut V)) -> Result<V, StoreError> {
         // One process: the lock is the revision check.
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut stored = self
-            .read(key)?
-            .unwrap_or_else(|| Stored::new(V::default()));
+        let mut stored = self.read(key)?.unwrap_or_else(|| Stored::new(V::default()));
         change(&mut stored.value);
         stored.version = V::SCHEMA_VERSION;
         stored.updated = now();
@@ -269,9 +267,7 @@ impl<V: Versioned> SessionStore<V> for SledStore<V> {
                 })?;
         }
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut stored = self
-            .read(key)?
-            .unwrap_or_else(|| Stored::new(V::default()));
+        let mut stored = self.read(key)?.unwrap_or_else(|| Stored::new(V::default()));
         stored.files.insert(hash.clone());
         stored.updated = now();
         self.write(key, &stored)?;

@@ -15,6 +15,9 @@ use tokio::io::AsyncReadExt;
 /// without a runaway writer).
 const MAX_RETRIES: usize = 1000;
 
+/// A stored session: its key and envelope (None when damaged or from a newer program).
+type Listed<V> = (SessionKey, Option<Stored<V>>);
+
 pub struct NatsStore<V> {
     cluster: Arc<Cluster>,
     value: std::marker::PhantomData<fn() -> V>,
@@ -92,7 +95,7 @@ impl<V: Versioned> NatsStore<V> {
     }
 
     /// Every stored session's key and envelope (a damaged one as None).
-    fn all(&self) -> Result<Vec<(SessionKey, Option<Stored<V>>)>, StoreError> {
+    fn all(&self) -> Result<Vec<Listed<V>>, StoreError> {
         let kv = self.cluster.sessions.clone();
         let names = self
             .cluster
@@ -131,9 +134,7 @@ impl<V: Versioned> NatsStore<V> {
             .cluster
             .call("deleting a file", async move { files.delete(name).await })?
         {
-            Err(e) if e.kind() != DeleteErrorKind::NotFound => {
-                Err(op("deleting a file")(e).into())
-            }
+            Err(e) if e.kind() != DeleteErrorKind::NotFound => Err(op("deleting a file")(e).into()),
             _ => Ok(()),
         }
     }

@@ -176,4 +176,3 @@ pub fn album_to_review(fake: &FakeTelegram, chat: i64) -> (usize, Call) {
     fake.press(chat, OWNER, collected.message_id.unwrap(), &analyze.1);
     fake.wait_for(at, LONG, "the review", is("sendphoto"))
 }
-
