@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 /// A group chat: a second session of the same user.
 const GROUP: i64 = -100777;
 /// Short, so that a killed worker's job moves on within seconds (a working worker says it is
-/// alive every second).
-const ACK_WAIT_S: &str = "3";
+/// alive every 1.7 s).
+const ACK_WAIT_S: &str = "5";
 
 struct Setup {
     nats: NatsServer,
@@ -74,7 +74,7 @@ impl Setup {
         Cluster::connect(
             Options {
                 url: self.nats.url(),
-                ack_wait: Duration::from_secs(3),
+                ack_wait: Duration::from_secs(5),
                 max_deliver: 3,
                 render_capacity: 1,
             },

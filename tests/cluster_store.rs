@@ -2,9 +2,12 @@
 //! store): what the sled store promises, kept by the NATS store for several processes at once.
 //! Needs the `nats-server` binary (`tools/setup.sh --test` installs it).
 
+mod common;
+
+use common::store_contract::{self, key};
 use lifelapse::cluster::{Cluster, Options, Role};
 use lifelapse::store::nats::NatsStore;
-use lifelapse::store::{SessionKey, SessionStore, StoreError, Versioned};
+use lifelapse::store::{SessionStore, StoreError, Versioned};
 use lifelapse_test_support::nats::NatsServer;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -18,14 +21,6 @@ struct Tally {
 
 impl Versioned for Tally {
     const SCHEMA_VERSION: u32 = 1;
-}
-
-fn key(chat: i64, user: i64) -> SessionKey {
-    SessionKey {
-        platform: "telegram".into(),
-        chat,
-        user,
-    }
 }
 
 /// One process's connection (a front-end or a worker).
@@ -101,6 +96,11 @@ fn sessions_files_and_cursors_outlive_the_process_that_wrote_them() {
     assert_eq!(store.load(&key(1, 8)).unwrap(), None);
     assert_eq!(store.sessions().unwrap(), vec![key(1, 7)]);
     assert_eq!(store.cursor("telegram").unwrap(), Some(41));
+    // The position only moves forward (front-ends share it).
+    store.set_cursor("telegram", 40).unwrap();
+    assert_eq!(store.cursor("telegram").unwrap(), Some(41));
+    store.set_cursor("telegram", 42).unwrap();
+    assert_eq!(store.cursor("telegram").unwrap(), Some(42));
     assert_eq!(store.cursor("discord").unwrap(), None);
     assert_eq!(
         store.get_file(&photo).unwrap().as_deref(),
@@ -113,38 +113,26 @@ fn sessions_files_and_cursors_outlive_the_process_that_wrote_them() {
 }
 
 #[test]
-fn forget_and_retention_delete_from_the_bucket_and_the_object_store() {
+fn forget_deletes_from_the_bucket_and_the_object_store() {
     let server = server();
-    let store = NatsStore::<Tally>::new(connect(&server));
-    let shared = store.put_file(&key(1, 7), b"shared").unwrap();
-    let own = store.put_file(&key(1, 7), b"own").unwrap();
-    assert_eq!(store.put_file(&key(2, 9), b"shared").unwrap(), shared);
-
-    store.forget(&key(1, 7)).unwrap();
-    assert_eq!(store.load(&key(1, 7)).unwrap(), None);
-    assert_eq!(store.get_file(&own).unwrap(), None);
-    assert_eq!(
-        store.get_file(&shared).unwrap().as_deref(),
-        Some(&b"shared"[..])
-    );
-    assert_eq!(store.get_file("../lifelapse_files").unwrap(), None);
+    let store = NatsStore::new(connect(&server));
+    store_contract::forget_deletes_files_only_this_session_holds(&store, &Tally::default());
     // A forgotten session starts afresh.
-    store
-        .save(
-            &key(1, 7),
-            &Tally {
-                count: 1,
-                by: vec![],
-            },
-        )
-        .unwrap();
+    store.update(&key(1, 7), &mut |t| t.count += 1).unwrap();
     assert_eq!(store.load(&key(1, 7)).unwrap().map(|t| t.count), Some(1));
+}
 
-    assert_eq!(store.sweep(3600).unwrap(), 0, "fresh sessions stay");
-    std::thread::sleep(Duration::from_millis(1100));
-    assert_eq!(store.sweep(0).unwrap(), 2);
-    assert!(store.sessions().unwrap().is_empty());
-    assert_eq!(store.get_file(&shared).unwrap(), None);
+#[test]
+fn the_retention_sweep_deletes_from_the_bucket_and_the_object_store() {
+    let server = server();
+    let store = NatsStore::new(connect(&server));
+    store_contract::the_retention_sweep_forgets_old_sessions(
+        &store,
+        &Tally {
+            count: 1,
+            by: vec![],
+        },
+    );
 }
 
 #[test]

@@ -1,15 +1,10 @@
 //! The session store on a real sled database in a temporary directory.
 
-use lifelapse::chat::conversation::{Command, Conversation, Event, PhotoRef};
-use lifelapse::store::{SessionKey, SessionStore, SledStore, StoreError};
+mod common;
 
-fn key(chat: i64, user: i64) -> SessionKey {
-    SessionKey {
-        platform: "telegram".into(),
-        chat,
-        user,
-    }
-}
+use common::store_contract::{self, key};
+use lifelapse::chat::conversation::{Command, Conversation, Event, PhotoRef};
+use lifelapse::store::{SessionStore, SledStore, StoreError};
 
 fn collecting() -> Conversation {
     let mut c = Conversation::default();
@@ -49,35 +44,14 @@ fn sessions_survive_a_restart() {
 fn forget_deletes_photos_only_this_session_holds() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
-    let shared = store.put_file(&key(1, 7), b"shared").unwrap();
-    let own = store.put_file(&key(1, 7), b"own").unwrap();
-    assert_eq!(store.put_file(&key(2, 9), b"shared").unwrap(), shared);
-    store.save(&key(1, 7), &collecting()).unwrap();
-    // Saving the conversation keeps the session's photos.
-    assert_eq!(store.get_file(&own).unwrap().as_deref(), Some(&b"own"[..]));
-
-    store.forget(&key(1, 7)).unwrap();
-    assert_eq!(store.load(&key(1, 7)).unwrap(), None);
-    assert_eq!(store.get_file(&own).unwrap(), None);
-    assert_eq!(
-        store.get_file(&shared).unwrap().as_deref(),
-        Some(&b"shared"[..])
-    );
-    // A hash is never a path.
-    assert_eq!(store.get_file("../sessions.sled").unwrap(), None);
+    store_contract::forget_deletes_files_only_this_session_holds(&store, &collecting());
 }
 
 #[test]
 fn the_retention_sweep_forgets_old_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path()).unwrap();
-    store.save(&key(1, 7), &collecting()).unwrap();
-    let photo = store.put_file(&key(1, 7), b"x").unwrap();
-    assert_eq!(store.sweep(3600).unwrap(), 0, "fresh sessions stay");
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    assert_eq!(store.sweep(0).unwrap(), 1);
-    assert!(store.sessions().unwrap().is_empty());
-    assert_eq!(store.get_file(&photo).unwrap(), None);
+    store_contract::the_retention_sweep_forgets_old_sessions(&store, &collecting());
 }
 
 #[test]

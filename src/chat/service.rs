@@ -473,22 +473,36 @@ impl Service {
                 (job, Outcome::failed(kind, &error))
             }
         };
-        self.count(job.kind(), &outcome.event);
-        self.deliver(&job.session, outcome, &|c| job.wanted_by(c));
+        let kind = job.kind();
+        let event = outcome.event.clone();
+        if self.deliver(&job.session, outcome, &|c| job.wanted_by(c)) {
+            self.count(kind, &event);
+        }
     }
 
-    /// An outcome's messages and its event's answer, sent in that order, when `wanted`.
-    fn deliver(&self, key: &SessionKey, outcome: Outcome, wanted: &dyn Fn(&Conversation) -> bool) {
+    /// An outcome's messages and its event's answer, sent in that order, when `wanted`;
+    /// says whether it was.
+    fn deliver(
+        &self,
+        key: &SessionKey,
+        outcome: Outcome,
+        wanted: &dyn Fn(&Conversation) -> bool,
+    ) -> bool {
         match self.transition(key, outcome.event, None, wanted) {
             Ok((conversation, Some(actions))) => {
                 let mut all = outcome.replies;
                 all.extend(actions);
                 self.send(key, &conversation.locale, all);
+                true
             }
             Ok((_, None)) => {
-                tracing::info!(session = %key.db_key(), "a job's outcome is no longer wanted")
+                tracing::info!(session = %key.db_key(), "a job's outcome is no longer wanted");
+                false
             }
-            Err(e) => tracing::error!(error = %e, session = %key.db_key(), "session store failed"),
+            Err(e) => {
+                tracing::error!(error = %e, session = %key.db_key(), "session store failed");
+                false
+            }
         }
     }
 

@@ -151,7 +151,7 @@ pub trait SessionStore<V: Versioned>: Send + Sync {
     fn sweep(&self, ttl_seconds: u64) -> Result<usize, StoreError>;
     fn sessions(&self) -> Result<Vec<SessionKey>, StoreError>;
     /// A platform's position in its update stream (the last update handled), so a restart
-    /// neither repeats nor skips one.
+    /// neither repeats nor skips one. It only moves forward.
     fn cursor(&self, name: &str) -> Result<Option<i64>, StoreError>;
     fn set_cursor(&self, name: &str, value: i64) -> Result<(), StoreError>;
 }
@@ -332,6 +332,10 @@ impl<V: Versioned> SessionStore<V> for SledStore<V> {
     }
 
     fn set_cursor(&self, name: &str, value: i64) -> Result<(), StoreError> {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if self.cursor(name)?.is_some_and(|stored| stored >= value) {
+            return Ok(());
+        }
         self.cursors.insert(name, &value.to_be_bytes())?;
         self.db.flush()?;
         Ok(())

@@ -31,8 +31,8 @@ impl<V: Versioned> NatsStore<V> {
         }
     }
 
-    /// The session's envelope and the revision it was read at (None: never written; a
-    /// deleted one reads as absent with the revision of its deletion).
+    /// The session's envelope and the revision it was read at (None for both: never written,
+    /// or deleted).
     fn read(&self, key: &SessionKey) -> Result<(Option<Stored<V>>, Option<u64>), StoreError> {
         let (kv, k) = (self.cluster.sessions.clone(), key.db_key());
         let entry = self
@@ -43,8 +43,7 @@ impl<V: Versioned> NatsStore<V> {
             Some(e) if e.operation == Operation::Put => {
                 Ok((Some(Stored::decode(key, &e.value)?), Some(e.revision)))
             }
-            Some(e) => Ok((None, Some(e.revision))),
-            None => Ok((None, None)),
+            _ => Ok((None, None)),
         }
     }
 
@@ -56,42 +55,55 @@ impl<V: Versioned> NatsStore<V> {
     ) -> Result<Stored<V>, StoreError> {
         for _ in 0..MAX_RETRIES {
             let (stored, revision) = self.read(key)?;
-            let existed = stored.is_some();
             let mut stored = stored.unwrap_or_else(|| Stored::new(V::default()));
             change(&mut stored);
             stored.version = V::SCHEMA_VERSION;
             stored.updated = now();
-            let bytes = stored.encode(key)?.into();
-            let (kv, k) = (self.cluster.sessions.clone(), key.db_key());
-            let lost_race = match (existed, revision) {
-                (true, Some(revision)) => {
-                    let written = self.cluster.call("saving a session", async move {
-                        kv.update(k, bytes, revision).await
-                    })?;
-                    match written {
-                        Ok(_) => false,
-                        Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => true,
-                        Err(e) => return Err(op("saving a session")(e).into()),
-                    }
-                }
-                // New, or deleted: create refuses when someone else created it first.
-                _ => {
-                    let written = self
-                        .cluster
-                        .call("saving a session", async move { kv.create(k, bytes).await })?;
-                    match written {
-                        Ok(_) => false,
-                        Err(e) if e.kind() == CreateErrorKind::AlreadyExists => true,
-                        Err(e) => return Err(op("saving a session")(e).into()),
-                    }
-                }
-            };
-            if !lost_race {
+            let written = self.write_at(
+                &self.cluster.sessions,
+                "saving a session",
+                key.db_key(),
+                stored.encode(key)?,
+                revision,
+            )?;
+            if written {
                 return Ok(stored);
             }
             tracing::debug!(session = %key.db_key(), "session changed meanwhile; again");
         }
         Err(StoreError::Busy(key.db_key()))
+    }
+
+    /// Writes `bytes` under `key` of `kv` if the key is still at `revision` (None: absent or
+    /// deleted); false when another process wrote first.
+    fn write_at(
+        &self,
+        kv: &async_nats::jetstream::kv::Store,
+        what: &'static str,
+        key: String,
+        bytes: Vec<u8>,
+        revision: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let kv = kv.clone();
+        match revision {
+            Some(revision) => {
+                match self.cluster.call(what, async move {
+                    kv.update(key, bytes.into(), revision).await
+                })? {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Ok(false),
+                    Err(e) => Err(op(what)(e).into()),
+                }
+            }
+            None => match self
+                .cluster
+                .call(what, async move { kv.create(key, bytes.into()).await })?
+            {
+                Ok(_) => Ok(true),
+                Err(e) if e.kind() == CreateErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(op(what)(e).into()),
+            },
+        }
     }
 
     /// Every stored session's key and envelope (a damaged one as None).
@@ -258,11 +270,35 @@ impl<V: Versioned> SessionStore<V> for NatsStore<V> {
     }
 
     fn set_cursor(&self, name: &str, value: i64) -> Result<(), StoreError> {
-        let (kv, k) = (self.cluster.cursors.clone(), name.to_string());
-        let bytes = value.to_be_bytes().to_vec().into();
-        self.cluster
-            .call("saving a cursor", async move { kv.put(k, bytes).await })?
-            .map_err(op("saving a cursor"))?;
-        Ok(())
+        // Several front-ends share the position: it only moves forward, revision-checked.
+        for _ in 0..MAX_RETRIES {
+            let (kv, k) = (self.cluster.cursors.clone(), name.to_string());
+            let entry = self
+                .cluster
+                .call("reading a cursor", async move { kv.entry(k).await })?
+                .map_err(op("reading a cursor"))?;
+            let current = entry.filter(|e| e.operation == Operation::Put).map(|e| {
+                (
+                    <[u8; 8]>::try_from(e.value.as_ref()).map(i64::from_be_bytes),
+                    e.revision,
+                )
+            });
+            if let Some((Ok(stored), _)) = current {
+                if stored >= value {
+                    return Ok(());
+                }
+            }
+            let written = self.write_at(
+                &self.cluster.cursors,
+                "saving a cursor",
+                name.to_string(),
+                value.to_be_bytes().to_vec(),
+                current.map(|(_, revision)| revision),
+            )?;
+            if written {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Busy(name.to_string()))
     }
 }
