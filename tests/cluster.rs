@@ -6,7 +6,7 @@
 mod common;
 
 use common::lifelapse;
-use common::telegram::{album_to_review, is, Running, LONG, OWNER, SHORT, TOKEN};
+use common::telegram::{album_to_review, http_get, is, Running, LONG, OWNER, SHORT, TOKEN};
 use lifelapse::cluster::{Cluster, Options, Queue, Role, FRONTENDS, OUTCOMES_STREAM};
 use lifelapse_test_support::nats::NatsServer;
 use lifelapse_test_support::telegram::{Call, FakeTelegram};
@@ -273,4 +273,58 @@ fn a_job_whose_workers_all_die_is_given_up_and_its_user_told() {
     fake.wait_for(before, LONG, "the video", is("sendanimation"));
     wait_until_drained(&setup.connect());
     assert_eq!(videos(fake, OWNER), 1);
+}
+
+#[test]
+fn two_front_ends_behind_one_webhook_url_share_every_session() {
+    let setup = Setup::new();
+    let fake = &setup.fake;
+    let listens: Vec<String> = (0..2)
+        .map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            format!("127.0.0.1:{port}")
+        })
+        .collect();
+    let fronts: Vec<Running> = listens
+        .iter()
+        .enumerate()
+        .map(|(i, listen)| {
+            let mut env = setup.cluster_env();
+            env.push((
+                "LIFELAPSE_TELEGRAM_WEBHOOK_URL",
+                "https://bot.example/hook".into(),
+            ));
+            env.push(("LIFELAPSE_TELEGRAM_WEBHOOK_LISTEN", listen.clone()));
+            let front = Running::serve_with(fake, &setup.own_dir(&format!("front-{i}")), &env);
+            front.wait_for_stderr("sessions and jobs on the cluster", SHORT);
+            front
+        })
+        .collect();
+    let (at, first) = fake.wait_for(0, SHORT, "a setWebhook", is("setwebhook"));
+    fake.wait_for(at + 1, SHORT, "the second setWebhook", is("setwebhook"));
+    let secret = first.params["secret_token"].as_str().unwrap().to_string();
+    // Telegram's load balancer: every update to the next front-end in turn.
+    fake.forward_to_webhooks(listens, secret);
+    let _worker = setup.worker("worker");
+
+    // The album's photos arrive at both front-ends at once: none is lost, and the album is
+    // answered once.
+    let (_, review) = album_to_review(fake, OWNER);
+    let before = render(fake, OWNER, &review, 6);
+    fake.wait_for(before, LONG, "the video", is("sendanimation"));
+    wait_until_drained(&setup.connect());
+    assert_eq!(videos(fake, OWNER), 1);
+    for front in &fronts {
+        let metrics = http_get(&front.metrics_addr(), "/metrics");
+        let events: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("lifelapse_chat_events_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        assert!(events > 0, "each front-end handled updates: {metrics}");
+    }
 }

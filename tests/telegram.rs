@@ -4,7 +4,7 @@
 mod common;
 
 use common::photo;
-use common::telegram::{album_to_review, file, is, Running, LONG, OWNER, SHORT, TOKEN};
+use common::telegram::{album_to_review, file, http_get, is, Running, LONG, OWNER, SHORT, TOKEN};
 use lifelapse_test_support::telegram::{Call, FakeTelegram};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -12,14 +12,6 @@ use std::time::{Duration, Instant};
 const OTHER: i64 = 5151;
 /// A group chat (negative ids are groups).
 const GROUP: i64 = -100777;
-
-fn http_get(addr: &str, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
 
 #[test]
 fn an_album_becomes_a_review_then_a_video_and_group_members_cannot_press_its_buttons() {

@@ -3,7 +3,7 @@
 
 use super::{lifelapse, photo};
 use lifelapse_test_support::telegram::{Call, FakeTelegram};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -11,6 +11,15 @@ use std::time::{Duration, Instant};
 
 pub const TOKEN: &str = "123456:TEST-TOKEN";
 pub const OWNER: i64 = 4242;
+
+/// A GET on a process's health and metrics address.
+pub fn http_get(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
 
 /// A running `lifelapse` process (`serve`, `worker`) with its stderr collected; killed
 /// (SIGKILL) when dropped.

@@ -144,6 +144,22 @@ fn split_bytes<'a>(mut body: &'a [u8], delimiter: &[u8]) -> Vec<&'a [u8]> {
     parts
 }
 
+/// Posts one update to a webhook listener; whether it answered 200.
+fn post_webhook(target: &str, secret: &str, body: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(target) else {
+        return false;
+    };
+    let request = format!(
+        "POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Telegram-Bot-Api-Secret-Token: {secret}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut answer = String::new();
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_string(&mut answer).is_ok()
+        && answer.lines().next().is_some_and(|l| l.contains(" 200"))
+}
+
 const BOT_ID: i64 = 7_000_000_001;
 
 fn chat_json(chat: i64) -> Value {
@@ -181,6 +197,42 @@ impl FakeTelegram {
         let id = format!("file{}", inner.files.len() + 1);
         inner.files.insert(id.clone(), bytes);
         id
+    }
+
+    /// From now on, delivers updates as Telegram does in webhook mode behind a load balancer:
+    /// each one posted, in order and one at a time, to the next of `targets` (`host:port`) with
+    /// the secret the bot registered, instead of waiting for getUpdates. A post that is not
+    /// answered 200 goes to the next target.
+    pub fn forward_to_webhooks(&self, targets: Vec<String>, secret: String) {
+        let state = Arc::downgrade(&self.state);
+        std::thread::spawn(move || {
+            let mut turn = 0;
+            loop {
+                let Some(state) = state.upgrade() else { return };
+                let next = {
+                    let mut inner = lock(&state);
+                    if inner.updates.is_empty() {
+                        let _ = state
+                            .changed
+                            .wait_timeout(inner, Duration::from_millis(200));
+                        None
+                    } else {
+                        Some(inner.updates.remove(0))
+                    }
+                };
+                drop(state);
+                let Some(update) = next else { continue };
+                let body = update.to_string();
+                for _ in 0..100 {
+                    let target = &targets[turn % targets.len()];
+                    turn += 1;
+                    if post_webhook(target, &secret, &body) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        });
     }
 
     fn push(&self, update: Value) {
