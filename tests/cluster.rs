@@ -241,6 +241,33 @@ fn a_new_front_end_continues_a_killed_ones_sessions_from_the_cluster() {
         .filter(|c| c.text().contains("5 photos"))
         .count();
     assert_eq!(album_replies, 1, "{}", second.stderr());
+
+    // /forget deletes the photos, the contact sheet and the video from the object store.
+    let cluster = setup.connect();
+    assert!(stored_objects(&cluster) >= 7, "5 photos, a sheet, a video");
+    let at = fake.calls().len();
+    fake.send_text(OWNER, OWNER, "/forget");
+    fake.wait_for(at, SHORT, "the forget reply", |c| {
+        c.text()
+            .contains("your photos, faces and videos are deleted")
+    });
+    assert_eq!(stored_objects(&cluster), 0);
+}
+
+/// Objects in the cluster's file store (not counting deleted ones).
+fn stored_objects(cluster: &Cluster) -> usize {
+    let files = cluster.files.clone();
+    cluster
+        .call("test", async move {
+            use futures_util::StreamExt;
+            let mut list = files.list().await.unwrap();
+            let mut n = 0;
+            while let Some(info) = list.next().await {
+                n += usize::from(!info.unwrap().deleted);
+            }
+            n
+        })
+        .unwrap()
 }
 
 #[test]

@@ -145,6 +145,21 @@ impl Remote {
             })
     }
 
+    /// Renders waiting for a worker, and running on one.
+    pub fn render_load(&self) -> Result<(usize, usize), ClusterError> {
+        let cluster = self.cluster.clone();
+        self.cluster.call("reading the render queue", async move {
+            let mut consumer = cluster
+                .consumer(Queue::Renders.stream(), crate::cluster::WORKERS)
+                .await?;
+            let info = consumer
+                .info()
+                .await
+                .map_err(op("reading the render queue"))?;
+            Ok((info.num_pending as usize, info.num_ack_pending))
+        })?
+    }
+
     /// Tells the workers to stop the session's running job.
     pub fn cancel(&self, key: &SessionKey) -> Result<(), ClusterError> {
         let payload = serde_json::to_vec(key).map_err(op("encoding a cancel"))?;

@@ -596,8 +596,14 @@ impl Service {
         }
     }
 
-    /// Renders waiting now, and running.
+    /// Renders waiting now, and running (over the whole cluster, when there is one).
     pub fn render_load(&self) -> (usize, usize) {
+        if let Some(remote) = &self.remote {
+            return remote.render_load().unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "the render queue cannot be read");
+                (0, 0)
+            });
+        }
         let r = lock(&self.renders);
         (
             r.queue.waiting(),
