@@ -3,7 +3,9 @@
 //! Data flows one way through modules with one job each:
 //! `album` (bytes → photos) → `face` (photos → faces) → `select` (who is in, ages, order) →
 //! `render` (the one render path: `lapse`'s timeline and renderers, frames → `video`).
-//! The CLI, the chat bots (`chat`), `eval` and `bench` drive the same functions.
+//! The CLI, the chat bots (`chat`), `eval` and `bench` drive the same functions. Beyond one
+//! machine, `cluster` (NATS JetStream) carries the chat's sessions (`store::nats`) and its jobs
+//! (`chat::remote`, `chat::worker`).
 
 pub mod album;
 pub mod bench;
