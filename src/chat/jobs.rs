@@ -390,13 +390,16 @@ impl Outcome {
     }
 }
 
-/// The face networks (loaded on first use) and the analyses made, by session: a render after
-/// a review uses the review's analysis; one made elsewhere or before a restart is made again
-/// from the stored photos.
-pub struct Analyses {
+/// What the jobs of a process run with: its settings, the face networks (loaded on first use),
+/// the analyses made, by session (a render after a review uses the review's analysis; one made
+/// elsewhere or before a restart is made again from the stored photos), and the resident
+/// generative engine every render shares. One per process: the chat service's own lanes or a
+/// cluster worker.
+pub struct Workbench {
     config: crate::config::Config,
     analyzer: Mutex<Option<Arc<Mutex<crate::face::FaceAnalyzer>>>>,
     made: Mutex<HashMap<SessionKey, Made>>,
+    engines: crate::inference::Resident,
 }
 
 /// An analysis and the photos it was made of.
@@ -405,13 +408,23 @@ struct Made {
     analysis: Arc<SessionAnalysis>,
 }
 
-impl Analyses {
+impl Workbench {
     pub fn new(config: crate::config::Config) -> Self {
+        let engines = crate::render::resident_engines(&config).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "generative renders will run on the CPU");
+            crate::inference::Resident::new(crate::inference::EngineOptions::default())
+        });
         Self {
             config,
             analyzer: Mutex::new(None),
             made: Mutex::new(HashMap::new()),
+            engines,
         }
+    }
+
+    /// The process's generative engine.
+    pub fn engines(&self) -> &crate::inference::Resident {
+        &self.engines
     }
 
     fn analyzer(&self) -> Result<Arc<Mutex<crate::face::FaceAnalyzer>>, JobError> {
@@ -429,7 +442,7 @@ impl Analyses {
     }
 
     /// The session's analysis of `photos`: from memory, else made from the stored photos.
-    pub fn get(
+    pub fn analysis(
         &self,
         store: &dyn SessionStore<Conversation>,
         key: &SessionKey,
@@ -471,32 +484,76 @@ impl Analyses {
     pub fn retain(&self, live: &std::collections::HashSet<SessionKey>) {
         lock(&self.made).retain(|k, _| live.contains(k));
     }
-}
 
-/// [`Action::Analyze`]'s work: the analysis (made afresh), its contact sheet in the store, and
-/// a notice for each photo that could not be used.
-pub fn analyze(
-    analyses: &Analyses,
-    store: &dyn SessionStore<Conversation>,
-    key: &SessionKey,
-    photos: &[PhotoRef],
-) -> Outcome {
-    analyses.forget(key);
-    let made = analyses.get(store, key, photos).and_then(|a| {
-        let sheet = a.sheet_jpeg()?;
-        let hash = store.put_file(key, &sheet)?;
-        Ok((a, hash))
-    });
-    match made {
-        Ok((analysis, sheet)) => Outcome {
-            replies: rejected_notices(&analysis),
-            event: Event::Analyzed {
-                faces: analysis.summaries(),
-                undated: analysis.undated(),
-                sheet,
+    /// [`Action::Analyze`]'s work: the analysis (made afresh), its contact sheet in the store, and
+    /// a notice for each photo that could not be used.
+    pub fn analyze(
+        &self,
+        store: &dyn SessionStore<Conversation>,
+        key: &SessionKey,
+        photos: &[PhotoRef],
+    ) -> Outcome {
+        self.forget(key);
+        let made = self.analysis(store, key, photos).and_then(|a| {
+            let sheet = a.sheet_jpeg()?;
+            let hash = store.put_file(key, &sheet)?;
+            Ok((a, hash))
+        });
+        match made {
+            Ok((analysis, sheet)) => Outcome {
+                replies: rejected_notices(&analysis),
+                event: Event::Analyzed {
+                    faces: analysis.summaries(),
+                    undated: analysis.undated(),
+                    sheet,
+                },
             },
-        },
-        Err(e) => Outcome::failed(JobKind::Analysis, &e),
+            Err(e) => Outcome::failed(JobKind::Analysis, &e),
+        }
+    }
+
+    /// [`Action::Render`]'s work: the session's reviewed album rendered with the user's choices,
+    /// the video in the store. Cancelled when the session no longer waits for a render.
+    pub fn render(
+        &self,
+        store: &dyn SessionStore<Conversation>,
+        key: &SessionKey,
+        choices: &RenderChoices,
+        upload_limit: u64,
+        cancel: &crate::leaves::cancel::CancelToken,
+        progress: &(dyn Fn(u8) + Sync),
+    ) -> Result<Outcome, JobError> {
+        let photos = match store.load(key)?.map(|c| c.state) {
+            Some(State::Rendering { photos, .. }) => photos,
+            _ => return Err(JobError::Cancelled),
+        };
+        let analysis = self.analysis(store, key, &photos)?;
+        let video = render_video(
+            &analysis,
+            choices,
+            &self.config,
+            &self.engines,
+            upload_limit,
+            cancel,
+            progress,
+        )?;
+        let replies = if video.fell_back_to_morph {
+            vec![Action::Reply {
+                key: "chat-stylegan-missing".into(),
+                args: BTreeMap::new(),
+            }]
+        } else {
+            Vec::new()
+        };
+        let hash = store.put_file(key, &video.bytes)?;
+        Ok(Outcome {
+            replies,
+            event: Event::Rendered {
+                video: hash,
+                mp4: video.mp4,
+                shrunk: video.shrunk,
+            },
+        })
     }
 }
 
@@ -533,53 +590,6 @@ fn rejected_notices(analysis: &SessionAnalysis) -> Vec<Action> {
         });
     }
     actions
-}
-
-/// [`Action::Render`]'s work: the session's reviewed album rendered with the user's choices,
-/// the video in the store. Cancelled when the session no longer waits for a render.
-#[allow(clippy::too_many_arguments)]
-pub fn render(
-    analyses: &Analyses,
-    store: &dyn SessionStore<Conversation>,
-    key: &SessionKey,
-    choices: &RenderChoices,
-    config: &crate::config::Config,
-    engines: &crate::inference::Resident,
-    upload_limit: u64,
-    cancel: &crate::leaves::cancel::CancelToken,
-    progress: &(dyn Fn(u8) + Sync),
-) -> Result<Outcome, JobError> {
-    let photos = match store.load(key)?.map(|c| c.state) {
-        Some(State::Rendering { photos, .. }) => photos,
-        _ => return Err(JobError::Cancelled),
-    };
-    let analysis = analyses.get(store, key, &photos)?;
-    let video = render_video(
-        &analysis,
-        choices,
-        config,
-        engines,
-        upload_limit,
-        cancel,
-        progress,
-    )?;
-    let replies = if video.fell_back_to_morph {
-        vec![Action::Reply {
-            key: "chat-stylegan-missing".into(),
-            args: BTreeMap::new(),
-        }]
-    } else {
-        Vec::new()
-    };
-    let hash = store.put_file(key, &video.bytes)?;
-    Ok(Outcome {
-        replies,
-        event: Event::Rendered {
-            video: hash,
-            mp4: video.mp4,
-            shrunk: video.shrunk,
-        },
-    })
 }
 
 /// `report` at most about once a second (platforms rate-limit message edits).

@@ -90,13 +90,12 @@ pub struct Service {
     next_job: AtomicU64,
     /// Bumped when a session cancels or forgets: analyses started before are not wanted.
     epochs: Mutex<HashMap<SessionKey, u64>>,
-    analyses: jobs::Analyses,
+    /// The face networks, the sessions' analyses and the generative engine the lanes share.
+    workbench: jobs::Workbench,
     /// Upload limits a platform gave for one session (Discord's differ by server).
     upload_limits: Mutex<HashMap<SessionKey, u64>>,
     /// The cluster's job queues, when jobs run on workers rather than in this process.
     remote: Option<Remote>,
-    /// The generative networks, loaded once and shared by every render lane.
-    engines: crate::inference::Resident,
     pub metrics: Metrics,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
@@ -115,10 +114,6 @@ impl Service {
         remote: Option<Remote>,
     ) -> Arc<Self> {
         let (lane_tx, lane_rx) = mpsc::channel();
-        let engines = crate::render::resident_engines(&config).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "generative renders will run on the CPU");
-            crate::inference::Resident::new(crate::inference::EngineOptions::default())
-        });
         let service = Arc::new(Self {
             store,
             renders: Mutex::new(Renders {
@@ -131,11 +126,10 @@ impl Service {
             lane: Mutex::new(lane_tx),
             next_job: AtomicU64::new(1),
             epochs: Mutex::new(HashMap::new()),
-            analyses: jobs::Analyses::new(config.clone()),
+            workbench: jobs::Workbench::new(config.clone()),
             config,
             upload_limits: Mutex::new(HashMap::new()),
             remote,
-            engines,
             metrics: Metrics::default(),
             threads: Mutex::new(Vec::new()),
         });
@@ -408,7 +402,7 @@ impl Service {
                 Action::CancelJob => self.cancel(key),
                 Action::DeleteData => {
                     self.cancel(key);
-                    self.analyses.forget(key);
+                    self.workbench.forget(key);
                     match self.store.forget(key) {
                         Ok(()) => {
                             self.metrics
@@ -617,7 +611,7 @@ impl Service {
                 continue;
             }
             let started = Instant::now();
-            let outcome = jobs::analyze(&self.analyses, &*self.store, &key, &photos);
+            let outcome = self.workbench.analyze(&*self.store, &key, &photos);
             self.metrics
                 .analysis_ms
                 .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -709,7 +703,7 @@ impl Service {
 
     /// What the process's generative engine has done.
     pub fn engine_stats(&self) -> &Arc<crate::inference::EngineStats> {
-        self.engines.stats()
+        self.workbench.engines().stats()
     }
 
     /// Loads the newest imported generative checkpoint now, so the first stylegan render does
@@ -718,7 +712,12 @@ impl Service {
         let dir = self.config.data_dir().join("models");
         let loaded = crate::lapse::latent::find_checkpoint(&dir, self.config.render.generator)
             .map_err(|e| e.to_string())
-            .and_then(|entry| self.engines.engine(&dir, &entry).map_err(|e| e.to_string()));
+            .and_then(|entry| {
+                self.workbench
+                    .engines()
+                    .engine(&dir, &entry)
+                    .map_err(|e| e.to_string())
+            });
         match loaded {
             Ok(_) => tracing::info!("generative networks loaded"),
             Err(e) => tracing::warn!(error = %e, "generative networks not loaded at start"),
@@ -741,13 +740,10 @@ impl Service {
             ages: ages.clone(),
             settings: settings.clone(),
         };
-        jobs::render(
-            &self.analyses,
+        self.workbench.render(
             &*self.store,
             key,
             &choices,
-            &self.config,
-            &self.engines,
             self.upload_limit(key),
             cancel,
             &progress,
@@ -779,7 +775,7 @@ impl Service {
                     .unwrap_or_default()
                     .into_iter()
                     .collect();
-                self.analyses.retain(&live);
+                self.workbench.retain(&live);
                 tracing::info!(sessions = n, "expired sessions deleted");
             }
             Err(e) => tracing::error!(error = %e, "retention sweep failed"),
@@ -845,7 +841,7 @@ impl Service {
         ] {
             out += &format!("# HELP {name} {help}.\n# TYPE {name} gauge\n{name} {value}\n");
         }
-        out += &self.engines.stats().prometheus();
+        out += &self.workbench.engines().stats().prometheus();
         out
     }
 }

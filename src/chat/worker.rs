@@ -34,11 +34,9 @@ pub enum WorkerError {
 const TAKE_WAIT: Duration = Duration::from_secs(2);
 
 struct Worker {
-    config: Config,
     cluster: Arc<Cluster>,
     store: NatsStore<Conversation>,
-    analyses: jobs::Analyses,
-    engines: crate::inference::Resident,
+    workbench: jobs::Workbench,
     /// The running jobs' cancel tokens, by session.
     running: Mutex<HashMap<SessionKey, CancelToken>>,
     stop: AtomicBool,
@@ -49,16 +47,10 @@ pub fn run(config: Config) -> Result<(), WorkerError> {
     let options = cluster::Options::from_config(&config).ok_or(WorkerError::NoCluster)?;
     let url = options.url.clone();
     let cluster = Cluster::connect(options, cluster::Role::Worker)?;
-    let engines = crate::render::resident_engines(&config).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "generative renders will run on the CPU");
-        crate::inference::Resident::new(crate::inference::EngineOptions::default())
-    });
     let worker = Arc::new(Worker {
         store: NatsStore::new(cluster.clone()),
-        analyses: jobs::Analyses::new(config.clone()),
-        config,
+        workbench: jobs::Workbench::new(config),
         cluster,
-        engines,
         running: Mutex::new(HashMap::new()),
         stop: AtomicBool::new(false),
     });
@@ -224,24 +216,18 @@ impl Worker {
     /// The job's work; None when it was cancelled.
     fn work(&self, job: &Job, cancel: &CancelToken) -> Option<Outcome> {
         match &job.work {
-            Work::Analyze { photos } => Some(jobs::analyze(
-                &self.analyses,
-                &self.store,
-                &job.session,
-                photos,
-            )),
+            Work::Analyze { photos } => {
+                Some(self.workbench.analyze(&self.store, &job.session, photos))
+            }
             Work::Render {
                 choices,
                 upload_limit,
             } => {
                 let progress = jobs::throttled(|percent| self.publish_progress(job, percent));
-                match jobs::render(
-                    &self.analyses,
+                match self.workbench.render(
                     &self.store,
                     &job.session,
                     choices,
-                    &self.config,
-                    &self.engines,
                     *upload_limit,
                     cancel,
                     &progress,
