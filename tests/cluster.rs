@@ -84,6 +84,21 @@ impl Setup {
     }
 }
 
+/// Waits until one of `workers` has started a render; which one.
+fn rendering_worker(workers: &[Running]) -> usize {
+    let deadline = Instant::now() + LONG;
+    loop {
+        if let Some(i) = workers
+            .iter()
+            .position(|w| w.stderr().contains("kind=Render"))
+        {
+            return i;
+        }
+        assert!(Instant::now() < deadline, "no worker started the render");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn videos(fake: &FakeTelegram, chat: i64) -> usize {
     fake.calls()
         .iter()
@@ -183,14 +198,8 @@ fn a_worker_killed_mid_render_leaves_the_job_to_the_other_and_one_video_arrives(
     let (_, review) = album_to_review(fake, OWNER);
 
     let before = render(fake, OWNER, &review, 24);
-    fake.wait_for(before, LONG, "the render's progress", |c| {
-        c.text().starts_with("Rendering")
-    });
     // kill -9 the worker that renders.
-    let rendering = workers
-        .iter()
-        .position(|w| w.stderr().contains("kind=Render"))
-        .expect("a worker renders");
+    let rendering = rendering_worker(&workers);
     workers[rendering].kill();
     assert_eq!(
         videos(fake, OWNER),
@@ -283,9 +292,7 @@ fn a_job_whose_workers_all_die_is_given_up_and_its_user_told() {
     let (_, review) = album_to_review(fake, OWNER);
 
     let before = render(fake, OWNER, &review, 24);
-    fake.wait_for(before, LONG, "the render's progress", |c| {
-        c.text().starts_with("Rendering")
-    });
+    worker.wait_for_stderr("kind=Render", LONG);
     worker.kill();
     // The server gives a job up when a worker next asks for work.
     let _worker = setup.worker("worker-2");
