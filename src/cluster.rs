@@ -89,13 +89,13 @@ pub enum ClusterError {
     Closed,
 }
 
-/// Wraps an async-nats error with what was being done.
-pub fn op<E: std::error::Error + Send + Sync + 'static>(
+/// Wraps an async-nats error (typed, or the client's boxed one) with what was being done.
+pub fn op<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
     what: &'static str,
 ) -> impl FnOnce(E) -> ClusterError {
     move |e| ClusterError::Op {
         what,
-        source: Box::new(e),
+        source: e.into(),
     }
 }
 
@@ -300,10 +300,7 @@ impl Cluster {
             .map_err(op("opening a stream"))?
             .get_consumer(name)
             .await
-            .map_err(|source| ClusterError::Op {
-                what: "opening a consumer",
-                source,
-            })
+            .map_err(op("opening a consumer"))
     }
 }
 

@@ -139,10 +139,7 @@ impl Remote {
                 let mut stream = js.get_stream(queue.stream()).await?;
                 Ok::<_, async_nats::Error>(stream.info().await?.state.messages as usize)
             })?
-            .map_err(|source| ClusterError::Op {
-                what: "reading a queue",
-                source,
-            })
+            .map_err(op("reading a queue"))
     }
 
     /// Renders waiting for a worker, and running on one.

@@ -108,11 +108,15 @@ impl Worker {
     /// Takes jobs of one queue, one at a time, until stopped.
     fn lane(&self, queue: Queue) {
         let cluster = self.cluster.clone();
-        let consumer = match self.cluster.call("opening a job queue", async move {
-            cluster.consumer(queue.stream(), cluster::WORKERS).await
-        }) {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) | Err(e) => {
+        let consumer = match self
+            .cluster
+            .call("opening a job queue", async move {
+                cluster.consumer(queue.stream(), cluster::WORKERS).await
+            })
+            .and_then(|opened| opened)
+        {
+            Ok(c) => c,
+            Err(e) => {
                 tracing::error!(error = %crate::chain::Chain(&e), ?queue, "cannot take jobs");
                 return;
             }
@@ -121,24 +125,23 @@ impl Worker {
         let ack_wait = consumer.cached_info().config.ack_wait;
         while !self.stop.load(Ordering::SeqCst) {
             let c = consumer.clone();
-            let taken = self.cluster.call("taking a job", async move {
-                let mut batch = c
-                    .batch()
-                    .max_messages(1)
-                    .expires(TAKE_WAIT)
-                    .messages()
-                    .await?;
-                batch.next().await.transpose()
-            });
+            let taken = self
+                .cluster
+                .call("taking a job", async move {
+                    let mut batch = c
+                        .batch()
+                        .max_messages(1)
+                        .expires(TAKE_WAIT)
+                        .messages()
+                        .await?;
+                    batch.next().await.transpose()
+                })
+                .and_then(|taken| taken.map_err(op("taking a job")));
             match taken {
-                Ok(Ok(Some(message))) => self.take(message, ack_wait),
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, ?queue, "taking a job failed; again in a second");
-                    std::thread::sleep(Duration::from_secs(1));
-                }
+                Ok(Some(message)) => self.take(message, ack_wait),
+                Ok(None) => {}
                 Err(e) => {
-                    tracing::warn!(error = %e, ?queue, "taking a job failed; again in a second");
+                    tracing::warn!(error = %crate::chain::Chain(&e), ?queue, "taking a job failed; again in a second");
                     std::thread::sleep(Duration::from_secs(1));
                 }
             }
@@ -273,13 +276,14 @@ impl Worker {
     }
 
     fn acknowledge(&self, message: Arc<Message>, kind: AckKind) {
-        let acked = self.cluster.call("acknowledging a job", async move {
-            message.double_ack_with(kind).await
-        });
-        match acked {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "acknowledging a job failed"),
-            Err(e) => tracing::warn!(error = %e, "acknowledging a job failed"),
+        let acked = self
+            .cluster
+            .call("acknowledging a job", async move {
+                message.double_ack_with(kind).await
+            })
+            .and_then(|acked| acked.map_err(op("acknowledging a job")));
+        if let Err(e) = acked {
+            tracing::warn!(error = %crate::chain::Chain(&e), "acknowledging a job failed");
         }
     }
 }

@@ -181,12 +181,7 @@ impl<V: Versioned> SessionStore<V> for NatsStore<V> {
                     Err(e) => Err(async_nats::Error::from(e)),
                 }
             })?
-            .map_err(|source| {
-                StoreError::Cluster(crate::cluster::ClusterError::Op {
-                    what: "storing a file",
-                    source,
-                })
-            })?;
+            .map_err(op("storing a file"))?;
         self.change(key, &mut |stored| {
             stored.files.insert(hash.clone());
         })?;
@@ -209,12 +204,7 @@ impl<V: Versioned> SessionStore<V> for NatsStore<V> {
                 object.read_to_end(&mut bytes).await?;
                 Ok(Some(bytes))
             })?
-            .map_err(|source| {
-                StoreError::Cluster(crate::cluster::ClusterError::Op {
-                    what: "reading a file",
-                    source,
-                })
-            })
+            .map_err(|e| op("reading a file")(e).into())
     }
 
     fn forget(&self, key: &SessionKey) -> Result<(), StoreError> {
