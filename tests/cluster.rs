@@ -6,7 +6,8 @@
 mod common;
 
 use common::lifelapse;
-use common::telegram::{album_to_review, http_get, is, Running, LONG, OWNER, SHORT, TOKEN};
+use common::running::{http_get, Running};
+use common::telegram::{album_to_review, is, LONG, OWNER, SHORT, TOKEN};
 use lifelapse::cluster::{Cluster, Options, Queue, Role, FRONTENDS, OUTCOMES_STREAM};
 use lifelapse_test_support::nats::NatsServer;
 use lifelapse_test_support::telegram::{Call, FakeTelegram};

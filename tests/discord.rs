@@ -3,10 +3,11 @@
 
 mod common;
 
+use common::running::Running;
 use common::{lifelapse, photo};
 use lifelapse_test_support::discord::{DCall, FakeDiscord};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 const OWNER: u64 = 300_000_000_000_000_001;
@@ -15,30 +16,16 @@ const CHANNEL: u64 = 400_000_000_000_000_001;
 const LONG: Duration = Duration::from_secs(240);
 const SHORT: Duration = Duration::from_secs(30);
 
-struct Served(Child);
-
-impl Served {
-    fn start(fake: &FakeDiscord, dir: &Path) -> Self {
-        let child = lifelapse(dir)
-            .arg("serve")
-            .env("LIFELAPSE_DISCORD_TOKEN", "discord-test-token")
-            .env("LIFELAPSE_DISCORD_API_URL", fake.url())
-            .env("LIFELAPSE_DATA_DIR", dir.join("data"))
-            .env("LIFELAPSE_CHAT_METRICS_ADDR", "")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start lifelapse serve");
-        Served(child)
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// `lifelapse serve` against the fake Discord, its data in `dir`.
+fn serve(fake: &FakeDiscord, dir: &Path) -> Running {
+    let mut command = lifelapse(dir);
+    command
+        .arg("serve")
+        .env("LIFELAPSE_DISCORD_TOKEN", "discord-test-token")
+        .env("LIFELAPSE_DISCORD_API_URL", fake.url())
+        .env("LIFELAPSE_DATA_DIR", dir.join("data"))
+        .env("LIFELAPSE_CHAT_METRICS_ADDR", "");
+    Running::spawn(command)
 }
 
 fn album(fake: &FakeDiscord) -> Vec<serde_json::Value> {
@@ -97,7 +84,7 @@ fn to_review(fake: &FakeDiscord) -> (usize, DCall) {
 fn slash_command_to_review_to_a_video_shrunk_to_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeDiscord::start();
-    let _served = Served::start(&fake, dir.path());
+    let _served = serve(&fake, dir.path());
     fake.wait_ready();
     let (_, register) = fake.wait_for(0, SHORT, "registration", |c| c.method == "PUT");
     let names: Vec<&str> = register
@@ -222,7 +209,7 @@ fn slash_command_to_review_to_a_video_shrunk_to_the_limit() {
 fn a_restart_mid_session_continues_and_photos_posted_later_join() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeDiscord::start();
-    let served = Served::start(&fake, dir.path());
+    let served = serve(&fake, dir.path());
     fake.wait_ready();
     // Photos posted in the channel while the session collects join it.
     let photos = album(&fake);
@@ -244,7 +231,7 @@ fn a_restart_mid_session_continues_and_photos_posted_later_join() {
 
     // Restarted: the session is where it was.
     let (connections, registered) = (fake.connections(), fake.calls().len());
-    let _served = Served::start(&fake, dir.path());
+    let _served = serve(&fake, dir.path());
     fake.wait_connections(connections + 1);
     // Ready again: it registers its commands on READY.
     fake.wait_for(
@@ -263,7 +250,7 @@ fn a_restart_mid_session_continues_and_photos_posted_later_join() {
 fn the_message_command_hands_over_an_album_and_a_form_fixes_an_age() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeDiscord::start();
-    let _served = Served::start(&fake, dir.path());
+    let _served = serve(&fake, dir.path());
     fake.wait_ready();
     let photos = album(&fake);
     let start = fake.calls().len();
@@ -356,7 +343,7 @@ fn one_process_serves_telegram_and_discord_together() {
 fn a_name_with_attached_photos_uses_the_photos_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeDiscord::start();
-    let _served = Served::start(&fake, dir.path());
+    let _served = serve(&fake, dir.path());
     fake.wait_ready();
     let photos = album(&fake);
     let start = fake.calls().len();

@@ -4,7 +4,8 @@
 mod common;
 
 use common::photo;
-use common::telegram::{album_to_review, file, http_get, is, Running, LONG, OWNER, SHORT, TOKEN};
+use common::running::{http_get, Running};
+use common::telegram::{album_to_review, file, is, LONG, OWNER, SHORT, TOKEN};
 use lifelapse_test_support::telegram::{Call, FakeTelegram};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};

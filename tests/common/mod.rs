@@ -5,6 +5,7 @@
 pub use lifelapse_test_support::http as fake_http;
 
 pub mod parity;
+pub mod running;
 pub mod store_contract;
 pub mod telegram;
 
