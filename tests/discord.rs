@@ -7,7 +7,6 @@ use common::running::Running;
 use common::{lifelapse, photo};
 use lifelapse_test_support::discord::{DCall, FakeDiscord};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 const OWNER: u64 = 300_000_000_000_000_001;
@@ -297,7 +296,8 @@ fn one_process_serves_telegram_and_discord_together() {
     let dir = tempfile::tempdir().unwrap();
     let discord = FakeDiscord::start();
     let telegram = FakeTelegram::start("77:BOTH").unwrap();
-    let mut child = lifelapse(dir.path())
+    let mut command = lifelapse(dir.path());
+    command
         .arg("serve")
         .env("LIFELAPSE_DISCORD_TOKEN", "discord-test-token")
         .env("LIFELAPSE_DISCORD_API_URL", discord.url())
@@ -305,12 +305,8 @@ fn one_process_serves_telegram_and_discord_together() {
         .env("LIFELAPSE_TELEGRAM_API_URL", telegram.url())
         .env("LIFELAPSE_TELEGRAM_POLL_TIMEOUT_S", "1")
         .env("LIFELAPSE_DATA_DIR", dir.path().join("data"))
-        .env("LIFELAPSE_CHAT_METRICS_ADDR", "")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
+        .env("LIFELAPSE_CHAT_METRICS_ADDR", "");
+    let mut served = Running::spawn(command);
     discord.wait_ready();
     telegram.send_text(9, 9, "/help");
     telegram.wait_for(0, SHORT, "the Telegram help", |c| c.method == "sendmessage");
@@ -321,8 +317,7 @@ fn one_process_serves_telegram_and_discord_together() {
         c.content().contains("at least two photos")
     });
     // Both sessions are in the one store.
-    let _ = child.kill();
-    let _ = child.wait();
+    served.kill();
     let store = lifelapse::store::SledStore::<lifelapse::chat::conversation::Conversation>::open(
         &dir.path().join("data"),
     )
