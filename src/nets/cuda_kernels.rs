@@ -9,7 +9,7 @@
 //! kernel is written here (from the StyleGAN2 paper's definitions) and compiled with NVRTC, which
 //! ships with every CUDA build of PyTorch. cudarc is the loader and launcher.
 
-use cudarc::driver::{CudaContext, CudaFunction, CudaStream, DeviceRepr, LaunchConfig};
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, DeviceRepr, LaunchConfig};
 use cudarc::nvrtc::CompileOptions;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -30,13 +30,18 @@ pub enum KernelError {
     NoImage,
     #[error("kernels run on a CUDA device, not {0:?}")]
     NotCuda(Device),
+    #[error("the kernel does not take this layer: {0}")]
+    Shape(String),
 }
 
-/// The kernel source. `T` is the activations' element type (float or IEEE half as raw bits,
-/// converted with PTX instructions so that no CUDA header is needed).
-pub const SOURCE: &str = r#"
+/// Element access shared by the generators' kernels: `T` is the activations' element type (float
+/// or IEEE half as raw bits, converted with PTX instructions so that no CUDA header is needed).
+/// Outside NVRTC (the tests compile kernels for the CPU to check their arithmetic) the
+/// conversions use the host compiler's `_Float16`.
+pub const ELEMENT_ACCESS: &str = r#"
 typedef unsigned short half_bits;
 
+#ifdef __CUDACC__
 __device__ __forceinline__ float to_float(half_bits h) {
     float f;
     asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
@@ -47,10 +52,27 @@ __device__ __forceinline__ half_bits to_half(float f) {
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
     return h;
 }
+#else
+__device__ __forceinline__ float to_float(half_bits h) {
+    _Float16 f;
+    __builtin_memcpy(&f, &h, 2);
+    return (float)f;
+}
+__device__ __forceinline__ half_bits to_half(float f) {
+    _Float16 v = (_Float16)f;
+    half_bits h;
+    __builtin_memcpy(&h, &v, 2);
+    return h;
+}
+#endif
 __device__ __forceinline__ float load(const float* p, long long i) { return p[i]; }
 __device__ __forceinline__ float load(const half_bits* p, long long i) { return to_float(p[i]); }
 __device__ __forceinline__ void store(float* p, long long i, float v) { p[i] = v; }
 __device__ __forceinline__ void store(half_bits* p, long long i, float v) { p[i] = to_half(v); }
+"#;
+
+/// The StyleGAN2 epilogue kernels (after [`ELEMENT_ACCESS`]).
+pub const SOURCE: &str = r#"
 
 // Four consecutive elements in one access (the caller guarantees the alignment).
 struct alignas(16) Float4 { float a, b, c, d; };
@@ -480,14 +502,23 @@ fn nvrtc_beside_torch() -> Vec<PathBuf> {
 
 /// Compiles [`SOURCE`] to PTX for a virtual architecture (the driver finishes it for the GPU).
 pub fn compile(arch: &'static str) -> Result<String, KernelError> {
-    compile_source(SOURCE, arch)
+    compile_source(
+        &format!("{ELEMENT_ACCESS}{SOURCE}"),
+        "lifelapse_epilogue.cu",
+        arch,
+    )
 }
 
-fn compile_source(source: &str, arch: &'static str) -> Result<String, KernelError> {
+/// Compiles one kernel source (named for NVRTC's messages) to PTX.
+pub(super) fn compile_source(
+    source: &str,
+    name: &str,
+    arch: &'static str,
+) -> Result<String, KernelError> {
     load_nvrtc()?;
     let options = CompileOptions {
         arch: Some(arch),
-        name: Some("lifelapse_epilogue.cu".into()),
+        name: Some(name.into()),
         ..Default::default()
     };
     cudarc::nvrtc::compile_ptx_with_opts(source, options)
@@ -496,7 +527,21 @@ fn compile_source(source: &str, arch: &'static str) -> Result<String, KernelErro
 }
 
 /// The oldest virtual architecture CUDA 13's NVRTC still targets; newer GPUs run its PTX.
-const PTX_ARCH: &str = "compute_75";
+pub(super) const PTX_ARCH: &str = "compute_75";
+
+/// Loads compiled PTX on GPU `ordinal` (libtorch's primary context) and returns it with the
+/// stream to launch on: the legacy default stream, the one libtorch's operators run on unless
+/// told otherwise, so kernels and operators stay in order.
+pub(super) fn load_module(
+    ordinal: usize,
+    ptx: String,
+) -> Result<(Arc<CudaStream>, Arc<CudaModule>), KernelError> {
+    let context = CudaContext::new(ordinal).map_err(KernelError::Driver)?;
+    let module = context
+        .load_module(cudarc::nvrtc::Ptx::from_src(ptx))
+        .map_err(KernelError::Driver)?;
+    Ok((context.default_stream(), module))
+}
 
 /// The compiled kernels, loaded on one GPU.
 pub struct EpilogueKernels {
@@ -527,7 +572,7 @@ pub struct EpilogueInput<'a> {
     pub channels_last: bool,
 }
 
-fn ptr(t: &Tensor) -> u64 {
+pub(super) fn ptr(t: &Tensor) -> u64 {
     t.data_ptr() as u64
 }
 
@@ -562,16 +607,10 @@ impl EpilogueKernels {
             return Err(KernelError::NotCuda(device));
         };
         let ptx = PTX.get_or_init(|| compile(PTX_ARCH)).clone()?;
-        let driver = KernelError::Driver;
-        let context = CudaContext::new(ordinal).map_err(driver)?;
-        let module = context
-            .load_module(cudarc::nvrtc::Ptx::from_src(ptx))
-            .map_err(driver)?;
-        let load = |name: &str| module.load_function(name).map_err(driver);
+        let (stream, module) = load_module(ordinal, ptx)?;
+        let load = |name: &str| module.load_function(name).map_err(KernelError::Driver);
         Ok(Self {
-            // The legacy default stream: the one libtorch's operators run on unless told
-            // otherwise, so kernels and operators stay in order.
-            stream: context.default_stream(),
+            stream,
             plain: [load("epilogue_f32")?, load("epilogue_f16")?],
             up: [load("epilogue_up_f32")?, load("epilogue_up_f16")?],
             plain_nhwc: [load("epilogue_nhwc_f32")?, load("epilogue_nhwc_f16")?],
@@ -733,6 +772,7 @@ mod tests {
     fn a_compile_error_keeps_the_compilers_log() {
         let err = compile_source(
             "extern \"C\" __global__ void k() { undeclared(); }",
+            "broken.cu",
             PTX_ARCH,
         )
         .expect_err("does not compile");

@@ -6,6 +6,7 @@ pub mod device;
 pub mod e4e;
 pub mod face_descriptor;
 pub mod face_detector;
+pub mod filtered_lrelu_kernel;
 pub mod generative;
 pub mod import;
 pub mod landmarks68;

@@ -14,9 +14,12 @@
 //! published ones, a checkpoint that stores its constructor arguments (NVIDIA's pickles do) has
 //! them read, and the derived sizes are checked against the sizes the layer names carry.
 
+use super::cuda_kernels::KernelError;
+use super::filtered_lrelu_kernel::{FilteredLreluInput, FilteredLreluKernels};
 use super::layers::EqualLinear;
 use super::tensor_set::{TensorSet, TensorSetError};
 use std::f64::consts::{PI, SQRT_2};
+use std::sync::atomic::{AtomicBool, Ordering};
 use tch::{Device, Kind, Tensor};
 
 /// The design hyper-parameters that are not in the weights.
@@ -552,6 +555,23 @@ fn depthwise_filter(f: &Tensor, gain: f64, flip_filter: bool, channels: i64) -> 
     f.view([1, 1, h, w]).repeat([channels, 1, 1, 1])
 }
 
+/// The taps of a filter prepared by [`depthwise_filter`] as the fused kernel takes them: fp32,
+/// [k] for a separable filter, [k, k] for a 2-D one (the correlation the convolutions apply).
+fn kernel_taps(depthwise: &Tensor) -> Tensor {
+    let f = depthwise.get(0).get(0).to_kind(Kind::Float);
+    if is_separable(depthwise) {
+        f.reshape([-1])
+    } else {
+        f.contiguous()
+    }
+}
+
+/// A designed filter (1-D or 2-D, as stored) as the fused kernel takes it, with its gain.
+#[cfg(test)]
+pub(super) fn kernel_taps_of(f: &Tensor, gain: f64) -> Tensor {
+    kernel_taps(&depthwise_filter(f, gain, false, 1))
+}
+
 /// Which filter a prepared depthwise kernel is: separable (x pass, then its transpose) or 2-D.
 fn is_separable(f: &Tensor) -> bool {
     f.size()[2] == 1
@@ -910,6 +930,11 @@ struct SynthesisLayer {
     style_gain: f64,
     up_filter: Option<Tensor>,
     down_filter: Option<Tensor>,
+    /// The same filters and bias as the fused kernel takes them (fp32; a single 1 for no
+    /// filter).
+    kernel_bias: Tensor,
+    up_taps: Tensor,
+    down_taps: Tensor,
     activation: Activation,
 }
 
@@ -938,12 +963,17 @@ impl SynthesisLayer {
             let expected: Vec<i64> = if radial { vec![taps, taps] } else { vec![taps] };
             let f = t.take(&format!("{p}.{which}"), &expected, Device::Cpu, Kind::Float)?;
             Ok::<_, TensorSetError>(Some(
-                depthwise_filter(&f, gain, false, co)
-                    .to_device(device)
-                    .to_kind(kind),
+                depthwise_filter(&f, gain, false, co).to_device(device),
             ))
         };
         let up_gain = (plan.up * plan.up) as f64;
+        let up_filter = filter("up_filter", plan.up_taps, false, up_gain)?;
+        let down_filter = filter("down_filter", plan.down_taps, plan.down_radial, 1.0)?;
+        let taps = |f: &Option<Tensor>| {
+            f.as_ref()
+                .map_or_else(|| Tensor::ones([1], (Kind::Float, device)), kernel_taps)
+        };
+        let (up_taps, down_taps) = (taps(&up_filter), taps(&down_filter));
         let (weight, weight_sq) = if plan.to_rgb {
             (weight, None)
         } else {
@@ -969,14 +999,17 @@ impl SynthesisLayer {
             weight: weight.to_kind(kind),
             weight_sq,
             bias: t.take(&format!("{p}.bias"), &[co], device, kind)?,
+            kernel_bias: t.take(&format!("{p}.bias"), &[co], device, Kind::Float)?,
             input_gain: 1.0 / ema.double_value(&[]).sqrt(),
             style_gain: if plan.to_rgb {
                 1.0 / ((ci * k * k) as f64).sqrt()
             } else {
                 1.0
             },
-            up_filter: filter("up_filter", plan.up_taps, false, up_gain)?,
-            down_filter: filter("down_filter", plan.down_taps, plan.down_radial, 1.0)?,
+            up_filter: up_filter.map(|f| f.to_kind(kind)),
+            down_filter: down_filter.map(|f| f.to_kind(kind)),
+            up_taps,
+            down_taps,
             activation: Activation {
                 up: plan.up,
                 down: plan.down,
@@ -995,10 +1028,11 @@ impl SynthesisLayer {
     }
 
     /// Modulation on the activations, by `styles` (this layer's [`SynthesisLayer::styles`]):
-    /// scale the input channels by the style, convolve with the shared weight, scale the output
-    /// channels by the demodulation factor — the same arithmetic as a per-sample weight, as one
-    /// ordinary batched convolution.
-    fn modulated_conv(&self, x: &Tensor, styles: &Tensor) -> Tensor {
+    /// scale the input channels by the style, convolve with the shared weight, and return the
+    /// result with the demodulation factors [N, C] (fp32) its output channels are to be scaled
+    /// by — the same arithmetic as a per-sample weight, as one ordinary batched convolution.
+    /// The scaling is left to the activation, which the fused kernel does in the same pass.
+    fn modulated_conv(&self, x: &Tensor, styles: &Tensor) -> (Tensor, Option<Tensor>) {
         let kind = x.kind();
         let mut s = styles * self.style_gain;
         if self.weight_sq.is_some() {
@@ -1011,19 +1045,41 @@ impl SynthesisLayer {
             .unsqueeze(2)
             .unsqueeze(3);
         let pad = self.weight.size()[2] - 1;
-        let mut y =
-            (x * scale).conv2d(&self.weight, None::<&Tensor>, [1, 1], [pad, pad], [1, 1], 1);
-        if let Some(sq) = &self.weight_sq {
-            let d = (s.square().matmul(&sq.tr()) + 1e-8).rsqrt();
-            y *= d.to_kind(kind).unsqueeze(2).unsqueeze(3);
-        }
-        y
+        let y = (x * scale).conv2d(&self.weight, None::<&Tensor>, [1, 1], [pad, pad], [1, 1], 1);
+        let d = self
+            .weight_sq
+            .as_ref()
+            .map(|sq| (s.square().matmul(&sq.tr()) + 1e-8).rsqrt());
+        (y, d)
     }
 
-    /// Bias and filtered leaky ReLU (linear for the layer to RGB).
-    fn activation(&self, y: &Tensor) -> Tensor {
+    /// Demodulation, bias and filtered leaky ReLU (linear for the layer to RGB), by operators,
+    /// or by `kernel` where given (not for the layer to RGB, which has no filters).
+    fn activation(
+        &self,
+        y: &Tensor,
+        demodulation: Option<&Tensor>,
+        kernel: Option<&KernelRoute>,
+    ) -> Tensor {
+        if let Some(run) = kernel.filter(|_| !self.plan.to_rgb) {
+            let input = FilteredLreluInput {
+                x: y,
+                dgain: demodulation,
+                bias: &self.kernel_bias,
+                up_taps: &self.up_taps,
+                down_taps: &self.down_taps,
+                activation: &self.activation,
+            };
+            if let Some(out) = run(&input) {
+                return out;
+            }
+        }
+        let y = match demodulation {
+            Some(d) => y * d.to_kind(y.kind()).unsqueeze(2).unsqueeze(3),
+            None => y.shallow_clone(),
+        };
         filtered_lrelu_prepared(
-            y,
+            &y,
             self.up_filter.as_ref(),
             self.down_filter.as_ref(),
             &self.bias,
@@ -1031,6 +1087,10 @@ impl SynthesisLayer {
         )
     }
 }
+
+/// Runs one layer's filtered leaky ReLU as the fused kernel; `None` sends the layer to the
+/// operators.
+type KernelRoute<'a> = dyn Fn(&FilteredLreluInput) -> Option<Tensor> + 'a;
 
 /// A StyleGAN3 generator ready to run on one device in one precision.
 pub struct Generator {
@@ -1040,16 +1100,47 @@ pub struct Generator {
     layers: Vec<SynthesisLayer>,
     device: Device,
     kind: Kind,
+    /// The fused filtered leaky ReLU, where it loaded (CUDA, fp32 or fp16, NVRTC found).
+    kernels: Option<FilteredLreluKernels>,
+    /// Set when a launch failed: the operators take over for the generator's life.
+    kernels_failed: AtomicBool,
 }
 
 impl Generator {
-    /// Builds the generator from its tensors (names as in NVIDIA's `G_ema`).
+    /// Builds the generator from its tensors (names as in NVIDIA's `G_ema`), with the fused
+    /// kernel on a GPU.
     pub fn new(
         t: &TensorSet,
         config: &GeneratorConfig,
         device: Device,
         kind: Kind,
     ) -> Result<Self, TensorSetError> {
+        Self::with_kernels(t, config, device, kind, true)
+    }
+
+    /// [`Generator::new`], the fused kernel asked for or not (a benchmark compares the two).
+    pub fn with_kernels(
+        t: &TensorSet,
+        config: &GeneratorConfig,
+        device: Device,
+        kind: Kind,
+        fused: bool,
+    ) -> Result<Self, TensorSetError> {
+        let kernels = match device {
+            Device::Cuda(_) if fused && matches!(kind, Kind::Float | Kind::Half) => {
+                match FilteredLreluKernels::new(device) {
+                    Ok(kernels) => Some(kernels),
+                    Err(e) => {
+                        tracing::warn!(
+                            error = %crate::chain::Chain(&e),
+                            "the StyleGAN3 generator runs without its fused kernel"
+                        );
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         let layers = config
             .layers
             .iter()
@@ -1062,7 +1153,38 @@ impl Generator {
             config: config.clone(),
             device,
             kind,
+            kernels,
+            kernels_failed: AtomicBool::new(false),
         })
+    }
+
+    /// Whether synthesis runs the fused filtered leaky ReLU.
+    pub fn uses_fused_kernels(&self) -> bool {
+        self.kernels.is_some() && !self.kernels_failed.load(Ordering::Relaxed)
+    }
+
+    /// The fused kernel as a layer's route, while it works.
+    fn kernel_route(&self) -> Option<impl Fn(&FilteredLreluInput) -> Option<Tensor> + '_> {
+        let kernels = self
+            .kernels
+            .as_ref()
+            .filter(|_| self.uses_fused_kernels())?;
+        Some(move |input: &FilteredLreluInput| match kernels.run(input) {
+            Ok(out) => Some(out),
+            Err(e) => {
+                self.kernel_failed(&e);
+                None
+            }
+        })
+    }
+
+    fn kernel_failed(&self, e: &KernelError) {
+        if !self.kernels_failed.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                error = %crate::chain::Chain(e),
+                "the fused filtered leaky ReLU failed; the operators run instead"
+            );
+        }
     }
 
     pub fn config(&self) -> &GeneratorConfig {
@@ -1110,18 +1232,9 @@ impl Generator {
     /// convolution and `"filter"` after its filtered leaky ReLU (a benchmark synchronises there
     /// to see where the time goes).
     pub fn synthesis_profiled(&self, w_plus: &Tensor, mut step: impl FnMut(&str)) -> Tensor {
-        let ws = w_plus.to_device(self.device).to_kind(Kind::Float);
-        let affine = self.input.affine(&ws.select(1, 0));
-        let mut x = self.input.features(&affine, None).to_kind(self.kind);
-        step("input");
-        for (i, layer) in self.layers.iter().enumerate() {
-            let styles = layer.styles(&ws.select(1, i as i64 + 1));
-            let y = layer.modulated_conv(&x, &styles);
-            step("conv");
-            x = layer.activation(&y);
-            step("filter");
-        }
-        (x * self.config.design.output_scale).to_kind(Kind::Float)
+        let route = self.kernel_route();
+        let kernel = route.as_ref().map(|r| r as &KernelRoute);
+        self.run_synthesis(w_plus, None, kernel, &mut |_, _| {}, &mut step)
     }
 
     /// [`Generator::synthesis`] with the input's transform replaced ([3, 3] or [N, 3, 3]): the
@@ -1138,18 +1251,78 @@ impl Generator {
         transform: Option<&Tensor>,
         mut f: impl FnMut(&str, &Tensor),
     ) -> Tensor {
+        let route = self.kernel_route();
+        let kernel = route.as_ref().map(|r| r as &KernelRoute);
+        self.run_synthesis(w_plus, transform, kernel, &mut f, &mut |_| {})
+    }
+
+    /// Synthesis with each layer's filtered leaky ReLU run by `kernel` (the operators where
+    /// `None`), calling `trace` with the intermediates and `step` after each kind of step.
+    fn run_synthesis(
+        &self,
+        w_plus: &Tensor,
+        transform: Option<&Tensor>,
+        kernel: Option<&KernelRoute>,
+        trace: &mut dyn FnMut(&str, &Tensor),
+        step: &mut dyn FnMut(&str),
+    ) -> Tensor {
         let ws = w_plus.to_device(self.device).to_kind(Kind::Float);
         let affine = self.input.affine(&ws.select(1, 0));
-        f("input.affine", &affine);
+        trace("input.affine", &affine);
         let mut x = self.input.features(&affine, transform).to_kind(self.kind);
-        f("input", &x);
+        trace("input", &x);
+        step("input");
         // Each layer's styles are computed once, for the trace and the layer alike.
         for (i, layer) in self.layers.iter().enumerate() {
             let styles = layer.styles(&ws.select(1, i as i64 + 1));
-            f(&format!("styles.{}", layer.plan.name), &styles);
-            x = layer.activation(&layer.modulated_conv(&x, &styles));
-            f(&layer.plan.name, &x);
+            trace(&format!("styles.{}", layer.plan.name), &styles);
+            let (y, demodulation) = layer.modulated_conv(&x, &styles);
+            step("conv");
+            x = layer.activation(&y, demodulation.as_ref(), kernel);
+            step("filter");
+            trace(&layer.plan.name, &x);
         }
         (x * self.config.design.output_scale).to_kind(Kind::Float)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nets::filtered_lrelu_kernel::emulator::Emulator;
+
+    /// The generator's fused route (demodulation left to the kernel, the kernel's filters and
+    /// bias as the layers prepare them) against its operator route, whole images, for both
+    /// designs with their designed filters: the kernel built for the CPU stands in for the GPU.
+    #[test]
+    fn synthesis_through_the_kernel_matches_the_operators() {
+        let _guard = tch::no_grad_guard();
+        let emulator = Emulator::get();
+        let kernel = |input: &FilteredLreluInput| Some(emulator.run(input).expect("kernel runs"));
+        for (variant, base, max) in [(Variant::R, 2048.0, 128.0), (Variant::T, 1024.0, 64.0)] {
+            let config =
+                GeneratorConfig::with_widths(variant, 64, (32, 32), base, max).expect("a design");
+            let g = Generator::new(&config.random_weights(9), &config, Device::Cpu, Kind::Float)
+                .expect("a generator");
+            assert!(!g.uses_fused_kernels(), "no kernel loads on the CPU");
+            let z = Tensor::randn([2, config.z_dim], (Kind::Float, Device::Cpu));
+            let w_plus = g.ws(&z, 1.0, None);
+            let operators = g.synthesis(&w_plus);
+            let mut names = Vec::new();
+            let fused = g.run_synthesis(
+                &w_plus,
+                None,
+                Some(&kernel),
+                &mut |name, _| names.push(name.to_string()),
+                &mut |_| {},
+            );
+            assert!(names.len() > config.layers.len(), "{names:?}");
+            let scale = operators.abs().max().double_value(&[]);
+            let diff = (&fused - &operators).abs().max().double_value(&[]);
+            assert!(
+                scale > 0.0 && diff < 1e-4 * scale.max(1.0),
+                "{variant:?}: max |fused − operators| = {diff} at scale {scale}"
+            );
+        }
     }
 }

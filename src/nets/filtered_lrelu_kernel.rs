@@ -1,0 +1,651 @@
+//! StyleGAN3's filtered leaky ReLU as one CUDA kernel, compiled at run time with NVRTC and
+//! launched on the stream libtorch uses (the loader is the StyleGAN2 epilogue's, in
+//! `cuda_kernels`).
+//!
+//! Why a kernel of our own: as operators, a layer's activation demodulates and biases its input,
+//! up-samples it by 2 or 4 with a low-pass filter (a map 4–16 times the input's size), applies
+//! the leaky ReLU with its gain and clamp, then filters and down-samples again — every step a
+//! pass over the largest tensor of the layer, written to memory and read back. Here each block
+//! takes one tile of one channel's output, reads the input it needs once, and keeps the
+//! up-sampled and activated samples in shared memory: one read of the convolution's output,
+//! one write of the layer's. The arithmetic is the definition's (written from the paper's
+//! appendix and the filters' definitions): only the up-sampling taps that meet an input sample
+//! (not the inserted zeros) are summed, and only the kept down-sampled outputs are computed.
+//!
+//! The tests compile the same source for the CPU (one thread per block, which the kernel's
+//! phase structure allows: every phase reads only what an earlier one wrote, separated by
+//! barriers) and check it against the operator route; on a GPU `lifelapse bench stylegan`
+//! checks the compiled kernel against the operators at the published sizes.
+
+use super::cuda_kernels::{self, KernelError, ELEMENT_ACCESS, PTX_ARCH};
+use super::stylegan3::Activation;
+use cudarc::driver::{CudaFunction, CudaStream, DeviceRepr, LaunchConfig};
+use std::sync::{Arc, OnceLock};
+use tch::{Device, Kind, Tensor};
+
+/// The kernel source (after [`ELEMENT_ACCESS`]).
+pub const SOURCE: &str = r#"
+// Every field is 8 bytes, so the layout matches the Rust struct without padding rules.
+struct FilteredLrelu {
+    const void* src;                    // convolution output, strides in elements
+    long long s_n, s_c, s_h, s_w;
+    long long n, c, h, w;
+    const float* dgain;                 // [N, C] demodulation factors, or null
+    const float* bias;                  // [C]
+    const float* up_taps;               // up_count taps, correlation order, gain included
+    const float* down_taps;             // down_count taps, or down_count² when radial
+    long long up_count, down_count, radial;
+    long long up, down, pad_x, pad_y;   // padding before the up-sampling filter (negative crops)
+    double gain, slope, clamp;          // clamp < 0: none
+    void* dst;                          // [N, C, out_h, out_w], contiguous
+    long long out_h, out_w;
+    long long tile_h, tile_w, tiles_x;  // output samples per block, tiles per row
+    long long in_h, in_w;               // input samples a tile reads (an upper bound)
+};
+
+// Division rounding up, for numerators of either sign and a positive divisor.
+__device__ __forceinline__ long long ceil_div(long long a, long long b) {
+    return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
+
+// The first tap, counted from the start of the zero-inserted signal at position m, that meets an
+// input sample (a multiple of up).
+__device__ __forceinline__ int first_tap(long long m, int up) {
+    int r = (int)(m % up);
+    return r == 0 ? 0 : (r > 0 ? up - r : -r);
+}
+
+template <typename T>
+__device__ void filtered_lrelu(const FilteredLrelu& p) {
+    extern __shared__ float shared[];
+    const int th = (int)p.tile_h, tw = (int)p.tile_w;
+    const int up = (int)p.up, down = (int)p.down;
+    const int ku = (int)p.up_count, kd = (int)p.down_count;
+    const int kd_all = p.radial ? kd * kd : kd;
+    // Up-sampled samples the tile needs, and the input behind them.
+    const int uh = (th - 1) * down + kd, uw = (tw - 1) * down + kd;
+    const int ih = (int)p.in_h, iw = (int)p.in_w;
+    float* fu = shared;                 // [ku]
+    float* fd = fu + ku;                // [kd] or [kd][kd]
+    float* in = fd + kd_all;            // [ih][iw]: demodulated, biased input
+    float* rows = in + ih * iw;         // [ih][uw]: up-sampled along x
+    float* act = rows + ih * uw;        // [uh][uw]: up-sampled along both, activated
+    float* cols = act + uh * uw;        // [uh][tw]: down-sampled along x (separable filter)
+
+    const long long tile = blockIdx.x, ch = blockIdx.y, b = blockIdx.z;
+    const long long oy0 = (tile / p.tiles_x) * th, ox0 = (tile % p.tiles_x) * tw;
+    // The tile's first up-sampled sample, and where that is in the zero-inserted input.
+    const long long my0 = oy0 * down - p.pad_y, mx0 = ox0 * down - p.pad_x;
+    const long long iy0 = ceil_div(my0, up), ix0 = ceil_div(mx0, up);
+    const T* src = (const T*)p.src + b * p.s_n + ch * p.s_c;
+    const float scale = p.dgain ? p.dgain[b * p.c + ch] : 1.0f;
+    const float bias = p.bias[ch];
+    const int threads = (int)blockDim.x, first = (int)threadIdx.x;
+
+    // 1. The filters and the input the tile reads, demodulated and biased; zero outside the map
+    //    (the padding is zeros after the bias, as in the definition).
+    for (int i = first; i < ku; i += threads) fu[i] = p.up_taps[i];
+    for (int i = first; i < kd_all; i += threads) fd[i] = p.down_taps[i];
+    for (int i = first; i < ih * iw; i += threads) {
+        long long y = iy0 + i / iw, x = ix0 + i % iw;
+        bool inside = y >= 0 && y < p.h && x >= 0 && x < p.w;
+        in[i] = inside ? load(src, y * p.s_h + x * p.s_w) * scale + bias : 0.0f;
+    }
+    __syncthreads();
+
+    // 2. Up-sampled along x: output kx sums taps t over input position (mx0 + kx + t) / up,
+    //    stepping by up so that only taps meeting an input sample are visited.
+    for (int i = first; i < ih * uw; i += threads) {
+        int r = i / uw, kx = i % uw;
+        long long m = mx0 + kx;
+        int t = first_tap(m, up);
+        const float* line = in + r * iw + (int)((m + t) / up - ix0);
+        float v = 0.0f;
+        for (int j = 0; t < ku; t += up, ++j) v += fu[t] * line[j];
+        rows[i] = v;
+    }
+    __syncthreads();
+
+    // 3. Up-sampled along y, then the leaky ReLU, its gain and the clamp.
+    const float gain = (float)p.gain, slope = (float)p.slope, clamp = (float)p.clamp;
+    for (int i = first; i < uh * uw; i += threads) {
+        int ky = i / uw, kx = i % uw;
+        long long m = my0 + ky;
+        int t = first_tap(m, up);
+        const float* column = rows + (int)((m + t) / up - iy0) * uw + kx;
+        float v = 0.0f;
+        for (int j = 0; t < ku; t += up, ++j) v += fu[t] * column[j * uw];
+        v = (v > 0.0f ? v : v * slope) * gain;
+        if (clamp >= 0.0f) v = fminf(fmaxf(v, -clamp), clamp);
+        act[i] = v;
+    }
+    __syncthreads();
+
+    T* dst = (T*)p.dst + (b * p.c + ch) * p.out_h * p.out_w;
+    if (p.radial) {
+        // 4. A radial filter is not separable: one 2-D pass, only at the kept outputs.
+        for (int i = first; i < th * tw; i += threads) {
+            int oy = i / tw, ox = i % tw;
+            if (oy0 + oy >= p.out_h || ox0 + ox >= p.out_w) continue;
+            const float* a = act + oy * down * uw + ox * down;
+            float v = 0.0f;
+            for (int ty = 0; ty < kd; ++ty)
+                for (int tx = 0; tx < kd; ++tx) v += fd[ty * kd + tx] * a[ty * uw + tx];
+            store(dst, (oy0 + oy) * p.out_w + ox0 + ox, v);
+        }
+        return;
+    }
+    // 4. Separable: filtered and down-sampled along x...
+    for (int i = first; i < uh * tw; i += threads) {
+        int ky = i / tw, ox = i % tw;
+        const float* a = act + ky * uw + ox * down;
+        float v = 0.0f;
+        for (int t = 0; t < kd; ++t) v += fd[t] * a[t];
+        cols[i] = v;
+    }
+    __syncthreads();
+    // 5. ...then along y.
+    for (int i = first; i < th * tw; i += threads) {
+        int oy = i / tw, ox = i % tw;
+        if (oy0 + oy >= p.out_h || ox0 + ox >= p.out_w) continue;
+        const float* c = cols + oy * down * tw + ox;
+        float v = 0.0f;
+        for (int t = 0; t < kd; ++t) v += fd[t] * c[t * tw];
+        store(dst, (oy0 + oy) * p.out_w + ox0 + ox, v);
+    }
+}
+
+extern "C" __global__ void filtered_lrelu_f32(FilteredLrelu p) { filtered_lrelu<float>(p); }
+extern "C" __global__ void filtered_lrelu_f16(FilteredLrelu p) { filtered_lrelu<half_bits>(p); }
+"#;
+
+/// The kernel's parameter block; field for field the `FilteredLrelu` struct of [`SOURCE`].
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+struct Params {
+    src: u64,
+    s_n: i64,
+    s_c: i64,
+    s_h: i64,
+    s_w: i64,
+    n: i64,
+    c: i64,
+    h: i64,
+    w: i64,
+    dgain: u64,
+    bias: u64,
+    up_taps: u64,
+    down_taps: u64,
+    up_count: i64,
+    down_count: i64,
+    radial: i64,
+    up: i64,
+    down: i64,
+    pad_x: i64,
+    pad_y: i64,
+    gain: f64,
+    slope: f64,
+    clamp: f64,
+    dst: u64,
+    out_h: i64,
+    out_w: i64,
+    tile_h: i64,
+    tile_w: i64,
+    tiles_x: i64,
+    in_h: i64,
+    in_w: i64,
+}
+
+// SAFETY: plain 8-byte fields, laid out as the kernel's struct (checked by the compile test's
+// size assertion, by the CPU build of the kernel in the tests and by the GPU parity runs).
+unsafe impl DeviceRepr for Params {}
+
+/// What one filtered leaky ReLU reads. The filters are fp32, contiguous, on the input's device.
+pub struct FilteredLreluInput<'a> {
+    /// The modulated convolution's output [N, C, H, W] (fp32 or fp16, any strides).
+    pub x: &'a Tensor,
+    /// [N, C] demodulation factors (fp32), applied before the bias; `None` for none.
+    pub dgain: Option<&'a Tensor>,
+    /// [C], fp32.
+    pub bias: &'a Tensor,
+    /// The up-sampling filter's taps in correlation order with its gain, [K] (a single 1 for
+    /// none).
+    pub up_taps: &'a Tensor,
+    /// The down-sampling filter's taps in correlation order, [K] (separable) or [K, K] (radial).
+    pub down_taps: &'a Tensor,
+    pub activation: &'a Activation,
+}
+
+/// Output samples per block along each axis (fewer where the map is smaller).
+const TILE: i64 = 16;
+const THREADS: u32 = 256;
+/// Shared memory a block may use without opting in to more.
+const SHARED_LIMIT: usize = 48 * 1024;
+
+/// A launch worked out from the tensors' shapes: parameters (pointers filled by the caller),
+/// the output's shape, grid and shared memory.
+struct Launch {
+    params: Params,
+    out: [i64; 4],
+    grid: (u32, u32, u32),
+    shared_bytes: usize,
+}
+
+/// Shared floats a block needs for a `th` × `tw` output tile.
+fn shared_floats(p: &Params, th: i64, tw: i64) -> (usize, i64, i64) {
+    let (uh, uw) = (
+        (th - 1) * p.down + p.down_count,
+        (tw - 1) * p.down + p.down_count,
+    );
+    // Input rows behind uh up-sampled rows: at most ⌊(uh + ku − 2) / up⌋ + 1 (see the kernel).
+    let (ih, iw) = (
+        (uh + p.up_count - 2) / p.up + 1,
+        (uw + p.up_count - 2) / p.up + 1,
+    );
+    let taps = p.up_count + p.down_count * if p.radial != 0 { p.down_count } else { 1 };
+    let floats = taps + ih * iw + ih * uw + uh * uw + uh * tw;
+    (floats as usize, ih, iw)
+}
+
+fn plan(input: &FilteredLreluInput) -> Result<Launch, KernelError> {
+    let a = input.activation;
+    let size = input.x.size();
+    let stride = input.x.stride();
+    assert_eq!(
+        size.len(),
+        4,
+        "filtered leaky ReLU input must be [N, C, H, W]"
+    );
+    let (n, c, h, w) = (size[0], size[1], size[2], size[3]);
+    let up_count = input.up_taps.numel() as i64;
+    let radial = input.down_taps.dim() == 2;
+    let down_count = input.down_taps.size()[0];
+    let [x0, x1, y0, y1] = a.padding;
+    let up_h = h * a.up + y0 + y1 - up_count + 1;
+    let up_w = w * a.up + x0 + x1 - up_count + 1;
+    let (out_h, out_w) = (
+        (up_h - down_count) / a.down + 1,
+        (up_w - down_count) / a.down + 1,
+    );
+    if out_h < 1 || out_w < 1 {
+        return Err(KernelError::Shape(format!(
+            "a {h}×{w} map filtered as {a:?} leaves no output"
+        )));
+    }
+    let mut params = Params {
+        s_n: stride[0],
+        s_c: stride[1],
+        s_h: stride[2],
+        s_w: stride[3],
+        n,
+        c,
+        h,
+        w,
+        up_count,
+        down_count,
+        radial: i64::from(radial),
+        up: a.up,
+        down: a.down,
+        pad_x: x0,
+        pad_y: y0,
+        gain: a.gain,
+        slope: a.slope,
+        clamp: a.clamp.unwrap_or(-1.0),
+        out_h,
+        out_w,
+        ..Default::default()
+    };
+    // The largest tile up to TILE × TILE whose samples fit in shared memory.
+    let (mut th, mut tw) = (TILE.min(out_h), TILE.min(out_w));
+    let (floats, ih, iw) = loop {
+        let (floats, ih, iw) = shared_floats(&params, th, tw);
+        if floats * 4 <= SHARED_LIMIT {
+            break (floats, ih, iw);
+        }
+        if th == 1 && tw == 1 {
+            return Err(KernelError::Shape(format!(
+                "filters of {up_count} and {down_count} taps need {floats} floats of shared memory"
+            )));
+        }
+        if th >= tw {
+            th = (th + 1) / 2;
+        } else {
+            tw = (tw + 1) / 2;
+        }
+    };
+    let (tiles_y, tiles_x) = ((out_h + th - 1) / th, (out_w + tw - 1) / tw);
+    (params.tile_h, params.tile_w, params.tiles_x) = (th, tw, tiles_x);
+    (params.in_h, params.in_w) = (ih, iw);
+    let grid_dim = |v: i64, what: &str| {
+        u32::try_from(v)
+            .ok()
+            .filter(|&v| v <= 65_535 || what == "tiles")
+            .ok_or_else(|| KernelError::Shape(format!("{v} {what} in one launch")))
+    };
+    Ok(Launch {
+        params,
+        out: [n, c, out_h, out_w],
+        grid: (
+            grid_dim(tiles_y * tiles_x, "tiles")?,
+            grid_dim(c, "channels")?,
+            grid_dim(n, "images")?,
+        ),
+        shared_bytes: floats * 4,
+    })
+}
+
+/// Checks the tensors the kernel will read (the generator builds them; a mismatch would let
+/// the kernel read out of bounds) and fills the launch's pointers and output.
+fn bind(input: &FilteredLreluInput, launch: &mut Launch) -> Tensor {
+    let x = input.x;
+    let (device, kind) = (x.device(), x.kind());
+    let [n, c, ..] = launch.out;
+    let aux = |t: &Tensor, shape: &[i64]| {
+        assert!(
+            t.kind() == Kind::Float
+                && t.is_contiguous()
+                && t.size() == shape
+                && t.device() == device,
+            "filtered leaky ReLU input {:?} {:?} on {:?}, expected fp32 {shape:?} on {device:?}",
+            t.kind(),
+            t.size(),
+            t.device()
+        );
+    };
+    aux(input.bias, &[c]);
+    if let Some(d) = input.dgain {
+        aux(d, &[n, c]);
+    }
+    aux(input.up_taps, &[launch.params.up_count]);
+    aux(input.down_taps, &input.down_taps.size());
+    let out = Tensor::empty(launch.out, (kind, device));
+    let p = &mut launch.params;
+    p.src = cuda_kernels::ptr(x);
+    p.dgain = input.dgain.map_or(0, cuda_kernels::ptr);
+    p.bias = cuda_kernels::ptr(input.bias);
+    p.up_taps = cuda_kernels::ptr(input.up_taps);
+    p.down_taps = cuda_kernels::ptr(input.down_taps);
+    p.dst = cuda_kernels::ptr(&out);
+    out
+}
+
+/// Which compiled function runs activations of `kind`: 0 for fp32, 1 for fp16.
+fn precision_index(kind: Kind) -> Result<usize, KernelError> {
+    match kind {
+        Kind::Float => Ok(0),
+        Kind::Half => Ok(1),
+        other => Err(KernelError::Shape(format!("{other:?} activations"))),
+    }
+}
+
+/// The compiled kernel, loaded on one GPU.
+pub struct FilteredLreluKernels {
+    stream: Arc<CudaStream>,
+    functions: [CudaFunction; 2],
+}
+
+impl FilteredLreluKernels {
+    /// Compiles (once per process) and loads the kernel on `device`.
+    pub fn new(device: Device) -> Result<Self, KernelError> {
+        static PTX: OnceLock<Result<String, KernelError>> = OnceLock::new();
+        let Device::Cuda(ordinal) = device else {
+            return Err(KernelError::NotCuda(device));
+        };
+        let ptx = PTX.get_or_init(|| compile(PTX_ARCH)).clone()?;
+        let (stream, module) = cuda_kernels::load_module(ordinal, ptx)?;
+        let load = |name: &str| module.load_function(name).map_err(KernelError::Driver);
+        Ok(Self {
+            stream,
+            functions: [load("filtered_lrelu_f32")?, load("filtered_lrelu_f16")?],
+        })
+    }
+
+    /// Runs one filtered leaky ReLU on the GPU; returns the layer's output.
+    pub fn run(&self, input: &FilteredLreluInput) -> Result<Tensor, KernelError> {
+        let function = &self.functions[precision_index(input.x.kind())?];
+        let mut launch = plan(input)?;
+        let out = bind(input, &mut launch);
+        let config = LaunchConfig {
+            grid_dim: launch.grid,
+            block_dim: (THREADS, 1, 1),
+            shared_mem_bytes: launch.shared_bytes as u32,
+        };
+        use cudarc::driver::PushKernelArg;
+        let mut builder = self.stream.launch_builder(function);
+        builder.arg(&launch.params);
+        // SAFETY: every pointer is a live tensor of the checked shape, kind and device; they
+        // outlive the launch on this stream (libtorch's allocator reuses freed memory in stream
+        // order), and the output is fresh.
+        unsafe { builder.launch(config) }.map_err(KernelError::Driver)?;
+        Ok(out)
+    }
+}
+
+/// Compiles the kernel source to PTX for a virtual architecture.
+pub fn compile(arch: &'static str) -> Result<String, KernelError> {
+    cuda_kernels::compile_source(
+        &format!("{ELEMENT_ACCESS}{SOURCE}"),
+        "lifelapse_filtered_lrelu.cu",
+        arch,
+    )
+}
+
+/// The kernel compiled for the CPU by the host's C++ compiler: CUDA's names defined for one
+/// thread per block, the grid walked block by block. Tests check the kernel's arithmetic with
+/// it where no GPU is.
+#[cfg(test)]
+pub(crate) mod emulator {
+    use super::*;
+
+    const PRELUDE: &str = r#"
+#include <math.h>
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__
+struct lifelapse_dim3 { unsigned int x, y, z; };
+static lifelapse_dim3 threadIdx, blockIdx, blockDim, gridDim;
+static inline void __syncthreads() {}
+// The block's shared memory; the kernel's `extern __shared__ float shared[]` names this.
+float shared[1 << 16];
+"#;
+
+    const DRIVER: &str = r#"
+extern "C" int emulate(int half, FilteredLrelu p, unsigned gx, unsigned gy, unsigned gz,
+                       unsigned long long shared_bytes) {
+    if (shared_bytes > sizeof(shared)) return 1;
+    blockDim = {1, 1, 1};
+    threadIdx = {0, 0, 0};
+    gridDim = {gx, gy, gz};
+    for (unsigned z = 0; z < gz; ++z)
+        for (unsigned y = 0; y < gy; ++y)
+            for (unsigned x = 0; x < gx; ++x) {
+                blockIdx = {x, y, z};
+                if (half) filtered_lrelu_f16(p); else filtered_lrelu_f32(p);
+            }
+    return 0;
+}
+"#;
+
+    type Emulate = unsafe extern "C" fn(i32, Params, u32, u32, u32, u64) -> i32;
+
+    /// The CPU build, one per test process (its globals make it one launch at a time).
+    pub(crate) struct Emulator {
+        _dir: tempfile::TempDir,
+        library: libloading::Library,
+        lock: std::sync::Mutex<()>,
+    }
+
+    impl Emulator {
+        pub(crate) fn get() -> &'static Emulator {
+            static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+            EMULATOR.get_or_init(|| {
+                let dir = tempfile::tempdir().expect("a temporary directory");
+                let source = dir.path().join("filtered_lrelu.cpp");
+                let library = dir.path().join("libfiltered_lrelu.so");
+                std::fs::write(
+                    &source,
+                    format!("{PRELUDE}{ELEMENT_ACCESS}{SOURCE}{DRIVER}"),
+                )
+                .expect("write the kernel source");
+                let status = std::process::Command::new("c++")
+                    .args([
+                        "-std=c++17",
+                        "-O2",
+                        "-shared",
+                        "-fPIC",
+                        "-Wall",
+                        "-Werror",
+                        "-o",
+                    ])
+                    .arg(&library)
+                    .arg(&source)
+                    .status()
+                    .expect("the C++ compiler (c++) runs");
+                assert!(status.success(), "the kernel compiles for the CPU");
+                // SAFETY: a library built just now from the source above; no initialisers.
+                let library = unsafe { libloading::Library::new(&library) }.expect("load it");
+                Emulator {
+                    _dir: dir,
+                    library,
+                    lock: std::sync::Mutex::new(()),
+                }
+            })
+        }
+
+        /// Runs the kernel on CPU tensors, as [`FilteredLreluKernels::run`] does on a GPU.
+        pub(crate) fn run(&self, input: &FilteredLreluInput) -> Result<Tensor, KernelError> {
+            let half = precision_index(input.x.kind())? as i32;
+            let mut launch = plan(input)?;
+            let out = bind(input, &mut launch);
+            let (gx, gy, gz) = launch.grid;
+            let _one_at_a_time = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            // SAFETY: the symbol is the driver above with this signature; the pointers are the
+            // checked CPU tensors, alive for the call.
+            let status = unsafe {
+                let emulate = self
+                    .library
+                    .get::<Emulate>(b"emulate")
+                    .expect("the driver's symbol");
+                emulate(half, launch.params, gx, gy, gz, launch.shared_bytes as u64)
+            };
+            assert_eq!(status, 0, "the tile needs more shared memory than emulated");
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::emulator::Emulator;
+    use super::*;
+    use crate::nets::stylegan3::{filtered_lrelu, kernel_taps_of, GeneratorConfig, Variant};
+
+    /// The source compiles with NVRTC (installed by `tools/setup.sh --test`).
+    #[test]
+    fn the_kernel_compiles_to_ptx() {
+        let ptx = compile(PTX_ARCH).expect("NVRTC compiles the filtered leaky ReLU");
+        for name in ["filtered_lrelu_f32", "filtered_lrelu_f16"] {
+            assert!(
+                ptx.contains(&format!(".entry {name}(")),
+                "{name} missing from the PTX"
+            );
+        }
+        // 31 fields of 8 bytes: the parameter block the kernel declares.
+        assert_eq!(std::mem::size_of::<Params>(), 31 * 8);
+        assert!(
+            ptx.contains(".param .align 8 .b8 filtered_lrelu_f32_param_0[248]"),
+            "{ptx}"
+        );
+    }
+
+    /// Every layer of the R and T designs (up-sampling by 2 and 4, separable and radial down
+    /// filters, margins cropped and padded, maps of one and of several tiles, partial tiles):
+    /// the kernel built for the CPU against the operator route, fp32 (NCHW and NHWC input) and
+    /// fp16.
+    #[test]
+    fn the_kernel_matches_the_operators_on_every_layer_of_both_designs() {
+        let _guard = tch::no_grad_guard();
+        tch::manual_seed(3);
+        let emulator = Emulator::get();
+        for (variant, size) in [(Variant::R, 64), (Variant::T, 64), (Variant::R, 128)] {
+            let (base, max) = match variant {
+                Variant::T => (1024.0, 64.0),
+                Variant::R => (2048.0, 128.0),
+            };
+            let config =
+                GeneratorConfig::with_widths(variant, size, (32, 32), base, max).expect("a design");
+            for plan in config.layers.iter().filter(|l| !l.to_rgb) {
+                // Random taps rather than the designed (symmetric) filters, so that a flipped
+                // or transposed filter shows.
+                let random = |taps: i64, radial: bool| {
+                    (taps > 1).then(|| {
+                        let shape = if radial { vec![taps, taps] } else { vec![taps] };
+                        Tensor::randn(shape, (Kind::Float, Device::Cpu)) / taps as f64
+                    })
+                };
+                let fu = random(plan.up_taps, false);
+                let fd = random(plan.down_taps, plan.down_radial);
+                let activation = Activation {
+                    up: plan.up,
+                    down: plan.down,
+                    padding: plan.padding,
+                    gain: std::f64::consts::SQRT_2,
+                    slope: 0.2,
+                    clamp: Some(1.5),
+                };
+                let c = 3;
+                let x = Tensor::randn(
+                    [2, c, plan.in_size, plan.in_size],
+                    (Kind::Float, Device::Cpu),
+                );
+                let bias = Tensor::randn([c], (Kind::Float, Device::Cpu)) * 0.3;
+                let dgain = Tensor::rand([2, c], (Kind::Float, Device::Cpu)) + 0.5;
+                let scaled = &x * dgain.view([2, c, 1, 1]);
+                let expected =
+                    filtered_lrelu(&scaled, fu.as_ref(), fd.as_ref(), &bias, &activation);
+                let one = Tensor::ones([1], (Kind::Float, Device::Cpu));
+                let up_taps = fu.as_ref().map_or(one.shallow_clone(), |f| {
+                    kernel_taps_of(f, (plan.up * plan.up) as f64)
+                });
+                let down_taps = fd.as_ref().map_or(one, |f| kernel_taps_of(f, 1.0));
+                for (kind, channels_last) in [
+                    (Kind::Float, false),
+                    (Kind::Float, true),
+                    (Kind::Half, false),
+                ] {
+                    let input = x.to_kind(kind);
+                    let input = if channels_last {
+                        input
+                            .permute([0, 2, 3, 1])
+                            .contiguous()
+                            .permute([0, 3, 1, 2])
+                    } else {
+                        input
+                    };
+                    let got = emulator
+                        .run(&FilteredLreluInput {
+                            x: &input,
+                            dgain: Some(&dgain),
+                            bias: &bias,
+                            up_taps: &up_taps,
+                            down_taps: &down_taps,
+                            activation: &activation,
+                        })
+                        .expect("the kernel runs");
+                    assert_eq!(got.size(), expected.size(), "{variant:?} {}", plan.name);
+                    let diff = (got.to_kind(Kind::Float) - &expected)
+                        .abs()
+                        .max()
+                        .double_value(&[]);
+                    let tolerance = if kind == Kind::Half { 2e-2 } else { 1e-5 };
+                    assert!(
+                        diff < tolerance,
+                        "{variant:?} {} {kind:?}: max |kernel − operators| = {diff}",
+                        plan.name
+                    );
+                }
+            }
+        }
+    }
+}
