@@ -49,6 +49,7 @@ pub struct BenchReport {
     pub album_200: Option<AlbumMemoryBench>,
     pub gif: Vec<GifBench>,
     pub stylegan: Option<stylegan::StyleganBench>,
+    pub stylegan3: Option<stylegan3::Stylegan3Bench>,
     #[cfg(feature = "bench-fakes")]
     pub crawl: Option<crawl::CrawlBench>,
     #[cfg(feature = "bench-fakes")]
@@ -170,21 +171,38 @@ impl std::fmt::Display for BenchReport {
                     c.config, c.max_abs_diff, c.mean_abs_diff, c.absmax
                 )?;
             }
-            let sg3 = &s.stylegan3;
+        }
+        if let Some(sg3) = &self.stylegan3 {
+            let route = |fused: bool| if fused { ", fused kernel" } else { "" };
             for g in &sg3.generator {
                 writeln!(
                     out,
-                    "stylegan3: generator {} {}² batch {} {}: {:.2} frames/s ({:.1} ms/frame) on {}",
-                    g.config, g.size, g.batch, g.precision, g.frames_per_s, g.ms_per_frame, s.device
+                    "stylegan3: generator {} {}² batch {} {}{}: {:.2} frames/s ({:.1} ms/frame) on {}",
+                    g.config,
+                    g.size,
+                    g.batch,
+                    g.precision,
+                    route(g.fused_kernels),
+                    g.frames_per_s,
+                    g.ms_per_frame,
+                    sg3.device
+                )?;
+            }
+            for c in &sg3.fused_vs_operators {
+                writeln!(
+                    out,
+                    "stylegan3: fused kernel vs operators, {} {}: max |diff| {:.3e}, mean {:.3e}, image absmax {:.3}",
+                    c.config, c.precision, c.max_abs_diff, c.mean_abs_diff, c.absmax
                 )?;
             }
             for p in &sg3.profile {
                 writeln!(
                     out,
-                    "stylegan3: {} batch {} {}: {} {:.1} ms/frame ({:.0} %)",
+                    "stylegan3: {} batch {} {}{}: {} {:.1} ms/frame ({:.0} %)",
                     p.config,
                     p.batch,
                     p.precision,
+                    route(p.fused_kernels),
                     p.step,
                     p.ms_per_frame,
                     p.share * 100.0
@@ -194,7 +212,7 @@ impl std::fmt::Display for BenchReport {
                 writeln!(
                     out,
                     "stylegan3: ReStyle {} ({} rounds) batch {} {}: {:.2} encodes/s on {}",
-                    r.config, r.rounds, r.batch, r.precision, r.encodes_per_s, s.device
+                    r.config, r.rounds, r.batch, r.precision, r.encodes_per_s, sg3.device
                 )?;
             }
         }
@@ -743,7 +761,10 @@ pub enum Workload {
     Render,
     Album,
     Gif,
+    /// StyleGAN2 and StyleGAN3.
     Stylegan,
+    /// StyleGAN3 and ReStyle only (with StyleGAN2 beside them as the peer).
+    Stylegan3,
     Crawl,
     Chat,
     /// Front-end and workers on a local NATS server (only when named; needs `nats-server`).
@@ -787,6 +808,10 @@ pub fn run(
         None | Some(Workload::Stylegan) => Some(stylegan::run(device, 1.5)?),
         _ => None,
     };
+    let stylegan3 = match only {
+        None | Some(Workload::Stylegan | Workload::Stylegan3) => Some(stylegan3::run(device, 1.5)?),
+        _ => None,
+    };
     #[cfg(feature = "bench-fakes")]
     let crawl = match only {
         None | Some(Workload::Crawl) => {
@@ -826,6 +851,7 @@ pub fn run(
         album_200,
         gif,
         stylegan,
+        stylegan3,
         #[cfg(feature = "bench-fakes")]
         crawl,
     })

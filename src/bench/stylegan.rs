@@ -21,8 +21,6 @@ pub struct StyleganBench {
     pub fused_vs_operators: Vec<FusedCheck>,
     /// Where a batch's time goes, per convolution and epilogue (CUDA only).
     pub layer_profile: Vec<LayerTime>,
-    /// StyleGAN3 and ReStyle, with StyleGAN2 beside them.
-    pub stylegan3: super::stylegan3::Stylegan3Bench,
 }
 
 #[derive(Debug, Serialize)]
@@ -439,6 +437,5 @@ pub fn run(device: Device, min_seconds: f64) -> Result<StyleganBench, BenchError
         fp16_vs_fp32,
         fused_vs_operators,
         layer_profile,
-        stylegan3: super::stylegan3::run(device, min_seconds)?,
     })
 }

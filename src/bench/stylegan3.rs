@@ -3,19 +3,23 @@
 //! encodes/s with its rounds of refinement, all with random weights. StyleGAN2 at the same
 //! size runs in the same measurement, the peer the paper's cost ratios are stated against.
 
-use super::stylegan::{rate, sync};
+use super::stylegan::{rate, sync, FusedCheck};
 use super::BenchError;
 use crate::nets::generative::{Generator, Shape};
 use crate::nets::restyle::{self, RestyleEncoder};
 use crate::nets::stylegan2;
-use crate::nets::stylegan3::{self, GeneratorConfig, Variant};
+use crate::nets::stylegan3::{GeneratorConfig, Variant};
 use serde::Serialize;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 #[derive(Debug, Serialize)]
 pub struct Stylegan3Bench {
+    pub device: String,
     pub generator: Vec<FamilyRun>,
+    /// StyleGAN3 with its fused filtered leaky ReLU against the operators, same weights, codes
+    /// and precision (CUDA only; the kernel runs nowhere else).
+    pub fused_vs_operators: Vec<FusedCheck>,
     /// Share of a frame's time per kind of step.
     pub profile: Vec<StepShare>,
     pub restyle: Vec<RestyleRun>,
@@ -27,6 +31,9 @@ pub struct FamilyRun {
     pub size: i64,
     pub batch: i64,
     pub precision: String,
+    /// The family's fused CUDA kernels ran (for StyleGAN3 the filtered leaky ReLU of
+    /// `nets::filtered_lrelu_kernel`).
+    pub fused_kernels: bool,
     pub frames_per_s: f64,
     pub ms_per_frame: f64,
 }
@@ -36,8 +43,9 @@ pub struct StepShare {
     pub config: String,
     pub batch: i64,
     pub precision: String,
-    /// `input`, `conv` (modulated convolutions) or `filter` (bias, up-sampling filter, leaky
-    /// ReLU, down-sampling filter).
+    pub fused_kernels: bool,
+    /// `input`, `conv` (modulated convolutions) or `filter` (demodulation, bias, up-sampling
+    /// filter, leaky ReLU, down-sampling filter).
     pub step: String,
     pub ms_per_frame: f64,
     pub share: f64,
@@ -60,53 +68,81 @@ fn precision(kind: Kind) -> String {
     .into()
 }
 
-/// A generator of `shape` with random weights.
-fn random_generator(shape: &Shape, device: Device, kind: Kind) -> Result<Generator, BenchError> {
+/// A generator of `shape` with random weights, its fused kernels asked for or not. Asked for
+/// on a GPU, they must load: a figure is never labelled with a route that did not run.
+fn random_generator(
+    shape: &Shape,
+    device: Device,
+    kind: Kind,
+    fused: bool,
+) -> Result<Generator, BenchError> {
     let weights = match shape {
         Shape::Stylegan2(c) => c.random_weights(7),
         Shape::Stylegan3(c) => c.random_weights(7),
     };
-    Generator::new(&weights, shape, device, kind).map_err(BenchError::setup)
+    let g =
+        Generator::with_kernels(&weights, shape, device, kind, fused).map_err(BenchError::setup)?;
+    check_route(&g, device, fused)?;
+    Ok(g)
 }
 
+fn check_route(g: &Generator, device: Device, fused: bool) -> Result<(), BenchError> {
+    if fused && device.is_cuda() && !g.uses_fused_kernels() {
+        return Err(BenchError::Input(
+            "the fused kernels were asked for but did not run (see the log)".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
 fn family_run(
     label: &str,
     shape: &Shape,
     device: Device,
     kind: Kind,
     batch: i64,
+    fused: bool,
     min_seconds: f64,
 ) -> Result<FamilyRun, BenchError> {
     let _guard = tch::no_grad_guard();
-    let g = random_generator(shape, device, kind)?;
+    let g = random_generator(shape, device, kind, fused)?;
     let z = Tensor::randn([batch, shape.z_dim()], (Kind::Float, device));
     let w_plus = g.w_plus(&g.mapping(&z)).to_kind(kind);
     let calls = rate(device, 1, min_seconds, || {
         let _ = g.synthesis(&w_plus);
     });
+    // A kernel that failed mid-run hands over to the operators; its figure would be theirs.
+    check_route(&g, device, fused)?;
     let frames_per_s = calls * batch as f64;
     Ok(FamilyRun {
         config: label.into(),
         size: shape.resolution(),
         batch,
         precision: precision(kind),
+        fused_kernels: g.uses_fused_kernels(),
         frames_per_s,
         ms_per_frame: 1e3 / frames_per_s,
     })
 }
 
 /// Times each kind of step over `runs` syntheses, synchronising after every step.
+#[allow(clippy::too_many_arguments)]
 fn profile(
     label: &str,
     config: &GeneratorConfig,
     device: Device,
     kind: Kind,
     batch: i64,
+    fused: bool,
     runs: usize,
 ) -> Result<Vec<StepShare>, BenchError> {
     let _guard = tch::no_grad_guard();
-    let g = stylegan3::Generator::new(&config.random_weights(7), config, device, kind)
-        .map_err(BenchError::setup)?;
+    let shape = Shape::Stylegan3(config.clone());
+    let generator = random_generator(&shape, device, kind, fused)?;
+    let g = generator
+        .stylegan3()
+        .ok_or_else(|| BenchError::Input("not a StyleGAN3 generator".into()))?;
     let z = Tensor::randn([batch, config.z_dim], (Kind::Float, device));
     let w_plus = g
         .mapping(&z)
@@ -128,14 +164,17 @@ fn profile(
             }
         });
     }
+    check_route(&generator, device, fused)?;
     let all: f64 = totals.iter().map(|(_, t)| t).sum();
     let frames = (runs.max(1) as i64 * batch) as f64;
+    let fused_kernels = g.uses_fused_kernels();
     Ok(totals
         .into_iter()
         .map(|(step, t)| StepShare {
             config: label.into(),
             batch,
             precision: precision(kind),
+            fused_kernels,
             step,
             ms_per_frame: t * 1e3 / frames,
             share: t / all,
@@ -156,7 +195,7 @@ fn restyle_run(
 ) -> Result<RestyleRun, BenchError> {
     let _guard = tch::no_grad_guard();
     let shape = Shape::Stylegan3(config.clone());
-    let g = random_generator(&shape, device, kind)?;
+    let g = random_generator(&shape, device, kind, true)?;
     let n = config.num_ws();
     let weights = restyle::random_weights(widths, config.w_dim, n, 13);
     let encoder = RestyleEncoder::new(&weights, device, kind).map_err(BenchError::setup)?;
@@ -171,6 +210,33 @@ fn restyle_run(
         batch,
         precision: precision(kind),
         encodes_per_s: calls * batch as f64,
+    })
+}
+
+/// The fused route against the operator route on the same random weights and codes.
+fn fused_check(
+    label: &str,
+    config: &GeneratorConfig,
+    device: Device,
+    kind: Kind,
+) -> Result<FusedCheck, BenchError> {
+    let _guard = tch::no_grad_guard();
+    let shape = Shape::Stylegan3(config.clone());
+    let fused = random_generator(&shape, device, kind, true)?;
+    let operators = random_generator(&shape, device, kind, false)?;
+    let z = Tensor::randn([4, config.z_dim], (Kind::Float, device));
+    let w_plus = operators.w_plus(&operators.mapping(&z));
+    let a = operators.synthesis(&w_plus).to_kind(Kind::Double);
+    let b = fused.synthesis(&w_plus).to_kind(Kind::Double);
+    check_route(&fused, device, true)?;
+    let diff = (&a - &b).abs();
+    Ok(FusedCheck {
+        config: label.to_string(),
+        precision: precision(kind),
+        channels_last: false,
+        max_abs_diff: diff.max().double_value(&[]),
+        mean_abs_diff: diff.mean(Kind::Double).double_value(&[]),
+        absmax: a.abs().max().double_value(&[]),
     })
 }
 
@@ -201,6 +267,7 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
                 device,
                 Kind::Float,
                 batch,
+                true,
                 min_seconds,
             )?);
         }
@@ -218,6 +285,7 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
             device,
             Kind::Float,
             1,
+            true,
             min_seconds,
         )?);
     }
@@ -227,6 +295,7 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
         device,
         Kind::Float,
         1,
+        true,
         2,
     )?;
     restyle.push(restyle_run(
@@ -239,27 +308,52 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
         2,
         min_seconds,
     )?);
+    let mut fused_vs_operators = Vec::new();
     if let Device::Cuda(_) = device {
         tch::Cuda::cudnn_set_benchmark(true);
-        for (batch, kind) in [
-            (1, Kind::Half),
-            (8, Kind::Half),
-            (32, Kind::Half),
-            (1, Kind::Float),
-            (16, Kind::Float),
+        let r1024 = GeneratorConfig::published(Variant::R, 1024).map_err(BenchError::setup)?;
+        let t1024 = GeneratorConfig::published(Variant::T, 1024).map_err(BenchError::setup)?;
+        for (label, config) in [
+            ("stylegan3-R published 1024²", &r1024),
+            ("stylegan3-T published 1024²", &t1024),
+        ] {
+            for kind in [Kind::Half, Kind::Float] {
+                fused_vs_operators.push(fused_check(label, config, device, kind)?);
+            }
+        }
+        // (batch, precision, fused kernel): the kernel's route at each size, the operators'
+        // beside it at the batched sizes.
+        for (batch, kind, fused) in [
+            (1, Kind::Half, true),
+            (8, Kind::Half, true),
+            (32, Kind::Half, true),
+            (32, Kind::Half, false),
+            (1, Kind::Float, true),
+            (16, Kind::Float, true),
+            (16, Kind::Float, false),
         ] {
             generator.push(family_run(
                 "stylegan3-R published",
-                &sg3(Variant::R, 1024)?,
+                &Shape::Stylegan3(r1024.clone()),
                 device,
                 kind,
                 batch,
+                fused,
                 min_seconds,
             )?);
         }
-        for (label, shape) in [
-            ("stylegan3-T published", sg3(Variant::T, 1024)?),
-            ("stylegan2 config-f", sg2(1024)),
+        for (label, shape, fused) in [
+            (
+                "stylegan3-T published",
+                Shape::Stylegan3(t1024.clone()),
+                true,
+            ),
+            (
+                "stylegan3-T published",
+                Shape::Stylegan3(t1024.clone()),
+                false,
+            ),
+            ("stylegan2 config-f", sg2(1024), true),
         ] {
             generator.push(family_run(
                 label,
@@ -267,17 +361,21 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
                 device,
                 Kind::Half,
                 32,
+                fused,
                 min_seconds,
             )?);
         }
-        profile_runs.extend(profile(
-            "stylegan3-R published 1024²",
-            &GeneratorConfig::published(Variant::R, 1024).map_err(BenchError::setup)?,
-            device,
-            Kind::Half,
-            8,
-            3,
-        )?);
+        for fused in [true, false] {
+            profile_runs.extend(profile(
+                "stylegan3-R published 1024²",
+                &r1024,
+                device,
+                Kind::Half,
+                8,
+                fused,
+                3,
+            )?);
+        }
         restyle.push(restyle_run(
             "IR-SE50 + stylegan3-R published 1024²",
             [64, 128, 256, 512],
@@ -290,7 +388,9 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
         )?);
     }
     Ok(Stylegan3Bench {
+        device: crate::nets::device::describe(device),
         generator,
+        fused_vs_operators,
         profile: profile_runs,
         restyle,
     })

@@ -115,19 +115,37 @@ enum Net {
 }
 
 impl Generator {
+    /// The generator of `shape`, with its fused CUDA kernels where they load.
     pub fn new(
         t: &TensorSet,
         shape: &Shape,
         device: Device,
         kind: Kind,
     ) -> Result<Self, TensorSetError> {
+        Self::with_kernels(t, shape, device, kind, true)
+    }
+
+    /// [`Generator::new`], the fused kernels asked for or not (a benchmark compares the two).
+    pub fn with_kernels(
+        t: &TensorSet,
+        shape: &Shape,
+        device: Device,
+        kind: Kind,
+        fused: bool,
+    ) -> Result<Self, TensorSetError> {
         let net = match shape {
             Shape::Stylegan2(c) => {
-                Net::Stylegan2(Box::new(stylegan2::Generator::new(t, c, device, kind)?))
+                let options = stylegan2::RunOptions {
+                    fused_epilogue: fused,
+                    ..stylegan2::RunOptions::default()
+                };
+                Net::Stylegan2(Box::new(stylegan2::Generator::with_options(
+                    t, c, device, kind, options,
+                )?))
             }
-            Shape::Stylegan3(c) => {
-                Net::Stylegan3(Box::new(stylegan3::Generator::new(t, c, device, kind)?))
-            }
+            Shape::Stylegan3(c) => Net::Stylegan3(Box::new(stylegan3::Generator::with_kernels(
+                t, c, device, kind, fused,
+            )?)),
         };
         Ok(Self {
             shape: shape.clone(),
@@ -165,6 +183,14 @@ impl Generator {
         match &self.net {
             Net::Stylegan2(g) => g.synthesis(w_plus),
             Net::Stylegan3(g) => g.synthesis(w_plus),
+        }
+    }
+
+    /// Whether synthesis runs the family's fused CUDA kernels.
+    pub fn uses_fused_kernels(&self) -> bool {
+        match &self.net {
+            Net::Stylegan2(g) => g.uses_fused_kernels(),
+            Net::Stylegan3(g) => g.uses_fused_kernels(),
         }
     }
 
