@@ -1057,13 +1057,13 @@ impl SynthesisLayer {
     /// or by `kernel` where given (not for the layer to RGB, which has no filters).
     fn activation(
         &self,
-        y: &Tensor,
+        mut y: Tensor,
         demodulation: Option<&Tensor>,
         kernel: Option<&KernelRoute>,
     ) -> Tensor {
         if let Some(run) = kernel.filter(|_| !self.plan.to_rgb) {
             let input = FilteredLreluInput {
-                x: y,
+                x: &y,
                 dgain: demodulation,
                 bias: &self.kernel_bias,
                 up_taps: &self.up_taps,
@@ -1074,10 +1074,9 @@ impl SynthesisLayer {
                 return out;
             }
         }
-        let y = match demodulation {
-            Some(d) => y * d.to_kind(y.kind()).unsqueeze(2).unsqueeze(3),
-            None => y.shallow_clone(),
-        };
+        if let Some(d) = demodulation {
+            y *= d.to_kind(y.kind()).unsqueeze(2).unsqueeze(3);
+        }
         filtered_lrelu_prepared(
             &y,
             self.up_filter.as_ref(),
@@ -1278,7 +1277,7 @@ impl Generator {
             trace(&format!("styles.{}", layer.plan.name), &styles);
             let (y, demodulation) = layer.modulated_conv(&x, &styles);
             step("conv");
-            x = layer.activation(&y, demodulation.as_ref(), kernel);
+            x = layer.activation(y, demodulation.as_ref(), kernel);
             step("filter");
             trace(&layer.plan.name, &x);
         }
