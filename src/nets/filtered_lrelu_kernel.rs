@@ -316,19 +316,20 @@ fn plan(input: &FilteredLreluInput) -> Result<Launch, KernelError> {
     let (tiles_y, tiles_x) = ((out_h + th - 1) / th, (out_w + tw - 1) / tw);
     (params.tile_h, params.tile_w, params.tiles_x) = (th, tw, tiles_x);
     (params.in_h, params.in_w) = (ih, iw);
-    let grid_dim = |v: i64, what: &str| {
+    // CUDA's grid limits: 2³¹ − 1 blocks along x, 65,535 along y and z.
+    let grid_dim = |v: i64, limit: i64, what: &str| {
         u32::try_from(v)
             .ok()
-            .filter(|&v| v <= 65_535 || what == "tiles")
+            .filter(|&v| i64::from(v) <= limit)
             .ok_or_else(|| KernelError::Shape(format!("{v} {what} in one launch")))
     };
     Ok(Launch {
         params,
         out: [n, c, out_h, out_w],
         grid: (
-            grid_dim(tiles_y * tiles_x, "tiles")?,
-            grid_dim(c, "channels")?,
-            grid_dim(n, "images")?,
+            grid_dim(tiles_y * tiles_x, i64::from(i32::MAX), "tiles")?,
+            grid_dim(c, 65_535, "channels")?,
+            grid_dim(n, 65_535, "images")?,
         ),
         shared_bytes: floats * 4,
     })
@@ -647,5 +648,63 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Filters too long for a 16×16 tile's samples in shared memory: the tile shrinks until
+    /// they fit and the result is unchanged; a map too small for its filters is refused.
+    #[test]
+    fn long_filters_shrink_the_tile_and_tiny_maps_are_refused() {
+        let _guard = tch::no_grad_guard();
+        tch::manual_seed(4);
+        let cpu = (Kind::Float, Device::Cpu);
+        let activation = Activation {
+            up: 2,
+            down: 2,
+            padding: [40, 41, 40, 41],
+            gain: 1.0,
+            slope: 0.2,
+            clamp: None,
+        };
+        let fu = Tensor::randn([80], cpu) / 80.0;
+        let fd = Tensor::randn([40, 40], cpu) / 40.0;
+        let (up_taps, down_taps) = (kernel_taps_of(&fu, 4.0), kernel_taps_of(&fd, 1.0));
+        let x = Tensor::randn([1, 2, 40, 40], cpu);
+        let bias = Tensor::zeros([2], cpu);
+        let input = FilteredLreluInput {
+            x: &x,
+            dgain: None,
+            bias: &bias,
+            up_taps: &up_taps,
+            down_taps: &down_taps,
+            activation: &activation,
+        };
+        let launch = plan(&input).expect("a smaller tile fits");
+        assert!(
+            launch.params.tile_h * launch.params.tile_w < TILE * TILE
+                && launch.shared_bytes <= SHARED_LIMIT,
+            "{:?}, {} bytes",
+            launch.params,
+            launch.shared_bytes
+        );
+        let expected = filtered_lrelu(&x, Some(&fu), Some(&fd), &bias, &activation);
+        let got = Emulator::get().run(&input).expect("the kernel runs");
+        let diff = (got - expected).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "max |kernel − operators| = {diff}");
+
+        let tiny = Tensor::randn([1, 2, 4, 4], cpu);
+        let cropping = Activation {
+            padding: [-10, -10, -10, -10],
+            ..activation
+        };
+        let refused = plan(&FilteredLreluInput {
+            x: &tiny,
+            activation: &cropping,
+            ..input
+        });
+        assert!(
+            matches!(refused, Err(KernelError::Shape(_))),
+            "{:?}",
+            refused.err()
+        );
     }
 }
