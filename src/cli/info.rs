@@ -17,6 +17,19 @@ pub fn run(config: Config) -> Result<(), Failure> {
             "no (install libheif1)"
         }
     );
+    if device.is_cuda() {
+        // Compiling and loading them here shows at once whether the generators will run fused.
+        use lifelapse::nets::{cuda_kernels::EpilogueKernels, filtered_lrelu_kernel};
+        let state = |loaded: Result<(), lifelapse::nets::cuda_kernels::KernelError>| match loaded {
+            Ok(()) => "loaded".to_string(),
+            Err(e) => format!("not loaded ({})", lifelapse::chain::Chain(&e)),
+        };
+        println!(
+            "fused kernels: StyleGAN2 epilogue {}; StyleGAN3 filtered leaky ReLU {}",
+            state(EpilogueKernels::new(device).map(drop)),
+            state(filtered_lrelu_kernel::FilteredLreluKernels::new(device).map(drop))
+        );
+    }
     println!("data dir: {}", config.data_dir().display());
     let text = toml::to_string(&config)
         .context("config")
