@@ -58,7 +58,52 @@ __device__ __forceinline__ int first_tap(int m, int up) {
     return r == 0 ? 0 : (r > 0 ? up - r : -r);
 }
 
-template <typename T>
+#ifdef __CUDACC__
+#define UNROLL _Pragma("unroll")
+#else
+#define UNROLL
+#endif
+
+// The radial pass for a known down-sampling factor and filter size: each thread computes R
+// outputs of one column, holding one column of the activated samples in registers while the
+// filter's column runs over it. A tap read from shared memory then serves R outputs and an
+// activation sample several taps, where the plain loop reads both for every multiply-add (the
+// pass is 2/3 of a radial layer's arithmetic, and shared-memory reads would bound it).
+template <typename T, int DOWN, int KD, int R>
+__device__ void radial_columns(const FilteredLrelu& p, const float* act, const float* fd,
+                               int uh, int uw, int th, int tw, int oy0, int ox0, T* dst) {
+    constexpr int ROWS = (R - 1) * DOWN + KD;
+    const int groups = (th + R - 1) / R;
+    for (int i = (int)threadIdx.x; i < groups * tw; i += (int)blockDim.x) {
+        const int oy = (i / tw) * R, ox = i % tw;
+        const float* a = act + oy * DOWN * uw + ox * DOWN;
+        // Rows past the tile's samples belong to outputs that are not stored; read as zero.
+        const int rows = uh - oy * DOWN;
+        float acc[R];
+        UNROLL
+        for (int j = 0; j < R; ++j) acc[j] = 0.0f;
+        for (int tx = 0; tx < KD; ++tx) {
+            float column[ROWS];
+            UNROLL
+            for (int r = 0; r < ROWS; ++r) column[r] = r < rows ? a[r * uw + tx] : 0.0f;
+            UNROLL
+            for (int ty = 0; ty < KD; ++ty) {
+                const float f = fd[ty * KD + tx];
+                UNROLL
+                for (int j = 0; j < R; ++j) acc[j] += f * column[j * DOWN + ty];
+            }
+        }
+        UNROLL
+        for (int j = 0; j < R; ++j) {
+            if (oy + j < th && oy0 + oy + j < p.out_h && ox0 + ox < p.out_w)
+                store(dst, (oy0 + oy + j) * p.out_w + ox0 + ox, acc[j]);
+        }
+    }
+}
+
+// DOWN and KD: the down-sampling factor and filter size when known at compile time (0: read
+// from the parameters).
+template <typename T, int DOWN, int KD>
 __device__ void filtered_lrelu(const FilteredLrelu& p) {
     extern __shared__ float shared[];
     const int th = (int)p.tile_h, tw = (int)p.tile_w;
@@ -126,6 +171,12 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     __syncthreads();
 
     T* dst = (T*)p.dst + (b * p.c + ch) * p.out_h * p.out_w;
+    if constexpr (KD > 0) {
+        if (p.radial) {
+            radial_columns<T, DOWN, KD, 4>(p, act, fd, uh, uw, th, tw, oy0, ox0, dst);
+            return;
+        }
+    }
     if (p.radial) {
         // 4. A radial filter is not separable: one 2-D pass, only at the kept outputs.
         for (int i = first; i < th * tw; i += threads) {
@@ -159,8 +210,19 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     }
 }
 
-extern "C" __global__ void filtered_lrelu_f32(FilteredLrelu p) { filtered_lrelu<float>(p); }
-extern "C" __global__ void filtered_lrelu_f16(FilteredLrelu p) { filtered_lrelu<half_bits>(p); }
+extern "C" __global__ void filtered_lrelu_f32(FilteredLrelu p) {
+    filtered_lrelu<float, 0, 0>(p);
+}
+extern "C" __global__ void filtered_lrelu_f16(FilteredLrelu p) {
+    filtered_lrelu<half_bits, 0, 0>(p);
+}
+// The published designs' radial layers: down-sampling by 2 with 12 × 12 taps.
+extern "C" __global__ void filtered_lrelu_radial_d2k12_f32(FilteredLrelu p) {
+    filtered_lrelu<float, 2, 12>(p);
+}
+extern "C" __global__ void filtered_lrelu_radial_d2k12_f16(FilteredLrelu p) {
+    filtered_lrelu<half_bits, 2, 12>(p);
+}
 "#;
 
 /// The kernel's parameter block; field for field the `FilteredLrelu` struct of [`SOURCE`].
@@ -226,9 +288,37 @@ const THREADS: u32 = 256;
 /// Shared memory a block may use without opting in to more.
 const SHARED_LIMIT: usize = 48 * 1024;
 
+/// Which compiled function runs a launch: the general one, or one built for known sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Build {
+    General,
+    /// Radial down-sampling by 2 with 12 × 12 taps (every radial layer of the published
+    /// designs).
+    RadialDown2Taps12,
+}
+
+impl Build {
+    /// The kernels' names, [build][precision] with fp32 first.
+    const NAMES: [[&'static str; 2]; 2] = [
+        ["filtered_lrelu_f32", "filtered_lrelu_f16"],
+        [
+            "filtered_lrelu_radial_d2k12_f32",
+            "filtered_lrelu_radial_d2k12_f16",
+        ],
+    ];
+
+    fn index(self) -> usize {
+        match self {
+            Build::General => 0,
+            Build::RadialDown2Taps12 => 1,
+        }
+    }
+}
+
 /// A launch worked out from the tensors' shapes: parameters (pointers filled by the caller),
 /// the output's shape, grid and shared memory.
 struct Launch {
+    build: Build,
     params: Params,
     out: [i64; 4],
     grid: (u32, u32, u32),
@@ -332,7 +422,13 @@ fn plan(input: &FilteredLreluInput) -> Result<Launch, KernelError> {
             .filter(|&v| i64::from(v) <= limit)
             .ok_or_else(|| KernelError::Shape(format!("{v} {what} in one launch")))
     };
+    let build = if radial && a.down == 2 && down_count == 12 {
+        Build::RadialDown2Taps12
+    } else {
+        Build::General
+    };
     Ok(Launch {
+        build,
         params,
         out: [n, c, out_h, out_w],
         grid: (
@@ -391,7 +487,8 @@ fn precision_index(kind: Kind) -> Result<usize, KernelError> {
 /// The compiled kernel, loaded on one GPU.
 pub struct FilteredLreluKernels {
     stream: Arc<CudaStream>,
-    functions: [CudaFunction; 2],
+    /// [build][precision], as [`Build::NAMES`].
+    functions: Vec<[CudaFunction; 2]>,
 }
 
 impl FilteredLreluKernels {
@@ -406,14 +503,18 @@ impl FilteredLreluKernels {
         let load = |name: &str| module.load_function(name).map_err(KernelError::Driver);
         Ok(Self {
             stream,
-            functions: [load("filtered_lrelu_f32")?, load("filtered_lrelu_f16")?],
+            functions: Build::NAMES
+                .iter()
+                .map(|[f32, f16]| Ok([load(f32)?, load(f16)?]))
+                .collect::<Result<_, KernelError>>()?,
         })
     }
 
     /// Runs one filtered leaky ReLU on the GPU; returns the layer's output.
     pub fn run(&self, input: &FilteredLreluInput) -> Result<Tensor, KernelError> {
-        let function = &self.functions[precision_index(input.x.kind())?];
+        let precision = precision_index(input.x.kind())?;
         let mut launch = plan(input)?;
+        let function = &self.functions[launch.build.index()][precision];
         let out = bind(input, &mut launch);
         let config = LaunchConfig {
             grid_dim: launch.grid,
@@ -461,8 +562,14 @@ float shared[1 << 16];
 "#;
 
     const DRIVER: &str = r#"
-extern "C" int emulate(int half, FilteredLrelu p, unsigned gx, unsigned gy, unsigned gz,
-                       unsigned long long shared_bytes) {
+typedef void (*Kernel)(FilteredLrelu);
+static const Kernel KERNELS[2][2] = {
+    {filtered_lrelu_f32, filtered_lrelu_f16},
+    {filtered_lrelu_radial_d2k12_f32, filtered_lrelu_radial_d2k12_f16},
+};
+
+extern "C" int emulate(int build, int half, FilteredLrelu p, unsigned gx, unsigned gy,
+                       unsigned gz, unsigned long long shared_bytes) {
     if (shared_bytes > sizeof(shared)) return 1;
     blockDim = {1, 1, 1};
     threadIdx = {0, 0, 0};
@@ -471,13 +578,13 @@ extern "C" int emulate(int half, FilteredLrelu p, unsigned gx, unsigned gy, unsi
         for (unsigned y = 0; y < gy; ++y)
             for (unsigned x = 0; x < gx; ++x) {
                 blockIdx = {x, y, z};
-                if (half) filtered_lrelu_f16(p); else filtered_lrelu_f32(p);
+                KERNELS[build][half](p);
             }
     return 0;
 }
 "#;
 
-    type Emulate = unsafe extern "C" fn(i32, Params, u32, u32, u32, u64) -> i32;
+    type Emulate = unsafe extern "C" fn(i32, i32, Params, u32, u32, u32, u64) -> i32;
 
     /// The CPU build, one per test process (its globals make it one launch at a time).
     pub(crate) struct Emulator {
@@ -537,7 +644,15 @@ extern "C" int emulate(int half, FilteredLrelu p, unsigned gx, unsigned gy, unsi
                     .library
                     .get::<Emulate>(b"emulate")
                     .expect("the driver's symbol");
-                emulate(half, launch.params, gx, gy, gz, launch.shared_bytes as u64)
+                emulate(
+                    launch.build.index() as i32,
+                    half,
+                    launch.params,
+                    gx,
+                    gy,
+                    gz,
+                    launch.shared_bytes as u64,
+                )
             };
             assert_eq!(status, 0, "the tile needs more shared memory than emulated");
             Ok(out)
@@ -555,7 +670,7 @@ mod tests {
     #[test]
     fn the_kernel_compiles_to_ptx() {
         let ptx = compile(PTX_ARCH).expect("NVRTC compiles the filtered leaky ReLU");
-        for name in ["filtered_lrelu_f32", "filtered_lrelu_f16"] {
+        for name in Build::NAMES.iter().flatten() {
             assert!(
                 ptx.contains(&format!(".entry {name}(")),
                 "{name} missing from the PTX"
@@ -573,11 +688,16 @@ mod tests {
     /// filters, margins cropped and padded, maps of one and of several tiles, partial tiles):
     /// the kernel built for the CPU against the operator route, fp32 (NCHW and NHWC input) and
     /// fp16.
+    fn plan_launch(input: &FilteredLreluInput) -> Build {
+        plan(input).expect("a launch").build
+    }
+
     #[test]
     fn the_kernel_matches_the_operators_on_every_layer_of_both_designs() {
         let _guard = tch::no_grad_guard();
         tch::manual_seed(3);
         let emulator = Emulator::get();
+        let mut builds = std::collections::BTreeSet::new();
         for (variant, size) in [(Variant::R, 64), (Variant::T, 64), (Variant::R, 128)] {
             let (base, max) = match variant {
                 Variant::T => (1024.0, 64.0),
@@ -633,16 +753,16 @@ mod tests {
                     } else {
                         input
                     };
-                    let got = emulator
-                        .run(&FilteredLreluInput {
-                            x: &input,
-                            dgain: Some(&dgain),
-                            bias: &bias,
-                            up_taps: &up_taps,
-                            down_taps: &down_taps,
-                            activation: &activation,
-                        })
-                        .expect("the kernel runs");
+                    let input = FilteredLreluInput {
+                        x: &input,
+                        dgain: Some(&dgain),
+                        bias: &bias,
+                        up_taps: &up_taps,
+                        down_taps: &down_taps,
+                        activation: &activation,
+                    };
+                    builds.insert(format!("{:?}", plan_launch(&input)));
+                    let got = emulator.run(&input).expect("the kernel runs");
                     assert_eq!(got.size(), expected.size(), "{variant:?} {}", plan.name);
                     let diff = (got.to_kind(Kind::Float) - &expected)
                         .abs()
@@ -657,6 +777,11 @@ mod tests {
                 }
             }
         }
+        // Both compiled builds ran: the general one (T, critical layers) and the radial one.
+        assert_eq!(
+            builds.into_iter().collect::<Vec<_>>(),
+            ["General", "RadialDown2Taps12"]
+        );
     }
 
     /// Filters too long for a 16×16 tile's samples in shared memory: the tile shrinks until
@@ -688,6 +813,7 @@ mod tests {
             activation: &activation,
         };
         let launch = plan(&input).expect("a smaller tile fits");
+        assert_eq!(launch.build, Build::General, "40 × 40 radial taps");
         assert!(
             launch.params.tile_h * launch.params.tile_w < TILE * TILE
                 && launch.shared_bytes <= SHARED_LIMIT,
