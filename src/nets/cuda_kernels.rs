@@ -529,13 +529,22 @@ pub(super) fn compile_source(
 /// The oldest virtual architecture CUDA 13's NVRTC still targets; newer GPUs run its PTX.
 pub(super) const PTX_ARCH: &str = "compute_75";
 
-/// Loads compiled PTX on GPU `ordinal` (libtorch's primary context) and returns it with the
-/// stream to launch on: the legacy default stream, the one libtorch's operators run on unless
-/// told otherwise, so kernels and operators stay in order.
+/// PTX compiled once per process (or the reason it did not compile).
+pub(super) type CompiledOnce = OnceLock<Result<String, KernelError>>;
+
+/// Compiles a kernel source with `compile` once per process (kept in `ptx`) and loads it on
+/// `device` (libtorch's primary context). Returns the module with the stream to launch on: the
+/// legacy default stream, the one libtorch's operators run on unless told otherwise, so kernels
+/// and operators stay in order.
 pub(super) fn load_module(
-    ordinal: usize,
-    ptx: String,
+    device: Device,
+    ptx: &'static CompiledOnce,
+    compile: fn(&'static str) -> Result<String, KernelError>,
 ) -> Result<(Arc<CudaStream>, Arc<CudaModule>), KernelError> {
+    let Device::Cuda(ordinal) = device else {
+        return Err(KernelError::NotCuda(device));
+    };
+    let ptx = ptx.get_or_init(|| compile(PTX_ARCH)).clone()?;
     let context = CudaContext::new(ordinal).map_err(KernelError::Driver)?;
     let module = context
         .load_module(cudarc::nvrtc::Ptx::from_src(ptx))
@@ -602,12 +611,8 @@ fn check_aux(t: &Tensor, shape: &[i64], device: Device) {
 impl EpilogueKernels {
     /// Compiles (once per process) and loads the kernels on `device`.
     pub fn new(device: Device) -> Result<Self, KernelError> {
-        static PTX: OnceLock<Result<String, KernelError>> = OnceLock::new();
-        let Device::Cuda(ordinal) = device else {
-            return Err(KernelError::NotCuda(device));
-        };
-        let ptx = PTX.get_or_init(|| compile(PTX_ARCH)).clone()?;
-        let (stream, module) = load_module(ordinal, ptx)?;
+        static PTX: CompiledOnce = OnceLock::new();
+        let (stream, module) = load_module(device, &PTX, compile)?;
         let load = |name: &str| module.load_function(name).map_err(KernelError::Driver);
         Ok(Self {
             stream,

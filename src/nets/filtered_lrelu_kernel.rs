@@ -17,7 +17,7 @@
 //! barriers) and check it against the operator route; on a GPU `lifelapse bench stylegan`
 //! checks the compiled kernel against the operators at the published sizes.
 
-use super::cuda_kernels::{self, KernelError, ELEMENT_ACCESS, PTX_ARCH};
+use super::cuda_kernels::{self, KernelError, ELEMENT_ACCESS};
 use super::stylegan3::Activation;
 use cudarc::driver::{CudaFunction, CudaStream, DeviceRepr, LaunchConfig};
 use std::sync::{Arc, OnceLock};
@@ -101,14 +101,54 @@ __device__ void radial_columns(const FilteredLrelu& p, const float* act, const f
     }
 }
 
-// DOWN and KD: the down-sampling factor and filter size when known at compile time (0: read
-// from the parameters).
-template <typename T, int DOWN, int KD>
+// The leaky ReLU with its gain, then the clamp (negative: none).
+__device__ __forceinline__ float activate(float v, float slope, float gain, float clamp) {
+    v = (v > 0.0f ? v : v * slope) * gain;
+    return clamp >= 0.0f ? fminf(fmaxf(v, -clamp), clamp) : v;
+}
+
+// Up-sampling along y for a known factor and filter size: outputs ky, ky + UP, … share their
+// tap phase and read consecutive input rows, so each thread computes R of them from one window
+// of rows and one set of taps in registers (the plain loop reads a tap and a row for every
+// multiply-add).
+template <int UP, int KU, int R>
+__device__ void upsample_columns(const float* rows, const float* fu, float* act, int uh, int uw,
+                                 int ih, int my0, int iy0, float slope, float gain, float clamp) {
+    static_assert(KU % UP == 0, "every output meets KU / UP input rows");
+    constexpr int KT = KU / UP;
+    constexpr int WINDOW = R + KT - 1;
+    const int groups = (uh + R * UP - 1) / (R * UP);
+    for (int i = (int)threadIdx.x; i < groups * UP * uw; i += (int)blockDim.x) {
+        const int kx = i % uw, phase = (i / uw) % UP, group = i / uw / UP;
+        const int ky = group * R * UP + phase;
+        const int m = my0 + ky;
+        const int t = first_tap(m, UP);
+        const int r0 = (m + t) / UP - iy0;
+        float f[KT], w[WINDOW];
+        UNROLL
+        for (int k = 0; k < KT; ++k) f[k] = fu[t + k * UP];
+        // Rows past the input read belong to samples past the tile; read as zero.
+        UNROLL
+        for (int k = 0; k < WINDOW; ++k) w[k] = r0 + k < ih ? rows[(r0 + k) * uw + kx] : 0.0f;
+        UNROLL
+        for (int j = 0; j < R; ++j) {
+            float v = 0.0f;
+            UNROLL
+            for (int k = 0; k < KT; ++k) v += f[k] * w[j + k];
+            const int y = ky + j * UP;
+            if (y < uh) act[y * uw + kx] = activate(v, slope, gain, clamp);
+        }
+    }
+}
+
+// UP, KU, DOWN and KD: the resampling factors and filter sizes when known at compile time (0:
+// read from the parameters).
+template <typename T, int UP, int KU, int DOWN, int KD>
 __device__ void filtered_lrelu(const FilteredLrelu& p) {
     extern __shared__ float shared[];
     const int th = (int)p.tile_h, tw = (int)p.tile_w;
-    const int up = (int)p.up, down = (int)p.down;
-    const int ku = (int)p.up_count, kd = (int)p.down_count;
+    const int up = UP ? UP : (int)p.up, down = DOWN ? DOWN : (int)p.down;
+    const int ku = KU ? KU : (int)p.up_count, kd = KD ? KD : (int)p.down_count;
     const int kd_all = p.radial ? kd * kd : kd;
     // Up-sampled samples the tile needs, and the input behind them.
     const int uh = (th - 1) * down + kd, uw = (tw - 1) * down + kd;
@@ -157,16 +197,18 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
 
     // 3. Up-sampled along y, then the leaky ReLU, its gain and the clamp.
     const float gain = (float)p.gain, slope = (float)p.slope, clamp = (float)p.clamp;
-    for (int i = first; i < uh * uw; i += threads) {
-        int ky = i / uw, kx = i % uw;
-        int m = my0 + ky;
-        int t = first_tap(m, up);
-        const float* column = rows + ((m + t) / up - iy0) * uw + kx;
-        float v = 0.0f;
-        for (int j = 0; t < ku; t += up, ++j) v += fu[t] * column[j * uw];
-        v = (v > 0.0f ? v : v * slope) * gain;
-        if (clamp >= 0.0f) v = fminf(fmaxf(v, -clamp), clamp);
-        act[i] = v;
+    if constexpr (KU > 0) {
+        upsample_columns<UP, KU, 4>(rows, fu, act, uh, uw, ih, my0, iy0, slope, gain, clamp);
+    } else {
+        for (int i = first; i < uh * uw; i += threads) {
+            int ky = i / uw, kx = i % uw;
+            int m = my0 + ky;
+            int t = first_tap(m, up);
+            const float* column = rows + ((m + t) / up - iy0) * uw + kx;
+            float v = 0.0f;
+            for (int j = 0; t < ku; t += up, ++j) v += fu[t] * column[j * uw];
+            act[i] = activate(v, slope, gain, clamp);
+        }
     }
     __syncthreads();
 
@@ -211,17 +253,23 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
 }
 
 extern "C" __global__ void filtered_lrelu_f32(FilteredLrelu p) {
-    filtered_lrelu<float, 0, 0>(p);
+    filtered_lrelu<float, 0, 0, 0, 0>(p);
 }
 extern "C" __global__ void filtered_lrelu_f16(FilteredLrelu p) {
-    filtered_lrelu<half_bits, 0, 0>(p);
+    filtered_lrelu<half_bits, 0, 0, 0, 0>(p);
 }
-// The published designs' radial layers: down-sampling by 2 with 12 × 12 taps.
-extern "C" __global__ void filtered_lrelu_radial_d2k12_f32(FilteredLrelu p) {
-    filtered_lrelu<float, 2, 12>(p);
+// The published designs' filters (6 taps per factor): up-sampling by 2 or 4, down-sampling by 2.
+extern "C" __global__ void filtered_lrelu_up2_f32(FilteredLrelu p) {
+    filtered_lrelu<float, 2, 12, 2, 12>(p);
 }
-extern "C" __global__ void filtered_lrelu_radial_d2k12_f16(FilteredLrelu p) {
-    filtered_lrelu<half_bits, 2, 12>(p);
+extern "C" __global__ void filtered_lrelu_up2_f16(FilteredLrelu p) {
+    filtered_lrelu<half_bits, 2, 12, 2, 12>(p);
+}
+extern "C" __global__ void filtered_lrelu_up4_f32(FilteredLrelu p) {
+    filtered_lrelu<float, 4, 24, 2, 12>(p);
+}
+extern "C" __global__ void filtered_lrelu_up4_f16(FilteredLrelu p) {
+    filtered_lrelu<half_bits, 4, 24, 2, 12>(p);
 }
 "#;
 
@@ -288,29 +336,31 @@ const THREADS: u32 = 256;
 /// Shared memory a block may use without opting in to more.
 const SHARED_LIMIT: usize = 48 * 1024;
 
-/// Which compiled function runs a launch: the general one, or one built for known sizes.
+/// Which compiled function runs a launch: the general one, or one built for the filter sizes
+/// of the published designs (6 taps per resampling factor, down-sampling by 2), whose loops
+/// the compiler unrolls and whose heaviest passes keep their operands in registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Build {
     General,
-    /// Radial down-sampling by 2 with 12 × 12 taps (every radial layer of the published
-    /// designs).
-    RadialDown2Taps12,
+    /// Up-sampling by 2 with 12 taps.
+    Up2,
+    /// Up-sampling by 4 with 24 taps (where a layer's sampling rate doubles).
+    Up4,
 }
 
 impl Build {
     /// The kernels' names, [build][precision] with fp32 first.
-    const NAMES: [[&'static str; 2]; 2] = [
+    const NAMES: [[&'static str; 2]; 3] = [
         ["filtered_lrelu_f32", "filtered_lrelu_f16"],
-        [
-            "filtered_lrelu_radial_d2k12_f32",
-            "filtered_lrelu_radial_d2k12_f16",
-        ],
+        ["filtered_lrelu_up2_f32", "filtered_lrelu_up2_f16"],
+        ["filtered_lrelu_up4_f32", "filtered_lrelu_up4_f16"],
     ];
 
     fn index(self) -> usize {
         match self {
             Build::General => 0,
-            Build::RadialDown2Taps12 => 1,
+            Build::Up2 => 1,
+            Build::Up4 => 2,
         }
     }
 }
@@ -422,10 +472,10 @@ fn plan(input: &FilteredLreluInput) -> Result<Launch, KernelError> {
             .filter(|&v| i64::from(v) <= limit)
             .ok_or_else(|| KernelError::Shape(format!("{v} {what} in one launch")))
     };
-    let build = if radial && a.down == 2 && down_count == 12 {
-        Build::RadialDown2Taps12
-    } else {
-        Build::General
+    let build = match (a.up, up_count, a.down, down_count) {
+        (2, 12, 2, 12) => Build::Up2,
+        (4, 24, 2, 12) => Build::Up4,
+        _ => Build::General,
     };
     Ok(Launch {
         build,
@@ -494,12 +544,8 @@ pub struct FilteredLreluKernels {
 impl FilteredLreluKernels {
     /// Compiles (once per process) and loads the kernel on `device`.
     pub fn new(device: Device) -> Result<Self, KernelError> {
-        static PTX: OnceLock<Result<String, KernelError>> = OnceLock::new();
-        let Device::Cuda(ordinal) = device else {
-            return Err(KernelError::NotCuda(device));
-        };
-        let ptx = PTX.get_or_init(|| compile(PTX_ARCH)).clone()?;
-        let (stream, module) = cuda_kernels::load_module(ordinal, ptx)?;
+        static PTX: cuda_kernels::CompiledOnce = OnceLock::new();
+        let (stream, module) = cuda_kernels::load_module(device, &PTX, compile)?;
         let load = |name: &str| module.load_function(name).map_err(KernelError::Driver);
         Ok(Self {
             stream,
@@ -563,9 +609,10 @@ float shared[1 << 16];
 
     const DRIVER: &str = r#"
 typedef void (*Kernel)(FilteredLrelu);
-static const Kernel KERNELS[2][2] = {
+static const Kernel KERNELS[3][2] = {
     {filtered_lrelu_f32, filtered_lrelu_f16},
-    {filtered_lrelu_radial_d2k12_f32, filtered_lrelu_radial_d2k12_f16},
+    {filtered_lrelu_up2_f32, filtered_lrelu_up2_f16},
+    {filtered_lrelu_up4_f32, filtered_lrelu_up4_f16},
 };
 
 extern "C" int emulate(int build, int half, FilteredLrelu p, unsigned gx, unsigned gy,
@@ -664,6 +711,7 @@ extern "C" int emulate(int build, int half, FilteredLrelu p, unsigned gx, unsign
 mod tests {
     use super::emulator::Emulator;
     use super::*;
+    use crate::nets::cuda_kernels::PTX_ARCH;
     use crate::nets::stylegan3::{filtered_lrelu, kernel_taps_of, GeneratorConfig, Variant};
 
     /// The source compiles with NVRTC (installed by `tools/setup.sh --test`).
@@ -684,14 +732,14 @@ mod tests {
         );
     }
 
-    /// Every layer of the R and T designs (up-sampling by 2 and 4, separable and radial down
-    /// filters, margins cropped and padded, maps of one and of several tiles, partial tiles):
-    /// the kernel built for the CPU against the operator route, fp32 (NCHW and NHWC input) and
-    /// fp16.
     fn plan_launch(input: &FilteredLreluInput) -> Build {
         plan(input).expect("a launch").build
     }
 
+    /// Every layer of the R and T designs, with filters of the design's sizes and of one tap
+    /// more (up-sampling by 2 and 4, separable and radial down filters, margins cropped and
+    /// padded, maps of one and of several tiles, partial tiles): the kernel built for the CPU
+    /// against the operator route, fp32 (NCHW and NHWC input) and fp16.
     #[test]
     fn the_kernel_matches_the_operators_on_every_layer_of_both_designs() {
         let _guard = tch::no_grad_guard();
@@ -714,73 +762,77 @@ mod tests {
                         Tensor::randn(shape, (Kind::Float, Device::Cpu)) / taps as f64
                     })
                 };
-                let fu = random(plan.up_taps, false);
-                let fd = random(plan.down_taps, plan.down_radial);
-                let activation = Activation {
-                    up: plan.up,
-                    down: plan.down,
-                    padding: plan.padding,
-                    gain: std::f64::consts::SQRT_2,
-                    slope: 0.2,
-                    clamp: Some(1.5),
-                };
-                let c = 3;
-                let x = Tensor::randn(
-                    [2, c, plan.in_size, plan.in_size],
-                    (Kind::Float, Device::Cpu),
-                );
-                let bias = Tensor::randn([c], (Kind::Float, Device::Cpu)) * 0.3;
-                let dgain = Tensor::rand([2, c], (Kind::Float, Device::Cpu)) + 0.5;
-                let scaled = &x * dgain.view([2, c, 1, 1]);
-                let expected =
-                    filtered_lrelu(&scaled, fu.as_ref(), fd.as_ref(), &bias, &activation);
-                let one = Tensor::ones([1], (Kind::Float, Device::Cpu));
-                let up_taps = fu.as_ref().map_or(one.shallow_clone(), |f| {
-                    kernel_taps_of(f, (plan.up * plan.up) as f64)
-                });
-                let down_taps = fd.as_ref().map_or(one, |f| kernel_taps_of(f, 1.0));
-                for (kind, channels_last) in [
-                    (Kind::Float, false),
-                    (Kind::Float, true),
-                    (Kind::Half, false),
-                ] {
-                    let input = x.to_kind(kind);
-                    let input = if channels_last {
-                        input
-                            .permute([0, 2, 3, 1])
-                            .contiguous()
-                            .permute([0, 3, 1, 2])
-                    } else {
-                        input
+                // The design's sizes (the builds made for them) and one tap more (the general
+                // build).
+                for extra in [0, 1] {
+                    let fu = random(plan.up_taps + extra, false);
+                    let fd = random(plan.down_taps + extra, plan.down_radial);
+                    let activation = Activation {
+                        up: plan.up,
+                        down: plan.down,
+                        padding: plan.padding,
+                        gain: std::f64::consts::SQRT_2,
+                        slope: 0.2,
+                        clamp: Some(1.5),
                     };
-                    let input = FilteredLreluInput {
-                        x: &input,
-                        dgain: Some(&dgain),
-                        bias: &bias,
-                        up_taps: &up_taps,
-                        down_taps: &down_taps,
-                        activation: &activation,
-                    };
-                    builds.insert(format!("{:?}", plan_launch(&input)));
-                    let got = emulator.run(&input).expect("the kernel runs");
-                    assert_eq!(got.size(), expected.size(), "{variant:?} {}", plan.name);
-                    let diff = (got.to_kind(Kind::Float) - &expected)
-                        .abs()
-                        .max()
-                        .double_value(&[]);
-                    let tolerance = if kind == Kind::Half { 2e-2 } else { 1e-5 };
-                    assert!(
-                        diff < tolerance,
-                        "{variant:?} {} {kind:?}: max |kernel − operators| = {diff}",
-                        plan.name
+                    let c = 3;
+                    let x = Tensor::randn(
+                        [2, c, plan.in_size, plan.in_size],
+                        (Kind::Float, Device::Cpu),
                     );
+                    let bias = Tensor::randn([c], (Kind::Float, Device::Cpu)) * 0.3;
+                    let dgain = Tensor::rand([2, c], (Kind::Float, Device::Cpu)) + 0.5;
+                    let scaled = &x * dgain.view([2, c, 1, 1]);
+                    let expected =
+                        filtered_lrelu(&scaled, fu.as_ref(), fd.as_ref(), &bias, &activation);
+                    let one = Tensor::ones([1], (Kind::Float, Device::Cpu));
+                    let up_taps = fu.as_ref().map_or(one.shallow_clone(), |f| {
+                        kernel_taps_of(f, (plan.up * plan.up) as f64)
+                    });
+                    let down_taps = fd.as_ref().map_or(one, |f| kernel_taps_of(f, 1.0));
+                    for (kind, channels_last) in [
+                        (Kind::Float, false),
+                        (Kind::Float, true),
+                        (Kind::Half, false),
+                    ] {
+                        let input = x.to_kind(kind);
+                        let input = if channels_last {
+                            input
+                                .permute([0, 2, 3, 1])
+                                .contiguous()
+                                .permute([0, 3, 1, 2])
+                        } else {
+                            input
+                        };
+                        let input = FilteredLreluInput {
+                            x: &input,
+                            dgain: Some(&dgain),
+                            bias: &bias,
+                            up_taps: &up_taps,
+                            down_taps: &down_taps,
+                            activation: &activation,
+                        };
+                        builds.insert(format!("{:?}", plan_launch(&input)));
+                        let got = emulator.run(&input).expect("the kernel runs");
+                        assert_eq!(got.size(), expected.size(), "{variant:?} {}", plan.name);
+                        let diff = (got.to_kind(Kind::Float) - &expected)
+                            .abs()
+                            .max()
+                            .double_value(&[]);
+                        let tolerance = if kind == Kind::Half { 2e-2 } else { 1e-5 };
+                        assert!(
+                            diff < tolerance,
+                            "{variant:?} {} {kind:?}: max |kernel − operators| = {diff}",
+                            plan.name
+                        );
+                    }
                 }
             }
         }
-        // Both compiled builds ran: the general one (T, critical layers) and the radial one.
+        // Every compiled build ran (the general one with the extra tap).
         assert_eq!(
             builds.into_iter().collect::<Vec<_>>(),
-            ["General", "RadialDown2Taps12"]
+            ["General", "Up2", "Up4"]
         );
     }
 
