@@ -14,7 +14,7 @@
 //!
 //! The tests compile the same source for the CPU (one thread per block, which the kernel's
 //! phase structure allows: every phase reads only what an earlier one wrote, separated by
-//! barriers) and check it against the operator route; on a GPU `lifelapse bench stylegan`
+//! barriers) and check it against the operator route; on a GPU `lifelapse bench stylegan3`
 //! checks the compiled kernel against the operators at the published sizes.
 
 use super::cuda_kernels::{self, KernelError, ELEMENT_ACCESS};
