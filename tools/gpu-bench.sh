@@ -22,7 +22,11 @@ prepare)
 run)
     : "${OUT:?the device machine sets OUT, the folder whose files come back}"
     # The machine's PyTorch provides libtorch (CUDA build) and NVRTC.
-    torch_lib=$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+    torch_lib=$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))') || {
+        echo "no PyTorch here: run this on the GPU machine" >&2
+        exit 1
+    }
+    [[ -x out/gpu/lifelapse ]] || { echo "out/gpu/lifelapse is missing: run 'prepare' and carry out/gpu" >&2; exit 1; }
     export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$OUT/gpu.csv" 2>&1 || true
     out/gpu/lifelapse info >"$OUT/info.txt" 2>&1
