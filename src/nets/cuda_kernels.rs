@@ -552,6 +552,29 @@ pub(super) fn load_module(
     Ok((context.default_stream(), module))
 }
 
+/// A generator's kernels, where they are wanted and can run (a CUDA device, fp32 or fp16
+/// activations): loaded by `load`, or `None` with the reason logged, and the generator runs
+/// its operators instead.
+pub(super) fn load_for_generator<K>(
+    device: Device,
+    kind: Kind,
+    wanted: bool,
+    load: impl FnOnce(Device) -> Result<K, KernelError>,
+    generator: &str,
+) -> Option<K> {
+    if !(wanted && device.is_cuda() && matches!(kind, Kind::Float | Kind::Half)) {
+        return None;
+    }
+    load(device)
+        .map_err(|e| {
+            tracing::warn!(
+                error = %crate::chain::Chain(&e),
+                "the {generator} generator runs without its fused kernels"
+            );
+        })
+        .ok()
+}
+
 /// The compiled kernels, loaded on one GPU.
 pub struct EpilogueKernels {
     stream: Arc<CudaStream>,

@@ -626,23 +626,13 @@ impl Generator {
         kind: Kind,
         options: RunOptions,
     ) -> Result<Self, TensorSetError> {
-        let kernels = match device {
-            Device::Cuda(_)
-                if options.fused_epilogue && matches!(kind, Kind::Float | Kind::Half) =>
-            {
-                match EpilogueKernels::new(device) {
-                    Ok(kernels) => Some(kernels),
-                    Err(e) => {
-                        tracing::warn!(
-                            error = %crate::chain::Chain(&e),
-                            "the generator runs without its fused kernels"
-                        );
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
+        let kernels = super::cuda_kernels::load_for_generator(
+            device,
+            kind,
+            options.fused_epilogue,
+            EpilogueKernels::new,
+            "StyleGAN2",
+        );
         let fuse = RunOptions {
             fused_epilogue: kernels.is_some(),
             ..options

@@ -1125,21 +1125,13 @@ impl Generator {
         kind: Kind,
         fused: bool,
     ) -> Result<Self, TensorSetError> {
-        let kernels = match device {
-            Device::Cuda(_) if fused && matches!(kind, Kind::Float | Kind::Half) => {
-                match FilteredLreluKernels::new(device) {
-                    Ok(kernels) => Some(kernels),
-                    Err(e) => {
-                        tracing::warn!(
-                            error = %crate::chain::Chain(&e),
-                            "the StyleGAN3 generator runs without its fused kernel"
-                        );
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
+        let kernels = super::cuda_kernels::load_for_generator(
+            device,
+            kind,
+            fused,
+            FilteredLreluKernels::new,
+            "StyleGAN3",
+        );
         let layers = config
             .layers
             .iter()
