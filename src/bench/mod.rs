@@ -168,7 +168,7 @@ impl std::fmt::Display for BenchReport {
             if let Some(c) = &s.fp16_vs_fp32 {
                 writeln!(out,
                     "stylegan: fp16 vs fp32 on {}: max |diff| {:.3e}, mean {:.3e}, image absmax {:.3}",
-                    c.config, c.max_abs_diff, c.mean_abs_diff, c.absmax
+                    c.config, c.diff.max_abs_diff, c.diff.mean_abs_diff, c.diff.absmax
                 )?;
             }
         }
@@ -192,7 +192,7 @@ impl std::fmt::Display for BenchReport {
                 writeln!(
                     out,
                     "stylegan3: fused kernel vs operators, {} {}: max |diff| {:.3e}, mean {:.3e}, image absmax {:.3}",
-                    c.config, c.precision, c.max_abs_diff, c.mean_abs_diff, c.absmax
+                    c.config, c.precision, c.diff.max_abs_diff, c.diff.mean_abs_diff, c.diff.absmax
                 )?;
             }
             for p in &sg3.profile {

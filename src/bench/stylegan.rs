@@ -29,11 +29,32 @@ pub struct FusedCheck {
     pub precision: String,
     /// The fused route ran with NHWC activations.
     pub channels_last: bool,
-    /// Largest |fused − operators| over the images.
+    /// Fused against operators.
+    #[serde(flatten)]
+    pub diff: ImageDiff,
+}
+
+/// How far one route's images are from a reference's, on the same weights and codes.
+#[derive(Debug, Serialize)]
+pub struct ImageDiff {
+    /// Largest |other − reference| over the images.
     pub max_abs_diff: f64,
+    /// Mean |other − reference|.
     pub mean_abs_diff: f64,
-    /// Largest |operators| (the images' scale).
+    /// Largest |reference| (the images' scale).
     pub absmax: f64,
+}
+
+impl ImageDiff {
+    pub(super) fn between(reference: &Tensor, other: &Tensor) -> Self {
+        let (a, b) = (reference.to_kind(Kind::Double), other.to_kind(Kind::Double));
+        let diff = (&a - &b).abs();
+        Self {
+            max_abs_diff: diff.max().double_value(&[]),
+            mean_abs_diff: diff.mean(Kind::Double).double_value(&[]),
+            absmax: a.abs().max().double_value(&[]),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -74,12 +95,9 @@ pub struct EncoderRun {
 #[derive(Debug, Serialize)]
 pub struct Fp16Check {
     pub config: String,
-    /// Largest |fp16 − fp32| over the images.
-    pub max_abs_diff: f64,
-    /// Mean |fp16 − fp32|.
-    pub mean_abs_diff: f64,
-    /// Largest |fp32| (the images' scale).
-    pub absmax: f64,
+    /// fp16 against fp32.
+    #[serde(flatten)]
+    pub diff: ImageDiff,
 }
 
 pub(super) fn sync(device: Device) {
@@ -218,14 +236,9 @@ fn fp16_check(
     let (g32, g16) = (build(Kind::Float)?, build(Kind::Half)?);
     let z = Tensor::randn([4, config.style_dim], (Kind::Float, device));
     let w_plus = g32.mix(&g32.mapping(&z), None, 0);
-    let a = g32.synthesis(&w_plus).to_kind(Kind::Double);
-    let b = g16.synthesis(&w_plus).to_kind(Kind::Double);
-    let diff = (&a - &b).abs();
     Ok(Fp16Check {
         config: label.to_string(),
-        max_abs_diff: diff.max().double_value(&[]),
-        mean_abs_diff: diff.mean(Kind::Double).double_value(&[]),
-        absmax: a.abs().max().double_value(&[]),
+        diff: ImageDiff::between(&g32.synthesis(&w_plus), &g16.synthesis(&w_plus)),
     })
 }
 
@@ -255,16 +268,11 @@ fn fused_check(
     }
     let z = Tensor::randn([4, config.style_dim], (Kind::Float, device));
     let w_plus = operators.mix(&operators.mapping(&z), None, 0);
-    let a = operators.synthesis(&w_plus).to_kind(Kind::Double);
-    let b = fused.synthesis(&w_plus).to_kind(Kind::Double);
-    let diff = (&a - &b).abs();
     Ok(FusedCheck {
         config: label.to_string(),
         precision: precision_name(kind).into(),
         channels_last,
-        max_abs_diff: diff.max().double_value(&[]),
-        mean_abs_diff: diff.mean(Kind::Double).double_value(&[]),
-        absmax: a.abs().max().double_value(&[]),
+        diff: ImageDiff::between(&operators.synthesis(&w_plus), &fused.synthesis(&w_plus)),
     })
 }
 
