@@ -8,6 +8,9 @@
 //! fused it is one read and one write. libtorch's C++ API as tch exposes it has no fuser, so the
 //! kernel is written here (from the StyleGAN2 paper's definitions) and compiled with NVRTC, which
 //! ships with every CUDA build of PyTorch. cudarc is the loader and launcher.
+//!
+//! Finding NVRTC, compiling, loading a module on libtorch's context and the element access
+//! helpers live here too, for StyleGAN3's kernel (`filtered_lrelu_kernel`) as well.
 
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, DeviceRepr, LaunchConfig};
 use cudarc::nvrtc::CompileOptions;

@@ -512,8 +512,14 @@ fn bind(input: &FilteredLreluInput, launch: &mut Launch) -> Tensor {
     if let Some(d) = input.dgain {
         aux(d, &[n, c]);
     }
-    aux(input.up_taps, &[launch.params.up_count]);
-    aux(input.down_taps, &input.down_taps.size());
+    let p = &launch.params;
+    aux(input.up_taps, &[p.up_count]);
+    // plan() took the count from the first dimension; a radial filter must be square.
+    if p.radial != 0 {
+        aux(input.down_taps, &[p.down_count, p.down_count]);
+    } else {
+        aux(input.down_taps, &[p.down_count]);
+    }
     let out = Tensor::empty(launch.out, (kind, device));
     let p = &mut launch.params;
     p.src = cuda_kernels::ptr(x);
