@@ -106,6 +106,25 @@ impl<V: Versioned> NatsStore<V> {
         }
     }
 
+    /// A platform's stored update position (None: never written, deleted or unreadable) and
+    /// the revision it was read at (None: never written or deleted).
+    fn read_cursor(&self, name: &str) -> Result<(Option<i64>, Option<u64>), StoreError> {
+        let (kv, k) = (self.cluster.cursors.clone(), name.to_string());
+        let entry = self
+            .cluster
+            .call("reading a cursor", async move { kv.entry(k).await })?
+            .map_err(op("reading a cursor"))?;
+        Ok(match entry {
+            Some(e) if e.operation == Operation::Put => (
+                <[u8; 8]>::try_from(e.value.as_ref())
+                    .ok()
+                    .map(i64::from_be_bytes),
+                Some(e.revision),
+            ),
+            _ => (None, None),
+        })
+    }
+
     /// Every stored session's key and envelope (a damaged one as None).
     fn all(&self) -> Result<Vec<Listed<V>>, StoreError> {
         let kv = self.cluster.sessions.clone();
@@ -251,39 +270,22 @@ impl<V: Versioned> SessionStore<V> for NatsStore<V> {
     }
 
     fn cursor(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        let (kv, k) = (self.cluster.cursors.clone(), name.to_string());
-        let value = self
-            .cluster
-            .call("reading a cursor", async move { kv.get(k).await })?
-            .map_err(op("reading a cursor"))?;
-        Ok(value.and_then(|v| Some(i64::from_be_bytes(v.as_ref().try_into().ok()?))))
+        Ok(self.read_cursor(name)?.0)
     }
 
     fn set_cursor(&self, name: &str, value: i64) -> Result<(), StoreError> {
         // Several front-ends share the position: it only moves forward, revision-checked.
         for _ in 0..MAX_RETRIES {
-            let (kv, k) = (self.cluster.cursors.clone(), name.to_string());
-            let entry = self
-                .cluster
-                .call("reading a cursor", async move { kv.entry(k).await })?
-                .map_err(op("reading a cursor"))?;
-            let current = entry.filter(|e| e.operation == Operation::Put).map(|e| {
-                (
-                    <[u8; 8]>::try_from(e.value.as_ref()).map(i64::from_be_bytes),
-                    e.revision,
-                )
-            });
-            if let Some((Ok(stored), _)) = current {
-                if stored >= value {
-                    return Ok(());
-                }
+            let (stored, revision) = self.read_cursor(name)?;
+            if stored.is_some_and(|stored| stored >= value) {
+                return Ok(());
             }
             let written = self.write_at(
                 &self.cluster.cursors,
                 "saving a cursor",
                 name.to_string(),
                 value.to_be_bytes().to_vec(),
-                current.map(|(_, revision)| revision),
+                revision,
             )?;
             if written {
                 return Ok(());
