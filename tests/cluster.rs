@@ -9,6 +9,7 @@ use common::lifelapse;
 use common::running::{http_get, Running};
 use common::telegram::{album_to_review, is, LONG, OWNER, SHORT, TOKEN};
 use lifelapse::cluster::{Cluster, Options, Queue, Role, FRONTENDS, OUTCOMES_STREAM};
+use lifelapse_test_support::http::free_port;
 use lifelapse_test_support::nats::NatsServer;
 use lifelapse_test_support::telegram::{Call, FakeTelegram};
 use std::path::{Path, PathBuf};
@@ -315,14 +316,7 @@ fn two_front_ends_behind_one_webhook_url_share_every_session() {
     let setup = Setup::new();
     let fake = &setup.fake;
     let listens: Vec<String> = (0..2)
-        .map(|_| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            format!("127.0.0.1:{port}")
-        })
+        .map(|_| format!("127.0.0.1:{}", free_port().unwrap()))
         .collect();
     let fronts: Vec<Running> = listens
         .iter()

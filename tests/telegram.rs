@@ -6,8 +6,8 @@ mod common;
 use common::photo;
 use common::running::{http_get, Running};
 use common::telegram::{album_to_review, file, is, LONG, OWNER, SHORT, TOKEN};
-use lifelapse_test_support::telegram::{Call, FakeTelegram};
-use std::io::{Read, Write};
+use lifelapse_test_support::http::free_port;
+use lifelapse_test_support::telegram::{post_webhook, Call, FakeTelegram};
 use std::time::{Duration, Instant};
 
 const OTHER: i64 = 5151;
@@ -379,31 +379,14 @@ fn a_name_is_searched_credited_and_dated_from_the_birth_date() {
 
 /// POSTs `body` to the webhook with `secret`; returns the HTTP status line.
 fn post_update(addr: &str, secret: Option<&str>, body: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect to the webhook");
-    let header = secret.map_or(String::new(), |v| {
-        format!("X-Telegram-Bot-Api-Secret-Token: {v}\r\n")
-    });
-    write!(
-        s,
-        "POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{header}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.lines().next().unwrap_or("").to_string()
+    post_webhook(addr, secret, body).expect("the webhook answers")
 }
 
 #[test]
 fn webhook_mode_takes_updates_that_carry_the_secret() {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeTelegram::start(TOKEN).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = format!("127.0.0.1:{}", free_port().unwrap());
     let _served = Running::serve_with(
         &fake,
         dir.path(),

@@ -3,6 +3,14 @@
 //! own thread, so a slow answer never holds up the others.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A free port on 127.0.0.1: bound, read and released, for a process to bind a moment later.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 use std::sync::Arc;
 use std::time::Duration;
 

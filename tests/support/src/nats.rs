@@ -1,7 +1,7 @@
 //! A real `nats-server` with JetStream on 127.0.0.1, in a temporary store, for the tests and
 //! the benchmark of the cluster mode; stopped (and its store deleted) when dropped.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,11 +30,7 @@ impl NatsServer {
             "nats-server is not installed; `tools/setup.sh --test` installs it (Debian package nats-server)",
         )?;
         let store = tempfile::tempdir().map_err(|e| format!("temporary store: {e}"))?;
-        // A free port: bound, read, released (the server binds it a moment later).
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("a free port: {e}"))?
-            .port();
+        let port = crate::http::free_port().map_err(|e| format!("a free port: {e}"))?;
         let child = Command::new(&binary)
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(store.path())

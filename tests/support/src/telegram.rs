@@ -144,20 +144,22 @@ fn split_bytes<'a>(mut body: &'a [u8], delimiter: &[u8]) -> Vec<&'a [u8]> {
     parts
 }
 
-/// Posts one update to a webhook listener; whether it answered 200.
-fn post_webhook(target: &str, secret: &str, body: &str) -> bool {
+/// Posts one update to a webhook listener (`host:port`) as Telegram does, with the secret
+/// header when given; the answer's status line, or None when nothing answered.
+pub fn post_webhook(target: &str, secret: Option<&str>, body: &str) -> Option<String> {
     use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(target) else {
-        return false;
-    };
+    let mut stream = std::net::TcpStream::connect(target).ok()?;
+    let header = secret.map_or(String::new(), |v| {
+        format!("X-Telegram-Bot-Api-Secret-Token: {v}\r\n")
+    });
     let request = format!(
-        "POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Telegram-Bot-Api-Secret-Token: {secret}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST /hook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{header}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
+    stream.write_all(request.as_bytes()).ok()?;
     let mut answer = String::new();
-    stream.write_all(request.as_bytes()).is_ok()
-        && stream.read_to_string(&mut answer).is_ok()
-        && answer.lines().next().is_some_and(|l| l.contains(" 200"))
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer.lines().next().unwrap_or("").to_string())
 }
 
 const BOT_ID: i64 = 7_000_000_001;
@@ -226,7 +228,9 @@ impl FakeTelegram {
                 for _ in 0..100 {
                     let target = &targets[turn % targets.len()];
                     turn += 1;
-                    if post_webhook(target, &secret, &body) {
+                    if post_webhook(target, Some(&secret), &body)
+                        .is_some_and(|status| status.contains(" 200"))
+                    {
                         break;
                     }
                     std::thread::sleep(Duration::from_millis(50));
