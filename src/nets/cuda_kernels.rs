@@ -765,9 +765,93 @@ impl EpilogueKernels {
     }
 }
 
+/// ptxas (installed by `tools/setup.sh --test`, found through `LIFELAPSE_PTXAS`) assembling PTX
+/// for sm_90, the H100's architecture, as the driver does when it loads a module there: what each
+/// entry point needs. The tests check the kernels' resource claims with it on a machine without
+/// a GPU.
+#[cfg(test)]
+pub(crate) mod assembler {
+    /// One entry point's resources on sm_90.
+    #[derive(Debug)]
+    pub(crate) struct EntryUse {
+        pub name: String,
+        pub registers: u32,
+        /// Bytes spilled to local memory and read back.
+        pub spill_bytes: u32,
+    }
+
+    pub(crate) fn assemble_for_hopper(ptx: &str) -> Vec<EntryUse> {
+        let ptxas = std::env::var("LIFELAPSE_PTXAS").unwrap_or_else(|_| "ptxas".into());
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let source = dir.path().join("kernels.ptx");
+        std::fs::write(&source, ptx).expect("write the PTX");
+        let output = std::process::Command::new(&ptxas)
+            .args(["-arch=sm_90", "-v", "-o"])
+            .arg(dir.path().join("kernels.cubin"))
+            .arg(&source)
+            .output()
+            .unwrap_or_else(|e| panic!("{ptxas} (tools/setup.sh --test installs it) runs: {e}"));
+        let log = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "ptxas assembles the PTX:\n{log}");
+        let number_before = |line: &str, what: &str| -> u32 {
+            let head = &line[..line
+                .find(what)
+                .unwrap_or_else(|| panic!("{what} in {line}"))];
+            let word = head.split_whitespace().last().unwrap_or_default();
+            word.parse()
+                .unwrap_or_else(|_| panic!("a number before {what} in {line}"))
+        };
+        let mut entries: Vec<EntryUse> = Vec::new();
+        for line in log.lines() {
+            if let Some(rest) = line.split("Compiling entry function '").nth(1) {
+                let name = rest.split('\'').next().unwrap_or_default().to_string();
+                entries.push(EntryUse {
+                    name,
+                    registers: 0,
+                    spill_bytes: 0,
+                });
+            } else if let Some(entry) = entries.last_mut() {
+                if line.contains("bytes spill stores") {
+                    entry.spill_bytes = number_before(line, " bytes spill stores")
+                        + number_before(line, " bytes spill loads");
+                } else if line.contains(" registers") {
+                    entry.registers = number_before(line, " registers");
+                }
+            }
+        }
+        entries
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ENTRY_POINTS: [&str; 8] = [
+        "epilogue_f32",
+        "epilogue_up_f32",
+        "epilogue_f16",
+        "epilogue_up_f16",
+        "epilogue_nhwc_f32",
+        "epilogue_nhwc_up_f32",
+        "epilogue_nhwc_f16",
+        "epilogue_nhwc_up_f16",
+    ];
+
+    /// The epilogue kernels assemble for the H100 without spilling registers.
+    #[test]
+    fn the_kernels_assemble_for_hopper_without_spilling() {
+        let ptx = compile(PTX_ARCH).expect("NVRTC compiles the epilogue kernels");
+        let entries = assembler::assemble_for_hopper(&ptx);
+        let mut names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        names.sort_unstable();
+        let mut expected = ENTRY_POINTS;
+        expected.sort_unstable();
+        assert_eq!(names, expected);
+        for entry in &entries {
+            assert!(entry.registers > 0 && entry.spill_bytes == 0, "{entry:?}");
+        }
+    }
 
     /// The source compiles with NVRTC (installed by `tools/setup.sh --test`); the kernels
     /// themselves run only on a GPU, where `lifelapse bench stylegan` checks them against the
@@ -775,16 +859,7 @@ mod tests {
     #[test]
     fn the_kernels_compile_to_ptx() {
         let ptx = compile(PTX_ARCH).expect("NVRTC compiles the epilogue kernels");
-        for name in [
-            "epilogue_f32",
-            "epilogue_up_f32",
-            "epilogue_f16",
-            "epilogue_up_f16",
-            "epilogue_nhwc_f32",
-            "epilogue_nhwc_up_f32",
-            "epilogue_nhwc_f16",
-            "epilogue_nhwc_up_f16",
-        ] {
+        for name in ENTRY_POINTS {
             assert!(
                 ptx.contains(&format!(".entry {name}(")),
                 "{name} missing from the PTX"
