@@ -25,7 +25,8 @@ use tch::{Device, Kind, Tensor};
 
 /// The kernel source (after [`ELEMENT_ACCESS`]).
 pub const SOURCE: &str = r#"
-// Every field is 8 bytes, so the layout matches the Rust struct without padding rules.
+// Every field but the last is 8 bytes, so the layout matches the Rust struct without padding
+// rules; the last, an array of floats, ends the struct.
 struct FilteredLrelu {
     const void* src;                    // convolution output, strides in elements
     long long s_n, s_c, s_h, s_w;
@@ -41,6 +42,11 @@ struct FilteredLrelu {
     long long out_h, out_w;
     long long tile_h, tile_w, tiles_x;  // output samples per block, tiles per row
     long long in_h, in_w;               // input samples a tile reads (an upper bound)
+    // The down-sampling taps again, for the builds made for 12 of them (12 separable or 144
+    // radial): parameters live in the constant bank, and the builds' unrolled loops index them
+    // with constants, so a multiply-add takes its tap from there instead of from shared memory
+    // (which the passes' sample reads already keep busy).
+    float down_consts[144];
 };
 
 // Positions within one map are ints (plan() refuses maps too large for that): 32-bit division
@@ -64,31 +70,73 @@ __device__ __forceinline__ int first_tap(int m, int up) {
 #define UNROLL
 #endif
 
+// Where a tile's samples sit in shared memory (plan() sizes the same layout). Shared memory
+// serves a warp in one pass only when its threads meet 32 different banks (consecutive words);
+// the strides are chosen for the way each pass walks its buffer:
+// - the input and the x pass's output, walked down columns (a thread per row) by the blocked
+//   x pass: rows an odd number of words apart;
+// - the activated samples, read by the down-sampling at every down-th column: each row holds
+//   its samples by phase (x % down), each phase contiguous, so that neighbouring outputs read
+//   neighbouring words; rows 2 words past a multiple of 4 apart, so that the two half-warps of
+//   the blocked radial pass (8 rows apart) meet the other 16 banks.
+struct Layout {
+    int in_row, rows_row, act_row, act_phase, down;
+    __device__ __forceinline__ int act_at(int y, int x) const {
+        return y * act_row + (x % down) * act_phase + x / down;
+    }
+};
+
+__device__ __forceinline__ Layout layout_for(int iw, int uw, int down) {
+    Layout l;
+    l.in_row = iw | 1;
+    l.rows_row = uw | 1;
+    l.act_phase = (uw + down - 1) / down;
+    const int row = down * l.act_phase;
+    l.act_row = row + (6 - row % 4) % 4;
+    l.down = down;
+    return l;
+}
+
+// A down-sampling tap: a constant of the launch in the builds that know the filter's size
+// (their loops are unrolled, so `i` is known at compile time), else read from shared memory.
+template <int KD>
+__device__ __forceinline__ float down_tap(const FilteredLrelu& p, const float* fd, int i) {
+    if constexpr (KD > 0) {
+        return p.down_consts[i];
+    } else {
+        return fd[i];
+    }
+}
+
 // The radial pass for a known down-sampling factor and filter size: each thread computes R
 // outputs of one column, holding one column of the activated samples in registers while the
-// filter's column runs over it. A tap read from shared memory then serves R outputs and an
-// activation sample several taps, where the plain loop reads both for every multiply-add (the
-// pass is 2/3 of a radial layer's arithmetic, and shared-memory reads would bound it).
+// filter's column runs over it. An activation sample read from shared memory then serves
+// several taps and R outputs, and the taps come from the constant bank, where the plain loop
+// reads a tap and a sample for every multiply-add (the pass is 2/3 of a radial layer's
+// arithmetic).
 template <typename T, int DOWN, int KD, int R>
-__device__ void radial_columns(const FilteredLrelu& p, const float* act, const float* fd,
-                               int uh, int uw, int th, int tw, int oy0, int ox0, T* dst) {
+__device__ __forceinline__ void radial_columns(const FilteredLrelu& p, const float* act,
+                                               const Layout& l, int uh, int th, int tw, int oy0,
+                                               int ox0, T* dst) {
     constexpr int ROWS = (R - 1) * DOWN + KD;
     const int groups = (th + R - 1) / R;
     for (int i = (int)threadIdx.x; i < groups * tw; i += (int)blockDim.x) {
         const int oy = (i / tw) * R, ox = i % tw;
-        const float* a = act + oy * DOWN * uw + ox * DOWN;
         // Rows past the tile's samples belong to outputs that are not stored; read as zero.
         const int rows = uh - oy * DOWN;
         float acc[R];
         UNROLL
         for (int j = 0; j < R; ++j) acc[j] = 0.0f;
+        UNROLL
         for (int tx = 0; tx < KD; ++tx) {
+            // Column ox * DOWN + tx of rows oy * DOWN on.
+            const float* a = act + l.act_at(oy * DOWN, tx % DOWN) + tx / DOWN + ox;
             float column[ROWS];
             UNROLL
-            for (int r = 0; r < ROWS; ++r) column[r] = r < rows ? a[r * uw + tx] : 0.0f;
+            for (int r = 0; r < ROWS; ++r) column[r] = r < rows ? a[r * l.act_row] : 0.0f;
             UNROLL
             for (int ty = 0; ty < KD; ++ty) {
-                const float f = fd[ty * KD + tx];
+                const float f = down_tap<KD>(p, nullptr, ty * KD + tx);
                 UNROLL
                 for (int j = 0; j < R; ++j) acc[j] += f * column[j * DOWN + ty];
             }
@@ -107,13 +155,49 @@ __device__ __forceinline__ float activate(float v, float slope, float gain, floa
     return clamp >= 0.0f ? fminf(fmaxf(v, -clamp), clamp) : v;
 }
 
-// Up-sampling along y for a known factor and filter size: outputs ky, ky + UP, … share their
-// tap phase and read consecutive input rows, so each thread computes R of them from one window
-// of rows and one set of taps in registers (the plain loop reads a tap and a row for every
-// multiply-add).
+// Up-sampling along x for a known factor and filter size: outputs kx, kx + UP, … share their
+// tap phase and read consecutive inputs, so each thread computes R of them from one window of
+// inputs and one set of taps in registers (the plain loop reads a tap and an input for every
+// multiply-add). A warp's threads take consecutive rows, reading and writing down columns.
 template <int UP, int KU, int R>
-__device__ void upsample_columns(const float* rows, const float* fu, float* act, int uh, int uw,
-                                 int ih, int my0, int iy0, float slope, float gain, float clamp) {
+__device__ __forceinline__ void upsample_rows(const float* in, const float* fu, float* rows,
+                                              int ih, int iw, int uw, int mx0, int ix0,
+                                              const Layout& l) {
+    static_assert(KU % UP == 0, "every output meets KU / UP inputs");
+    constexpr int KT = KU / UP;
+    constexpr int WINDOW = R + KT - 1;
+    const int groups = (uw + R * UP - 1) / (R * UP);
+    for (int i = (int)threadIdx.x; i < groups * UP * ih; i += (int)blockDim.x) {
+        const int r = i % ih, phase = (i / ih) % UP, group = i / ih / UP;
+        const int kx = group * R * UP + phase;
+        const int m = mx0 + kx;
+        const int t = first_tap(m, UP);
+        const int c0 = (m + t) / UP - ix0;
+        float f[KT], w[WINDOW];
+        UNROLL
+        for (int k = 0; k < KT; ++k) f[k] = fu[t + k * UP];
+        // Inputs past the tile's belong to outputs past it; read as zero.
+        const float* line = in + r * l.in_row;
+        UNROLL
+        for (int k = 0; k < WINDOW; ++k) w[k] = c0 + k < iw ? line[c0 + k] : 0.0f;
+        UNROLL
+        for (int j = 0; j < R; ++j) {
+            float v = 0.0f;
+            UNROLL
+            for (int k = 0; k < KT; ++k) v += f[k] * w[j + k];
+            const int x = kx + j * UP;
+            if (x < uw) rows[r * l.rows_row + x] = v;
+        }
+    }
+}
+
+// Up-sampling along y for a known factor and filter size, as upsample_rows along x (a warp's
+// threads take consecutive columns), then the leaky ReLU, its gain and the clamp.
+template <int UP, int KU, int R>
+__device__ __forceinline__ void upsample_columns(const float* rows, const float* fu, float* act,
+                                                 int uh, int uw, int ih, int my0, int iy0,
+                                                 const Layout& l, float slope, float gain,
+                                                 float clamp) {
     static_assert(KU % UP == 0, "every output meets KU / UP input rows");
     constexpr int KT = KU / UP;
     constexpr int WINDOW = R + KT - 1;
@@ -129,14 +213,15 @@ __device__ void upsample_columns(const float* rows, const float* fu, float* act,
         for (int k = 0; k < KT; ++k) f[k] = fu[t + k * UP];
         // Rows past the input read belong to samples past the tile; read as zero.
         UNROLL
-        for (int k = 0; k < WINDOW; ++k) w[k] = r0 + k < ih ? rows[(r0 + k) * uw + kx] : 0.0f;
+        for (int k = 0; k < WINDOW; ++k)
+            w[k] = r0 + k < ih ? rows[(r0 + k) * l.rows_row + kx] : 0.0f;
         UNROLL
         for (int j = 0; j < R; ++j) {
             float v = 0.0f;
             UNROLL
             for (int k = 0; k < KT; ++k) v += f[k] * w[j + k];
             const int y = ky + j * UP;
-            if (y < uh) act[y * uw + kx] = activate(v, slope, gain, clamp);
+            if (y < uh) act[l.act_at(y, kx)] = activate(v, slope, gain, clamp);
         }
     }
 }
@@ -153,12 +238,13 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     // Up-sampled samples the tile needs, and the input behind them.
     const int uh = (th - 1) * down + kd, uw = (tw - 1) * down + kd;
     const int ih = (int)p.in_h, iw = (int)p.in_w;
+    const Layout l = layout_for(iw, uw, down);
     float* fu = shared;                 // [ku]
     float* fd = fu + ku;                // [kd] or [kd][kd]
-    float* in = fd + kd_all;            // [ih][iw]: demodulated, biased input
-    float* rows = in + ih * iw;         // [ih][uw]: up-sampled along x
-    float* act = rows + ih * uw;        // [uh][uw]: up-sampled along both, activated
-    float* cols = act + uh * uw;        // [uh][tw]: down-sampled along x (separable filter)
+    float* in = fd + kd_all;            // [ih][in_row]: demodulated, biased input
+    float* rows = in + ih * l.in_row;   // [ih][rows_row]: up-sampled along x
+    float* act = rows + ih * l.rows_row; // [uh][act_row]: up-sampled along both, activated
+    float* cols = act + uh * l.act_row; // [uh][tw]: down-sampled along x (separable filter)
 
     const long long ch = blockIdx.y, b = blockIdx.z;
     const int tile = (int)blockIdx.x, tiles_x = (int)p.tiles_x;
@@ -178,36 +264,41 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     for (int i = first; i < ih * iw; i += threads) {
         int y = iy0 + i / iw, x = ix0 + i % iw;
         bool inside = y >= 0 && y < p.h && x >= 0 && x < p.w;
-        in[i] = inside ? load(src, y * p.s_h + x * p.s_w) * scale + bias : 0.0f;
+        in[(i / iw) * l.in_row + i % iw] =
+            inside ? load(src, y * p.s_h + x * p.s_w) * scale + bias : 0.0f;
     }
     __syncthreads();
 
     // 2. Up-sampled along x: output kx sums taps t over input position (mx0 + kx + t) / up,
     //    stepping by up so that only taps meeting an input sample are visited.
-    for (int i = first; i < ih * uw; i += threads) {
-        int r = i / uw, kx = i % uw;
-        int m = mx0 + kx;
-        int t = first_tap(m, up);
-        const float* line = in + r * iw + (m + t) / up - ix0;
-        float v = 0.0f;
-        for (int j = 0; t < ku; t += up, ++j) v += fu[t] * line[j];
-        rows[i] = v;
+    if constexpr (KU > 0) {
+        upsample_rows<UP, KU, 4>(in, fu, rows, ih, iw, uw, mx0, ix0, l);
+    } else {
+        for (int i = first; i < ih * uw; i += threads) {
+            int r = i / uw, kx = i % uw;
+            int m = mx0 + kx;
+            int t = first_tap(m, up);
+            const float* line = in + r * l.in_row + (m + t) / up - ix0;
+            float v = 0.0f;
+            for (int j = 0; t < ku; t += up, ++j) v += fu[t] * line[j];
+            rows[r * l.rows_row + kx] = v;
+        }
     }
     __syncthreads();
 
     // 3. Up-sampled along y, then the leaky ReLU, its gain and the clamp.
     const float gain = (float)p.gain, slope = (float)p.slope, clamp = (float)p.clamp;
     if constexpr (KU > 0) {
-        upsample_columns<UP, KU, 4>(rows, fu, act, uh, uw, ih, my0, iy0, slope, gain, clamp);
+        upsample_columns<UP, KU, 4>(rows, fu, act, uh, uw, ih, my0, iy0, l, slope, gain, clamp);
     } else {
         for (int i = first; i < uh * uw; i += threads) {
             int ky = i / uw, kx = i % uw;
             int m = my0 + ky;
             int t = first_tap(m, up);
-            const float* column = rows + ((m + t) / up - iy0) * uw + kx;
+            const float* column = rows + ((m + t) / up - iy0) * l.rows_row + kx;
             float v = 0.0f;
-            for (int j = 0; t < ku; t += up, ++j) v += fu[t] * column[j * uw];
-            act[i] = activate(v, slope, gain, clamp);
+            for (int j = 0; t < ku; t += up, ++j) v += fu[t] * column[j * l.rows_row];
+            act[l.act_at(ky, kx)] = activate(v, slope, gain, clamp);
         }
     }
     __syncthreads();
@@ -215,7 +306,7 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     T* dst = (T*)p.dst + (b * p.c + ch) * p.out_h * p.out_w;
     if constexpr (KD > 0) {
         if (p.radial) {
-            radial_columns<T, DOWN, KD, 4>(p, act, fd, uh, uw, th, tw, oy0, ox0, dst);
+            radial_columns<T, DOWN, KD, 4>(p, act, l, uh, th, tw, oy0, ox0, dst);
             return;
         }
     }
@@ -224,10 +315,10 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
         for (int i = first; i < th * tw; i += threads) {
             int oy = i / tw, ox = i % tw;
             if (oy0 + oy >= p.out_h || ox0 + ox >= p.out_w) continue;
-            const float* a = act + oy * down * uw + ox * down;
             float v = 0.0f;
             for (int ty = 0; ty < kd; ++ty)
-                for (int tx = 0; tx < kd; ++tx) v += fd[ty * kd + tx] * a[ty * uw + tx];
+                for (int tx = 0; tx < kd; ++tx)
+                    v += fd[ty * kd + tx] * act[l.act_at(oy * down + ty, ox * down + tx)];
             store(dst, (oy0 + oy) * p.out_w + ox0 + ox, v);
         }
         return;
@@ -235,9 +326,11 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     // 4. Separable: filtered and down-sampled along x...
     for (int i = first; i < uh * tw; i += threads) {
         int ky = i / tw, ox = i % tw;
-        const float* a = act + ky * uw + ox * down;
+        const float* a = act + l.act_at(ky, 0) + ox;
         float v = 0.0f;
-        for (int t = 0; t < kd; ++t) v += fd[t] * a[t];
+        UNROLL
+        for (int t = 0; t < kd; ++t)
+            v += down_tap<KD>(p, fd, t) * a[(t % down) * l.act_phase + t / down];
         cols[i] = v;
     }
     __syncthreads();
@@ -247,28 +340,34 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
         if (oy0 + oy >= p.out_h || ox0 + ox >= p.out_w) continue;
         const float* c = cols + oy * down * tw + ox;
         float v = 0.0f;
-        for (int t = 0; t < kd; ++t) v += fd[t] * c[t * tw];
+        UNROLL
+        for (int t = 0; t < kd; ++t) v += down_tap<KD>(p, fd, t) * c[t * tw];
         store(dst, (oy0 + oy) * p.out_w + ox0 + ox, v);
     }
 }
 
-extern "C" __global__ void filtered_lrelu_f32(FilteredLrelu p) {
+// 256 threads a block (THREADS on the host), and at least 4 blocks resident per SM: that caps a
+// thread at 64 registers, which the builds need without spilling (checked with ptxas -v for
+// sm_90), where left alone they take 69 and only 3 blocks fit.
+#define FILTERED_LRELU_BOUNDS __launch_bounds__(256, 4)
+
+extern "C" __global__ void FILTERED_LRELU_BOUNDS filtered_lrelu_f32(FilteredLrelu p) {
     filtered_lrelu<float, 0, 0, 0, 0>(p);
 }
-extern "C" __global__ void filtered_lrelu_f16(FilteredLrelu p) {
+extern "C" __global__ void FILTERED_LRELU_BOUNDS filtered_lrelu_f16(FilteredLrelu p) {
     filtered_lrelu<half_bits, 0, 0, 0, 0>(p);
 }
 // The published designs' filters (6 taps per factor): up-sampling by 2 or 4, down-sampling by 2.
-extern "C" __global__ void filtered_lrelu_up2_f32(FilteredLrelu p) {
+extern "C" __global__ void FILTERED_LRELU_BOUNDS filtered_lrelu_up2_f32(FilteredLrelu p) {
     filtered_lrelu<float, 2, 12, 2, 12>(p);
 }
-extern "C" __global__ void filtered_lrelu_up2_f16(FilteredLrelu p) {
+extern "C" __global__ void FILTERED_LRELU_BOUNDS filtered_lrelu_up2_f16(FilteredLrelu p) {
     filtered_lrelu<half_bits, 2, 12, 2, 12>(p);
 }
-extern "C" __global__ void filtered_lrelu_up4_f32(FilteredLrelu p) {
+extern "C" __global__ void FILTERED_LRELU_BOUNDS filtered_lrelu_up4_f32(FilteredLrelu p) {
     filtered_lrelu<float, 4, 24, 2, 12>(p);
 }
-extern "C" __global__ void filtered_lrelu_up4_f16(FilteredLrelu p) {
+extern "C" __global__ void FILTERED_LRELU_BOUNDS filtered_lrelu_up4_f16(FilteredLrelu p) {
     filtered_lrelu<half_bits, 4, 24, 2, 12>(p);
 }
 "#;
@@ -308,11 +407,54 @@ struct Params {
     tiles_x: i64,
     in_h: i64,
     in_w: i64,
+    down_consts: DownConsts,
 }
 
-// SAFETY: plain 8-byte fields, laid out as the kernel's struct (checked by the compile test's
-// size assertion, by the CPU build of the kernel in the tests and by the GPU parity runs).
+/// The down-sampling taps as constants of the launch (`down_consts` in the kernel).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug)]
+struct DownConsts([f32; DOWN_CONSTS]);
+
+/// Taps the parameter block holds: a 12 × 12 radial filter.
+const DOWN_CONSTS: usize = 144;
+
+impl Default for DownConsts {
+    fn default() -> Self {
+        Self([0.0; DOWN_CONSTS])
+    }
+}
+
+// SAFETY: plain 8-byte fields and an array of floats, laid out as the kernel's struct (checked
+// by the compile test's size assertion, by the CPU build of the kernel in the tests and by the
+// GPU parity runs).
 unsafe impl DeviceRepr for Params {}
+
+/// A layer's filters as the kernel takes them (fp32, correlation order, gains included): on
+/// the layer's device for the general build, and the down-sampling taps' values, which the
+/// builds for the published filter sizes take as constants of the launch.
+pub struct KernelTaps {
+    /// The up-sampling filter, [K] (a single 1 for none).
+    up: Tensor,
+    /// The down-sampling filter, [K] (separable) or [K, K] (radial).
+    down: Tensor,
+    down_values: Vec<f32>,
+}
+
+impl KernelTaps {
+    /// From the taps on the CPU, for a kernel on `device`.
+    pub fn new(up: &Tensor, down: &Tensor, device: Device) -> Self {
+        let down = down.to_kind(Kind::Float).contiguous();
+        let count = down.numel();
+        let mut down_values = vec![0.0; count];
+        down.copy_data(&mut down_values, count);
+        let on_device = |t: &Tensor| t.to_kind(Kind::Float).contiguous().to_device(device);
+        Self {
+            up: on_device(up),
+            down: on_device(&down),
+            down_values,
+        }
+    }
+}
 
 /// What one filtered leaky ReLU reads. The filters are fp32, contiguous, on the input's device.
 pub struct FilteredLreluInput<'a> {
@@ -322,16 +464,13 @@ pub struct FilteredLreluInput<'a> {
     pub dgain: Option<&'a Tensor>,
     /// [C], fp32.
     pub bias: &'a Tensor,
-    /// The up-sampling filter's taps in correlation order with its gain, [K] (a single 1 for
-    /// none).
-    pub up_taps: &'a Tensor,
-    /// The down-sampling filter's taps in correlation order, [K] (separable) or [K, K] (radial).
-    pub down_taps: &'a Tensor,
+    pub taps: &'a KernelTaps,
     pub activation: &'a Activation,
 }
 
 /// Output samples per block along each axis (fewer where the map is smaller).
 const TILE: i64 = 16;
+/// Threads a block (the kernel's `__launch_bounds__` says the same).
 const THREADS: u32 = 256;
 /// Shared memory a block may use without opting in to more.
 const SHARED_LIMIT: usize = 48 * 1024;
@@ -375,7 +514,8 @@ struct Launch {
     shared_bytes: usize,
 }
 
-/// Shared floats a block needs for a `th` × `tw` output tile.
+/// Shared floats a block needs for a `th` × `tw` output tile, laid out as the kernel's
+/// `layout_for` does.
 fn shared_floats(p: &Params, th: i64, tw: i64) -> (usize, i64, i64) {
     let (uh, uw) = (
         (th - 1) * p.down + p.down_count,
@@ -386,8 +526,11 @@ fn shared_floats(p: &Params, th: i64, tw: i64) -> (usize, i64, i64) {
         (uh + p.up_count - 2) / p.up + 1,
         (uw + p.up_count - 2) / p.up + 1,
     );
+    let (in_row, rows_row) = (iw | 1, uw | 1);
+    let act_row = p.down * ((uw + p.down - 1) / p.down);
+    let act_row = act_row + (6 - act_row % 4) % 4;
     let taps = p.up_count + p.down_count * if p.radial != 0 { p.down_count } else { 1 };
-    let floats = taps + ih * iw + ih * uw + uh * uw + uh * tw;
+    let floats = taps + ih * in_row + ih * rows_row + uh * act_row + uh * tw;
     (floats as usize, ih, iw)
 }
 
@@ -401,9 +544,10 @@ fn plan(input: &FilteredLreluInput) -> Result<Launch, KernelError> {
         "filtered leaky ReLU input must be [N, C, H, W]"
     );
     let (n, c, h, w) = (size[0], size[1], size[2], size[3]);
-    let up_count = input.up_taps.numel() as i64;
-    let radial = input.down_taps.dim() == 2;
-    let down_count = input.down_taps.size()[0];
+    let taps = input.taps;
+    let up_count = taps.up.numel() as i64;
+    let radial = taps.down.dim() == 2;
+    let down_count = taps.down.size()[0];
     let [x0, x1, y0, y1] = a.padding;
     let up_h = h * a.up + y0 + y1 - up_count + 1;
     let up_w = w * a.up + x0 + x1 - up_count + 1;
@@ -477,6 +621,11 @@ fn plan(input: &FilteredLreluInput) -> Result<Launch, KernelError> {
         (4, 24, 2, 12) => Build::Up4,
         _ => Build::General,
     };
+    if build != Build::General {
+        // 12 values, or 144 for a radial filter (bind() checks the shape).
+        let values = &taps.down_values[..taps.down_values.len().min(DOWN_CONSTS)];
+        params.down_consts.0[..values.len()].copy_from_slice(values);
+    }
     Ok(Launch {
         build,
         params,
@@ -513,20 +662,21 @@ fn bind(input: &FilteredLreluInput, launch: &mut Launch) -> Tensor {
         aux(d, &[n, c]);
     }
     let p = &launch.params;
-    aux(input.up_taps, &[p.up_count]);
+    let taps = input.taps;
+    aux(&taps.up, &[p.up_count]);
     // plan() took the count from the first dimension; a radial filter must be square.
     if p.radial != 0 {
-        aux(input.down_taps, &[p.down_count, p.down_count]);
+        aux(&taps.down, &[p.down_count, p.down_count]);
     } else {
-        aux(input.down_taps, &[p.down_count]);
+        aux(&taps.down, &[p.down_count]);
     }
     let out = Tensor::empty(launch.out, (kind, device));
     let p = &mut launch.params;
     p.src = cuda_kernels::ptr(x);
     p.dgain = input.dgain.map_or(0, cuda_kernels::ptr);
     p.bias = cuda_kernels::ptr(input.bias);
-    p.up_taps = cuda_kernels::ptr(input.up_taps);
-    p.down_taps = cuda_kernels::ptr(input.down_taps);
+    p.up_taps = cuda_kernels::ptr(&taps.up);
+    p.down_taps = cuda_kernels::ptr(&taps.down);
     p.dst = cuda_kernels::ptr(&out);
     out
 }
@@ -603,6 +753,7 @@ pub(crate) mod emulator {
     const PRELUDE: &str = r#"
 #include <math.h>
 #define __global__
+#define __launch_bounds__(...)
 #define __device__
 #define __forceinline__ inline
 #define __shared__
@@ -615,6 +766,7 @@ float shared[1 << 16];
 
     const DRIVER: &str = r#"
 typedef void (*Kernel)(FilteredLrelu);
+static const unsigned long long GUARD = 4096;
 static const Kernel KERNELS[3][2] = {
     {filtered_lrelu_f32, filtered_lrelu_f16},
     {filtered_lrelu_up2_f32, filtered_lrelu_up2_f16},
@@ -623,16 +775,22 @@ static const Kernel KERNELS[3][2] = {
 
 extern "C" int emulate(int build, int half, FilteredLrelu p, unsigned gx, unsigned gy,
                        unsigned gz, unsigned long long shared_bytes) {
-    if (shared_bytes > sizeof(shared)) return 1;
+    const unsigned long long used = shared_bytes / sizeof(float);
+    if (used + GUARD > sizeof(shared) / sizeof(float)) return 1;
     blockDim = {1, 1, 1};
     threadIdx = {0, 0, 0};
     gridDim = {gx, gy, gz};
+    // Past what the host sized, a guard the kernel must neither read (NaN would reach the
+    // output) nor write: the kernel's layout and plan()'s agree.
+    for (unsigned long long i = used; i < used + GUARD; ++i) shared[i] = NAN;
     for (unsigned z = 0; z < gz; ++z)
         for (unsigned y = 0; y < gy; ++y)
             for (unsigned x = 0; x < gx; ++x) {
                 blockIdx = {x, y, z};
                 KERNELS[build][half](p);
             }
+    for (unsigned long long i = used; i < used + GUARD; ++i)
+        if (!isnan(shared[i])) return 2;
     return 0;
 }
 "#;
@@ -707,7 +865,11 @@ extern "C" int emulate(int build, int half, FilteredLrelu p, unsigned gx, unsign
                     launch.shared_bytes as u64,
                 )
             };
-            assert_eq!(status, 0, "the tile needs more shared memory than emulated");
+            match status {
+                0 => {}
+                1 => panic!("the tile needs more shared memory than emulated"),
+                _ => panic!("the kernel wrote past the shared memory plan() sized"),
+            }
             Ok(out)
         }
     }
@@ -730,12 +892,31 @@ mod tests {
                 "{name} missing from the PTX"
             );
         }
-        // 31 fields of 8 bytes: the parameter block the kernel declares.
-        assert_eq!(std::mem::size_of::<Params>(), 31 * 8);
+        // 31 fields of 8 bytes and 144 floats: the parameter block the kernel declares.
+        assert_eq!(std::mem::size_of::<Params>(), 31 * 8 + 144 * 4);
         assert!(
-            ptx.contains(".param .align 8 .b8 filtered_lrelu_f32_param_0[248]"),
+            ptx.contains(".param .align 8 .b8 filtered_lrelu_f32_param_0[824]"),
             "{ptx}"
         );
+    }
+
+    /// On the H100 every build fits its launch bounds (64 registers a thread, so 4 blocks of
+    /// 256 threads share an SM) without spilling; ptxas assembles what NVRTC compiled.
+    #[test]
+    fn the_kernel_assembles_for_hopper_within_its_launch_bounds() {
+        let ptx = compile(PTX_ARCH).expect("NVRTC compiles the filtered leaky ReLU");
+        let entries = cuda_kernels::assembler::assemble_for_hopper(&ptx);
+        let mut names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        names.sort_unstable();
+        let mut expected: Vec<&str> = Build::NAMES.iter().flatten().copied().collect();
+        expected.sort_unstable();
+        assert_eq!(names, expected);
+        for entry in &entries {
+            assert!(
+                entry.registers > 0 && entry.registers <= 64 && entry.spill_bytes == 0,
+                "{entry:?}"
+            );
+        }
     }
 
     fn plan_launch(input: &FilteredLreluInput) -> Build {
@@ -796,6 +977,7 @@ mod tests {
                         kernel_taps_of(f, (plan.up * plan.up) as f64)
                     });
                     let down_taps = fd.as_ref().map_or(one, |f| kernel_taps_of(f, 1.0));
+                    let taps = KernelTaps::new(&up_taps, &down_taps, Device::Cpu);
                     for (kind, channels_last) in [
                         (Kind::Float, false),
                         (Kind::Float, true),
@@ -814,8 +996,7 @@ mod tests {
                             x: &input,
                             dgain: Some(&dgain),
                             bias: &bias,
-                            up_taps: &up_taps,
-                            down_taps: &down_taps,
+                            taps: &taps,
                             activation: &activation,
                         };
                         builds.insert(format!("{:?}", plan_launch(&input)));
@@ -859,15 +1040,18 @@ mod tests {
         };
         let fu = Tensor::randn([80], cpu) / 80.0;
         let fd = Tensor::randn([40, 40], cpu) / 40.0;
-        let (up_taps, down_taps) = (kernel_taps_of(&fu, 4.0), kernel_taps_of(&fd, 1.0));
+        let taps = KernelTaps::new(
+            &kernel_taps_of(&fu, 4.0),
+            &kernel_taps_of(&fd, 1.0),
+            Device::Cpu,
+        );
         let x = Tensor::randn([1, 2, 40, 40], cpu);
         let bias = Tensor::zeros([2], cpu);
         let input = FilteredLreluInput {
             x: &x,
             dgain: None,
             bias: &bias,
-            up_taps: &up_taps,
-            down_taps: &down_taps,
+            taps: &taps,
             activation: &activation,
         };
         let launch = plan(&input).expect("a smaller tile fits");

@@ -15,7 +15,7 @@
 //! them read, and the derived sizes are checked against the sizes the layer names carry.
 
 use super::cuda_kernels::KernelError;
-use super::filtered_lrelu_kernel::{FilteredLreluInput, FilteredLreluKernels};
+use super::filtered_lrelu_kernel::{FilteredLreluInput, FilteredLreluKernels, KernelTaps};
 use super::layers::EqualLinear;
 use super::tensor_set::{TensorSet, TensorSetError};
 use std::f64::consts::{PI, SQRT_2};
@@ -933,8 +933,7 @@ struct SynthesisLayer {
     /// The same filters and bias as the fused kernel takes them (fp32; a single 1 for no
     /// filter).
     kernel_bias: Tensor,
-    up_taps: Tensor,
-    down_taps: Tensor,
+    kernel_taps: KernelTaps,
     activation: Activation,
 }
 
@@ -962,18 +961,18 @@ impl SynthesisLayer {
             }
             let expected: Vec<i64> = if radial { vec![taps, taps] } else { vec![taps] };
             let f = t.take(&format!("{p}.{which}"), &expected, Device::Cpu, Kind::Float)?;
-            Ok::<_, TensorSetError>(Some(
-                depthwise_filter(&f, gain, false, co).to_device(device),
-            ))
+            Ok::<_, TensorSetError>(Some(depthwise_filter(&f, gain, false, co)))
         };
         let up_gain = (plan.up * plan.up) as f64;
         let up_filter = filter("up_filter", plan.up_taps, false, up_gain)?;
         let down_filter = filter("down_filter", plan.down_taps, plan.down_radial, 1.0)?;
         let taps = |f: &Option<Tensor>| {
-            f.as_ref()
-                .map_or_else(|| Tensor::ones([1], (Kind::Float, device)), kernel_taps)
+            f.as_ref().map_or_else(
+                || Tensor::ones([1], (Kind::Float, Device::Cpu)),
+                kernel_taps,
+            )
         };
-        let (up_taps, down_taps) = (taps(&up_filter), taps(&down_filter));
+        let kernel_taps = KernelTaps::new(&taps(&up_filter), &taps(&down_filter), device);
         let (weight, weight_sq) = if plan.to_rgb {
             (weight, None)
         } else {
@@ -1006,10 +1005,9 @@ impl SynthesisLayer {
             } else {
                 1.0
             },
-            up_filter: up_filter.map(|f| f.to_kind(kind)),
-            down_filter: down_filter.map(|f| f.to_kind(kind)),
-            up_taps,
-            down_taps,
+            up_filter: up_filter.map(|f| f.to_device(device).to_kind(kind)),
+            down_filter: down_filter.map(|f| f.to_device(device).to_kind(kind)),
+            kernel_taps,
             activation: Activation {
                 up: plan.up,
                 down: plan.down,
@@ -1066,8 +1064,7 @@ impl SynthesisLayer {
                 x: &y,
                 dgain: demodulation,
                 bias: &self.kernel_bias,
-                up_taps: &self.up_taps,
-                down_taps: &self.down_taps,
+                taps: &self.kernel_taps,
                 activation: &self.activation,
             };
             if let Some(out) = run(&input) {
