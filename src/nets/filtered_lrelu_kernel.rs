@@ -49,6 +49,9 @@ struct FilteredLrelu {
     float down_consts[144];
 };
 
+// The output tile's width in the builds for known sizes (Build::tile on the host).
+constexpr int KNOWN_TILE_W = 32;
+
 // Positions within one map are ints (plan() refuses maps too large for that): 32-bit division
 // is several times cheaper than 64-bit on a GPU, and these run per sample.
 
@@ -75,25 +78,26 @@ __device__ __forceinline__ int first_tap(int m, int up) {
 // the strides are chosen for the way each pass walks its buffer:
 // - the input and the x pass's output, walked down columns (a thread per row) by the blocked
 //   x pass: rows an odd number of words apart;
-// - the activated samples, read by the down-sampling at every down-th column: each row holds
-//   its samples by phase (x % down), each phase contiguous, so that neighbouring outputs read
-//   neighbouring words; rows 2 words past a multiple of 4 apart, so that the two half-warps of
-//   the blocked radial pass (8 rows apart) meet the other 16 banks.
+// - the activated samples, read by the down-sampling at every down-th column (every 2·down-th
+//   by the blocked radial pass, whose threads take two columns each): each row holds its
+//   samples by phase (x % phases), each phase contiguous, so that neighbouring threads read
+//   neighbouring words; rows one word past a multiple of 4 apart, so that the blocked radial
+//   pass's four groups of eight threads (8 rows apart) meet different banks.
 struct Layout {
-    int in_row, rows_row, act_row, act_phase, down;
+    int in_row, rows_row, act_row, act_phase, phases;
     __device__ __forceinline__ int act_at(int y, int x) const {
-        return y * act_row + (x % down) * act_phase + x / down;
+        return y * act_row + (x % phases) * act_phase + x / phases;
     }
 };
 
-__device__ __forceinline__ Layout layout_for(int iw, int uw, int down) {
+__device__ __forceinline__ Layout layout_for(int iw, int uw, int phases) {
     Layout l;
     l.in_row = iw | 1;
     l.rows_row = uw | 1;
-    l.act_phase = (uw + down - 1) / down;
-    const int row = down * l.act_phase;
-    l.act_row = row + (6 - row % 4) % 4;
-    l.down = down;
+    l.act_phase = (uw + phases - 1) / phases;
+    const int row = phases * l.act_phase;
+    l.act_row = row + (5 - row % 4) % 4;
+    l.phases = phases;
     return l;
 }
 
@@ -108,43 +112,51 @@ __device__ __forceinline__ float down_tap(const FilteredLrelu& p, const float* f
     }
 }
 
-// The radial pass for a known down-sampling factor and filter size: each thread computes R
-// outputs of one column, holding one column of the activated samples in registers while the
-// filter's column runs over it. An activation sample read from shared memory then serves
-// several taps and R outputs, and the taps come from the constant bank, where the plain loop
-// reads a tap and a sample for every multiply-add (the pass is 2/3 of a radial layer's
-// arithmetic).
+// The radial pass for a known down-sampling factor and filter size: each thread computes a
+// block of 2 × R outputs (two neighbouring columns, R rows). It walks down the KD + DOWN
+// columns of activated samples the block reads, taking each sample from shared memory once and
+// adding it, times the tap that joins them (a constant of the launch), to every output of the
+// block it reaches: 4–5 multiply-adds per shared-memory read, where the plain loop does one per
+// two reads (the pass is 2/3 of a radial layer's arithmetic). R = 4: a 16 × 32 tile is two
+// warps' work.
 template <typename T, int DOWN, int KD, int R>
-__device__ __forceinline__ void radial_columns(const FilteredLrelu& p, const float* act,
-                                               const Layout& l, int uh, int th, int tw, int oy0,
-                                               int ox0, T* dst) {
-    constexpr int ROWS = (R - 1) * DOWN + KD;
-    const int groups = (th + R - 1) / R;
-    for (int i = (int)threadIdx.x; i < groups * tw; i += (int)blockDim.x) {
-        const int oy = (i / tw) * R, ox = i % tw;
+__device__ __forceinline__ void radial_blocks(const FilteredLrelu& p, const float* act,
+                                              const Layout& l, int uh, int th, int tw, int oy0,
+                                              int ox0, T* dst) {
+    constexpr int COLS = KD + DOWN, ROWS = (R - 1) * DOWN + KD, PHASES = 2 * DOWN;
+    const int pairs = (tw + 1) / 2, groups = (th + R - 1) / R;
+    for (int i = (int)threadIdx.x; i < pairs * groups; i += (int)blockDim.x) {
+        const int ox = (i % pairs) * 2, oy = (i / pairs) * R;
         // Rows past the tile's samples belong to outputs that are not stored; read as zero.
         const int rows = uh - oy * DOWN;
-        float acc[R];
+        float acc[2][R];
         UNROLL
-        for (int j = 0; j < R; ++j) acc[j] = 0.0f;
+        for (int j = 0; j < R; ++j) acc[0][j] = acc[1][j] = 0.0f;
         UNROLL
-        for (int tx = 0; tx < KD; ++tx) {
-            // Column ox * DOWN + tx of rows oy * DOWN on.
-            const float* a = act + l.act_at(oy * DOWN, tx % DOWN) + tx / DOWN + ox;
-            float column[ROWS];
+        for (int c = 0; c < COLS; ++c) {
+            // Column ox * DOWN + c of rows oy * DOWN on (ox * DOWN is a multiple of PHASES).
+            const float* a = act + l.act_at(oy * DOWN, c) + ox * DOWN / PHASES;
             UNROLL
-            for (int r = 0; r < ROWS; ++r) column[r] = r < rows ? a[r * l.act_row] : 0.0f;
-            UNROLL
-            for (int ty = 0; ty < KD; ++ty) {
-                const float f = down_tap<KD>(p, nullptr, ty * KD + tx);
+            for (int r = 0; r < ROWS; ++r) {
+                const float v = r < rows ? a[r * l.act_row] : 0.0f;
                 UNROLL
-                for (int j = 0; j < R; ++j) acc[j] += f * column[j * DOWN + ty];
+                for (int j = 0; j < R; ++j) {
+                    const int ty = r - j * DOWN;
+                    if (ty < 0 || ty >= KD) continue;
+                    if (c < KD) acc[0][j] += down_tap<KD>(p, nullptr, ty * KD + c) * v;
+                    if (c >= DOWN) acc[1][j] += down_tap<KD>(p, nullptr, ty * KD + c - DOWN) * v;
+                }
             }
         }
         UNROLL
         for (int j = 0; j < R; ++j) {
-            if (oy + j < th && oy0 + oy + j < p.out_h && ox0 + ox < p.out_w)
-                store(dst, (oy0 + oy + j) * p.out_w + ox0 + ox, acc[j]);
+            const int y = oy0 + oy + j;
+            if (oy + j >= th || y >= p.out_h) continue;
+            UNROLL
+            for (int k = 0; k < 2; ++k) {
+                if (ox + k < tw && ox0 + ox + k < p.out_w)
+                    store(dst, y * p.out_w + ox0 + ox + k, acc[k][j]);
+            }
         }
     }
 }
@@ -238,7 +250,16 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     // Up-sampled samples the tile needs, and the input behind them.
     const int uh = (th - 1) * down + kd, uw = (tw - 1) * down + kd;
     const int ih = (int)p.in_h, iw = (int)p.in_w;
-    const Layout l = layout_for(iw, uw, down);
+    // The builds for known sizes lay their buffers out for a whole tile whatever this tile's
+    // size (a tile at a map's edge leaves some unused): every stride is then a constant, and the
+    // unrolled passes address shared memory as one register plus an immediate. (With strides
+    // known only at run time the radial pass's 252 addresses spill out of the registers.) The
+    // whole width also holds the columns that the last pair of an odd-width tile reads for its
+    // unstored second column. Their radial pass reads every 2·down-th column (see Layout).
+    constexpr bool KNOWN = KU > 0 && KD > 0;
+    const int lw = KNOWN ? (KNOWN_TILE_W - 1) * DOWN + KD : uw;
+    const int liw = KNOWN ? (lw + KU - 2) / UP + 1 : iw;
+    const Layout l = layout_for(liw, lw, KNOWN ? 2 * down : down);
     float* fu = shared;                 // [ku]
     float* fd = fu + ku;                // [kd] or [kd][kd]
     float* in = fd + kd_all;            // [ih][in_row]: demodulated, biased input
@@ -306,7 +327,7 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     T* dst = (T*)p.dst + (b * p.c + ch) * p.out_h * p.out_w;
     if constexpr (KD > 0) {
         if (p.radial) {
-            radial_columns<T, DOWN, KD, 4>(p, act, l, uh, th, tw, oy0, ox0, dst);
+            radial_blocks<T, DOWN, KD, 4>(p, act, l, uh, th, tw, oy0, ox0, dst);
             return;
         }
     }
@@ -326,11 +347,9 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     // 4. Separable: filtered and down-sampled along x...
     for (int i = first; i < uh * tw; i += threads) {
         int ky = i / tw, ox = i % tw;
-        const float* a = act + l.act_at(ky, 0) + ox;
         float v = 0.0f;
         UNROLL
-        for (int t = 0; t < kd; ++t)
-            v += down_tap<KD>(p, fd, t) * a[(t % down) * l.act_phase + t / down];
+        for (int t = 0; t < kd; ++t) v += down_tap<KD>(p, fd, t) * act[l.act_at(ky, ox * down + t)];
         cols[i] = v;
     }
     __syncthreads();
@@ -468,7 +487,8 @@ pub struct FilteredLreluInput<'a> {
     pub activation: &'a Activation,
 }
 
-/// Output samples per block along each axis (fewer where the map is smaller).
+/// Output samples per block along each axis in the general build (fewer where the map is
+/// smaller or the filters long).
 const TILE: i64 = 16;
 /// Threads a block (the kernel's `__launch_bounds__` says the same).
 const THREADS: u32 = 256;
@@ -495,6 +515,25 @@ impl Build {
         ["filtered_lrelu_up4_f32", "filtered_lrelu_up4_f16"],
     ];
 
+    /// The phases a row of activated samples is stored in (`phases` in the kernel's `Layout`):
+    /// the builds for known sizes read every 2·down-th column.
+    fn act_phases(self, down: i64) -> i64 {
+        match self {
+            Build::General => down,
+            Build::Up2 | Build::Up4 => 2 * down,
+        }
+    }
+
+    /// The largest output tile, rows × columns (the kernel's `KNOWN_TILE_W` is the width of the
+    /// builds for known sizes). Those take tiles twice as wide, so that the up-sampling's margin is a
+    /// smaller share of the work and their radial pass has two warps.
+    fn tile(self) -> (i64, i64) {
+        match self {
+            Build::General => (TILE, TILE),
+            Build::Up2 | Build::Up4 => (16, 32),
+        }
+    }
+
     fn index(self) -> usize {
         match self {
             Build::General => 0,
@@ -514,9 +553,9 @@ struct Launch {
     shared_bytes: usize,
 }
 
-/// Shared floats a block needs for a `th` × `tw` output tile, laid out as the kernel's
-/// `layout_for` does.
-fn shared_floats(p: &Params, th: i64, tw: i64) -> (usize, i64, i64) {
+/// Shared floats a block of `build` needs for a `th` × `tw` output tile, laid out as the
+/// kernel's `layout_for` does.
+fn shared_floats(p: &Params, build: Build, th: i64, tw: i64) -> (usize, i64, i64) {
     let (uh, uw) = (
         (th - 1) * p.down + p.down_count,
         (tw - 1) * p.down + p.down_count,
@@ -526,9 +565,18 @@ fn shared_floats(p: &Params, th: i64, tw: i64) -> (usize, i64, i64) {
         (uh + p.up_count - 2) / p.up + 1,
         (uw + p.up_count - 2) / p.up + 1,
     );
-    let (in_row, rows_row) = (iw | 1, uw | 1);
-    let act_row = p.down * ((uw + p.down - 1) / p.down);
-    let act_row = act_row + (6 - act_row % 4) % 4;
+    // The builds for known sizes lay their buffers out for a whole tile (see the kernel).
+    let (lw, liw) = if build == Build::General {
+        (uw, iw)
+    } else {
+        let (_, full_w) = build.tile();
+        let lw = (full_w - 1) * p.down + p.down_count;
+        (lw, (lw + p.up_count - 2) / p.up + 1)
+    };
+    let (in_row, rows_row) = (liw | 1, lw | 1);
+    let phases = build.act_phases(p.down);
+    let act_row = phases * ((lw + phases - 1) / phases);
+    let act_row = act_row + (5 - act_row % 4) % 4;
     let taps = p.up_count + p.down_count * if p.radial != 0 { p.down_count } else { 1 };
     let floats = taps + ih * in_row + ih * rows_row + uh * act_row + uh * tw;
     (floats as usize, ih, iw)
@@ -588,10 +636,16 @@ fn plan(input: &FilteredLreluInput) -> Result<Launch, KernelError> {
         out_w,
         ..Default::default()
     };
-    // The largest tile up to TILE × TILE whose samples fit in shared memory.
-    let (mut th, mut tw) = (TILE.min(out_h), TILE.min(out_w));
+    let build = match (a.up, up_count, a.down, down_count) {
+        (2, 12, 2, 12) => Build::Up2,
+        (4, 24, 2, 12) => Build::Up4,
+        _ => Build::General,
+    };
+    // The largest tile up to the build's whose samples fit in shared memory.
+    let (tile_h, tile_w) = build.tile();
+    let (mut th, mut tw) = (tile_h.min(out_h), tile_w.min(out_w));
     let (floats, ih, iw) = loop {
-        let (floats, ih, iw) = shared_floats(&params, th, tw);
+        let (floats, ih, iw) = shared_floats(&params, build, th, tw);
         if floats * 4 <= SHARED_LIMIT {
             break (floats, ih, iw);
         }
@@ -615,11 +669,6 @@ fn plan(input: &FilteredLreluInput) -> Result<Launch, KernelError> {
             .ok()
             .filter(|&v| i64::from(v) <= limit)
             .ok_or_else(|| KernelError::Shape(format!("{v} {what} in one launch")))
-    };
-    let build = match (a.up, up_count, a.down, down_count) {
-        (2, 12, 2, 12) => Build::Up2,
-        (4, 24, 2, 12) => Build::Up4,
-        _ => Build::General,
     };
     if build != Build::General {
         // 12 values, or 144 for a radial filter (bind() checks the shape).
@@ -905,6 +954,7 @@ mod tests {
     #[test]
     fn the_kernel_assembles_for_hopper_within_its_launch_bounds() {
         let ptx = compile(PTX_ARCH).expect("NVRTC compiles the filtered leaky ReLU");
+        std::fs::write("/tmp/fl.ptx", &ptx).unwrap();
         let entries = cuda_kernels::assembler::assemble_for_hopper(&ptx);
         let mut names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
         names.sort_unstable();
@@ -1021,6 +1071,70 @@ mod tests {
             builds.into_iter().collect::<Vec<_>>(),
             ["General", "Up2", "Up4"]
         );
+    }
+
+    /// The builds for known sizes on maps whose outputs leave odd-width and partial tiles
+    /// (their radial pass computes outputs in pairs of columns and groups of four rows), on
+    /// non-square maps, with both kinds of down-sampling filter.
+    #[test]
+    fn the_builds_for_known_sizes_handle_odd_and_partial_tiles() {
+        let _guard = tch::no_grad_guard();
+        tch::manual_seed(5);
+        let cpu = (Kind::Float, Device::Cpu);
+        let emulator = Emulator::get();
+        for (up, build) in [(2, Build::Up2), (4, Build::Up4)] {
+            let up_count = 6 * up;
+            for radial in [true, false] {
+                for (h, w) in [(23, 23), (41, 19), (7, 53)] {
+                    // Padding that leaves an odd number of outputs.
+                    let out = |n: i64, pad: i64| (n * up + pad - up_count + 1 - 12) / 2 + 1;
+                    let pad = |n: i64| {
+                        (up_count + 9..)
+                            .find(|&pad| out(n, pad) % 2 == 1)
+                            .expect("a padding")
+                    };
+                    let (pad_y, pad_x) = (pad(h), pad(w));
+                    let activation = Activation {
+                        up,
+                        down: 2,
+                        padding: [pad_x / 2, pad_x - pad_x / 2, pad_y / 2, pad_y - pad_y / 2],
+                        gain: std::f64::consts::SQRT_2,
+                        slope: 0.2,
+                        clamp: Some(1.0),
+                    };
+                    let fu = Tensor::randn([up_count], cpu) / up_count as f64;
+                    let fd = if radial {
+                        Tensor::randn([12, 12], cpu) / 12.0
+                    } else {
+                        Tensor::randn([12], cpu) / 12.0
+                    };
+                    let taps = KernelTaps::new(
+                        &kernel_taps_of(&fu, (up * up) as f64),
+                        &kernel_taps_of(&fd, 1.0),
+                        Device::Cpu,
+                    );
+                    let x = Tensor::randn([1, 2, h, w], cpu);
+                    let bias = Tensor::randn([2], cpu) * 0.3;
+                    let input = FilteredLreluInput {
+                        x: &x,
+                        dgain: None,
+                        bias: &bias,
+                        taps: &taps,
+                        activation: &activation,
+                    };
+                    assert_eq!(plan_launch(&input), build);
+                    let expected = filtered_lrelu(&x, Some(&fu), Some(&fd), &bias, &activation);
+                    let got = emulator.run(&input).expect("the kernel runs");
+                    assert_eq!(got.size(), [1, 2, out(h, pad_y), out(w, pad_x)]);
+                    assert_eq!(got.size(), expected.size());
+                    let diff = (got - expected).abs().max().double_value(&[]);
+                    assert!(
+                        diff < 1e-5,
+                        "{build:?} radial {radial} {h}×{w}: max |kernel − operators| = {diff}"
+                    );
+                }
+            }
+        }
     }
 
     /// Filters too long for a 16×16 tile's samples in shared memory: the tile shrinks until
