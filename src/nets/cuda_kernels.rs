@@ -35,6 +35,8 @@ pub enum KernelError {
     NotCuda(Device),
     #[error("the kernel does not take this layer: {0}")]
     Shape(String),
+    #[error("the kernel's {0} disagrees with the operators by {1} (allowed {2})")]
+    SelfCheck(String, f64, f64),
 }
 
 /// Element access shared by the generators' kernels: `T` is the activations' element type (float

@@ -747,18 +747,21 @@ pub struct FilteredLreluKernels {
 }
 
 impl FilteredLreluKernels {
-    /// Compiles (once per process) and loads the kernel on `device`.
+    /// Compiles (once per process) and loads the kernel on `device`, and checks every build
+    /// there against the operators ([`self_check`]).
     pub fn new(device: Device) -> Result<Self, KernelError> {
         static PTX: cuda_kernels::CompiledOnce = OnceLock::new();
         let (stream, module) = cuda_kernels::load_module(device, &PTX, compile)?;
         let load = |name: &str| module.load_function(name).map_err(KernelError::Driver);
-        Ok(Self {
+        let kernels = Self {
             stream,
             functions: Build::NAMES
                 .iter()
                 .map(|[f32, f16]| Ok([load(f32)?, load(f16)?]))
                 .collect::<Result<_, KernelError>>()?,
-        })
+        };
+        self_check(device, |input| kernels.run(input))?;
+        Ok(kernels)
     }
 
     /// Runs one filtered leaky ReLU on the GPU; returns the layer's output.
@@ -781,6 +784,93 @@ impl FilteredLreluKernels {
         unsafe { builder.launch(config) }.map_err(KernelError::Driver)?;
         Ok(out)
     }
+}
+
+/// Runs every build, both precisions and both kinds of down-sampling filter once on a small map
+/// on `device` with `run`, against the operator route. The tests check the kernel's source on a
+/// CPU build; this catches what only the GPU's compiler or hardware could get wrong, in a few
+/// milliseconds, before any frame depends on it.
+fn self_check(
+    device: Device,
+    run: impl Fn(&FilteredLreluInput) -> Result<Tensor, KernelError>,
+) -> Result<(), KernelError> {
+    let _guard = tch::no_grad_guard();
+    let f32 = (Kind::Float, device);
+    // Values spread over [-1, 1] without touching the global random generator.
+    let spread = |n: i64, step: f64| (Tensor::arange(n, f32) * step).sin();
+    for (up, up_count, build) in [
+        (2, 12, Build::Up2),
+        (4, 24, Build::Up4),
+        (2, 14, Build::General),
+    ] {
+        for radial in [true, false] {
+            let fu = spread(up_count, 1.3) / up_count as f64 + 1.0 / up_count as f64;
+            let fd = if radial {
+                spread(144, 0.7).view([12, 12]) / 144.0 + 1.0 / 144.0
+            } else {
+                spread(12, 0.7) / 12.0 + 1.0 / 12.0
+            };
+            let taps = KernelTaps::new(
+                &super::stylegan3::kernel_taps_of(&fu.to_device(Device::Cpu), (up * up) as f64),
+                &super::stylegan3::kernel_taps_of(&fd.to_device(Device::Cpu), 1.0),
+                device,
+            );
+            let activation = Activation {
+                up,
+                down: 2,
+                padding: [
+                    up_count / 2 + 4,
+                    up_count / 2 + 5,
+                    up_count / 2 + 4,
+                    up_count / 2 + 5,
+                ],
+                gain: std::f64::consts::SQRT_2,
+                slope: 0.2,
+                clamp: Some(0.8),
+            };
+            let x = spread(2 * 2 * 21 * 37, 0.37).view([2, 2, 21, 37]);
+            let bias = spread(2, 2.1) * 0.2;
+            let dgain = spread(4, 0.9).view([2, 2]).abs() + 0.5;
+            for kind in [Kind::Float, Kind::Half] {
+                let input = x.to_kind(kind);
+                let got = run(&FilteredLreluInput {
+                    x: &input,
+                    dgain: Some(&dgain),
+                    bias: &bias,
+                    taps: &taps,
+                    activation: &activation,
+                })?;
+                let scaled = input.to_kind(Kind::Float) * dgain.view([2, 2, 1, 1]);
+                let expected = super::stylegan3::filtered_lrelu(
+                    &scaled,
+                    Some(&fu),
+                    Some(&fd),
+                    &bias,
+                    &activation,
+                );
+                // 2 % of the largest output: fp16 rounding, and the TF32 arithmetic cuDNN may use
+                // for the operators' fp32 convolutions, stay well inside it; a wrong tap, sample
+                // or store does not.
+                let allowed = 0.02 * expected.abs().max().double_value(&[]);
+                let diff = if got.size() == expected.size() {
+                    (got.to_kind(Kind::Float) - expected)
+                        .abs()
+                        .max()
+                        .double_value(&[])
+                } else {
+                    f64::INFINITY
+                };
+                if diff.is_nan() || diff > allowed {
+                    let what = format!(
+                        "{build:?} build ({} down-sampling, {kind:?})",
+                        if radial { "radial" } else { "separable" }
+                    );
+                    return Err(KernelError::SelfCheck(what, diff, allowed));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Compiles the kernel source to PTX for a virtual architecture.
@@ -1070,6 +1160,26 @@ mod tests {
         assert_eq!(
             builds.into_iter().collect::<Vec<_>>(),
             ["General", "Up2", "Up4"]
+        );
+    }
+
+    /// The check every GPU runs when it loads the kernel passes the kernel (its CPU build here)
+    /// and refuses one whose results are off by a few per cent or of the wrong shape.
+    #[test]
+    fn the_self_check_passes_the_kernel_and_refuses_a_wrong_one() {
+        let emulator = Emulator::get();
+        self_check(Device::Cpu, |input| emulator.run(input)).expect("the kernel passes");
+        let off = self_check(Device::Cpu, |input| emulator.run(input).map(|t| t * 1.05));
+        assert!(
+            matches!(off, Err(KernelError::SelfCheck(ref what, diff, _)) if what.starts_with("Up2") && diff.is_finite()),
+            "{off:?}"
+        );
+        let cropped = self_check(Device::Cpu, |input| {
+            emulator.run(input).map(|t| t.narrow(3, 1, t.size()[3] - 1))
+        });
+        assert!(
+            matches!(cropped, Err(KernelError::SelfCheck(_, diff, _)) if diff.is_infinite()),
+            "{cropped:?}"
         );
     }
 

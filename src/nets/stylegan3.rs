@@ -567,7 +567,6 @@ fn kernel_taps(depthwise: &Tensor) -> Tensor {
 }
 
 /// A designed filter (1-D or 2-D, as stored) as the fused kernel takes it, with its gain.
-#[cfg(test)]
 pub(super) fn kernel_taps_of(f: &Tensor, gain: f64) -> Tensor {
     kernel_taps(&depthwise_filter(f, gain, false, 1))
 }
