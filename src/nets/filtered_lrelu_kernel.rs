@@ -82,7 +82,9 @@ __device__ __forceinline__ int first_tap(int m, int up) {
 //   by the blocked radial pass, whose threads take two columns each): each row holds its
 //   samples by phase (x % phases), each phase contiguous, so that neighbouring threads read
 //   neighbouring words; rows one word past a multiple of 4 apart, so that the blocked radial
-//   pass's four groups of eight threads (8 rows apart) meet different banks.
+//   pass's four groups of eight threads (8 rows apart) meet different banks. In the builds for
+//   known sizes (4 phases) the phases start 8 or 24 words past a multiple of 32 apart, so that
+//   the y pass's warps, writing 32 neighbouring samples (8 to a phase), meet 32 banks too.
 struct Layout {
     int in_row, rows_row, act_row, act_phase, phases;
     __device__ __forceinline__ int act_at(int y, int x) const {
@@ -90,11 +92,12 @@ struct Layout {
     }
 };
 
-__device__ __forceinline__ Layout layout_for(int iw, int uw, int phases) {
+__device__ __forceinline__ Layout layout_for(int iw, int uw, int phases, bool known) {
     Layout l;
     l.in_row = iw | 1;
     l.rows_row = uw | 1;
     l.act_phase = (uw + phases - 1) / phases;
+    if (known) l.act_phase += (24 - l.act_phase % 16) % 16;
     const int row = phases * l.act_phase;
     l.act_row = row + (5 - row % 4) % 4;
     l.phases = phases;
@@ -259,7 +262,7 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     constexpr bool KNOWN = KU > 0 && KD > 0;
     const int lw = KNOWN ? (KNOWN_TILE_W - 1) * DOWN + KD : uw;
     const int liw = KNOWN ? (lw + KU - 2) / UP + 1 : iw;
-    const Layout l = layout_for(liw, lw, KNOWN ? 2 * down : down);
+    const Layout l = layout_for(liw, lw, KNOWN ? 2 * down : down, KNOWN);
     float* fu = shared;                 // [ku]
     float* fd = fu + ku;                // [kd] or [kd][kd]
     float* in = fd + kd_all;            // [ih][in_row]: demodulated, biased input
@@ -293,7 +296,7 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     // 2. Up-sampled along x: output kx sums taps t over input position (mx0 + kx + t) / up,
     //    stepping by up so that only taps meeting an input sample are visited.
     if constexpr (KU > 0) {
-        upsample_rows<UP, KU, 4>(in, fu, rows, ih, iw, uw, mx0, ix0, l);
+        upsample_rows<UP, KU, 8>(in, fu, rows, ih, iw, uw, mx0, ix0, l);
     } else {
         for (int i = first; i < ih * uw; i += threads) {
             int r = i / uw, kx = i % uw;
@@ -310,7 +313,7 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     // 3. Up-sampled along y, then the leaky ReLU, its gain and the clamp.
     const float gain = (float)p.gain, slope = (float)p.slope, clamp = (float)p.clamp;
     if constexpr (KU > 0) {
-        upsample_columns<UP, KU, 4>(rows, fu, act, uh, uw, ih, my0, iy0, l, slope, gain, clamp);
+        upsample_columns<UP, KU, 8>(rows, fu, act, uh, uw, ih, my0, iy0, l, slope, gain, clamp);
     } else {
         for (int i = first; i < uh * uw; i += threads) {
             int ky = i / uw, kx = i % uw;
@@ -575,7 +578,11 @@ fn shared_floats(p: &Params, build: Build, th: i64, tw: i64) -> (usize, i64, i64
     };
     let (in_row, rows_row) = (liw | 1, lw | 1);
     let phases = build.act_phases(p.down);
-    let act_row = phases * ((lw + phases - 1) / phases);
+    let mut act_phase = (lw + phases - 1) / phases;
+    if build != Build::General {
+        act_phase += (24 - act_phase % 16) % 16;
+    }
+    let act_row = phases * act_phase;
     let act_row = act_row + (5 - act_row % 4) % 4;
     let taps = p.up_count + p.down_count * if p.radial != 0 { p.down_count } else { 1 };
     let floats = taps + ih * in_row + ih * rows_row + uh * act_row + uh * tw;
@@ -1044,7 +1051,6 @@ mod tests {
     #[test]
     fn the_kernel_assembles_for_hopper_within_its_launch_bounds() {
         let ptx = compile(PTX_ARCH).expect("NVRTC compiles the filtered leaky ReLU");
-        std::fs::write("/tmp/fl.ptx", &ptx).unwrap();
         let entries = cuda_kernels::assembler::assemble_for_hopper(&ptx);
         let mut names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
         names.sort_unstable();
