@@ -208,6 +208,23 @@ impl std::fmt::Display for BenchReport {
                     p.share * 100.0
                 )?;
             }
+            for l in &sg3.layer_filters {
+                writeln!(
+                    out,
+                    "stylegan3: {} batch {} {}{}: filters of {} (up {}, {}, {}² × {}) {:.2} ms/frame, {:.4} ns per output",
+                    l.config,
+                    l.batch,
+                    l.precision,
+                    route(l.fused_kernels),
+                    l.layer,
+                    l.up,
+                    if l.radial { "radial" } else { "separable" },
+                    l.out_size,
+                    l.channels,
+                    l.ms_per_frame,
+                    l.ns_per_output
+                )?;
+            }
             for r in &sg3.restyle {
                 writeln!(
                     out,

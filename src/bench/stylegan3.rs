@@ -8,7 +8,7 @@ use super::BenchError;
 use crate::nets::generative::{Generator, Shape};
 use crate::nets::restyle::{self, RestyleEncoder};
 use crate::nets::stylegan2;
-use crate::nets::stylegan3::{GeneratorConfig, Variant};
+use crate::nets::stylegan3::{GeneratorConfig, LayerPlan, SynthesisStep, Variant};
 use serde::Serialize;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
@@ -22,6 +22,8 @@ pub struct Stylegan3Bench {
     pub fused_vs_operators: Vec<FusedCheck>,
     /// Share of a frame's time per kind of step.
     pub profile: Vec<StepShare>,
+    /// Each layer's filtered leaky ReLU in the same runs.
+    pub layer_filters: Vec<LayerFilter>,
     pub restyle: Vec<RestyleRun>,
 }
 
@@ -49,6 +51,23 @@ pub struct StepShare {
     pub step: String,
     pub ms_per_frame: f64,
     pub share: f64,
+}
+
+/// One layer's filtered leaky ReLU in a profile: its time, and its time per output sample of
+/// one channel, the unit the kernel's design was counted in (docs/performance.md).
+#[derive(Debug, Serialize)]
+pub struct LayerFilter {
+    pub config: String,
+    pub batch: i64,
+    pub precision: String,
+    pub fused_kernels: bool,
+    pub layer: String,
+    pub up: i64,
+    pub radial: bool,
+    pub out_size: i64,
+    pub channels: i64,
+    pub ms_per_frame: f64,
+    pub ns_per_output: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -126,7 +145,8 @@ fn family_run(
     })
 }
 
-/// Times each kind of step over `runs` syntheses, synchronising after every step.
+/// Times each kind of step, and each layer's filtered leaky ReLU, over `runs` syntheses,
+/// synchronising after every step.
 #[allow(clippy::too_many_arguments)]
 fn profile(
     label: &str,
@@ -136,7 +156,7 @@ fn profile(
     batch: i64,
     fused: bool,
     runs: usize,
-) -> Result<Vec<StepShare>, BenchError> {
+) -> Result<(Vec<StepShare>, Vec<LayerFilter>), BenchError> {
     let _guard = tch::no_grad_guard();
     let shape = Shape::Stylegan3(config.clone());
     let generator = random_generator(&shape, device, kind, fused)?;
@@ -149,7 +169,9 @@ fn profile(
         .unsqueeze(1)
         .repeat([1, config.num_ws() as i64, 1]);
     let _ = g.synthesis(&w_plus);
-    let mut totals: Vec<(String, f64)> = Vec::new();
+    let mut totals: Vec<(&'static str, f64)> = Vec::new();
+    // Per layer, in synthesis order: its plan and the seconds its filters took.
+    let mut layers: Vec<(LayerPlan, f64)> = Vec::new();
     for _ in 0..runs.max(1) {
         sync(device);
         let mut last = Instant::now();
@@ -158,9 +180,15 @@ fn profile(
             let now = Instant::now();
             let spent = (now - last).as_secs_f64();
             last = now;
-            match totals.iter_mut().find(|(s, _)| s == step) {
+            match totals.iter_mut().find(|(s, _)| *s == step.kind()) {
                 Some((_, t)) => *t += spent,
-                None => totals.push((step.to_string(), spent)),
+                None => totals.push((step.kind(), spent)),
+            }
+            if let SynthesisStep::Filter(plan) = step {
+                match layers.iter_mut().find(|(p, _)| p.name == plan.name) {
+                    Some((_, t)) => *t += spent,
+                    None => layers.push((plan.clone(), spent)),
+                }
             }
         });
     }
@@ -168,18 +196,36 @@ fn profile(
     let all: f64 = totals.iter().map(|(_, t)| t).sum();
     let frames = (runs.max(1) as i64 * batch) as f64;
     let fused_kernels = g.uses_fused_kernels();
-    Ok(totals
+    let steps = totals
         .into_iter()
         .map(|(step, t)| StepShare {
             config: label.into(),
             batch,
             precision: precision(kind),
             fused_kernels,
-            step,
+            step: step.into(),
             ms_per_frame: t * 1e3 / frames,
             share: t / all,
         })
-        .collect())
+        .collect();
+    let layer_filters = layers
+        .into_iter()
+        .map(|(plan, t)| LayerFilter {
+            config: label.into(),
+            batch,
+            precision: precision(kind),
+            fused_kernels,
+            up: plan.up,
+            radial: plan.down_radial,
+            out_size: plan.out_size,
+            channels: plan.out_channels,
+            ms_per_frame: t * 1e3 / frames,
+            ns_per_output: t * 1e9
+                / (frames * (plan.out_size * plan.out_size * plan.out_channels) as f64),
+            layer: plan.name,
+        })
+        .collect();
+    Ok((steps, layer_filters))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -285,7 +331,7 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
             min_seconds,
         )?);
     }
-    let mut profile_runs = profile(
+    let (mut profile_runs, mut layer_filters) = profile(
         "stylegan3-R published 256²",
         &GeneratorConfig::published(Variant::R, cpu_size).map_err(BenchError::setup)?,
         device,
@@ -362,7 +408,7 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
             )?);
         }
         for fused in [true, false] {
-            profile_runs.extend(profile(
+            let (steps, layers) = profile(
                 "stylegan3-R published 1024²",
                 &r1024,
                 device,
@@ -370,7 +416,9 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
                 8,
                 fused,
                 3,
-            )?);
+            )?;
+            profile_runs.extend(steps);
+            layer_filters.extend(layers);
         }
         restyle.push(restyle_run(
             "IR-SE50 + stylegan3-R published 1024²",
@@ -388,6 +436,44 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
         generator,
         fused_vs_operators,
         profile: profile_runs,
+        layer_filters,
         restyle,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The profile's per-layer filter times account for its `filter` step, layer by layer in
+    /// synthesis order, with the layers' shapes.
+    #[test]
+    fn the_profile_times_each_layers_filters() {
+        let config = fixture(Variant::R).expect("the fixture's shape");
+        let (steps, layers) =
+            profile("R fixture", &config, Device::Cpu, Kind::Float, 1, false, 2).expect("runs");
+        let names: Vec<&str> = layers.iter().map(|l| l.layer.as_str()).collect();
+        let planned: Vec<&str> = config.layers.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, planned);
+        let filter = steps
+            .iter()
+            .find(|s| s.step == "filter")
+            .expect("a filter step");
+        let sum: f64 = layers.iter().map(|l| l.ms_per_frame).sum();
+        assert!(
+            (sum - filter.ms_per_frame).abs() < 1e-6 * filter.ms_per_frame.max(1.0),
+            "{sum} against {}",
+            filter.ms_per_frame
+        );
+        for (l, plan) in layers.iter().zip(&config.layers) {
+            assert_eq!((l.up, l.radial), (plan.up, plan.down_radial));
+            let outputs = (plan.out_size * plan.out_size * plan.out_channels) as f64;
+            assert!(
+                l.ns_per_output > 0.0
+                    && (l.ns_per_output * outputs - l.ms_per_frame * 1e6).abs()
+                        < 1e-6 * l.ms_per_frame * 1e6,
+                "{l:?}"
+            );
+        }
+    }
 }

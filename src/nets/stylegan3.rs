@@ -1083,6 +1083,27 @@ impl SynthesisLayer {
     }
 }
 
+/// Where [`Generator::synthesis_profiled`] stops: after the Fourier-feature input, and after a
+/// layer's modulated convolution and its filtered leaky ReLU (demodulation, bias, filters and
+/// activation).
+#[derive(Debug, Clone, Copy)]
+pub enum SynthesisStep<'a> {
+    Input,
+    Conv(&'a LayerPlan),
+    Filter(&'a LayerPlan),
+}
+
+impl SynthesisStep<'_> {
+    /// The kind of step, as the benchmark's report names it.
+    pub fn kind(self) -> &'static str {
+        match self {
+            SynthesisStep::Input => "input",
+            SynthesisStep::Conv(_) => "conv",
+            SynthesisStep::Filter(_) => "filter",
+        }
+    }
+}
+
 /// Runs one layer's filtered leaky ReLU as the fused kernel; `None` sends the layer to the
 /// operators.
 type KernelRoute<'a> = dyn Fn(&FilteredLreluInput) -> Option<Tensor> + 'a;
@@ -1215,10 +1236,14 @@ impl Generator {
         self.synthesis_traced(w_plus, None, |_, _| {})
     }
 
-    /// [`Generator::synthesis`], calling `step` with `"conv"` after each layer's modulated
-    /// convolution and `"filter"` after its filtered leaky ReLU (a benchmark synchronises there
-    /// to see where the time goes).
-    pub fn synthesis_profiled(&self, w_plus: &Tensor, mut step: impl FnMut(&str)) -> Tensor {
+    /// [`Generator::synthesis`], calling `step` after the input and after each layer's
+    /// modulated convolution and filtered leaky ReLU (a benchmark synchronises there to see
+    /// where the time goes).
+    pub fn synthesis_profiled(
+        &self,
+        w_plus: &Tensor,
+        mut step: impl FnMut(SynthesisStep),
+    ) -> Tensor {
         let route = self.kernel_route();
         let kernel = route.as_ref().map(|r| r as &KernelRoute);
         self.run_synthesis(w_plus, None, kernel, &mut |_, _| {}, &mut step)
@@ -1240,7 +1265,13 @@ impl Generator {
     ) -> Tensor {
         let route = self.kernel_route();
         let kernel = route.as_ref().map(|r| r as &KernelRoute);
-        self.run_synthesis(w_plus, transform, kernel, &mut f, &mut |_| {})
+        self.run_synthesis(
+            w_plus,
+            transform,
+            kernel,
+            &mut f,
+            &mut |_: SynthesisStep| {},
+        )
     }
 
     /// Synthesis with each layer's filtered leaky ReLU run by `kernel` (the operators where
@@ -1251,22 +1282,22 @@ impl Generator {
         transform: Option<&Tensor>,
         kernel: Option<&KernelRoute>,
         trace: &mut dyn FnMut(&str, &Tensor),
-        step: &mut dyn FnMut(&str),
+        step: &mut dyn FnMut(SynthesisStep),
     ) -> Tensor {
         let ws = w_plus.to_device(self.device).to_kind(Kind::Float);
         let affine = self.input.affine(&ws.select(1, 0));
         trace("input.affine", &affine);
         let mut x = self.input.features(&affine, transform).to_kind(self.kind);
         trace("input", &x);
-        step("input");
+        step(SynthesisStep::Input);
         // Each layer's styles are computed once, for the trace and the layer alike.
         for (i, layer) in self.layers.iter().enumerate() {
             let styles = layer.styles(&ws.select(1, i as i64 + 1));
             trace(&format!("styles.{}", layer.plan.name), &styles);
             let (y, demodulation) = layer.modulated_conv(&x, &styles);
-            step("conv");
+            step(SynthesisStep::Conv(&layer.plan));
             x = layer.activation(y, demodulation.as_ref(), kernel);
-            step("filter");
+            step(SynthesisStep::Filter(&layer.plan));
             trace(&layer.plan.name, &x);
         }
         (x * self.config.design.output_scale).to_kind(Kind::Float)
