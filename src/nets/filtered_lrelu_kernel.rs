@@ -170,73 +170,39 @@ __device__ __forceinline__ float activate(float v, float slope, float gain, floa
     return clamp >= 0.0f ? fminf(fmaxf(v, -clamp), clamp) : v;
 }
 
-// Up-sampling along x for a known factor and filter size: outputs kx, kx + UP, … share their
-// tap phase and read consecutive inputs, so each thread computes R of them from one window of
-// inputs and one set of taps in registers (the plain loop reads a tap and an input for every
-// multiply-add). A warp's threads take consecutive rows, reading and writing down columns.
-template <int UP, int KU, int R>
-__device__ __forceinline__ void upsample_rows(const float* in, const float* fu, float* rows,
-                                              int ih, int iw, int uw, int mx0, int ix0,
-                                              const Layout& l) {
+// Up-sampling along one axis for a known factor and filter size: outputs o, o + UP, … of a line
+// share their tap phase and read consecutive inputs, so each thread computes R of them from one
+// window of inputs and one set of taps in registers (the plain loops read a tap and an input for
+// every multiply-add). A warp's threads take consecutive lines: down columns for the x pass,
+// along rows for the y pass. `load(line, i)` reads input i of a line, `store(line, o, v)`
+// writes output o; m0 is the first output's position in the zero-inserted input, `origin`
+// the first input read.
+template <int UP, int KU, int R, typename Load, typename Store>
+__device__ __forceinline__ void upsample_lines(const float* fu, int lines, int outputs,
+                                               int inputs, int m0, int origin, Load load,
+                                               Store store) {
     static_assert(KU % UP == 0, "every output meets KU / UP inputs");
     constexpr int KT = KU / UP;
     constexpr int WINDOW = R + KT - 1;
-    const int groups = (uw + R * UP - 1) / (R * UP);
-    for (int i = (int)threadIdx.x; i < groups * UP * ih; i += (int)blockDim.x) {
-        const int r = i % ih, phase = (i / ih) % UP, group = i / ih / UP;
-        const int kx = group * R * UP + phase;
-        const int m = mx0 + kx;
+    const int groups = (outputs + R * UP - 1) / (R * UP);
+    for (int i = (int)threadIdx.x; i < groups * UP * lines; i += (int)blockDim.x) {
+        const int line = i % lines, phase = (i / lines) % UP, group = i / lines / UP;
+        const int o = group * R * UP + phase;
+        const int m = m0 + o;
         const int t = first_tap(m, UP);
-        const int c0 = (m + t) / UP - ix0;
+        const int first = (m + t) / UP - origin;
         float f[KT], w[WINDOW];
         UNROLL
         for (int k = 0; k < KT; ++k) f[k] = fu[t + k * UP];
         // Inputs past the tile's belong to outputs past it; read as zero.
-        const float* line = in + r * l.in_row;
         UNROLL
-        for (int k = 0; k < WINDOW; ++k) w[k] = c0 + k < iw ? line[c0 + k] : 0.0f;
-        UNROLL
-        for (int j = 0; j < R; ++j) {
-            float v = 0.0f;
-            UNROLL
-            for (int k = 0; k < KT; ++k) v += f[k] * w[j + k];
-            const int x = kx + j * UP;
-            if (x < uw) rows[r * l.rows_row + x] = v;
-        }
-    }
-}
-
-// Up-sampling along y for a known factor and filter size, as upsample_rows along x (a warp's
-// threads take consecutive columns), then the leaky ReLU, its gain and the clamp.
-template <int UP, int KU, int R>
-__device__ __forceinline__ void upsample_columns(const float* rows, const float* fu, float* act,
-                                                 int uh, int uw, int ih, int my0, int iy0,
-                                                 const Layout& l, float slope, float gain,
-                                                 float clamp) {
-    static_assert(KU % UP == 0, "every output meets KU / UP input rows");
-    constexpr int KT = KU / UP;
-    constexpr int WINDOW = R + KT - 1;
-    const int groups = (uh + R * UP - 1) / (R * UP);
-    for (int i = (int)threadIdx.x; i < groups * UP * uw; i += (int)blockDim.x) {
-        const int kx = i % uw, phase = (i / uw) % UP, group = i / uw / UP;
-        const int ky = group * R * UP + phase;
-        const int m = my0 + ky;
-        const int t = first_tap(m, UP);
-        const int r0 = (m + t) / UP - iy0;
-        float f[KT], w[WINDOW];
-        UNROLL
-        for (int k = 0; k < KT; ++k) f[k] = fu[t + k * UP];
-        // Rows past the input read belong to samples past the tile; read as zero.
-        UNROLL
-        for (int k = 0; k < WINDOW; ++k)
-            w[k] = r0 + k < ih ? rows[(r0 + k) * l.rows_row + kx] : 0.0f;
+        for (int k = 0; k < WINDOW; ++k) w[k] = first + k < inputs ? load(line, first + k) : 0.0f;
         UNROLL
         for (int j = 0; j < R; ++j) {
             float v = 0.0f;
             UNROLL
             for (int k = 0; k < KT; ++k) v += f[k] * w[j + k];
-            const int y = ky + j * UP;
-            if (y < uh) act[l.act_at(y, kx)] = activate(v, slope, gain, clamp);
+            if (o + j * UP < outputs) store(line, o + j * UP, v);
         }
     }
 }
@@ -296,7 +262,10 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     // 2. Up-sampled along x: output kx sums taps t over input position (mx0 + kx + t) / up,
     //    stepping by up so that only taps meeting an input sample are visited.
     if constexpr (KU > 0) {
-        upsample_rows<UP, KU, 8>(in, fu, rows, ih, iw, uw, mx0, ix0, l);
+        upsample_lines<UP, KU, 8>(
+            fu, ih, uw, iw, mx0, ix0,
+            [&](int r, int x) { return in[r * l.in_row + x]; },
+            [&](int r, int x, float v) { rows[r * l.rows_row + x] = v; });
     } else {
         for (int i = first; i < ih * uw; i += threads) {
             int r = i / uw, kx = i % uw;
@@ -313,7 +282,10 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     // 3. Up-sampled along y, then the leaky ReLU, its gain and the clamp.
     const float gain = (float)p.gain, slope = (float)p.slope, clamp = (float)p.clamp;
     if constexpr (KU > 0) {
-        upsample_columns<UP, KU, 8>(rows, fu, act, uh, uw, ih, my0, iy0, l, slope, gain, clamp);
+        upsample_lines<UP, KU, 8>(
+            fu, uw, uh, ih, my0, iy0,
+            [&](int x, int r) { return rows[r * l.rows_row + x]; },
+            [&](int x, int y, float v) { act[l.act_at(y, x)] = activate(v, slope, gain, clamp); });
     } else {
         for (int i = first; i < uh * uw; i += threads) {
             int ky = i / uw, kx = i % uw;
