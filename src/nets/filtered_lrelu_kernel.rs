@@ -49,7 +49,7 @@ struct FilteredLrelu {
     float down_consts[144];
 };
 
-// The output tile's width in the builds for known sizes (Build::tile on the host).
+// The output tile's width in the builds for known sizes (KNOWN_TILE_W on the host).
 constexpr int KNOWN_TILE_W = 32;
 
 // Positions within one map are ints (plan() refuses maps too large for that): 32-bit division
@@ -462,9 +462,11 @@ pub struct FilteredLreluInput<'a> {
     pub activation: &'a Activation,
 }
 
-/// Output samples per block along each axis in the general build (fewer where the map is
-/// smaller or the filters long).
+/// Output samples per block along each axis in the general build, and its rows in the builds
+/// for known sizes (fewer where the map is smaller or the filters long).
 const TILE: i64 = 16;
+/// The tile's width in the builds for known sizes (`KNOWN_TILE_W` in the kernel).
+const KNOWN_TILE_W: i64 = 32;
 /// Threads a block (the kernel's `__launch_bounds__` says the same).
 const THREADS: u32 = 256;
 /// Shared memory a block may use without opting in to more.
@@ -499,13 +501,13 @@ impl Build {
         }
     }
 
-    /// The largest output tile, rows × columns (the kernel's `KNOWN_TILE_W` is the width of the
-    /// builds for known sizes). Those take tiles twice as wide, so that the up-sampling's margin is a
-    /// smaller share of the work and their radial pass has two warps.
+    /// The largest output tile, rows × columns. The builds for known sizes take tiles twice as
+    /// wide, so that the up-sampling's margin is a smaller share of the work and their radial
+    /// pass has two warps.
     fn tile(self) -> (i64, i64) {
         match self {
             Build::General => (TILE, TILE),
-            Build::Up2 | Build::Up4 => (16, 32),
+            Build::Up2 | Build::Up4 => (TILE, KNOWN_TILE_W),
         }
     }
 
