@@ -1039,8 +1039,61 @@ mod tests {
         }
     }
 
+    /// At the published 1024² designs every layer with filters runs a build for known sizes,
+    /// in whole 16 × 32 tiles where the map allows, within the shared memory that lets 4 blocks
+    /// share an H100 SM (228 KB; the launch bounds ask for 4).
+    #[test]
+    fn the_published_designs_run_the_builds_for_known_sizes_four_blocks_to_an_sm() {
+        let cpu = (Kind::Float, Device::Cpu);
+        for variant in [Variant::R, Variant::T] {
+            let config = GeneratorConfig::published(variant, 1024).expect("the design");
+            for plan in config.layers.iter().filter(|l| !l.to_rgb) {
+                let down = if plan.down_radial {
+                    Tensor::ones([plan.down_taps, plan.down_taps], cpu)
+                } else {
+                    Tensor::ones([plan.down_taps], cpu)
+                };
+                let taps = KernelTaps::new(&Tensor::ones([plan.up_taps], cpu), &down, Device::Cpu);
+                // One channel: a block's needs do not depend on the count.
+                let x = Tensor::zeros([1, 1, plan.in_size, plan.in_size], cpu);
+                let bias = Tensor::zeros([1], cpu);
+                let activation = Activation {
+                    up: plan.up,
+                    down: plan.down,
+                    padding: plan.padding,
+                    gain: 1.0,
+                    slope: 0.2,
+                    clamp: None,
+                };
+                let launch = plan_of(&FilteredLreluInput {
+                    x: &x,
+                    dgain: None,
+                    bias: &bias,
+                    taps: &taps,
+                    activation: &activation,
+                });
+                let p = &launch.params;
+                assert!(
+                    launch.build != Build::General
+                        && (p.tile_h, p.tile_w) == (TILE, KNOWN_TILE_W)
+                        && launch.shared_bytes * 4 <= 228 * 1024,
+                    "{variant:?} {}: {:?}, {} × {} tile, {} bytes",
+                    plan.name,
+                    launch.build,
+                    p.tile_h,
+                    p.tile_w,
+                    launch.shared_bytes
+                );
+            }
+        }
+    }
+
+    fn plan_of(input: &FilteredLreluInput) -> Launch {
+        plan(input).expect("a launch")
+    }
+
     fn plan_launch(input: &FilteredLreluInput) -> Build {
-        plan(input).expect("a launch").build
+        plan_of(input).build
     }
 
     /// Every layer of the R and T designs, with filters of the design's sizes and of one tap
