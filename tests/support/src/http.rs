@@ -3,6 +3,8 @@
 //! own thread, so a slow answer never holds up the others.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A free port on 127.0.0.1: bound, read and released, for a process to bind a moment later.
 pub fn free_port() -> std::io::Result<u16> {
@@ -10,9 +12,6 @@ pub fn free_port() -> std::io::Result<u16> {
         .local_addr()?
         .port())
 }
-
-use std::sync::Arc;
-use std::time::Duration;
 
 pub struct Reply {
     pub status: u16,
