@@ -12,6 +12,7 @@ pub mod stylegan3;
 use crate::album::{self, IntakeOptions};
 use crate::config::{Background, Config, RendererKind};
 use crate::face::FaceAnalyzer;
+use crate::nets::filtered_lrelu_kernel::RadialPass;
 use crate::render::{self, Output, RenderError, RenderRequest, RenderSettings};
 use crate::select::{AgeFacts, AnalyzedAlbum, DecideOptions};
 use crate::video::{self, gif::GifOptions, palette::Dither};
@@ -173,7 +174,13 @@ impl std::fmt::Display for BenchReport {
             }
         }
         if let Some(sg3) = &self.stylegan3 {
-            let route = |fused: bool| if fused { ", fused kernel" } else { "" };
+            let route = |fused: bool, radial: Option<RadialPass>| match (fused, radial) {
+                (false, _) => "",
+                (true, Some(RadialPass::TensorCores)) => {
+                    ", fused kernel, radial pass on tensor cores"
+                }
+                (true, _) => ", fused kernel",
+            };
             for g in &sg3.generator {
                 writeln!(
                     out,
@@ -182,7 +189,7 @@ impl std::fmt::Display for BenchReport {
                     g.size,
                     g.batch,
                     g.precision,
-                    route(g.fused_kernels),
+                    route(g.fused_kernels, g.radial_pass),
                     g.frames_per_s,
                     g.ms_per_frame,
                     sg3.device
@@ -202,7 +209,7 @@ impl std::fmt::Display for BenchReport {
                     p.config,
                     p.batch,
                     p.precision,
-                    route(p.fused_kernels),
+                    route(p.fused_kernels, p.radial_pass),
                     p.step,
                     p.ms_per_frame,
                     p.share * 100.0
@@ -215,7 +222,7 @@ impl std::fmt::Display for BenchReport {
                     l.config,
                     l.batch,
                     l.precision,
-                    route(l.fused_kernels),
+                    route(l.fused_kernels, l.radial_pass),
                     l.layer,
                     l.up,
                     if l.radial { "radial" } else { "separable" },

@@ -5,6 +5,7 @@
 
 use super::stylegan::{rate, sync, FusedCheck, ImageDiff};
 use super::BenchError;
+use crate::nets::filtered_lrelu_kernel::RadialPass;
 use crate::nets::generative::{Generator, Shape};
 use crate::nets::restyle::{self, RestyleEncoder};
 use crate::nets::stylegan2;
@@ -36,6 +37,8 @@ pub struct FamilyRun {
     /// The family's fused CUDA kernels ran (for StyleGAN3 the filtered leaky ReLU of
     /// `nets::filtered_lrelu_kernel`).
     pub fused_kernels: bool,
+    /// Where StyleGAN3's fused kernel ran radial layers' radial pass.
+    pub radial_pass: Option<RadialPass>,
     pub frames_per_s: f64,
     pub ms_per_frame: f64,
 }
@@ -46,6 +49,7 @@ pub struct StepShare {
     pub batch: i64,
     pub precision: String,
     pub fused_kernels: bool,
+    pub radial_pass: Option<RadialPass>,
     /// `input`, `conv` (modulated convolutions) or `filter` (demodulation, bias, up-sampling
     /// filter, leaky ReLU, down-sampling filter).
     pub step: String,
@@ -61,6 +65,7 @@ pub struct LayerFilter {
     pub batch: i64,
     pub precision: String,
     pub fused_kernels: bool,
+    pub radial_pass: Option<RadialPass>,
     pub layer: String,
     pub up: i64,
     pub radial: bool,
@@ -87,31 +92,58 @@ fn precision(kind: Kind) -> String {
     .into()
 }
 
-/// A generator of `shape` with random weights, its fused kernels asked for or not. Asked for
-/// on a GPU, they must load: a figure is never labelled with a route that did not run.
+/// What a run asks of a generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Operators,
+    /// The fused kernels as the product runs them (StyleGAN3's fp16 radial layers on the
+    /// tensor cores where that pass loaded).
+    Fused,
+    /// The fused kernels with every radial pass on the CUDA cores: the tensor cores' peer.
+    FusedOnCudaCores,
+}
+
+impl Route {
+    fn fused(self) -> bool {
+        self != Route::Operators
+    }
+}
+
+/// A generator of `shape` with random weights on `route`. Fused kernels asked for on a GPU
+/// must load: a figure is never labelled with a route that did not run.
 fn random_generator(
     shape: &Shape,
     device: Device,
     kind: Kind,
-    fused: bool,
+    route: Route,
 ) -> Result<Generator, BenchError> {
     let weights = match shape {
         Shape::Stylegan2(c) => c.random_weights(7),
         Shape::Stylegan3(c) => c.random_weights(7),
     };
-    let g =
-        Generator::with_kernels(&weights, shape, device, kind, fused).map_err(BenchError::setup)?;
-    check_route(&g, device, fused)?;
+    let g = Generator::with_kernels(&weights, shape, device, kind, route.fused())
+        .map_err(BenchError::setup)?;
+    if route == Route::FusedOnCudaCores {
+        if let Some(g) = g.stylegan3() {
+            g.set_radial_pass(RadialPass::CudaCores);
+        }
+    }
+    check_route(&g, device, route)?;
     Ok(g)
 }
 
-fn check_route(g: &Generator, device: Device, fused: bool) -> Result<(), BenchError> {
-    if fused && device.is_cuda() && !g.uses_fused_kernels() {
+fn check_route(g: &Generator, device: Device, route: Route) -> Result<(), BenchError> {
+    if route.fused() && device.is_cuda() && !g.uses_fused_kernels() {
         return Err(BenchError::Input(
             "the fused kernels were asked for but did not run (see the log)".into(),
         ));
     }
     Ok(())
+}
+
+/// Where a StyleGAN3 generator's fused kernel runs radial passes now.
+fn radial_pass_of(g: &Generator) -> Option<RadialPass> {
+    g.stylegan3().and_then(|g| g.radial_pass())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -121,18 +153,18 @@ fn family_run(
     device: Device,
     kind: Kind,
     batch: i64,
-    fused: bool,
+    route: Route,
     min_seconds: f64,
 ) -> Result<FamilyRun, BenchError> {
     let _guard = tch::no_grad_guard();
-    let g = random_generator(shape, device, kind, fused)?;
+    let g = random_generator(shape, device, kind, route)?;
     let z = Tensor::randn([batch, shape.z_dim()], (Kind::Float, device));
     let w_plus = g.w_plus(&g.mapping(&z)).to_kind(kind);
     let calls = rate(device, 1, min_seconds, || {
         let _ = g.synthesis(&w_plus);
     });
     // A kernel that failed mid-run hands over to the operators; its figure would be theirs.
-    check_route(&g, device, fused)?;
+    check_route(&g, device, route)?;
     let frames_per_s = calls * batch as f64;
     Ok(FamilyRun {
         config: label.into(),
@@ -140,6 +172,7 @@ fn family_run(
         batch,
         precision: precision(kind),
         fused_kernels: g.uses_fused_kernels(),
+        radial_pass: radial_pass_of(&g),
         frames_per_s,
         ms_per_frame: 1e3 / frames_per_s,
     })
@@ -154,12 +187,12 @@ fn profile(
     device: Device,
     kind: Kind,
     batch: i64,
-    fused: bool,
+    route: Route,
     runs: usize,
 ) -> Result<(Vec<StepShare>, Vec<LayerFilter>), BenchError> {
     let _guard = tch::no_grad_guard();
     let shape = Shape::Stylegan3(config.clone());
-    let generator = random_generator(&shape, device, kind, fused)?;
+    let generator = random_generator(&shape, device, kind, route)?;
     let g = generator
         .stylegan3()
         .ok_or_else(|| BenchError::Input("not a StyleGAN3 generator".into()))?;
@@ -192,10 +225,11 @@ fn profile(
             }
         });
     }
-    check_route(&generator, device, fused)?;
+    check_route(&generator, device, route)?;
     let all: f64 = totals.iter().map(|(_, t)| t).sum();
     let frames = (runs.max(1) as i64 * batch) as f64;
     let fused_kernels = g.uses_fused_kernels();
+    let radial_pass = g.radial_pass();
     let steps = totals
         .into_iter()
         .map(|(step, t)| StepShare {
@@ -203,6 +237,7 @@ fn profile(
             batch,
             precision: precision(kind),
             fused_kernels,
+            radial_pass,
             step: step.into(),
             ms_per_frame: t * 1e3 / frames,
             share: t / all,
@@ -215,6 +250,7 @@ fn profile(
             batch,
             precision: precision(kind),
             fused_kernels,
+            radial_pass,
             up: plan.up,
             radial: plan.down_radial,
             out_size: plan.out_size,
@@ -241,7 +277,7 @@ fn restyle_run(
 ) -> Result<RestyleRun, BenchError> {
     let _guard = tch::no_grad_guard();
     let shape = Shape::Stylegan3(config.clone());
-    let g = random_generator(&shape, device, kind, true)?;
+    let g = random_generator(&shape, device, kind, Route::Fused)?;
     let n = config.num_ws();
     let weights = restyle::random_weights(widths, config.w_dim, n, 13);
     let encoder = RestyleEncoder::new(&weights, device, kind).map_err(BenchError::setup)?;
@@ -268,12 +304,12 @@ fn fused_check(
 ) -> Result<FusedCheck, BenchError> {
     let _guard = tch::no_grad_guard();
     let shape = Shape::Stylegan3(config.clone());
-    let fused = random_generator(&shape, device, kind, true)?;
-    let operators = random_generator(&shape, device, kind, false)?;
+    let fused = random_generator(&shape, device, kind, Route::Fused)?;
+    let operators = random_generator(&shape, device, kind, Route::Operators)?;
     let z = Tensor::randn([4, config.z_dim], (Kind::Float, device));
     let w_plus = operators.w_plus(&operators.mapping(&z));
     let diff = ImageDiff::between(&operators.synthesis(&w_plus), &fused.synthesis(&w_plus));
-    check_route(&fused, device, true)?;
+    check_route(&fused, device, Route::Fused)?;
     Ok(FusedCheck {
         config: label.to_string(),
         precision: precision(kind),
@@ -309,7 +345,7 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
                 device,
                 Kind::Float,
                 batch,
-                true,
+                Route::Fused,
                 min_seconds,
             )?);
         }
@@ -327,7 +363,7 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
             device,
             Kind::Float,
             1,
-            true,
+            Route::Fused,
             min_seconds,
         )?);
     }
@@ -337,7 +373,7 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
         device,
         Kind::Float,
         1,
-        true,
+        Route::Fused,
         2,
     )?;
     restyle.push(restyle_run(
@@ -363,16 +399,18 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
                 fused_vs_operators.push(fused_check(label, config, device, kind)?);
             }
         }
-        // (batch, precision, fused kernel): the kernel's route at each size, the operators'
-        // beside it at the batched sizes.
-        for (batch, kind, fused) in [
-            (1, Kind::Half, true),
-            (8, Kind::Half, true),
-            (32, Kind::Half, true),
-            (32, Kind::Half, false),
-            (1, Kind::Float, true),
-            (16, Kind::Float, true),
-            (16, Kind::Float, false),
+        // (batch, precision, route): the kernel's route at each size, the operators' beside it
+        // at the batched sizes, and in fp16 the kernel with radial passes on the CUDA cores.
+        for (batch, kind, route) in [
+            (1, Kind::Half, Route::Fused),
+            (1, Kind::Half, Route::FusedOnCudaCores),
+            (8, Kind::Half, Route::Fused),
+            (32, Kind::Half, Route::Fused),
+            (32, Kind::Half, Route::FusedOnCudaCores),
+            (32, Kind::Half, Route::Operators),
+            (1, Kind::Float, Route::Fused),
+            (16, Kind::Float, Route::Fused),
+            (16, Kind::Float, Route::Operators),
         ] {
             generator.push(family_run(
                 "stylegan3-R published",
@@ -380,22 +418,22 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
                 device,
                 kind,
                 batch,
-                fused,
+                route,
                 min_seconds,
             )?);
         }
-        for (label, shape, fused) in [
+        for (label, shape, route) in [
             (
                 "stylegan3-T published",
                 Shape::Stylegan3(t1024.clone()),
-                true,
+                Route::Fused,
             ),
             (
                 "stylegan3-T published",
                 Shape::Stylegan3(t1024.clone()),
-                false,
+                Route::Operators,
             ),
-            ("stylegan2 config-f", sg2(1024), true),
+            ("stylegan2 config-f", sg2(1024), Route::Fused),
         ] {
             generator.push(family_run(
                 label,
@@ -403,18 +441,18 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
                 device,
                 Kind::Half,
                 32,
-                fused,
+                route,
                 min_seconds,
             )?);
         }
-        for fused in [true, false] {
+        for route in [Route::Fused, Route::FusedOnCudaCores, Route::Operators] {
             let (steps, layers) = profile(
                 "stylegan3-R published 1024²",
                 &r1024,
                 device,
                 Kind::Half,
                 8,
-                fused,
+                route,
                 3,
             )?;
             profile_runs.extend(steps);
@@ -450,8 +488,16 @@ mod tests {
     #[test]
     fn the_profile_times_each_layers_filters() {
         let config = fixture(Variant::R).expect("the fixture's shape");
-        let (steps, layers) =
-            profile("R fixture", &config, Device::Cpu, Kind::Float, 1, false, 2).expect("runs");
+        let (steps, layers) = profile(
+            "R fixture",
+            &config,
+            Device::Cpu,
+            Kind::Float,
+            1,
+            Route::Operators,
+            2,
+        )
+        .expect("runs");
         let names: Vec<&str> = layers.iter().map(|l| l.layer.as_str()).collect();
         let planned: Vec<&str> = config.layers.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, planned);

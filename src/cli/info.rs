@@ -24,10 +24,18 @@ pub fn run(config: Config) -> Result<(), Failure> {
             Ok(()) => "loaded".to_string(),
             Err(e) => format!("not loaded ({})", lifelapse::chain::Chain(&e)),
         };
+        let filtered = filtered_lrelu_kernel::FilteredLreluKernels::new(device);
+        let radial = match &filtered {
+            Ok(k) if k.radial_pass() == filtered_lrelu_kernel::RadialPass::TensorCores => {
+                ", fp16 radial passes on the tensor cores"
+            }
+            Ok(_) => ", radial passes on the CUDA cores",
+            Err(_) => "",
+        };
         println!(
-            "fused kernels: StyleGAN2 epilogue {}; StyleGAN3 filtered leaky ReLU {}",
+            "fused kernels: StyleGAN2 epilogue {}; StyleGAN3 filtered leaky ReLU {}{radial}",
             state(EpilogueKernels::new(device).map(drop)),
-            state(filtered_lrelu_kernel::FilteredLreluKernels::new(device).map(drop))
+            state(filtered.map(drop))
         );
     }
     println!("data dir: {}", config.data_dir().display());

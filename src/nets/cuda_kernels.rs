@@ -533,6 +533,18 @@ pub(super) fn compile_source(
 
 /// The oldest virtual architecture CUDA 13's NVRTC still targets; newer GPUs run its PTX.
 pub(super) const PTX_ARCH: &str = "compute_75";
+/// The first with fp16 products on the tensor cores in the `mma.m16n8k16` shape (Ampere).
+pub(super) const MMA_PTX_ARCH: &str = "compute_80";
+
+/// The GPU's compute capability, (major, minor).
+pub(super) fn compute_capability(device: Device) -> Result<(i32, i32), KernelError> {
+    let Device::Cuda(ordinal) = device else {
+        return Err(KernelError::NotCuda(device));
+    };
+    CudaContext::new(ordinal)
+        .and_then(|context| context.compute_capability())
+        .map_err(KernelError::Driver)
+}
 
 /// PTX compiled once per process (or the reason it did not compile).
 pub(super) type CompiledOnce = OnceLock<Result<String, KernelError>>;
@@ -546,10 +558,20 @@ pub(super) fn load_module(
     ptx: &'static CompiledOnce,
     compile: fn(&'static str) -> Result<String, KernelError>,
 ) -> Result<(Arc<CudaStream>, Arc<CudaModule>), KernelError> {
+    load_module_for(device, PTX_ARCH, ptx, compile)
+}
+
+/// [`load_module`] for a given virtual architecture (`ptx` keeps that architecture's PTX).
+pub(super) fn load_module_for(
+    device: Device,
+    arch: &'static str,
+    ptx: &'static CompiledOnce,
+    compile: fn(&'static str) -> Result<String, KernelError>,
+) -> Result<(Arc<CudaStream>, Arc<CudaModule>), KernelError> {
     let Device::Cuda(ordinal) = device else {
         return Err(KernelError::NotCuda(device));
     };
-    let ptx = ptx.get_or_init(|| compile(PTX_ARCH)).clone()?;
+    let ptx = ptx.get_or_init(|| compile(arch)).clone()?;
     let context = CudaContext::new(ordinal).map_err(KernelError::Driver)?;
     let module = context
         .load_module(cudarc::nvrtc::Ptx::from_src(ptx))

@@ -11,15 +11,19 @@
 //! one write of the layer's. The arithmetic is the definition's (written from the paper's
 //! appendix and the filters' definitions): only the up-sampling taps that meet an input sample
 //! (not the inserted zeros) are summed, and only the kept down-sampled outputs are computed.
+//! On GPUs with fp16 tensor cores (sm_80 on), fp16 radial layers may take their 12 × 12 radial
+//! pass there instead ([`RadialPass`]), as products of the samples with bands of the filter.
 //!
 //! The tests compile the same source for the CPU (one thread per block, which the kernel's
 //! phase structure allows: every phase reads only what an earlier one wrote, separated by
-//! barriers) and check it against the operator route; on a GPU `lifelapse bench stylegan3`
-//! checks the compiled kernel against the operators at the published sizes.
+//! barriers; the tensor-core pass runs a warp's 32 lanes in turn and multiplies by PTX's
+//! fragment layouts) and check it against the operator route; on a GPU `lifelapse bench
+//! stylegan3` checks the compiled kernel against the operators at the published sizes.
 
 use super::cuda_kernels::{self, KernelError, ELEMENT_ACCESS};
 use super::stylegan3::Activation;
 use cudarc::driver::{CudaFunction, CudaStream, DeviceRepr, LaunchConfig};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use tch::{Device, Kind, Tensor};
 
@@ -164,6 +168,157 @@ __device__ __forceinline__ void radial_blocks(const FilteredLrelu& p, const floa
     }
 }
 
+// The tensor-core radial pass (fp16 activations, builds for known sizes). A radial 12 × 12
+// filter read at every second sample is, for each filter row i, a product of matrices: the
+// activated samples of rows 2·oy + i (the tile's 16 output rows, M) and columns 16c … 16c + 15
+// (K) times a band of the filter row (K × 8 output columns, N), zero where a tap does not
+// reach. mma.m16n8k16 multiplies fp16 operands and sums in fp32, 2,048 multiply-adds an
+// instruction; 3/8 of them meet a tap, and the tensor cores do them many times faster than the
+// CUDA cores do the useful ones. A 16-column chunk of samples reaches two blocks of 8 outputs,
+// so a warp takes two neighbouring blocks and reads each chunk once for both.
+//
+// The samples are stored as fp16 in two planes, even rows and odd rows, so that the 16 rows of
+// an operand (2·oy + i for oy = 0 … 15) are consecutive rows of one plane; a row is 44 words
+// (4 × odd): the 8 rows a fragment load spans then meet 8 different groups of 4 banks.
+constexpr int MMA_ROWS = 21;                // a plane's rows: (16 − 1) + 12 / 2
+constexpr int MMA_COLS = 80;                // the 74 columns a 32-wide tile reads, in chunks of 16
+constexpr int MMA_STRIDE = 88;              // halves a row
+constexpr int MMA_PLANE = MMA_ROWS * MMA_STRIDE;
+constexpr int MMA_ACT_WORDS = MMA_PLANE;    // both planes, two halves a word
+// The filter's bands as the B operand, [row i][chunk offset 0 or 1][register][lane], built once
+// a block (MMA_B_WORDS on the host).
+constexpr int MMA_B_WORDS = 12 * 2 * 2 * 32;
+constexpr int MMA_BLOCKS_PER_WARP = 2;
+
+#ifdef __CUDACC__
+// Each thread is one lane of its warp; the fragments below are that lane's registers.
+constexpr int LANES = 1;
+__device__ __forceinline__ int lane_of(int) { return (int)threadIdx.x & 31; }
+// d += a × b over the warp: A 16 × 16 (row-major), B 16 × 8 (column-major), fp16 in, fp32 sums.
+__device__ __forceinline__ void mma_16x8x16(float (*d)[4], const unsigned (*a)[4],
+                                            const unsigned (*b)[2]) {
+#if __CUDA_ARCH__ >= 800
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3])
+        : "r"(a[0][0]), "r"(a[0][1]), "r"(a[0][2]), "r"(a[0][3]), "r"(b[0][0]), "r"(b[0][1]));
+#else
+    __trap();  // Tensor cores take fp16 from sm_80 on; no entry point uses them below that.
+#endif
+}
+#else
+// The CPU build runs a warp's 32 lanes in turn, each fragment an array over the lanes, and
+// multiplies by the fragment layouts of PTX's mma.m16n8k16 (f16 operands, f32 sums): lane
+// l = 4g + t holds A's rows g and g + 8 at columns 2t, 2t + 1 and 2t + 8, 2t + 9 (registers
+// 0–3: row g, row g + 8, row g columns + 8, row g + 8 columns + 8), B's column g at rows 2t,
+// 2t + 1 and 2t + 8, 2t + 9, and the sums' rows g and g + 8 at columns 2t, 2t + 1.
+constexpr int LANES = 32;
+inline int lane_of(int l) { return l; }
+inline void mma_16x8x16(float (*d)[4], const unsigned (*a)[4], const unsigned (*b)[2]) {
+    float am[16][16], bm[16][8];
+    for (int l = 0; l < 32; ++l) {
+        const int g = l >> 2, t = l & 3;
+        for (int r = 0; r < 4; ++r)
+            for (int h = 0; h < 2; ++h)
+                am[g + (r & 1) * 8][2 * t + h + (r >> 1) * 8] =
+                    to_float((half_bits)(a[l][r] >> (16 * h)));
+        for (int r = 0; r < 2; ++r)
+            for (int h = 0; h < 2; ++h)
+                bm[2 * t + h + 8 * r][g] = to_float((half_bits)(b[l][r] >> (16 * h)));
+    }
+    for (int l = 0; l < 32; ++l) {
+        const int g = l >> 2, t = l & 3;
+        for (int r = 0; r < 2; ++r)
+            for (int h = 0; h < 2; ++h) {
+                float v = 0.0f;
+                for (int k = 0; k < 16; ++k) v += am[g + 8 * r][k] * bm[k][2 * t + h];
+                d[l][2 * r + h] += v;
+            }
+    }
+}
+#endif
+
+// Two fp16 values as one register, the first in the low half.
+__device__ __forceinline__ unsigned pack_halves(float lo, float hi) {
+    return (unsigned)to_half(lo) | ((unsigned)to_half(hi) << 16);
+}
+
+// The B operands of every filter row and chunk offset: band element (k, n) of row i at offset
+// `rel` is tap i, k + 16·rel − 2n (zero past the filter's ends).
+__device__ __forceinline__ void mma_build_bands(const FilteredLrelu& p, unsigned* bands) {
+    for (int idx = (int)threadIdx.x; idx < MMA_B_WORDS; idx += (int)blockDim.x) {
+        const int lane = idx % 32, reg = idx / 32 % 2, rel = idx / 64 % 2, i = idx / 128;
+        const int g = lane >> 2, t = lane & 3;
+        float v[2];
+        for (int h = 0; h < 2; ++h) {
+            const int j = 2 * t + h + 8 * reg + 16 * rel - 2 * g;
+            v[h] = j >= 0 && j < 12 ? p.down_taps[i * 12 + j] : 0.0f;
+        }
+        bands[idx] = pack_halves(v[0], v[1]);
+    }
+}
+
+// Where activated sample (y, x) of the tile sits among the fp16 planes.
+__device__ __forceinline__ int mma_act_at(int y, int x) {
+    return (y & 1) * MMA_PLANE + (y >> 1) * MMA_STRIDE + x;
+}
+
+// The radial pass on the tensor cores: warp w computes output blocks 2w and 2w + 1 (8 columns
+// each, all 16 rows), summing even and odd filter rows apart so that the instructions of one
+// block need not wait on each other's sums.
+template <typename T>
+__device__ __forceinline__ void radial_mma(const FilteredLrelu& p, const half_bits* act,
+                                           const unsigned* bands, int th, int tw, int oy0,
+                                           int ox0, T* dst) {
+    const int blocks = (tw + 7) / 8;
+    const int warp = (int)threadIdx.x / 32, warps = ((int)blockDim.x + 31) / 32;
+    const unsigned* words = (const unsigned*)act;
+    for (int b0 = warp * MMA_BLOCKS_PER_WARP; b0 < blocks; b0 += warps * MMA_BLOCKS_PER_WARP) {
+        float acc[MMA_BLOCKS_PER_WARP][2][LANES][4];
+        UNROLL
+        for (int b = 0; b < MMA_BLOCKS_PER_WARP; ++b)
+            for (int s = 0; s < 2; ++s)
+                for (int l = 0; l < LANES; ++l)
+                    for (int r = 0; r < 4; ++r) acc[b][s][l][r] = 0.0f;
+        UNROLL
+        for (int i = 0; i < 12; ++i) {
+            unsigned band[2][LANES][2];
+            for (int l = 0; l < LANES; ++l)
+                for (int rel = 0; rel < 2; ++rel)
+                    for (int r = 0; r < 2; ++r)
+                        band[rel][l][r] = bands[((i * 2 + rel) * 2 + r) * 32 + lane_of(l)];
+            // Chunk b0 + c of rows 2·oy + i serves block b0 + c at offset 0 and block
+            // b0 + c − 1 at offset 1.
+            UNROLL
+            for (int c = 0; c <= MMA_BLOCKS_PER_WARP; ++c) {
+                unsigned a[LANES][4];
+                for (int l = 0; l < LANES; ++l) {
+                    // Row 2g + i, column 16(b0 + c) + 2t (mma_act_at's place, in words): the
+                    // lane's part and the unrolled loop's constant apart.
+                    const int g = lane_of(l) >> 2, t = lane_of(l) & 3;
+                    const int lane_word = g * (MMA_STRIDE / 2) + t + 8 * b0;
+                    const int word = (i & 1) * (MMA_PLANE / 2) + (i >> 1) * (MMA_STRIDE / 2) + 8 * c;
+                    for (int r = 0; r < 4; ++r)
+                        a[l][r] = words[lane_word + word + (r & 1) * 4 * MMA_STRIDE + (r >> 1) * 4];
+                }
+                if (c < MMA_BLOCKS_PER_WARP) mma_16x8x16(acc[c][i & 1], a, band[0]);
+                if (c > 0) mma_16x8x16(acc[c - 1][i & 1], a, band[1]);
+            }
+        }
+        UNROLL
+        for (int b = 0; b < MMA_BLOCKS_PER_WARP; ++b)
+            for (int l = 0; l < LANES; ++l) {
+                const int g = lane_of(l) >> 2, t = lane_of(l) & 3;
+                for (int r = 0; r < 4; ++r) {
+                    const int oy = g + 8 * (r >> 1), ox = 8 * (b0 + b) + 2 * t + (r & 1);
+                    if (oy < th && ox < tw && oy0 + oy < p.out_h && ox0 + ox < p.out_w)
+                        store(dst, (oy0 + oy) * p.out_w + ox0 + ox,
+                              acc[b][0][l][r] + acc[b][1][l][r]);
+                }
+            }
+    }
+}
+
 // The leaky ReLU with its gain, then the clamp (negative: none).
 __device__ __forceinline__ float activate(float v, float slope, float gain, float clamp) {
     v = (v > 0.0f ? v : v * slope) * gain;
@@ -208,9 +363,11 @@ __device__ __forceinline__ void upsample_lines(const float* fu, int lines, int o
 }
 
 // UP, KU, DOWN and KD: the resampling factors and filter sizes when known at compile time (0:
-// read from the parameters).
-template <typename T, int UP, int KU, int DOWN, int KD>
+// read from the parameters). MMA: a radial layer's builds whose radial pass runs on the tensor
+// cores (fp16 activations, 12 × 12 taps, down-sampling by 2).
+template <typename T, int UP, int KU, int DOWN, int KD, bool MMA = false>
 __device__ void filtered_lrelu(const FilteredLrelu& p) {
+    static_assert(!MMA || (DOWN == 2 && KD == 12), "the tensor-core pass's filter");
     extern __shared__ float shared[];
     const int th = (int)p.tile_h, tw = (int)p.tile_w;
     const int up = UP ? UP : (int)p.up, down = DOWN ? DOWN : (int)p.down;
@@ -230,11 +387,13 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     const int liw = KNOWN ? (lw + KU - 2) / UP + 1 : iw;
     const Layout l = layout_for(liw, lw, KNOWN ? 2 * down : down, KNOWN);
     float* fu = shared;                 // [ku]
-    float* fd = fu + ku;                // [kd] or [kd][kd] (the general build)
-    float* in = fd + kd_all;            // [ih][in_row]: demodulated, biased input
+    float* fd = fu + ku;                // [kd] or [kd][kd] (the general build); the MMA bands
+    float* in = fd + (MMA ? MMA_B_WORDS : kd_all); // [ih][in_row]: demodulated, biased input
     float* rows = in + ih * l.in_row;   // [ih][rows_row]: up-sampled along x
     float* act = rows + ih * l.rows_row; // [uh][act_row]: up-sampled along both, activated
     float* cols = act + uh * l.act_row; // [uh][tw]: down-sampled along x (separable filter)
+    // The MMA builds keep the activated samples as fp16 planes instead (MMA_ACT_WORDS).
+    half_bits* act16 = (half_bits*)act;
 
     const long long ch = blockIdx.y, b = blockIdx.z;
     const int tile = (int)blockIdx.x, tiles_x = (int)p.tiles_x;
@@ -253,6 +412,13 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     // The builds for known sizes take the down-sampling taps from the parameters instead.
     if constexpr (KD == 0) {
         for (int i = first; i < kd_all; i += threads) fd[i] = p.down_taps[i];
+    }
+    if constexpr (MMA) {
+        mma_build_bands(p, (unsigned*)fd);
+        // Columns past the tile's samples meet zero taps, but 0 × NaN is not 0: zero them.
+        const int pad = MMA_COLS - uw;
+        for (int i = first; i < 2 * MMA_ROWS * pad; i += threads)
+            act16[mma_act_at(i / pad, uw + i % pad)] = 0;
     }
     for (int i = first; i < ih * iw; i += threads) {
         int y = iy0 + i / iw, x = ix0 + i % iw;
@@ -288,7 +454,14 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
         upsample_lines<UP, KU, 8>(
             fu, uw, uh, ih, my0, iy0,
             [&](int x, int r) { return rows[r * l.rows_row + x]; },
-            [&](int x, int y, float v) { act[l.act_at(y, x)] = activate(v, slope, gain, clamp); });
+            [&](int x, int y, float v) {
+                const float a = activate(v, slope, gain, clamp);
+                if constexpr (MMA) {
+                    act16[mma_act_at(y, x)] = to_half(a);
+                } else {
+                    act[l.act_at(y, x)] = a;
+                }
+            });
     } else {
         for (int i = first; i < uh * uw; i += threads) {
             int ky = i / uw, kx = i % uw;
@@ -303,6 +476,10 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     __syncthreads();
 
     T* dst = (T*)p.dst + (b * p.c + ch) * p.out_h * p.out_w;
+    if constexpr (MMA) {
+        radial_mma<T>(p, act16, (const unsigned*)fd, th, tw, oy0, ox0, dst);
+        return;
+    }
     if constexpr (KD > 0) {
         if (p.radial) {
             radial_blocks<T, DOWN, KD, 4>(p, act, l, uh, th, tw, oy0, ox0, dst);
@@ -367,6 +544,15 @@ extern "C" __global__ void FILTERED_LRELU_BOUNDS filtered_lrelu_up4_f32(Filtered
 extern "C" __global__ void FILTERED_LRELU_BOUNDS filtered_lrelu_up4_f16(FilteredLrelu p) {
     filtered_lrelu<half_bits, 4, 24, 2, 12>(p);
 }
+// Their radial layers with the radial pass on the tensor cores (fp16 operands from sm_80 on).
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+extern "C" __global__ void FILTERED_LRELU_BOUNDS filtered_lrelu_up2_mma_f16(FilteredLrelu p) {
+    filtered_lrelu<half_bits, 2, 12, 2, 12, true>(p);
+}
+extern "C" __global__ void FILTERED_LRELU_BOUNDS filtered_lrelu_up4_mma_f16(FilteredLrelu p) {
+    filtered_lrelu<half_bits, 4, 24, 2, 12, true>(p);
+}
+#endif
 "#;
 
 /// The kernel's parameter block; field for field the `FilteredLrelu` struct of [`SOURCE`].
@@ -487,6 +673,24 @@ enum Build {
     Up4,
 }
 
+/// How a radial layer's 12 × 12 down-sampling runs in the builds for known sizes, for fp16
+/// activations (fp32 ones keep the CUDA cores: the tensor cores' operands are fp16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RadialPass {
+    /// Multiply-adds of the taps that meet a sample, 8 outputs a thread.
+    CudaCores,
+    /// Products of matrices with bands of the filter (`mma.m16n8k16`, from sm_80 on).
+    TensorCores,
+}
+
+/// The builds' radial pass on the tensor cores, [Up2, Up4] (fp16 only).
+const MMA_NAMES: [&str; 2] = ["filtered_lrelu_up2_mma_f16", "filtered_lrelu_up4_mma_f16"];
+/// Words of shared memory the tensor-core pass uses for its filter bands and for the fp16
+/// planes of activated samples (`MMA_B_WORDS`, `MMA_ACT_WORDS` in the kernel).
+const MMA_B_WORDS: i64 = 12 * 2 * 2 * 32;
+const MMA_ACT_WORDS: i64 = 21 * 88;
+
 impl Build {
     /// The kernels' names, [build][precision] with fp32 first.
     const NAMES: [[&'static str; 2]; 3] = [
@@ -521,12 +725,23 @@ impl Build {
             Build::Up4 => 2,
         }
     }
+
+    /// The tensor-core build's index in [`MMA_NAMES`], for the builds that have one.
+    fn mma_index(self) -> Option<usize> {
+        match self {
+            Build::General => None,
+            Build::Up2 => Some(0),
+            Build::Up4 => Some(1),
+        }
+    }
 }
 
 /// A launch worked out from the tensors' shapes: parameters (pointers filled by the caller),
 /// the output's shape, grid and shared memory.
 struct Launch {
     build: Build,
+    /// The build's radial pass runs on the tensor cores.
+    tensor_cores: bool,
     params: Params,
     out: [i64; 4],
     grid: (u32, u32, u32),
@@ -534,8 +749,14 @@ struct Launch {
 }
 
 /// Shared floats a block of `build` needs for a `th` × `tw` output tile, laid out as the
-/// kernel's `layout_for` does.
-fn shared_floats(p: &Params, build: Build, th: i64, tw: i64) -> (usize, i64, i64) {
+/// kernel's `layout_for` does (with the tensor-core pass's buffers where `tensor_cores`).
+fn shared_floats(
+    p: &Params,
+    build: Build,
+    tensor_cores: bool,
+    th: i64,
+    tw: i64,
+) -> (usize, i64, i64) {
     let (uh, uw) = (
         (th - 1) * p.down + p.down_count,
         (tw - 1) * p.down + p.down_count,
@@ -561,12 +782,19 @@ fn shared_floats(p: &Params, build: Build, th: i64, tw: i64) -> (usize, i64, i64
     }
     let act_row = phases * act_phase;
     let act_row = act_row + (5 - act_row % 4) % 4;
-    let taps = p.up_count + p.down_count * if p.radial != 0 { p.down_count } else { 1 };
-    let floats = taps + ih * in_row + ih * rows_row + uh * act_row + uh * tw;
+    let buffers = ih * in_row + ih * rows_row;
+    let floats = if tensor_cores {
+        p.up_count + MMA_B_WORDS + buffers + MMA_ACT_WORDS
+    } else {
+        let taps = p.up_count + p.down_count * if p.radial != 0 { p.down_count } else { 1 };
+        taps + buffers + uh * act_row + uh * tw
+    };
     (floats as usize, ih, iw)
 }
 
-fn plan(input: &FilteredLreluInput) -> Result<Launch, KernelError> {
+/// Works out a launch; `radial_pass` says where a radial layer's fp16 radial pass should run
+/// (the builds for known sizes only).
+fn plan(input: &FilteredLreluInput, radial_pass: RadialPass) -> Result<Launch, KernelError> {
     let a = input.activation;
     let size = input.x.size();
     let stride = input.x.stride();
@@ -625,11 +853,15 @@ fn plan(input: &FilteredLreluInput) -> Result<Launch, KernelError> {
         (4, 24, 2, 12) => Build::Up4,
         _ => Build::General,
     };
+    let tensor_cores = radial_pass == RadialPass::TensorCores
+        && radial
+        && build != Build::General
+        && input.x.kind() == Kind::Half;
     // The largest tile up to the build's whose samples fit in shared memory.
     let (tile_h, tile_w) = build.tile();
     let (mut th, mut tw) = (tile_h.min(out_h), tile_w.min(out_w));
     let (floats, ih, iw) = loop {
-        let (floats, ih, iw) = shared_floats(&params, build, th, tw);
+        let (floats, ih, iw) = shared_floats(&params, build, tensor_cores, th, tw);
         if floats * 4 <= SHARED_LIMIT {
             break (floats, ih, iw);
         }
@@ -661,6 +893,7 @@ fn plan(input: &FilteredLreluInput) -> Result<Launch, KernelError> {
     }
     Ok(Launch {
         build,
+        tensor_cores,
         params,
         out: [n, c, out_h, out_w],
         grid: (
@@ -728,31 +961,101 @@ pub struct FilteredLreluKernels {
     stream: Arc<CudaStream>,
     /// [build][precision], as [`Build::NAMES`].
     functions: Vec<[CudaFunction; 2]>,
+    /// The tensor-core builds, as [`MMA_NAMES`], where the GPU has fp16 tensor cores and they
+    /// passed the check.
+    tensor_core_functions: Option<[CudaFunction; 2]>,
+    /// Whether radial layers use them (a benchmark compares both passes).
+    use_tensor_cores: AtomicBool,
 }
 
 impl FilteredLreluKernels {
-    /// Compiles (once per process) and loads the kernel on `device`, and checks every build
-    /// there against the operators ([`self_check`]).
+    /// Compiles (once per process and architecture) and loads the kernel on `device`, and
+    /// checks every build there against the operators ([`self_check`]). Radial layers in fp16
+    /// take the tensor-core pass where the GPU has one (sm_80 on) and it passes the check too;
+    /// where it does not, the log says why and they keep the CUDA cores.
     pub fn new(device: Device) -> Result<Self, KernelError> {
         static PTX: cuda_kernels::CompiledOnce = OnceLock::new();
-        let (stream, module) = cuda_kernels::load_module(device, &PTX, compile)?;
+        static PTX_MMA: cuda_kernels::CompiledOnce = OnceLock::new();
+        let (major, _) = cuda_kernels::compute_capability(device)?;
+        let (arch, ptx) = if major >= 8 {
+            (cuda_kernels::MMA_PTX_ARCH, &PTX_MMA)
+        } else {
+            (cuda_kernels::PTX_ARCH, &PTX)
+        };
+        let (stream, module) = cuda_kernels::load_module_for(device, arch, ptx, compile)?;
         let load = |name: &str| module.load_function(name).map_err(KernelError::Driver);
-        let kernels = Self {
+        let mut kernels = Self {
             stream,
             functions: Build::NAMES
                 .iter()
                 .map(|[f32, f16]| Ok([load(f32)?, load(f16)?]))
                 .collect::<Result<_, KernelError>>()?,
+            tensor_core_functions: None,
+            use_tensor_cores: AtomicBool::new(false),
         };
-        self_check(device, |input| kernels.run(input))?;
+        self_check(device, |input| {
+            kernels.run_with(input, RadialPass::CudaCores)
+        })?;
+        if major >= 8 {
+            kernels.tensor_core_functions = Some([load(MMA_NAMES[0])?, load(MMA_NAMES[1])?]);
+            let checked = self_check(device, |input| {
+                kernels.run_with(input, RadialPass::TensorCores)
+            });
+            match checked {
+                Ok(()) => kernels.use_tensor_cores = AtomicBool::new(true),
+                Err(e) => {
+                    kernels.tensor_core_functions = None;
+                    tracing::warn!(
+                        error = %crate::chain::Chain(&e),
+                        "radial layers keep the CUDA cores"
+                    );
+                }
+            }
+        }
         Ok(kernels)
+    }
+
+    /// Where radial layers in fp16 run their radial pass now.
+    pub fn radial_pass(&self) -> RadialPass {
+        if self.use_tensor_cores.load(Ordering::Relaxed) {
+            RadialPass::TensorCores
+        } else {
+            RadialPass::CudaCores
+        }
+    }
+
+    /// Chooses where radial layers in fp16 run their radial pass; false (and no change) when
+    /// the tensor cores are asked for but did not load.
+    pub fn set_radial_pass(&self, pass: RadialPass) -> bool {
+        let tensor_cores = pass == RadialPass::TensorCores;
+        if tensor_cores && self.tensor_core_functions.is_none() {
+            return false;
+        }
+        self.use_tensor_cores.store(tensor_cores, Ordering::Relaxed);
+        true
     }
 
     /// Runs one filtered leaky ReLU on the GPU; returns the layer's output.
     pub fn run(&self, input: &FilteredLreluInput) -> Result<Tensor, KernelError> {
+        self.run_with(input, self.radial_pass())
+    }
+
+    fn run_with(
+        &self,
+        input: &FilteredLreluInput,
+        radial_pass: RadialPass,
+    ) -> Result<Tensor, KernelError> {
         let precision = precision_index(input.x.kind())?;
-        let mut launch = plan(input)?;
-        let function = &self.functions[launch.build.index()][precision];
+        let mut launch = plan(input, radial_pass)?;
+        let function = match (&self.tensor_core_functions, launch.build.mma_index()) {
+            (Some(functions), Some(i)) if launch.tensor_cores => &functions[i],
+            _ if launch.tensor_cores => {
+                return Err(KernelError::Shape(
+                    "the tensor-core pass is not loaded".into(),
+                ))
+            }
+            _ => &self.functions[launch.build.index()][precision],
+        };
         let out = bind(input, &mut launch);
         let config = LaunchConfig {
             grid_dim: launch.grid,
@@ -895,8 +1198,10 @@ static const Kernel KERNELS[3][2] = {
     {filtered_lrelu_up2_f32, filtered_lrelu_up2_f16},
     {filtered_lrelu_up4_f32, filtered_lrelu_up4_f16},
 };
+static const Kernel MMA_KERNELS[2] = {filtered_lrelu_up2_mma_f16, filtered_lrelu_up4_mma_f16};
 
-extern "C" int emulate(int build, int half, FilteredLrelu p, unsigned gx, unsigned gy,
+// mma: -1 for the build's own kernel, else the tensor-core build's index.
+extern "C" int emulate(int build, int half, int mma, FilteredLrelu p, unsigned gx, unsigned gy,
                        unsigned gz, unsigned long long shared_bytes) {
     const unsigned long long used = shared_bytes / sizeof(float);
     if (used + GUARD > sizeof(shared) / sizeof(float)) return 1;
@@ -910,7 +1215,7 @@ extern "C" int emulate(int build, int half, FilteredLrelu p, unsigned gx, unsign
         for (unsigned y = 0; y < gy; ++y)
             for (unsigned x = 0; x < gx; ++x) {
                 blockIdx = {x, y, z};
-                KERNELS[build][half](p);
+                (mma >= 0 ? MMA_KERNELS[mma] : KERNELS[build][half])(p);
             }
     for (unsigned long long i = used; i < used + GUARD; ++i)
         if (!isnan(shared[i])) return 2;
@@ -918,7 +1223,7 @@ extern "C" int emulate(int build, int half, FilteredLrelu p, unsigned gx, unsign
 }
 "#;
 
-    type Emulate = unsafe extern "C" fn(i32, i32, Params, u32, u32, u32, u64) -> i32;
+    type Emulate = unsafe extern "C" fn(i32, i32, i32, Params, u32, u32, u32, u64) -> i32;
 
     /// The CPU build, one per test process (its globals make it one launch at a time).
     pub(crate) struct Emulator {
@@ -964,10 +1269,24 @@ extern "C" int emulate(int build, int half, FilteredLrelu p, unsigned gx, unsign
             })
         }
 
-        /// Runs the kernel on CPU tensors, as [`FilteredLreluKernels::run`] does on a GPU.
+        /// Runs the kernel on CPU tensors, as [`FilteredLreluKernels::run`] does on a GPU with
+        /// radial layers on the CUDA cores.
         pub(crate) fn run(&self, input: &FilteredLreluInput) -> Result<Tensor, KernelError> {
+            self.run_with(input, RadialPass::CudaCores)
+        }
+
+        /// [`Emulator::run`] with radial layers' fp16 radial pass where `radial_pass` says.
+        pub(crate) fn run_with(
+            &self,
+            input: &FilteredLreluInput,
+            radial_pass: RadialPass,
+        ) -> Result<Tensor, KernelError> {
             let half = precision_index(input.x.kind())? as i32;
-            let mut launch = plan(input)?;
+            let mut launch = plan(input, radial_pass)?;
+            let mma = match launch.build.mma_index() {
+                Some(i) if launch.tensor_cores => i as i32,
+                _ => -1,
+            };
             let out = bind(input, &mut launch);
             let (gx, gy, gz) = launch.grid;
             let _one_at_a_time = self.lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -981,6 +1300,7 @@ extern "C" int emulate(int build, int half, FilteredLrelu p, unsigned gx, unsign
                 emulate(
                     launch.build.index() as i32,
                     half,
+                    mma,
                     launch.params,
                     gx,
                     gy,
@@ -1002,16 +1322,21 @@ extern "C" int emulate(int build, int half, FilteredLrelu p, unsigned gx, unsign
 mod tests {
     use super::emulator::Emulator;
     use super::*;
-    use crate::nets::cuda_kernels::PTX_ARCH;
+    use crate::nets::cuda_kernels::{MMA_PTX_ARCH, PTX_ARCH};
     use crate::nets::stylegan3::{filtered_lrelu, kernel_taps_of, GeneratorConfig, Variant};
 
-    /// The source compiles with NVRTC (installed by `tools/setup.sh --test`).
+    /// The source compiles with NVRTC (installed by `tools/setup.sh --test`), with the
+    /// tensor-core builds for the architectures that have their instruction only.
     #[test]
     fn the_kernel_compiles_to_ptx() {
+        let has = |ptx: &str, name: &str| ptx.contains(&format!(".entry {name}("));
+        let with_mma = compile(MMA_PTX_ARCH).expect("NVRTC compiles it for sm_80");
+        assert!(MMA_NAMES.iter().all(|name| has(&with_mma, name)));
         let ptx = compile(PTX_ARCH).expect("NVRTC compiles the filtered leaky ReLU");
+        assert!(!MMA_NAMES.iter().any(|name| has(&ptx, name)));
         for name in Build::NAMES.iter().flatten() {
             assert!(
-                ptx.contains(&format!(".entry {name}(")),
+                has(&ptx, name) && has(&with_mma, name),
                 "{name} missing from the PTX"
             );
         }
@@ -1027,11 +1352,12 @@ mod tests {
     /// 256 threads share an SM) without spilling; ptxas assembles what NVRTC compiled.
     #[test]
     fn the_kernel_assembles_for_hopper_within_its_launch_bounds() {
-        let ptx = compile(PTX_ARCH).expect("NVRTC compiles the filtered leaky ReLU");
+        let ptx = compile(MMA_PTX_ARCH).expect("NVRTC compiles the filtered leaky ReLU");
         let entries = cuda_kernels::assembler::assemble_for_hopper(&ptx);
         let mut names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
         names.sort_unstable();
         let mut expected: Vec<&str> = Build::NAMES.iter().flatten().copied().collect();
+        expected.extend(MMA_NAMES);
         expected.sort_unstable();
         assert_eq!(names, expected);
         for entry in &entries {
@@ -1068,37 +1394,51 @@ mod tests {
                     slope: 0.2,
                     clamp: None,
                 };
-                let launch = plan_of(&FilteredLreluInput {
+                let half = x.to_kind(Kind::Half);
+                let input = FilteredLreluInput {
                     x: &x,
                     dgain: None,
                     bias: &bias,
                     taps: &taps,
                     activation: &activation,
-                });
-                let p = &launch.params;
-                assert!(
-                    launch.build != Build::General
-                        && (p.tile_h, p.tile_w) == (TILE, KNOWN_TILE_W)
-                        && launch.shared_bytes * 4 <= 228 * 1024,
-                    "{variant:?} {}: {:?}, {} × {} tile, {} bytes",
-                    plan.name,
-                    launch.build,
-                    p.tile_h,
-                    p.tile_w,
-                    launch.shared_bytes
-                );
+                };
+                // fp32, and fp16 with radial layers on the tensor cores.
+                for (input, pass) in [
+                    (&input, RadialPass::CudaCores),
+                    (
+                        &FilteredLreluInput { x: &half, ..input },
+                        RadialPass::TensorCores,
+                    ),
+                ] {
+                    let launch = plan_of(input, pass);
+                    let p = &launch.params;
+                    assert!(
+                        launch.build != Build::General
+                            && launch.tensor_cores
+                                == (pass == RadialPass::TensorCores && plan.down_radial)
+                            && (p.tile_h, p.tile_w) == (TILE, KNOWN_TILE_W)
+                            && launch.shared_bytes * 4 <= 228 * 1024,
+                        "{variant:?} {} {pass:?}: {:?}, {} × {} tile, {} bytes",
+                        plan.name,
+                        launch.build,
+                        p.tile_h,
+                        p.tile_w,
+                        launch.shared_bytes
+                    );
+                }
             }
         }
     }
 
-    fn plan_of(input: &FilteredLreluInput) -> Launch {
-        plan(input).expect("a launch")
+    fn plan_of(input: &FilteredLreluInput, pass: RadialPass) -> Launch {
+        plan(input, pass).expect("a launch")
     }
 
     /// Every layer of the R and T designs, with filters of the design's sizes and of one tap
     /// more (up-sampling by 2 and 4, separable and radial down filters, margins cropped and
     /// padded, maps of one and of several tiles, partial tiles): the kernel built for the CPU
-    /// against the operator route, fp32 (NCHW and NHWC input) and fp16.
+    /// against the operator route, fp32 (NCHW and NHWC input) and fp16 (radial layers' radial
+    /// pass on the CUDA cores and on the tensor cores).
     #[test]
     fn the_kernel_matches_the_operators_on_every_layer_of_both_designs() {
         let _guard = tch::no_grad_guard();
@@ -1150,10 +1490,11 @@ mod tests {
                     });
                     let down_taps = fd.as_ref().map_or(one, |f| kernel_taps_of(f, 1.0));
                     let taps = KernelTaps::new(&up_taps, &down_taps, Device::Cpu);
-                    for (kind, channels_last) in [
-                        (Kind::Float, false),
-                        (Kind::Float, true),
-                        (Kind::Half, false),
+                    for (kind, channels_last, pass) in [
+                        (Kind::Float, false, RadialPass::CudaCores),
+                        (Kind::Float, true, RadialPass::CudaCores),
+                        (Kind::Half, false, RadialPass::CudaCores),
+                        (Kind::Half, false, RadialPass::TensorCores),
                     ] {
                         let input = x.to_kind(kind);
                         let input = if channels_last {
@@ -1171,8 +1512,9 @@ mod tests {
                             taps: &taps,
                             activation: &activation,
                         };
-                        builds.insert(format!("{:?}", plan_of(&input).build));
-                        let got = emulator.run(&input).expect("the kernel runs");
+                        let launch = plan_of(&input, pass);
+                        builds.insert(format!("{:?} {}", launch.build, launch.tensor_cores));
+                        let got = emulator.run_with(&input, pass).expect("the kernel runs");
                         assert_eq!(got.size(), expected.size(), "{variant:?} {}", plan.name);
                         let diff = (got.to_kind(Kind::Float) - &expected)
                             .abs()
@@ -1181,17 +1523,24 @@ mod tests {
                         let tolerance = if kind == Kind::Half { 2e-2 } else { 1e-5 };
                         assert!(
                             diff < tolerance,
-                            "{variant:?} {} {kind:?}: max |kernel − operators| = {diff}",
+                            "{variant:?} {} {kind:?} {pass:?}: max |kernel − operators| = {diff}",
                             plan.name
                         );
                     }
                 }
             }
         }
-        // Every compiled build ran (the general one with the extra tap).
+        // Every compiled build ran (the general one with the extra tap), and the tensor-core
+        // pass in both of its builds.
         assert_eq!(
             builds.into_iter().collect::<Vec<_>>(),
-            ["General", "Up2", "Up4"]
+            [
+                "General false",
+                "Up2 false",
+                "Up2 true",
+                "Up4 false",
+                "Up4 true"
+            ]
         );
     }
 
@@ -1201,6 +1550,10 @@ mod tests {
     fn the_self_check_passes_the_kernel_and_refuses_a_wrong_one() {
         let emulator = Emulator::get();
         self_check(Device::Cpu, |input| emulator.run(input)).expect("the kernel passes");
+        self_check(Device::Cpu, |input| {
+            emulator.run_with(input, RadialPass::TensorCores)
+        })
+        .expect("the kernel passes with the tensor-core pass");
         let off = self_check(Device::Cpu, |input| emulator.run(input).map(|t| t * 1.05));
         assert!(
             matches!(off, Err(KernelError::SelfCheck(ref what, diff, _)) if what.starts_with("Up2") && diff.is_finite()),
@@ -1216,8 +1569,9 @@ mod tests {
     }
 
     /// The builds for known sizes on maps whose outputs leave odd-width and partial tiles
-    /// (their radial pass computes outputs in pairs of columns and groups of four rows), on
-    /// non-square maps, with both kinds of down-sampling filter.
+    /// (their radial pass computes outputs in pairs of columns and groups of four rows, or on
+    /// the tensor cores in blocks of 16 × 8), on non-square maps, with both kinds of
+    /// down-sampling filter.
     #[test]
     fn the_builds_for_known_sizes_handle_odd_and_partial_tiles() {
         let _guard = tch::no_grad_guard();
@@ -1264,7 +1618,7 @@ mod tests {
                         taps: &taps,
                         activation: &activation,
                     };
-                    assert_eq!(plan_of(&input).build, build);
+                    assert_eq!(plan_of(&input, RadialPass::CudaCores).build, build);
                     let expected = filtered_lrelu(&x, Some(&fu), Some(&fd), &bias, &activation);
                     let got = emulator.run(&input).expect("the kernel runs");
                     assert_eq!(got.size(), [1, 2, out(h, pad_y), out(w, pad_x)]);
@@ -1274,6 +1628,30 @@ mod tests {
                         diff < 1e-5,
                         "{build:?} radial {radial} {h}×{w}: max |kernel − operators| = {diff}"
                     );
+                    if radial {
+                        let half = x.to_kind(Kind::Half);
+                        let input = FilteredLreluInput { x: &half, ..input };
+                        let launch = plan_of(&input, RadialPass::TensorCores);
+                        assert!(launch.tensor_cores && launch.build == build);
+                        let expected = filtered_lrelu(
+                            &half.to_kind(Kind::Float),
+                            Some(&fu),
+                            Some(&fd),
+                            &bias,
+                            &activation,
+                        );
+                        let got = emulator
+                            .run_with(&input, RadialPass::TensorCores)
+                            .expect("the kernel runs");
+                        let diff = (got.to_kind(Kind::Float) - expected)
+                            .abs()
+                            .max()
+                            .double_value(&[]);
+                        assert!(
+                            diff < 2e-2,
+                            "{build:?} on tensor cores {h}×{w}: max |kernel − operators| = {diff}"
+                        );
+                    }
                 }
             }
         }
@@ -1310,7 +1688,7 @@ mod tests {
             taps: &taps,
             activation: &activation,
         };
-        let launch = plan(&input).expect("a smaller tile fits");
+        let launch = plan(&input, RadialPass::CudaCores).expect("a smaller tile fits");
         assert_eq!(launch.build, Build::General, "40 × 40 radial taps");
         assert!(
             launch.params.tile_h * launch.params.tile_w < TILE * TILE
@@ -1329,11 +1707,14 @@ mod tests {
             padding: [-10, -10, -10, -10],
             ..activation
         };
-        let refused = plan(&FilteredLreluInput {
-            x: &tiny,
-            activation: &cropping,
-            ..input
-        });
+        let refused = plan(
+            &FilteredLreluInput {
+                x: &tiny,
+                activation: &cropping,
+                ..input
+            },
+            RadialPass::CudaCores,
+        );
         assert!(
             matches!(refused, Err(KernelError::Shape(_))),
             "{:?}",

@@ -15,7 +15,9 @@
 //! them read, and the derived sizes are checked against the sizes the layer names carry.
 
 use super::cuda_kernels::KernelError;
-use super::filtered_lrelu_kernel::{FilteredLreluInput, FilteredLreluKernels, KernelTaps};
+use super::filtered_lrelu_kernel::{
+    FilteredLreluInput, FilteredLreluKernels, KernelTaps, RadialPass,
+};
 use super::layers::EqualLinear;
 use super::tensor_set::{TensorSet, TensorSetError};
 use std::f64::consts::{PI, SQRT_2};
@@ -1171,6 +1173,26 @@ impl Generator {
         self.kernels.is_some() && !self.kernels_failed.load(Ordering::Relaxed)
     }
 
+    /// Where the fused kernel runs radial layers' radial pass; `None` where the operators run.
+    pub fn radial_pass(&self) -> Option<RadialPass> {
+        let kernels = self
+            .kernels
+            .as_ref()
+            .filter(|_| self.uses_fused_kernels())?;
+        Some(match self.kind {
+            Kind::Half => kernels.radial_pass(),
+            _ => RadialPass::CudaCores,
+        })
+    }
+
+    /// Chooses where the fused kernel runs fp16 radial layers' radial pass (a benchmark
+    /// compares them); false where the kernel or that pass did not load.
+    pub fn set_radial_pass(&self, pass: RadialPass) -> bool {
+        self.kernels
+            .as_ref()
+            .is_some_and(|kernels| kernels.set_radial_pass(pass))
+    }
+
     /// The fused kernel as a layer's route, while it works.
     fn kernel_route(&self) -> Option<impl Fn(&FilteredLreluInput) -> Option<Tensor> + '_> {
         let kernels = self
@@ -1340,6 +1362,47 @@ mod tests {
             assert!(
                 scale > 0.0 && diff < 1e-4 * scale.max(1.0),
                 "{variant:?}: max |fused − operators| = {diff} at scale {scale}"
+            );
+        }
+    }
+
+    /// fp16 synthesis through the kernel, radial passes on the CUDA cores and on the tensor
+    /// cores (whose operands are the activated samples rounded to fp16), stays as close to the
+    /// fp32 image as fp16 synthesis through the operators does.
+    #[test]
+    fn fp16_synthesis_through_the_kernel_on_either_radial_pass_keeps_fp16s_accuracy() {
+        let _guard = tch::no_grad_guard();
+        let emulator = Emulator::get();
+        let config = GeneratorConfig::with_widths(Variant::R, 64, (32, 32), 2048.0, 128.0)
+            .expect("a design");
+        let weights = config.random_weights(9);
+        let fp32 = Generator::new(&weights, &config, Device::Cpu, Kind::Float).expect("fp32");
+        let fp16 = Generator::new(&weights, &config, Device::Cpu, Kind::Half).expect("fp16");
+        let z = Tensor::randn([2, config.z_dim], (Kind::Float, Device::Cpu));
+        let w_plus = fp32.ws(&z, 1.0, None);
+        let reference = fp32.synthesis(&w_plus);
+        let w_half = w_plus.to_kind(Kind::Half);
+        // (max, mean) error over the reference's (max, mean) magnitude.
+        let error = |image: &Tensor| {
+            let d = (image - &reference).abs();
+            let r = reference.abs();
+            (
+                d.max().double_value(&[]) / r.max().double_value(&[]),
+                d.mean(Kind::Float).double_value(&[]) / r.mean(Kind::Float).double_value(&[]),
+            )
+        };
+        let operators = error(&fp16.synthesis(&w_half));
+        assert!(operators.0 < 0.02, "fp16 operators: {operators:?}");
+        for pass in [RadialPass::CudaCores, RadialPass::TensorCores] {
+            let kernel = |input: &FilteredLreluInput| {
+                Some(emulator.run_with(input, pass).expect("kernel runs"))
+            };
+            let image =
+                fp16.run_synthesis(&w_half, None, Some(&kernel), &mut |_, _| {}, &mut |_| {});
+            let fused = error(&image);
+            assert!(
+                fused.0 <= 1.5 * operators.0 && fused.1 <= 1.5 * operators.1,
+                "{pass:?}: {fused:?} against the fp16 operators' {operators:?}"
             );
         }
     }
