@@ -12,7 +12,7 @@ pub mod stylegan3;
 use crate::album::{self, IntakeOptions};
 use crate::config::{Background, Config, RendererKind};
 use crate::face::FaceAnalyzer;
-use crate::nets::filtered_lrelu_kernel::RadialPass;
+use crate::nets::filtered_lrelu_kernel::FilterCores;
 use crate::render::{self, Output, RenderError, RenderRequest, RenderSettings};
 use crate::select::{AgeFacts, AnalyzedAlbum, DecideOptions};
 use crate::video::{self, gif::GifOptions, palette::Dither};
@@ -174,10 +174,10 @@ impl std::fmt::Display for BenchReport {
             }
         }
         if let Some(sg3) = &self.stylegan3 {
-            let route = |fused: bool, radial: Option<RadialPass>| match (fused, radial) {
+            let route = |fused: bool, radial: Option<FilterCores>| match (fused, radial) {
                 (false, _) => "",
-                (true, Some(RadialPass::TensorCores)) => {
-                    ", fused kernel, radial pass on tensor cores"
+                (true, Some(FilterCores::TensorCores)) => {
+                    ", fused kernel, radial layers on tensor cores"
                 }
                 (true, _) => ", fused kernel",
             };
@@ -189,7 +189,7 @@ impl std::fmt::Display for BenchReport {
                     g.size,
                     g.batch,
                     g.precision,
-                    route(g.fused_kernels, g.radial_pass),
+                    route(g.fused_kernels, g.filter_cores),
                     g.frames_per_s,
                     g.ms_per_frame,
                     sg3.device
@@ -209,7 +209,7 @@ impl std::fmt::Display for BenchReport {
                     p.config,
                     p.batch,
                     p.precision,
-                    route(p.fused_kernels, p.radial_pass),
+                    route(p.fused_kernels, p.filter_cores),
                     p.step,
                     p.ms_per_frame,
                     p.share * 100.0
@@ -222,7 +222,7 @@ impl std::fmt::Display for BenchReport {
                     l.config,
                     l.batch,
                     l.precision,
-                    route(l.fused_kernels, l.radial_pass),
+                    route(l.fused_kernels, l.filter_cores),
                     l.layer,
                     l.up,
                     if l.radial { "radial" } else { "separable" },

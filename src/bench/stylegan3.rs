@@ -5,7 +5,7 @@
 
 use super::stylegan::{rate, sync, FusedCheck, ImageDiff};
 use super::BenchError;
-use crate::nets::filtered_lrelu_kernel::RadialPass;
+use crate::nets::filtered_lrelu_kernel::FilterCores;
 use crate::nets::generative::{Generator, Shape};
 use crate::nets::restyle::{self, RestyleEncoder};
 use crate::nets::stylegan2;
@@ -37,8 +37,8 @@ pub struct FamilyRun {
     /// The family's fused CUDA kernels ran (for StyleGAN3 the filtered leaky ReLU of
     /// `nets::filtered_lrelu_kernel`).
     pub fused_kernels: bool,
-    /// Where StyleGAN3's fused kernel ran radial layers' radial pass.
-    pub radial_pass: Option<RadialPass>,
+    /// Which cores ran StyleGAN3's fused kernel on fp16 radial layers.
+    pub filter_cores: Option<FilterCores>,
     pub frames_per_s: f64,
     pub ms_per_frame: f64,
 }
@@ -49,7 +49,7 @@ pub struct StepShare {
     pub batch: i64,
     pub precision: String,
     pub fused_kernels: bool,
-    pub radial_pass: Option<RadialPass>,
+    pub filter_cores: Option<FilterCores>,
     /// `input`, `conv` (modulated convolutions) or `filter` (demodulation, bias, up-sampling
     /// filter, leaky ReLU, down-sampling filter).
     pub step: String,
@@ -65,7 +65,7 @@ pub struct LayerFilter {
     pub batch: i64,
     pub precision: String,
     pub fused_kernels: bool,
-    pub radial_pass: Option<RadialPass>,
+    pub filter_cores: Option<FilterCores>,
     pub layer: String,
     pub up: i64,
     pub radial: bool,
@@ -99,7 +99,7 @@ enum Route {
     /// The fused kernels as the product runs them (StyleGAN3's fp16 radial layers on the
     /// tensor cores where that pass loaded).
     Fused,
-    /// The fused kernels with every radial pass on the CUDA cores: the tensor cores' peer.
+    /// The fused kernels with every radial layer on the CUDA cores: the tensor cores' peer.
     FusedOnCudaCores,
 }
 
@@ -125,7 +125,7 @@ fn random_generator(
         .map_err(BenchError::setup)?;
     if route == Route::FusedOnCudaCores {
         if let Some(g) = g.stylegan3() {
-            g.set_radial_pass(RadialPass::CudaCores);
+            g.set_filter_cores(FilterCores::CudaCores);
         }
     }
     check_route(&g, device, route)?;
@@ -141,9 +141,9 @@ fn check_route(g: &Generator, device: Device, route: Route) -> Result<(), BenchE
     Ok(())
 }
 
-/// Where a StyleGAN3 generator's fused kernel runs radial passes now.
-fn radial_pass_of(g: &Generator) -> Option<RadialPass> {
-    g.stylegan3().and_then(|g| g.radial_pass())
+/// Which cores a StyleGAN3 generator's fused kernel runs radial layers on now.
+fn filter_cores_of(g: &Generator) -> Option<FilterCores> {
+    g.stylegan3().and_then(|g| g.filter_cores())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -172,7 +172,7 @@ fn family_run(
         batch,
         precision: precision(kind),
         fused_kernels: g.uses_fused_kernels(),
-        radial_pass: radial_pass_of(&g),
+        filter_cores: filter_cores_of(&g),
         frames_per_s,
         ms_per_frame: 1e3 / frames_per_s,
     })
@@ -229,7 +229,7 @@ fn profile(
     let all: f64 = totals.iter().map(|(_, t)| t).sum();
     let frames = (runs.max(1) as i64 * batch) as f64;
     let fused_kernels = g.uses_fused_kernels();
-    let radial_pass = g.radial_pass();
+    let filter_cores = g.filter_cores();
     let steps = totals
         .into_iter()
         .map(|(step, t)| StepShare {
@@ -237,7 +237,7 @@ fn profile(
             batch,
             precision: precision(kind),
             fused_kernels,
-            radial_pass,
+            filter_cores,
             step: step.into(),
             ms_per_frame: t * 1e3 / frames,
             share: t / all,
@@ -250,7 +250,7 @@ fn profile(
             batch,
             precision: precision(kind),
             fused_kernels,
-            radial_pass,
+            filter_cores,
             up: plan.up,
             radial: plan.down_radial,
             out_size: plan.out_size,
@@ -400,7 +400,7 @@ pub fn run(device: Device, min_seconds: f64) -> Result<Stylegan3Bench, BenchErro
             }
         }
         // (batch, precision, route): the kernel's route at each size, the operators' beside it
-        // at the batched sizes, and in fp16 the kernel with radial passes on the CUDA cores.
+        // at the batched sizes, and in fp16 the kernel with radial layers on the CUDA cores.
         for (batch, kind, route) in [
             (1, Kind::Half, Route::Fused),
             (1, Kind::Half, Route::FusedOnCudaCores),

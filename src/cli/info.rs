@@ -26,10 +26,10 @@ pub fn run(config: Config) -> Result<(), Failure> {
         };
         let filtered = filtered_lrelu_kernel::FilteredLreluKernels::new(device);
         let radial = match &filtered {
-            Ok(k) if k.radial_pass() == filtered_lrelu_kernel::RadialPass::TensorCores => {
-                ", fp16 radial passes on the tensor cores"
+            Ok(k) if k.filter_cores() == filtered_lrelu_kernel::FilterCores::TensorCores => {
+                ", fp16 radial layers on the tensor cores"
             }
-            Ok(_) => ", radial passes on the CUDA cores",
+            Ok(_) => ", radial layers on the CUDA cores",
             Err(_) => "",
         };
         println!(

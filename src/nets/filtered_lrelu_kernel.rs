@@ -11,12 +11,12 @@
 //! one write of the layer's. The arithmetic is the definition's (written from the paper's
 //! appendix and the filters' definitions): only the up-sampling taps that meet an input sample
 //! (not the inserted zeros) are summed, and only the kept down-sampled outputs are computed.
-//! On GPUs with fp16 tensor cores (sm_80 on), fp16 radial layers may take their 12 × 12 radial
-//! pass there instead ([`RadialPass`]), as products of the samples with bands of the filter.
+//! On GPUs with fp16 tensor cores (sm_80 on), fp16 radial layers may run there instead
+//! ([`FilterCores`]): every pass a product of the samples with bands of the filters.
 //!
 //! The tests compile the same source for the CPU (one thread per block, which the kernel's
 //! phase structure allows: every phase reads only what an earlier one wrote, separated by
-//! barriers; the tensor-core pass runs a warp's 32 lanes in turn and multiplies by PTX's
+//! barriers; the tensor-core builds run a warp's 32 lanes in turn and multiply by PTX's
 //! fragment layouts) and check it against the operator route; on a GPU `lifelapse bench
 //! stylegan3` checks the compiled kernel against the operators at the published sizes.
 
@@ -168,27 +168,50 @@ __device__ __forceinline__ void radial_blocks(const FilteredLrelu& p, const floa
     }
 }
 
-// The tensor-core radial pass (fp16 activations, builds for known sizes). A radial 12 × 12
-// filter read at every second sample is, for each filter row i, a product of matrices: the
-// activated samples of rows 2·oy + i (the tile's 16 output rows, M) and columns 16c … 16c + 15
-// (K) times a band of the filter row (K × 8 output columns, N), zero where a tap does not
-// reach. mma.m16n8k16 multiplies fp16 operands and sums in fp32, 2,048 multiply-adds an
-// instruction; 3/8 of them meet a tap, and the tensor cores do them many times faster than the
-// CUDA cores do the useful ones. A 16-column chunk of samples reaches two blocks of 8 outputs,
-// so a warp takes two neighbouring blocks and reads each chunk once for both.
+// The tensor-core builds (fp16 activations, radial layers of the published sizes): every pass
+// is a product of matrices on the tensor cores. mma.m16n8k16 multiplies fp16 operands and sums
+// in fp32, 2,048 multiply-adds an instruction. A filter applied along one axis at a fixed
+// resampling is such a product with a band of the filter (zero where a tap does not reach):
+// most of the band's multiply-adds are wasted, and the tensor cores still do the useful ones
+// several times faster than the CUDA cores.
+// - Up-sampling along x (for 16 up-sampled columns, M, at once): the band U (16 × 16 input
+//   columns, K) times 8 input rows (N): the result, transposed, holds for each lane the
+//   values the y pass's operand needs in that lane, so it never leaves the registers.
+// - Up-sampling along y: the band V (16 up-sampled rows × 16 input rows) times those values
+//   (16 input rows × 8 columns); the leaky ReLU then applies in the registers and the
+//   activated samples go to shared memory as fp16.
+// - The radial 12 × 12 down-sampling, for each filter row i: the activated samples of rows
+//   2·oy + i (the tile's 16 output rows, M) and columns 16c … 16c + 15 (K) times a band of
+//   the filter row (K × 8 output columns, N). A 16-column chunk reaches two blocks of 8
+//   outputs, so a warp takes two neighbouring blocks and reads each chunk once for both.
 //
-// The samples are stored as fp16 in two planes, even rows and odd rows, so that the 16 rows of
-// an operand (2·oy + i for oy = 0 … 15) are consecutive rows of one plane; a row is 44 words
-// (4 × odd): the 8 rows a fragment load spans then meet 8 different groups of 4 banks.
-constexpr int MMA_ROWS = 21;                // a plane's rows: (16 − 1) + 12 / 2
-constexpr int MMA_COLS = 80;                // the 74 columns a 32-wide tile reads, in chunks of 16
+// The activated samples are stored as fp16 in two planes, even rows and odd rows, so that the
+// 16 rows of a radial operand (2·oy + i for oy = 0 … 15) are consecutive rows of one plane; a
+// row is 44 words (4 × odd), so the 8 rows a fragment load spans meet 8 different groups of 4
+// banks, and the planes are 16 words past a multiple of 32 apart, so the y pass's stores (8
+// consecutive rows, alternating planes) do too.
+constexpr int MMA_ROWS = 24;                // a plane's rows: 48 up-sampled rows (3 blocks of 16)
+constexpr int MMA_COLS = 80;                // 5 strips of 16 columns: the 74 a 32-wide tile reads
 constexpr int MMA_STRIDE = 88;              // halves a row
-constexpr int MMA_PLANE = MMA_ROWS * MMA_STRIDE;
+constexpr int MMA_PLANE = 2144;             // halves a plane: MMA_ROWS rows, then 16 words
 constexpr int MMA_ACT_WORDS = MMA_PLANE;    // both planes, two halves a word
 // The filter's bands as the B operand, [row i][chunk offset 0 or 1][register][lane], built once
 // a block (MMA_B_WORDS on the host).
 constexpr int MMA_B_WORDS = 12 * 2 * 2 * 32;
 constexpr int MMA_BLOCKS_PER_WARP = 2;
+// The up-sampling bands as A operands, [register][lane]: U, then V for a window of input rows
+// starting 0 and 4 rows before the up-sampled block's first (up-sampling by 4 needs both).
+constexpr int MMA_A_WORDS = 4 * 32;
+constexpr int MMA_UP_WORDS = 3 * MMA_A_WORDS;
+// The demodulated, biased input as fp16, rows 4 × odd words apart, 8 rows per block of the x
+// pass: for up-sampling by UP, MMA_IN_ROWS<UP> rows of MMA_IN_COLS<UP> (MMA_IN_WORDS on the
+// host, the larger of the two).
+template <int UP> constexpr int MMA_IN_COLS = 16 * 4 / UP + 16;
+template <int UP> constexpr int MMA_IN_STRIDE = UP == 2 ? 56 : 40;
+template <int UP> constexpr int MMA_IN_BLOCKS = 2 * 2 / UP + 2;
+constexpr int MMA_IN_WORDS = 4 * 8 * 56 / 2;
+static_assert(MMA_IN_COLS<2> <= MMA_IN_STRIDE<2> && MMA_IN_COLS<4> <= MMA_IN_STRIDE<4>, "");
+static_assert(MMA_PLANE >= MMA_ROWS * MMA_STRIDE && MMA_PLANE / 2 % 32 == 16, "");
 
 #ifdef __CUDACC__
 // Each thread is one lane of its warp; the fragments below are that lane's registers.
@@ -264,22 +287,20 @@ __device__ __forceinline__ int mma_act_at(int y, int x) {
 }
 
 // The radial pass on the tensor cores: warp w computes output blocks 2w and 2w + 1 (8 columns
-// each, all 16 rows), summing even and odd filter rows apart so that the instructions of one
-// block need not wait on each other's sums.
-template <typename T>
+// each, all 16 rows). (Summing even and odd filter rows apart, so that a block's instructions
+// wait less on each other, spills past 64 registers in the builds with every pass here.)
 __device__ __forceinline__ void radial_mma(const FilteredLrelu& p, const half_bits* act,
                                            const unsigned* bands, int th, int tw, int oy0,
-                                           int ox0, T* dst) {
+                                           int ox0, half_bits* dst) {
     const int blocks = (tw + 7) / 8;
     const int warp = (int)threadIdx.x / 32, warps = ((int)blockDim.x + 31) / 32;
     const unsigned* words = (const unsigned*)act;
     for (int b0 = warp * MMA_BLOCKS_PER_WARP; b0 < blocks; b0 += warps * MMA_BLOCKS_PER_WARP) {
-        float acc[MMA_BLOCKS_PER_WARP][2][LANES][4];
+        float acc[MMA_BLOCKS_PER_WARP][LANES][4];
         UNROLL
         for (int b = 0; b < MMA_BLOCKS_PER_WARP; ++b)
-            for (int s = 0; s < 2; ++s)
-                for (int l = 0; l < LANES; ++l)
-                    for (int r = 0; r < 4; ++r) acc[b][s][l][r] = 0.0f;
+            for (int l = 0; l < LANES; ++l)
+                for (int r = 0; r < 4; ++r) acc[b][l][r] = 0.0f;
         UNROLL
         for (int i = 0; i < 12; ++i) {
             unsigned band[2][LANES][2];
@@ -301,8 +322,8 @@ __device__ __forceinline__ void radial_mma(const FilteredLrelu& p, const half_bi
                     for (int r = 0; r < 4; ++r)
                         a[l][r] = words[lane_word + word + (r & 1) * 4 * MMA_STRIDE + (r >> 1) * 4];
                 }
-                if (c < MMA_BLOCKS_PER_WARP) mma_16x8x16(acc[c][i & 1], a, band[0]);
-                if (c > 0) mma_16x8x16(acc[c - 1][i & 1], a, band[1]);
+                if (c < MMA_BLOCKS_PER_WARP) mma_16x8x16(acc[c], a, band[0]);
+                if (c > 0) mma_16x8x16(acc[c - 1], a, band[1]);
             }
         }
         UNROLL
@@ -312,8 +333,7 @@ __device__ __forceinline__ void radial_mma(const FilteredLrelu& p, const half_bi
                 for (int r = 0; r < 4; ++r) {
                     const int oy = g + 8 * (r >> 1), ox = 8 * (b0 + b) + 2 * t + (r & 1);
                     if (oy < th && ox < tw && oy0 + oy < p.out_h && ox0 + ox < p.out_w)
-                        store(dst, (oy0 + oy) * p.out_w + ox0 + ox,
-                              acc[b][0][l][r] + acc[b][1][l][r]);
+                        store(dst, (oy0 + oy) * p.out_w + ox0 + ox, acc[b][l][r]);
                 }
             }
     }
@@ -363,11 +383,9 @@ __device__ __forceinline__ void upsample_lines(const float* fu, int lines, int o
 }
 
 // UP, KU, DOWN and KD: the resampling factors and filter sizes when known at compile time (0:
-// read from the parameters). MMA: a radial layer's builds whose radial pass runs on the tensor
-// cores (fp16 activations, 12 × 12 taps, down-sampling by 2).
-template <typename T, int UP, int KU, int DOWN, int KD, bool MMA = false>
+// read from the parameters).
+template <typename T, int UP, int KU, int DOWN, int KD>
 __device__ void filtered_lrelu(const FilteredLrelu& p) {
-    static_assert(!MMA || (DOWN == 2 && KD == 12), "the tensor-core pass's filter");
     extern __shared__ float shared[];
     const int th = (int)p.tile_h, tw = (int)p.tile_w;
     const int up = UP ? UP : (int)p.up, down = DOWN ? DOWN : (int)p.down;
@@ -387,13 +405,11 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     const int liw = KNOWN ? (lw + KU - 2) / UP + 1 : iw;
     const Layout l = layout_for(liw, lw, KNOWN ? 2 * down : down, KNOWN);
     float* fu = shared;                 // [ku]
-    float* fd = fu + ku;                // [kd] or [kd][kd] (the general build); the MMA bands
-    float* in = fd + (MMA ? MMA_B_WORDS : kd_all); // [ih][in_row]: demodulated, biased input
+    float* fd = fu + ku;                // [kd] or [kd][kd] (the general build)
+    float* in = fd + kd_all;            // [ih][in_row]: demodulated, biased input
     float* rows = in + ih * l.in_row;   // [ih][rows_row]: up-sampled along x
     float* act = rows + ih * l.rows_row; // [uh][act_row]: up-sampled along both, activated
     float* cols = act + uh * l.act_row; // [uh][tw]: down-sampled along x (separable filter)
-    // The MMA builds keep the activated samples as fp16 planes instead (MMA_ACT_WORDS).
-    half_bits* act16 = (half_bits*)act;
 
     const long long ch = blockIdx.y, b = blockIdx.z;
     const int tile = (int)blockIdx.x, tiles_x = (int)p.tiles_x;
@@ -412,13 +428,6 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     // The builds for known sizes take the down-sampling taps from the parameters instead.
     if constexpr (KD == 0) {
         for (int i = first; i < kd_all; i += threads) fd[i] = p.down_taps[i];
-    }
-    if constexpr (MMA) {
-        mma_build_bands(p, (unsigned*)fd);
-        // Columns past the tile's samples meet zero taps, but 0 × NaN is not 0: zero them.
-        const int pad = MMA_COLS - uw;
-        for (int i = first; i < 2 * MMA_ROWS * pad; i += threads)
-            act16[mma_act_at(i / pad, uw + i % pad)] = 0;
     }
     for (int i = first; i < ih * iw; i += threads) {
         int y = iy0 + i / iw, x = ix0 + i % iw;
@@ -454,14 +463,7 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
         upsample_lines<UP, KU, 8>(
             fu, uw, uh, ih, my0, iy0,
             [&](int x, int r) { return rows[r * l.rows_row + x]; },
-            [&](int x, int y, float v) {
-                const float a = activate(v, slope, gain, clamp);
-                if constexpr (MMA) {
-                    act16[mma_act_at(y, x)] = to_half(a);
-                } else {
-                    act[l.act_at(y, x)] = a;
-                }
-            });
+            [&](int x, int y, float v) { act[l.act_at(y, x)] = activate(v, slope, gain, clamp); });
     } else {
         for (int i = first; i < uh * uw; i += threads) {
             int ky = i / uw, kx = i % uw;
@@ -476,10 +478,6 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     __syncthreads();
 
     T* dst = (T*)p.dst + (b * p.c + ch) * p.out_h * p.out_w;
-    if constexpr (MMA) {
-        radial_mma<T>(p, act16, (const unsigned*)fd, th, tw, oy0, ox0, dst);
-        return;
-    }
     if constexpr (KD > 0) {
         if (p.radial) {
             radial_blocks<T, DOWN, KD, 4>(p, act, l, uh, th, tw, oy0, ox0, dst);
@@ -520,6 +518,130 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
     }
 }
 
+// The tensor-core build for up-sampling by UP with 6·UP taps, then down-sampling by 2 with a
+// radial 12 × 12 filter, fp16 activations. Its passes always cover a whole 16 × 32 output
+// tile (a tile at a map's edge computes outputs it does not store), so every stride and loop
+// bound is a constant. Each block builds its own up-sampling bands: they depend on where its
+// tile starts relative to the input samples.
+template <int UP>
+__device__ void filtered_lrelu_mma(const FilteredLrelu& p) {
+    constexpr int KU = 6 * UP, IN_COLS = MMA_IN_COLS<UP>, IN_STRIDE = MMA_IN_STRIDE<UP>;
+    constexpr int IN_BLOCKS = MMA_IN_BLOCKS<UP>, IN_ROWS = 8 * IN_BLOCKS;
+    constexpr int STRIPS = MMA_COLS / 16, ROW_BLOCKS = 2 * MMA_ROWS / 16;
+    extern __shared__ float shared[];
+    unsigned* bands = (unsigned*)shared;                   // [MMA_B_WORDS]: radial bands
+    unsigned* up_bands = bands + MMA_B_WORDS;              // [MMA_UP_WORDS]: U, V, V shifted
+    half_bits* in = (half_bits*)(up_bands + MMA_UP_WORDS); // [IN_ROWS][IN_STRIDE]
+    half_bits* act = in + 2 * MMA_IN_WORDS;                // [2][MMA_PLANE]: activated samples
+
+    const long long ch = blockIdx.y, b = blockIdx.z;
+    const int tile = (int)blockIdx.x, tiles_x = (int)p.tiles_x;
+    const int th = (int)p.tile_h, tw = (int)p.tile_w;
+    const int oy0 = (tile / tiles_x) * th, ox0 = (tile % tiles_x) * tw;
+    // The tile's first up-sampled sample in the zero-inserted input, the first input sample a
+    // tap meets, and how far past the former that is.
+    const int my0 = oy0 * 2 - (int)p.pad_y, mx0 = ox0 * 2 - (int)p.pad_x;
+    const int iy0 = ceil_div(my0, UP), ix0 = ceil_div(mx0, UP);
+    const int phase_y = UP * iy0 - my0, phase_x = UP * ix0 - mx0;
+    const half_bits* src = (const half_bits*)p.src + b * p.s_n + ch * p.s_c;
+    const float scale = p.dgain ? p.dgain[b * p.c + ch] : 1.0f;
+    const float bias = p.bias[ch];
+    const int threads = (int)blockDim.x, first = (int)threadIdx.x;
+
+    // 1. The bands (A operands of the up-sampling, [band][register][lane]), and the input the
+    //    tile reads, demodulated and biased, as fp16; zero outside the map.
+    mma_build_bands(p, bands);
+    for (int idx = first; idx < MMA_UP_WORDS; idx += threads) {
+        const int lane = idx % 32, reg = idx / 32 % 4, band = idx / MMA_A_WORDS;
+        const int g = lane >> 2, t = lane & 3;
+        // Row: the up-sampled column (U) or row (V) within its block of 16.
+        const int row = g + 8 * (reg & 1);
+        float v[2];
+        for (int h = 0; h < 2; ++h) {
+            // Column: the input column or row within the operand's window of 16; V's second
+            // form is for a window starting 4 input rows before the block's first.
+            const int k = 2 * t + h + 8 * (reg >> 1);
+            const int tap = band == 0 ? UP * k + phase_x - row
+                                      : UP * (k - 4 * (band - 1)) + phase_y - row;
+            v[h] = tap >= 0 && tap < KU ? p.up_taps[tap] : 0.0f;
+        }
+        up_bands[idx] = pack_halves(v[0], v[1]);
+    }
+    for (int i = first; i < IN_ROWS * IN_COLS; i += threads) {
+        const int r = i / IN_COLS, c = i % IN_COLS, y = iy0 + r, x = ix0 + c;
+        const bool inside = y >= 0 && y < p.h && x >= 0 && x < p.w;
+        in[r * IN_STRIDE + c] =
+            to_half(inside ? load(src, y * p.s_h + x * p.s_w) * scale + bias : 0.0f);
+    }
+    __syncthreads();
+
+    // 2. Warp w takes strips of 16 up-sampled columns: along x for every block of 8 input
+    //    rows, then along y for every block of 16 up-sampled rows, activated, stored.
+    const int warp = (int)threadIdx.x / 32, warps = ((int)blockDim.x + 31) / 32;
+    const float gain = (float)p.gain, slope = (float)p.slope, clamp = (float)p.clamp;
+    const unsigned* in_words = (const unsigned*)in;
+    unsigned* act_words = (unsigned*)act;
+    for (int s = warp; s < STRIPS; s += warps) {
+        unsigned a[LANES][4];
+        // Up-sampled along x, per lane and block of input rows: the y pass's operand halves
+        // for the strip's columns 0–7 ([j][0]) and 8–15 ([j][1]).
+        unsigned rows[IN_BLOCKS][2][LANES];
+        for (int l = 0; l < LANES; ++l)
+            for (int r = 0; r < 4; ++r) a[l][r] = up_bands[r * 32 + lane_of(l)];
+        UNROLL
+        for (int j = 0; j < IN_BLOCKS; ++j) {
+            unsigned x_in[LANES][2];
+            float d[LANES][4];
+            for (int l = 0; l < LANES; ++l) {
+                const int g = lane_of(l) >> 2, t = lane_of(l) & 3;
+                const int word = ((8 * j + g) * IN_STRIDE + 16 * s / UP + 2 * t) / 2;
+                x_in[l][0] = in_words[word];
+                x_in[l][1] = in_words[word + 4];
+                for (int r = 0; r < 4; ++r) d[l][r] = 0.0f;
+            }
+            mma_16x8x16(d, a, x_in);
+            for (int l = 0; l < LANES; ++l) {
+                rows[j][0][l] = pack_halves(d[l][0], d[l][1]);
+                rows[j][1][l] = pack_halves(d[l][2], d[l][3]);
+            }
+        }
+        UNROLL
+        for (int q = 0; q < ROW_BLOCKS; ++q) {
+            // The window of 16 input rows behind up-sampled rows 16q … 16q + 15 starts at a
+            // block of 8: `shift` rows before the first that a tap meets.
+            const int j0 = 2 * q / UP, shift = 16 * q / UP - 8 * j0;
+            for (int l = 0; l < LANES; ++l)
+                for (int r = 0; r < 4; ++r)
+                    a[l][r] = up_bands[(1 + shift / 4) * MMA_A_WORDS + r * 32 + lane_of(l)];
+            UNROLL
+            for (int half = 0; half < 2; ++half) {
+                unsigned y_in[LANES][2];
+                float d[LANES][4];
+                for (int l = 0; l < LANES; ++l) {
+                    y_in[l][0] = rows[j0][half][l];
+                    y_in[l][1] = rows[j0 + 1][half][l];
+                    for (int r = 0; r < 4; ++r) d[l][r] = 0.0f;
+                }
+                mma_16x8x16(d, a, y_in);
+                for (int l = 0; l < LANES; ++l) {
+                    const int g = lane_of(l) >> 2, t = lane_of(l) & 3;
+                    for (int r = 0; r < 2; ++r) {
+                        const int y = 16 * q + g + 8 * r, x = 16 * s + 8 * half + 2 * t;
+                        act_words[mma_act_at(y, x) / 2] =
+                            pack_halves(activate(d[l][2 * r], slope, gain, clamp),
+                                        activate(d[l][2 * r + 1], slope, gain, clamp));
+                    }
+                }
+            }
+        }
+    }
+    __syncthreads();
+
+    // 3. Down-sampled by the radial filter.
+    half_bits* dst = (half_bits*)p.dst + (b * p.c + ch) * p.out_h * p.out_w;
+    radial_mma(p, act, bands, th, tw, oy0, ox0, dst);
+}
+
 // 256 threads a block (THREADS on the host), and at least 4 blocks resident per SM: that caps a
 // thread at 64 registers, which the builds need without spilling (checked with ptxas -v for
 // sm_90), where left alone they take 69 and only 3 blocks fit.
@@ -544,13 +666,13 @@ extern "C" __global__ void FILTERED_LRELU_BOUNDS filtered_lrelu_up4_f32(Filtered
 extern "C" __global__ void FILTERED_LRELU_BOUNDS filtered_lrelu_up4_f16(FilteredLrelu p) {
     filtered_lrelu<half_bits, 4, 24, 2, 12>(p);
 }
-// Their radial layers with the radial pass on the tensor cores (fp16 operands from sm_80 on).
+// Their radial layers with every pass on the tensor cores (fp16 operands from sm_80 on).
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 extern "C" __global__ void FILTERED_LRELU_BOUNDS filtered_lrelu_up2_mma_f16(FilteredLrelu p) {
-    filtered_lrelu<half_bits, 2, 12, 2, 12, true>(p);
+    filtered_lrelu_mma<2>(p);
 }
 extern "C" __global__ void FILTERED_LRELU_BOUNDS filtered_lrelu_up4_mma_f16(FilteredLrelu p) {
-    filtered_lrelu<half_bits, 4, 24, 2, 12, true>(p);
+    filtered_lrelu_mma<4>(p);
 }
 #endif
 "#;
@@ -673,23 +795,25 @@ enum Build {
     Up4,
 }
 
-/// How a radial layer's 12 × 12 down-sampling runs in the builds for known sizes, for fp16
+/// Which cores run a radial layer's filters in the builds for known sizes, for fp16
 /// activations (fp32 ones keep the CUDA cores: the tensor cores' operands are fp16).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RadialPass {
-    /// Multiply-adds of the taps that meet a sample, 8 outputs a thread.
+pub enum FilterCores {
+    /// Multiply-adds of the taps that meet a sample, several outputs a thread.
     CudaCores,
-    /// Products of matrices with bands of the filter (`mma.m16n8k16`, from sm_80 on).
+    /// Every pass a product of matrices with bands of the filters (`mma.m16n8k16`, from
+    /// sm_80 on).
     TensorCores,
 }
 
-/// The builds' radial pass on the tensor cores, [Up2, Up4] (fp16 only).
+/// The builds' radial layers on the tensor cores, [Up2, Up4] (fp16 only).
 const MMA_NAMES: [&str; 2] = ["filtered_lrelu_up2_mma_f16", "filtered_lrelu_up4_mma_f16"];
-/// Words of shared memory the tensor-core pass uses for its filter bands and for the fp16
-/// planes of activated samples (`MMA_B_WORDS`, `MMA_ACT_WORDS` in the kernel).
-const MMA_B_WORDS: i64 = 12 * 2 * 2 * 32;
-const MMA_ACT_WORDS: i64 = 21 * 88;
+/// Words of shared memory a block of the tensor-core builds uses, whatever its tile: the
+/// radial filter's bands, the up-sampling bands, the fp16 input and the fp16 planes of
+/// activated samples (`MMA_B_WORDS`, `MMA_UP_WORDS`, `MMA_IN_WORDS` and `MMA_ACT_WORDS` in the
+/// kernel).
+const MMA_SHARED_WORDS: i64 = 12 * 2 * 2 * 32 + 3 * 4 * 32 + 4 * 8 * 56 / 2 + 2144;
 
 impl Build {
     /// The kernels' names, [build][precision] with fp32 first.
@@ -740,7 +864,7 @@ impl Build {
 /// the output's shape, grid and shared memory.
 struct Launch {
     build: Build,
-    /// The build's radial pass runs on the tensor cores.
+    /// The build's tensor-core form runs (a radial layer in fp16).
     tensor_cores: bool,
     params: Params,
     out: [i64; 4],
@@ -749,7 +873,7 @@ struct Launch {
 }
 
 /// Shared floats a block of `build` needs for a `th` × `tw` output tile, laid out as the
-/// kernel's `layout_for` does (with the tensor-core pass's buffers where `tensor_cores`).
+/// kernel's `layout_for` does (the tensor-core build's fixed buffers where `tensor_cores`).
 fn shared_floats(
     p: &Params,
     build: Build,
@@ -782,19 +906,18 @@ fn shared_floats(
     }
     let act_row = phases * act_phase;
     let act_row = act_row + (5 - act_row % 4) % 4;
-    let buffers = ih * in_row + ih * rows_row;
     let floats = if tensor_cores {
-        p.up_count + MMA_B_WORDS + buffers + MMA_ACT_WORDS
+        MMA_SHARED_WORDS
     } else {
         let taps = p.up_count + p.down_count * if p.radial != 0 { p.down_count } else { 1 };
-        taps + buffers + uh * act_row + uh * tw
+        taps + ih * in_row + ih * rows_row + uh * act_row + uh * tw
     };
     (floats as usize, ih, iw)
 }
 
-/// Works out a launch; `radial_pass` says where a radial layer's fp16 radial pass should run
-/// (the builds for known sizes only).
-fn plan(input: &FilteredLreluInput, radial_pass: RadialPass) -> Result<Launch, KernelError> {
+/// Works out a launch; `filter_cores` says which cores should run a radial layer in fp16 (the
+/// builds for known sizes only).
+fn plan(input: &FilteredLreluInput, filter_cores: FilterCores) -> Result<Launch, KernelError> {
     let a = input.activation;
     let size = input.x.size();
     let stride = input.x.stride();
@@ -853,7 +976,7 @@ fn plan(input: &FilteredLreluInput, radial_pass: RadialPass) -> Result<Launch, K
         (4, 24, 2, 12) => Build::Up4,
         _ => Build::General,
     };
-    let tensor_cores = radial_pass == RadialPass::TensorCores
+    let tensor_cores = filter_cores == FilterCores::TensorCores
         && radial
         && build != Build::General
         && input.x.kind() == Kind::Half;
@@ -971,7 +1094,7 @@ pub struct FilteredLreluKernels {
 impl FilteredLreluKernels {
     /// Compiles (once per process and architecture) and loads the kernel on `device`, and
     /// checks every build there against the operators ([`self_check`]). Radial layers in fp16
-    /// take the tensor-core pass where the GPU has one (sm_80 on) and it passes the check too;
+    /// run on the tensor cores where the GPU has them (sm_80 on) and that build passes the check;
     /// where it does not, the log says why and they keep the CUDA cores.
     pub fn new(device: Device) -> Result<Self, KernelError> {
         static PTX: cuda_kernels::CompiledOnce = OnceLock::new();
@@ -994,12 +1117,12 @@ impl FilteredLreluKernels {
             use_tensor_cores: AtomicBool::new(false),
         };
         self_check(device, |input| {
-            kernels.run_with(input, RadialPass::CudaCores)
+            kernels.run_with(input, FilterCores::CudaCores)
         })?;
         if major >= 8 {
             kernels.tensor_core_functions = Some([load(MMA_NAMES[0])?, load(MMA_NAMES[1])?]);
             let checked = self_check(device, |input| {
-                kernels.run_with(input, RadialPass::TensorCores)
+                kernels.run_with(input, FilterCores::TensorCores)
             });
             match checked {
                 Ok(()) => kernels.use_tensor_cores = AtomicBool::new(true),
@@ -1015,19 +1138,19 @@ impl FilteredLreluKernels {
         Ok(kernels)
     }
 
-    /// Where radial layers in fp16 run their radial pass now.
-    pub fn radial_pass(&self) -> RadialPass {
+    /// Which cores run radial layers in fp16 now.
+    pub fn filter_cores(&self) -> FilterCores {
         if self.use_tensor_cores.load(Ordering::Relaxed) {
-            RadialPass::TensorCores
+            FilterCores::TensorCores
         } else {
-            RadialPass::CudaCores
+            FilterCores::CudaCores
         }
     }
 
-    /// Chooses where radial layers in fp16 run their radial pass; false (and no change) when
+    /// Chooses which cores run radial layers in fp16; false (and no change) when
     /// the tensor cores are asked for but did not load.
-    pub fn set_radial_pass(&self, pass: RadialPass) -> bool {
-        let tensor_cores = pass == RadialPass::TensorCores;
+    pub fn set_filter_cores(&self, cores: FilterCores) -> bool {
+        let tensor_cores = cores == FilterCores::TensorCores;
         if tensor_cores && self.tensor_core_functions.is_none() {
             return false;
         }
@@ -1037,21 +1160,21 @@ impl FilteredLreluKernels {
 
     /// Runs one filtered leaky ReLU on the GPU; returns the layer's output.
     pub fn run(&self, input: &FilteredLreluInput) -> Result<Tensor, KernelError> {
-        self.run_with(input, self.radial_pass())
+        self.run_with(input, self.filter_cores())
     }
 
     fn run_with(
         &self,
         input: &FilteredLreluInput,
-        radial_pass: RadialPass,
+        filter_cores: FilterCores,
     ) -> Result<Tensor, KernelError> {
         let precision = precision_index(input.x.kind())?;
-        let mut launch = plan(input, radial_pass)?;
+        let mut launch = plan(input, filter_cores)?;
         let function = match (&self.tensor_core_functions, launch.build.mma_index()) {
             (Some(functions), Some(i)) if launch.tensor_cores => &functions[i],
             _ if launch.tensor_cores => {
                 return Err(KernelError::Shape(
-                    "the tensor-core pass is not loaded".into(),
+                    "the tensor-core build is not loaded".into(),
                 ))
             }
             _ => &self.functions[launch.build.index()][precision],
@@ -1272,17 +1395,17 @@ extern "C" int emulate(int build, int half, int mma, FilteredLrelu p, unsigned g
         /// Runs the kernel on CPU tensors, as [`FilteredLreluKernels::run`] does on a GPU with
         /// radial layers on the CUDA cores.
         pub(crate) fn run(&self, input: &FilteredLreluInput) -> Result<Tensor, KernelError> {
-            self.run_with(input, RadialPass::CudaCores)
+            self.run_with(input, FilterCores::CudaCores)
         }
 
-        /// [`Emulator::run`] with radial layers' fp16 radial pass where `radial_pass` says.
+        /// [`Emulator::run`] with radial layers in fp16 on the cores `filter_cores` says.
         pub(crate) fn run_with(
             &self,
             input: &FilteredLreluInput,
-            radial_pass: RadialPass,
+            filter_cores: FilterCores,
         ) -> Result<Tensor, KernelError> {
             let half = precision_index(input.x.kind())? as i32;
-            let mut launch = plan(input, radial_pass)?;
+            let mut launch = plan(input, filter_cores)?;
             let mma = match launch.build.mma_index() {
                 Some(i) if launch.tensor_cores => i as i32,
                 _ => -1,
@@ -1403,22 +1526,22 @@ mod tests {
                     activation: &activation,
                 };
                 // fp32, and fp16 with radial layers on the tensor cores.
-                for (input, pass) in [
-                    (&input, RadialPass::CudaCores),
+                for (input, cores) in [
+                    (&input, FilterCores::CudaCores),
                     (
                         &FilteredLreluInput { x: &half, ..input },
-                        RadialPass::TensorCores,
+                        FilterCores::TensorCores,
                     ),
                 ] {
-                    let launch = plan_of(input, pass);
+                    let launch = plan_of(input, cores);
                     let p = &launch.params;
                     assert!(
                         launch.build != Build::General
                             && launch.tensor_cores
-                                == (pass == RadialPass::TensorCores && plan.down_radial)
+                                == (cores == FilterCores::TensorCores && plan.down_radial)
                             && (p.tile_h, p.tile_w) == (TILE, KNOWN_TILE_W)
                             && launch.shared_bytes * 4 <= 228 * 1024,
-                        "{variant:?} {} {pass:?}: {:?}, {} × {} tile, {} bytes",
+                        "{variant:?} {} {cores:?}: {:?}, {} × {} tile, {} bytes",
                         plan.name,
                         launch.build,
                         p.tile_h,
@@ -1430,8 +1553,8 @@ mod tests {
         }
     }
 
-    fn plan_of(input: &FilteredLreluInput, pass: RadialPass) -> Launch {
-        plan(input, pass).expect("a launch")
+    fn plan_of(input: &FilteredLreluInput, cores: FilterCores) -> Launch {
+        plan(input, cores).expect("a launch")
     }
 
     /// Every layer of the R and T designs, with filters of the design's sizes and of one tap
@@ -1490,11 +1613,11 @@ mod tests {
                     });
                     let down_taps = fd.as_ref().map_or(one, |f| kernel_taps_of(f, 1.0));
                     let taps = KernelTaps::new(&up_taps, &down_taps, Device::Cpu);
-                    for (kind, channels_last, pass) in [
-                        (Kind::Float, false, RadialPass::CudaCores),
-                        (Kind::Float, true, RadialPass::CudaCores),
-                        (Kind::Half, false, RadialPass::CudaCores),
-                        (Kind::Half, false, RadialPass::TensorCores),
+                    for (kind, channels_last, cores) in [
+                        (Kind::Float, false, FilterCores::CudaCores),
+                        (Kind::Float, true, FilterCores::CudaCores),
+                        (Kind::Half, false, FilterCores::CudaCores),
+                        (Kind::Half, false, FilterCores::TensorCores),
                     ] {
                         let input = x.to_kind(kind);
                         let input = if channels_last {
@@ -1512,9 +1635,9 @@ mod tests {
                             taps: &taps,
                             activation: &activation,
                         };
-                        let launch = plan_of(&input, pass);
+                        let launch = plan_of(&input, cores);
                         builds.insert(format!("{:?} {}", launch.build, launch.tensor_cores));
-                        let got = emulator.run_with(&input, pass).expect("the kernel runs");
+                        let got = emulator.run_with(&input, cores).expect("the kernel runs");
                         assert_eq!(got.size(), expected.size(), "{variant:?} {}", plan.name);
                         let diff = (got.to_kind(Kind::Float) - &expected)
                             .abs()
@@ -1523,7 +1646,7 @@ mod tests {
                         let tolerance = if kind == Kind::Half { 2e-2 } else { 1e-5 };
                         assert!(
                             diff < tolerance,
-                            "{variant:?} {} {kind:?} {pass:?}: max |kernel − operators| = {diff}",
+                            "{variant:?} {} {kind:?} {cores:?}: max |kernel − operators| = {diff}",
                             plan.name
                         );
                     }
@@ -1551,9 +1674,9 @@ mod tests {
         let emulator = Emulator::get();
         self_check(Device::Cpu, |input| emulator.run(input)).expect("the kernel passes");
         self_check(Device::Cpu, |input| {
-            emulator.run_with(input, RadialPass::TensorCores)
+            emulator.run_with(input, FilterCores::TensorCores)
         })
-        .expect("the kernel passes with the tensor-core pass");
+        .expect("the tensor-core builds pass");
         let off = self_check(Device::Cpu, |input| emulator.run(input).map(|t| t * 1.05));
         assert!(
             matches!(off, Err(KernelError::SelfCheck(ref what, diff, _)) if what.starts_with("Up2") && diff.is_finite()),
@@ -1569,8 +1692,8 @@ mod tests {
     }
 
     /// The builds for known sizes on maps whose outputs leave odd-width and partial tiles
-    /// (their radial pass computes outputs in pairs of columns and groups of four rows, or on
-    /// the tensor cores in blocks of 16 × 8), on non-square maps, with both kinds of
+    /// (their radial pass computes outputs in pairs of columns and groups of four rows; on the
+    /// tensor cores every pass covers a whole tile), on non-square maps, with both kinds of
     /// down-sampling filter.
     #[test]
     fn the_builds_for_known_sizes_handle_odd_and_partial_tiles() {
@@ -1618,7 +1741,7 @@ mod tests {
                         taps: &taps,
                         activation: &activation,
                     };
-                    assert_eq!(plan_of(&input, RadialPass::CudaCores).build, build);
+                    assert_eq!(plan_of(&input, FilterCores::CudaCores).build, build);
                     let expected = filtered_lrelu(&x, Some(&fu), Some(&fd), &bias, &activation);
                     let got = emulator.run(&input).expect("the kernel runs");
                     assert_eq!(got.size(), [1, 2, out(h, pad_y), out(w, pad_x)]);
@@ -1631,7 +1754,7 @@ mod tests {
                     if radial {
                         let half = x.to_kind(Kind::Half);
                         let input = FilteredLreluInput { x: &half, ..input };
-                        let launch = plan_of(&input, RadialPass::TensorCores);
+                        let launch = plan_of(&input, FilterCores::TensorCores);
                         assert!(launch.tensor_cores && launch.build == build);
                         let expected = filtered_lrelu(
                             &half.to_kind(Kind::Float),
@@ -1641,7 +1764,7 @@ mod tests {
                             &activation,
                         );
                         let got = emulator
-                            .run_with(&input, RadialPass::TensorCores)
+                            .run_with(&input, FilterCores::TensorCores)
                             .expect("the kernel runs");
                         let diff = (got.to_kind(Kind::Float) - expected)
                             .abs()
@@ -1688,7 +1811,7 @@ mod tests {
             taps: &taps,
             activation: &activation,
         };
-        let launch = plan(&input, RadialPass::CudaCores).expect("a smaller tile fits");
+        let launch = plan(&input, FilterCores::CudaCores).expect("a smaller tile fits");
         assert_eq!(launch.build, Build::General, "40 × 40 radial taps");
         assert!(
             launch.params.tile_h * launch.params.tile_w < TILE * TILE
@@ -1713,7 +1836,7 @@ mod tests {
                 activation: &cropping,
                 ..input
             },
-            RadialPass::CudaCores,
+            FilterCores::CudaCores,
         );
         assert!(
             matches!(refused, Err(KernelError::Shape(_))),

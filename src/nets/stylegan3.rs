@@ -16,7 +16,7 @@
 
 use super::cuda_kernels::KernelError;
 use super::filtered_lrelu_kernel::{
-    FilteredLreluInput, FilteredLreluKernels, KernelTaps, RadialPass,
+    FilterCores, FilteredLreluInput, FilteredLreluKernels, KernelTaps,
 };
 use super::layers::EqualLinear;
 use super::tensor_set::{TensorSet, TensorSetError};
@@ -1173,24 +1173,24 @@ impl Generator {
         self.kernels.is_some() && !self.kernels_failed.load(Ordering::Relaxed)
     }
 
-    /// Where the fused kernel runs radial layers' radial pass; `None` where the operators run.
-    pub fn radial_pass(&self) -> Option<RadialPass> {
+    /// Which cores run the fused kernel's fp16 radial layers; `None` where the operators run.
+    pub fn filter_cores(&self) -> Option<FilterCores> {
         let kernels = self
             .kernels
             .as_ref()
             .filter(|_| self.uses_fused_kernels())?;
         Some(match self.kind {
-            Kind::Half => kernels.radial_pass(),
-            _ => RadialPass::CudaCores,
+            Kind::Half => kernels.filter_cores(),
+            _ => FilterCores::CudaCores,
         })
     }
 
-    /// Chooses where the fused kernel runs fp16 radial layers' radial pass (a benchmark
+    /// Chooses which cores run the fused kernel's fp16 radial layers (a benchmark
     /// compares them); false where the kernel or that pass did not load.
-    pub fn set_radial_pass(&self, pass: RadialPass) -> bool {
+    pub fn set_filter_cores(&self, cores: FilterCores) -> bool {
         self.kernels
             .as_ref()
-            .is_some_and(|kernels| kernels.set_radial_pass(pass))
+            .is_some_and(|kernels| kernels.set_filter_cores(cores))
     }
 
     /// The fused kernel as a layer's route, while it works.
@@ -1366,11 +1366,12 @@ mod tests {
         }
     }
 
-    /// fp16 synthesis through the kernel, radial passes on the CUDA cores and on the tensor
-    /// cores (whose operands are the activated samples rounded to fp16), stays as close to the
-    /// fp32 image as fp16 synthesis through the operators does.
+    /// fp16 synthesis through the kernel, radial layers on the CUDA cores and on the tensor
+    /// cores (whose operands round the input, the samples up-sampled along x and the activated
+    /// samples to fp16), stays about as close to the fp32 image as fp16 synthesis through the
+    /// operators does.
     #[test]
-    fn fp16_synthesis_through_the_kernel_on_either_radial_pass_keeps_fp16s_accuracy() {
+    fn fp16_synthesis_through_the_kernel_on_either_kind_of_core_keeps_fp16s_accuracy() {
         let _guard = tch::no_grad_guard();
         let emulator = Emulator::get();
         let config = GeneratorConfig::with_widths(Variant::R, 64, (32, 32), 2048.0, 128.0)
@@ -1393,16 +1394,16 @@ mod tests {
         };
         let operators = error(&fp16.synthesis(&w_half));
         assert!(operators.0 < 0.02, "fp16 operators: {operators:?}");
-        for pass in [RadialPass::CudaCores, RadialPass::TensorCores] {
+        for cores in [FilterCores::CudaCores, FilterCores::TensorCores] {
             let kernel = |input: &FilteredLreluInput| {
-                Some(emulator.run_with(input, pass).expect("kernel runs"))
+                Some(emulator.run_with(input, cores).expect("kernel runs"))
             };
             let image =
                 fp16.run_synthesis(&w_half, None, Some(&kernel), &mut |_, _| {}, &mut |_| {});
             let fused = error(&image);
             assert!(
                 fused.0 <= 1.5 * operators.0 && fused.1 <= 1.5 * operators.1,
-                "{pass:?}: {fused:?} against the fp16 operators' {operators:?}"
+                "{cores:?}: {fused:?} against the fp16 operators' {operators:?}"
             );
         }
     }
