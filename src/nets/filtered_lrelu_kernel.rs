@@ -46,6 +46,7 @@ struct FilteredLrelu {
     long long out_h, out_w;
     long long tile_h, tile_w, tiles_x;  // output samples per block, tiles per row
     long long in_h, in_w;               // input samples a tile reads (an upper bound)
+    const unsigned* mma_bands;          // the tensor-core builds' bands (KernelTaps), fp16 pairs
     // The down-sampling taps again, for the builds made for 12 of them (12 separable or 144
     // radial): parameters live in the constant bank, and the builds' unrolled loops index them
     // with constants, so a multiply-add takes its tap from there instead of from shared memory
@@ -195,14 +196,15 @@ constexpr int MMA_COLS = 80;                // 5 strips of 16 columns: the 74 a 
 constexpr int MMA_STRIDE = 88;              // halves a row
 constexpr int MMA_PLANE = 2144;             // halves a plane: MMA_ROWS rows, then 16 words
 constexpr int MMA_ACT_WORDS = MMA_PLANE;    // both planes, two halves a word
-// The filter's bands as the B operand, [row i][chunk offset 0 or 1][register][lane], built once
-// a block (MMA_B_WORDS on the host).
+// The bands are the same for every block of a layer, so the host builds them once from the
+// taps, as fp16 pairs in the order the lanes read them (KernelTaps::new): first the radial
+// filter's, B operands [row i][chunk offset 0 or 1][register][lane]; then the up-sampling
+// filter's, A operands [phase][window shift 0 or 4][register][lane], where the phase is how far
+// past a block's first up-sampled sample the first input sample lies and the shift how many
+// input rows before that the operand's window starts (up-sampling by 4 needs both).
 constexpr int MMA_B_WORDS = 12 * 2 * 2 * 32;
-constexpr int MMA_BLOCKS_PER_WARP = 2;
-// The up-sampling bands as A operands, [register][lane]: U, then V for a window of input rows
-// starting 0 and 4 rows before the up-sampled block's first (up-sampling by 4 needs both).
 constexpr int MMA_A_WORDS = 4 * 32;
-constexpr int MMA_UP_WORDS = 3 * MMA_A_WORDS;
+constexpr int MMA_BLOCKS_PER_WARP = 2;
 // The demodulated, biased input as fp16, rows 4 × odd words apart, 8 rows per block of the x
 // pass: for up-sampling by UP, MMA_IN_ROWS<UP> rows of MMA_IN_COLS<UP> (MMA_IN_WORDS on the
 // host, the larger of the two).
@@ -266,21 +268,6 @@ __device__ __forceinline__ unsigned pack_halves(float lo, float hi) {
     return (unsigned)to_half(lo) | ((unsigned)to_half(hi) << 16);
 }
 
-// The B operands of every filter row and chunk offset: band element (k, n) of row i at offset
-// `rel` is tap i, k + 16·rel − 2n (zero past the filter's ends).
-__device__ __forceinline__ void mma_build_bands(const FilteredLrelu& p, unsigned* bands) {
-    for (int idx = (int)threadIdx.x; idx < MMA_B_WORDS; idx += (int)blockDim.x) {
-        const int lane = idx % 32, reg = idx / 32 % 2, rel = idx / 64 % 2, i = idx / 128;
-        const int g = lane >> 2, t = lane & 3;
-        float v[2];
-        for (int h = 0; h < 2; ++h) {
-            const int j = 2 * t + h + 8 * reg + 16 * rel - 2 * g;
-            v[h] = j >= 0 && j < 12 ? p.down_taps[i * 12 + j] : 0.0f;
-        }
-        bands[idx] = pack_halves(v[0], v[1]);
-    }
-}
-
 // Where activated sample (y, x) of the tile sits among the fp16 planes.
 __device__ __forceinline__ int mma_act_at(int y, int x) {
     return (y & 1) * MMA_PLANE + (y >> 1) * MMA_STRIDE + x;
@@ -289,9 +276,9 @@ __device__ __forceinline__ int mma_act_at(int y, int x) {
 // The radial pass on the tensor cores: warp w computes output blocks 2w and 2w + 1 (8 columns
 // each, all 16 rows). (Summing even and odd filter rows apart, so that a block's instructions
 // wait less on each other, spills past 64 registers in the builds with every pass here.)
-__device__ __forceinline__ void radial_mma(const FilteredLrelu& p, const half_bits* act,
-                                           const unsigned* bands, int th, int tw, int oy0,
-                                           int ox0, half_bits* dst) {
+__device__ __forceinline__ void radial_mma(const FilteredLrelu& p, const half_bits* act, int th,
+                                           int tw, int oy0, int ox0, half_bits* dst) {
+    const unsigned* bands = p.mma_bands;
     const int blocks = (tw + 7) / 8;
     const int warp = (int)threadIdx.x / 32, warps = ((int)blockDim.x + 31) / 32;
     const unsigned* words = (const unsigned*)act;
@@ -521,18 +508,15 @@ __device__ void filtered_lrelu(const FilteredLrelu& p) {
 // The tensor-core build for up-sampling by UP with 6·UP taps, then down-sampling by 2 with a
 // radial 12 × 12 filter, fp16 activations. Its passes always cover a whole 16 × 32 output
 // tile (a tile at a map's edge computes outputs it does not store), so every stride and loop
-// bound is a constant. Each block builds its own up-sampling bands: they depend on where its
-// tile starts relative to the input samples.
+// bound is a constant.
 template <int UP>
 __device__ void filtered_lrelu_mma(const FilteredLrelu& p) {
-    constexpr int KU = 6 * UP, IN_COLS = MMA_IN_COLS<UP>, IN_STRIDE = MMA_IN_STRIDE<UP>;
+    constexpr int IN_COLS = MMA_IN_COLS<UP>, IN_STRIDE = MMA_IN_STRIDE<UP>;
     constexpr int IN_BLOCKS = MMA_IN_BLOCKS<UP>, IN_ROWS = 8 * IN_BLOCKS;
     constexpr int STRIPS = MMA_COLS / 16, ROW_BLOCKS = 2 * MMA_ROWS / 16;
     extern __shared__ float shared[];
-    unsigned* bands = (unsigned*)shared;                   // [MMA_B_WORDS]: radial bands
-    unsigned* up_bands = bands + MMA_B_WORDS;              // [MMA_UP_WORDS]: U, V, V shifted
-    half_bits* in = (half_bits*)(up_bands + MMA_UP_WORDS); // [IN_ROWS][IN_STRIDE]
-    half_bits* act = in + 2 * MMA_IN_WORDS;                // [2][MMA_PLANE]: activated samples
+    half_bits* in = (half_bits*)shared;     // [IN_ROWS][IN_STRIDE]: demodulated, biased input
+    half_bits* act = in + 2 * MMA_IN_WORDS; // [2][MMA_PLANE]: activated samples
 
     const long long ch = blockIdx.y, b = blockIdx.z;
     const int tile = (int)blockIdx.x, tiles_x = (int)p.tiles_x;
@@ -548,25 +532,11 @@ __device__ void filtered_lrelu_mma(const FilteredLrelu& p) {
     const float bias = p.bias[ch];
     const int threads = (int)blockDim.x, first = (int)threadIdx.x;
 
-    // 1. The bands (A operands of the up-sampling, [band][register][lane]), and the input the
-    //    tile reads, demodulated and biased, as fp16; zero outside the map.
-    mma_build_bands(p, bands);
-    for (int idx = first; idx < MMA_UP_WORDS; idx += threads) {
-        const int lane = idx % 32, reg = idx / 32 % 4, band = idx / MMA_A_WORDS;
-        const int g = lane >> 2, t = lane & 3;
-        // Row: the up-sampled column (U) or row (V) within its block of 16.
-        const int row = g + 8 * (reg & 1);
-        float v[2];
-        for (int h = 0; h < 2; ++h) {
-            // Column: the input column or row within the operand's window of 16; V's second
-            // form is for a window starting 4 input rows before the block's first.
-            const int k = 2 * t + h + 8 * (reg >> 1);
-            const int tap = band == 0 ? UP * k + phase_x - row
-                                      : UP * (k - 4 * (band - 1)) + phase_y - row;
-            v[h] = tap >= 0 && tap < KU ? p.up_taps[tap] : 0.0f;
-        }
-        up_bands[idx] = pack_halves(v[0], v[1]);
-    }
+    // The up-sampling bands for this tile's phases: along x (U), and along y for either shift.
+    const unsigned* up_x = p.mma_bands + MMA_B_WORDS + phase_x * 2 * MMA_A_WORDS;
+    const unsigned* up_y = p.mma_bands + MMA_B_WORDS + phase_y * 2 * MMA_A_WORDS;
+
+    // 1. The input the tile reads, demodulated and biased, as fp16; zero outside the map.
     for (int i = first; i < IN_ROWS * IN_COLS; i += threads) {
         const int r = i / IN_COLS, c = i % IN_COLS, y = iy0 + r, x = ix0 + c;
         const bool inside = y >= 0 && y < p.h && x >= 0 && x < p.w;
@@ -587,7 +557,7 @@ __device__ void filtered_lrelu_mma(const FilteredLrelu& p) {
         // for the strip's columns 0–7 ([j][0]) and 8–15 ([j][1]).
         unsigned rows[IN_BLOCKS][2][LANES];
         for (int l = 0; l < LANES; ++l)
-            for (int r = 0; r < 4; ++r) a[l][r] = up_bands[r * 32 + lane_of(l)];
+            for (int r = 0; r < 4; ++r) a[l][r] = up_x[r * 32 + lane_of(l)];
         UNROLL
         for (int j = 0; j < IN_BLOCKS; ++j) {
             unsigned x_in[LANES][2];
@@ -612,7 +582,7 @@ __device__ void filtered_lrelu_mma(const FilteredLrelu& p) {
             const int j0 = 2 * q / UP, shift = 16 * q / UP - 8 * j0;
             for (int l = 0; l < LANES; ++l)
                 for (int r = 0; r < 4; ++r)
-                    a[l][r] = up_bands[(1 + shift / 4) * MMA_A_WORDS + r * 32 + lane_of(l)];
+                    a[l][r] = up_y[shift / 4 * MMA_A_WORDS + r * 32 + lane_of(l)];
             UNROLL
             for (int half = 0; half < 2; ++half) {
                 unsigned y_in[LANES][2];
@@ -639,7 +609,7 @@ __device__ void filtered_lrelu_mma(const FilteredLrelu& p) {
 
     // 3. Down-sampled by the radial filter.
     half_bits* dst = (half_bits*)p.dst + (b * p.c + ch) * p.out_h * p.out_w;
-    radial_mma(p, act, bands, th, tw, oy0, ox0, dst);
+    radial_mma(p, act, th, tw, oy0, ox0, dst);
 }
 
 // 256 threads a block (THREADS on the host), and at least 4 blocks resident per SM: that caps a
@@ -712,6 +682,7 @@ struct Params {
     tiles_x: i64,
     in_h: i64,
     in_w: i64,
+    mma_bands: u64,
     down_consts: DownConsts,
 }
 
@@ -743,22 +714,85 @@ pub struct KernelTaps {
     /// The down-sampling filter, [K] (separable) or [K, K] (radial).
     down: Tensor,
     down_values: Vec<f32>,
+    /// For the published radial filter sizes, the tensor-core builds' bands and the
+    /// up-sampling factor they were built for (fp16, [`mma_bands`]).
+    mma_bands: Option<(i64, Tensor)>,
 }
 
 impl KernelTaps {
     /// From the taps on the CPU, for a kernel on `device`.
     pub fn new(up: &Tensor, down: &Tensor, device: Device) -> Self {
-        let down = down.to_kind(Kind::Float).contiguous();
-        let count = down.numel();
-        let mut down_values = vec![0.0; count];
-        down.copy_data(&mut down_values, count);
+        let values = |t: &Tensor| {
+            let t = t.to_kind(Kind::Float).contiguous();
+            let count = t.numel();
+            let mut v = vec![0.0; count];
+            t.copy_data(&mut v, count);
+            v
+        };
+        let down_values = values(down);
+        let up_values = values(up);
+        // 12 × 12 radial taps after 6 up-sampling taps per factor of 2 or 4.
+        let mma_bands =
+            (down.size() == [12, 12] && matches!(up_values.len(), 12 | 24)).then(|| {
+                let factor = up_values.len() / 6;
+                let bands = mma_bands(&up_values, &down_values, factor);
+                let bands = Tensor::from_slice(&bands)
+                    .to_kind(Kind::Half)
+                    .to_device(device);
+                (factor as i64, bands)
+            });
         let on_device = |t: &Tensor| t.to_kind(Kind::Float).contiguous().to_device(device);
         Self {
             up: on_device(up),
-            down: on_device(&down),
+            down: on_device(down),
             down_values,
+            mma_bands,
         }
     }
+}
+
+/// The tensor-core builds' bands for these taps (12 × 12 radial `down`, `6 · up` taps in
+/// `up_taps`), as the kernel's lanes read them in pairs: the matrix fragments of PTX's
+/// `mma.m16n8k16`, where lane 4g + t holds, of a 16 × 16 A operand, rows g and g + 8 at
+/// columns 2t, 2t + 1 and 2t + 8, 2t + 9 (registers 0–3: row g, row g + 8, row g columns + 8,
+/// row g + 8 columns + 8), and of a 16 × 8 B operand column g at rows 2t, 2t + 1 (register 0)
+/// and 2t + 8, 2t + 9 (register 1). The kernel's comments say what each band is.
+fn mma_bands(up_taps: &[f32], down: &[f32], up: usize) -> Vec<f32> {
+    let tap = |taps: &[f32], i: i64| usize::try_from(i).ok().and_then(|i| taps.get(i).copied());
+    let mut pairs = Vec::new();
+    // The radial filter's: B operands [row i][chunk offset][register][lane], element (k, n)
+    // tap (i, k + 16·offset − 2n).
+    for row in down.chunks(12) {
+        for offset in 0..2 {
+            for reg in 0..2 {
+                for lane in 0..32 {
+                    let (g, t) = (lane / 4, lane % 4);
+                    for h in 0..2 {
+                        let j = 2 * t + h + 8 * reg + 16 * offset - 2 * g;
+                        pairs.push(tap(row, j).unwrap_or(0.0));
+                    }
+                }
+            }
+        }
+    }
+    // The up-sampling filter's: A operands [phase][window shift 0 or 4][register][lane],
+    // element (m, k) tap up·(k − shift) + phase − m.
+    let up = up as i64;
+    for phase in 0..up {
+        for shift in [0, 4] {
+            for reg in 0..4 {
+                for lane in 0..32 {
+                    let (g, t) = (lane / 4, lane % 4);
+                    let m = g + 8 * (reg & 1);
+                    for h in 0..2 {
+                        let k = 2 * t + h + 8 * (reg >> 1);
+                        pairs.push(tap(up_taps, up * (k - shift) + phase - m).unwrap_or(0.0));
+                    }
+                }
+            }
+        }
+    }
+    pairs
 }
 
 /// What one filtered leaky ReLU reads. The filters are fp32, contiguous, on the input's device.
@@ -809,11 +843,10 @@ pub enum FilterCores {
 
 /// The builds' radial layers on the tensor cores, [Up2, Up4] (fp16 only).
 const MMA_NAMES: [&str; 2] = ["filtered_lrelu_up2_mma_f16", "filtered_lrelu_up4_mma_f16"];
-/// Words of shared memory a block of the tensor-core builds uses, whatever its tile: the
-/// radial filter's bands, the up-sampling bands, the fp16 input and the fp16 planes of
-/// activated samples (`MMA_B_WORDS`, `MMA_UP_WORDS`, `MMA_IN_WORDS` and `MMA_ACT_WORDS` in the
+/// Words of shared memory a block of the tensor-core builds uses, whatever its tile: the fp16
+/// input and the fp16 planes of activated samples (`MMA_IN_WORDS`, `MMA_ACT_WORDS` in the
 /// kernel).
-const MMA_SHARED_WORDS: i64 = 12 * 2 * 2 * 32 + 3 * 4 * 32 + 4 * 8 * 56 / 2 + 2144;
+const MMA_SHARED_WORDS: i64 = 4 * 8 * 56 / 2 + 2144;
 
 impl Build {
     /// The kernels' names, [build][precision] with fp32 first.
@@ -977,9 +1010,9 @@ fn plan(input: &FilteredLreluInput, filter_cores: FilterCores) -> Result<Launch,
         _ => Build::General,
     };
     let tensor_cores = filter_cores == FilterCores::TensorCores
-        && radial
         && build != Build::General
-        && input.x.kind() == Kind::Half;
+        && input.x.kind() == Kind::Half
+        && taps.mma_bands.as_ref().is_some_and(|(up, _)| *up == a.up);
     // The largest tile up to the build's whose samples fit in shared memory.
     let (tile_h, tile_w) = build.tile();
     let (mut th, mut tw) = (tile_h.min(out_h), tile_w.min(out_w));
@@ -1066,6 +1099,12 @@ fn bind(input: &FilteredLreluInput, launch: &mut Launch) -> Tensor {
     p.bias = cuda_kernels::ptr(input.bias);
     p.up_taps = cuda_kernels::ptr(&taps.up);
     p.down_taps = cuda_kernels::ptr(&taps.down);
+    if launch.tensor_cores {
+        p.mma_bands = taps
+            .mma_bands
+            .as_ref()
+            .map_or(0, |(_, bands)| cuda_kernels::ptr(bands));
+    }
     p.dst = cuda_kernels::ptr(&out);
     out
 }
@@ -1463,10 +1502,10 @@ mod tests {
                 "{name} missing from the PTX"
             );
         }
-        // 31 fields of 8 bytes and 144 floats: the parameter block the kernel declares.
-        assert_eq!(std::mem::size_of::<Params>(), 31 * 8 + 144 * 4);
+        // 32 fields of 8 bytes and 144 floats: the parameter block the kernel declares.
+        assert_eq!(std::mem::size_of::<Params>(), 32 * 8 + 144 * 4);
         assert!(
-            ptx.contains(".param .align 8 .b8 filtered_lrelu_f32_param_0[824]"),
+            ptx.contains(".param .align 8 .b8 filtered_lrelu_f32_param_0[832]"),
             "{ptx}"
         );
     }
