@@ -205,9 +205,9 @@ constexpr int MMA_ACT_WORDS = MMA_PLANE;    // both planes, two halves a word
 constexpr int MMA_B_WORDS = 12 * 2 * 2 * 32;
 constexpr int MMA_A_WORDS = 4 * 32;
 constexpr int MMA_BLOCKS_PER_WARP = 2;
-// The demodulated, biased input as fp16, rows 4 × odd words apart, 8 rows per block of the x
-// pass: for up-sampling by UP, MMA_IN_ROWS<UP> rows of MMA_IN_COLS<UP> (MMA_IN_WORDS on the
-// host, the larger of the two).
+// The demodulated, biased input as fp16 for up-sampling by UP: MMA_IN_BLOCKS<UP> blocks of 8
+// rows (the x pass's N) of MMA_IN_COLS<UP> samples, rows MMA_IN_STRIDE<UP> halves (4 × odd
+// words) apart; MMA_IN_WORDS is the larger of the two builds' (MMA_SHARED_WORDS on the host).
 template <int UP> constexpr int MMA_IN_COLS = 16 * 4 / UP + 16;
 template <int UP> constexpr int MMA_IN_STRIDE = UP == 2 ? 56 : 40;
 template <int UP> constexpr int MMA_IN_BLOCKS = 2 * 2 / UP + 2;
