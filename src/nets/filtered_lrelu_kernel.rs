@@ -205,6 +205,8 @@ constexpr int MMA_ACT_WORDS = MMA_PLANE;    // both planes, two halves a word
 constexpr int MMA_B_WORDS = 12 * 2 * 2 * 32;
 constexpr int MMA_A_WORDS = 4 * 32;
 constexpr int MMA_BLOCKS_PER_WARP = 2;
+// Threads a block (THREADS on the host; FILTERED_LRELU_BOUNDS says the same).
+constexpr int BLOCK_THREADS = 256;
 // The demodulated, biased input as fp16 for up-sampling by UP: MMA_IN_BLOCKS<UP> blocks of 8
 // rows (the x pass's N) of MMA_IN_COLS<UP> samples, rows MMA_IN_STRIDE<UP> halves (4 × odd
 // words) apart; MMA_IN_WORDS is the larger of the two builds' (MMA_SHARED_WORDS on the host).
@@ -536,12 +538,20 @@ __device__ void filtered_lrelu_mma(const FilteredLrelu& p) {
     const unsigned* up_x = p.mma_bands + MMA_B_WORDS + phase_x * 2 * MMA_A_WORDS;
     const unsigned* up_y = p.mma_bands + MMA_B_WORDS + phase_y * 2 * MMA_A_WORDS;
 
-    // 1. The input the tile reads, demodulated and biased, as fp16; zero outside the map.
-    for (int i = first; i < IN_ROWS * IN_COLS; i += threads) {
-        const int r = i / IN_COLS, c = i % IN_COLS, y = iy0 + r, x = ix0 + c;
-        const bool inside = y >= 0 && y < p.h && x >= 0 && x < p.w;
-        in[r * IN_STRIDE + c] =
-            to_half(inside ? load(src, y * p.s_h + x * p.s_w) * scale + bias : 0.0f);
+    // 1. The input the tile reads, demodulated and biased, as fp16; zero outside the map. A
+    //    thread keeps one column and steps down every GROUPS-th row, so that its place in the
+    //    map is worked out once, not for every sample.
+    constexpr int GROUPS = BLOCK_THREADS / IN_COLS;
+    const int h = (int)p.h, w = (int)p.w;
+    for (int item = first; item < IN_COLS * GROUPS; item += threads) {
+        const int c = item % IN_COLS, x = ix0 + c, r0 = item / IN_COLS;
+        const bool column_inside = x >= 0 && x < w;
+        long long at = (iy0 + r0) * p.s_h + x * p.s_w;
+        for (int r = r0; r < IN_ROWS; r += GROUPS, at += GROUPS * p.s_h) {
+            const int y = iy0 + r;
+            const bool inside = column_inside && y >= 0 && y < h;
+            in[r * IN_STRIDE + c] = to_half(inside ? load(src, at) * scale + bias : 0.0f);
+        }
     }
     __syncthreads();
 
@@ -615,7 +625,7 @@ __device__ void filtered_lrelu_mma(const FilteredLrelu& p) {
 // 256 threads a block (THREADS on the host), and at least 4 blocks resident per SM: that caps a
 // thread at 64 registers, which the builds need without spilling (checked with ptxas -v for
 // sm_90), where left alone they take 69 and only 3 blocks fit.
-#define FILTERED_LRELU_BOUNDS __launch_bounds__(256, 4)
+#define FILTERED_LRELU_BOUNDS __launch_bounds__(BLOCK_THREADS, 4)
 
 extern "C" __global__ void FILTERED_LRELU_BOUNDS filtered_lrelu_f32(FilteredLrelu p) {
     filtered_lrelu<float, 0, 0, 0, 0>(p);
@@ -812,7 +822,7 @@ pub struct FilteredLreluInput<'a> {
 const TILE: i64 = 16;
 /// The tile's width in the builds for known sizes (`KNOWN_TILE_W` in the kernel).
 const KNOWN_TILE_W: i64 = 32;
-/// Threads a block (the kernel's `__launch_bounds__` says the same).
+/// Threads a block (`BLOCK_THREADS` in the kernel).
 const THREADS: u32 = 256;
 /// Shared memory a block may use without opting in to more.
 const SHARED_LIMIT: usize = 48 * 1024;
