@@ -716,8 +716,9 @@ impl Default for DownConsts {
 unsafe impl DeviceRepr for Params {}
 
 /// A layer's filters as the kernel takes them (fp32, correlation order, gains included): on
-/// the layer's device for the general build, and the down-sampling taps' values, which the
-/// builds for the published filter sizes take as constants of the launch.
+/// the layer's device for the general build; the down-sampling taps' values, which the builds
+/// for the published filter sizes take as constants of the launch; and for radial layers of
+/// those sizes the tensor-core builds' bands, built once here.
 pub struct KernelTaps {
     /// The up-sampling filter, [K] (a single 1 for none).
     up: Tensor,
@@ -1218,14 +1219,15 @@ impl FilteredLreluKernels {
         filter_cores: FilterCores,
     ) -> Result<Tensor, KernelError> {
         let precision = precision_index(input.x.kind())?;
-        let mut launch = plan(input, filter_cores)?;
+        // Without the tensor-core builds every layer takes the CUDA cores; plan() gives a
+        // tensor-core launch only to a build that has one.
+        let cores = match self.tensor_core_functions {
+            Some(_) => filter_cores,
+            None => FilterCores::CudaCores,
+        };
+        let mut launch = plan(input, cores)?;
         let function = match (&self.tensor_core_functions, launch.build.mma_index()) {
             (Some(functions), Some(i)) if launch.tensor_cores => &functions[i],
-            _ if launch.tensor_cores => {
-                return Err(KernelError::Shape(
-                    "the tensor-core build is not loaded".into(),
-                ))
-            }
             _ => &self.functions[launch.build.index()][precision],
         };
         let out = bind(input, &mut launch);
