@@ -1170,10 +1170,15 @@ impl FilteredLreluKernels {
             kernels.run_with(input, FilterCores::CudaCores)
         })?;
         if major >= 8 {
-            kernels.tensor_core_functions = Some([load(MMA_NAMES[0])?, load(MMA_NAMES[1])?]);
-            let checked = self_check(device, |input| {
-                kernels.run_with(input, FilterCores::TensorCores)
-            });
+            let checked = match (load(MMA_NAMES[0]), load(MMA_NAMES[1])) {
+                (Ok(up2), Ok(up4)) => {
+                    kernels.tensor_core_functions = Some([up2, up4]);
+                    self_check(device, |input| {
+                        kernels.run_with(input, FilterCores::TensorCores)
+                    })
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            };
             match checked {
                 Ok(()) => kernels.use_tensor_cores = AtomicBool::new(true),
                 Err(e) => {
