@@ -166,6 +166,12 @@ fn family_run(
     // A kernel that failed mid-run hands over to the operators; its figure would be theirs.
     check_route(&g, device, route)?;
     let frames_per_s = calls * batch as f64;
+    // Each figure goes to the log as it is taken, so that a run cut short still reports it.
+    tracing::info!(
+        "{label} {}² batch {batch} {kind:?} {route:?} (filter cores {:?}): {frames_per_s:.2} frames/s",
+        shape.resolution(),
+        filter_cores_of(&g)
+    );
     Ok(FamilyRun {
         config: label.into(),
         size: shape.resolution(),
@@ -228,6 +234,19 @@ fn profile(
     check_route(&generator, device, route)?;
     let all: f64 = totals.iter().map(|(_, t)| t).sum();
     let frames = (runs.max(1) as i64 * batch) as f64;
+    for (step, t) in &totals {
+        tracing::info!(
+            "{label} batch {batch} {kind:?} {route:?}: {step} {:.2} ms/frame",
+            t * 1e3 / frames
+        );
+    }
+    for (plan, t) in &layers {
+        tracing::info!(
+            "{label} batch {batch} {kind:?} {route:?}: filters of {} {:.3} ms/frame",
+            plan.name,
+            t * 1e3 / frames
+        );
+    }
     let fused_kernels = g.uses_fused_kernels();
     let filter_cores = g.filter_cores();
     let steps = totals
@@ -286,6 +305,10 @@ fn restyle_run(
     let calls = rate(device, 1, min_seconds, || {
         let _ = restyle::encode(&encoder, &g, &latent_avg, &photos, rounds, |_| {});
     });
+    tracing::info!(
+        "ReStyle {label} batch {batch} {kind:?}: {:.2} encodes/s",
+        calls * batch as f64
+    );
     Ok(RestyleRun {
         config: label.into(),
         rounds,
@@ -310,6 +333,13 @@ fn fused_check(
     let w_plus = operators.w_plus(&operators.mapping(&z));
     let diff = ImageDiff::between(&operators.synthesis(&w_plus), &fused.synthesis(&w_plus));
     check_route(&fused, device, Route::Fused)?;
+    tracing::info!(
+        "{label} {kind:?} fused (filter cores {:?}) vs operators: max |diff| {:.3e}, mean {:.3e}, image absmax {:.3}",
+        filter_cores_of(&fused),
+        diff.max_abs_diff,
+        diff.mean_abs_diff,
+        diff.absmax
+    );
     Ok(FusedCheck {
         config: label.to_string(),
         precision: precision(kind),
