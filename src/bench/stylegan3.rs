@@ -234,50 +234,50 @@ fn profile(
     check_route(&generator, device, route)?;
     let all: f64 = totals.iter().map(|(_, t)| t).sum();
     let frames = (runs.max(1) as i64 * batch) as f64;
-    for (step, t) in &totals {
-        tracing::info!(
-            "{label} batch {batch} {kind:?} {route:?}: {step} {:.2} ms/frame",
-            t * 1e3 / frames
-        );
-    }
-    for (plan, t) in &layers {
-        tracing::info!(
-            "{label} batch {batch} {kind:?} {route:?}: filters of {} {:.3} ms/frame",
-            plan.name,
-            t * 1e3 / frames
-        );
-    }
     let fused_kernels = g.uses_fused_kernels();
     let filter_cores = g.filter_cores();
     let steps = totals
         .into_iter()
-        .map(|(step, t)| StepShare {
-            config: label.into(),
-            batch,
-            precision: precision(kind),
-            fused_kernels,
-            filter_cores,
-            step: step.into(),
-            ms_per_frame: t * 1e3 / frames,
-            share: t / all,
+        .map(|(step, t)| {
+            let ms_per_frame = t * 1e3 / frames;
+            tracing::info!(
+                "{label} batch {batch} {kind:?} {route:?}: {step} {ms_per_frame:.2} ms/frame"
+            );
+            StepShare {
+                config: label.into(),
+                batch,
+                precision: precision(kind),
+                fused_kernels,
+                filter_cores,
+                step: step.into(),
+                ms_per_frame,
+                share: t / all,
+            }
         })
         .collect();
     let layer_filters = layers
         .into_iter()
-        .map(|(plan, t)| LayerFilter {
-            config: label.into(),
-            batch,
-            precision: precision(kind),
-            fused_kernels,
-            filter_cores,
-            up: plan.up,
-            radial: plan.down_radial,
-            out_size: plan.out_size,
-            channels: plan.out_channels,
-            ms_per_frame: t * 1e3 / frames,
-            ns_per_output: t * 1e9
-                / (frames * (plan.out_size * plan.out_size * plan.out_channels) as f64),
-            layer: plan.name,
+        .map(|(plan, t)| {
+            let ms_per_frame = t * 1e3 / frames;
+            tracing::info!(
+                "{label} batch {batch} {kind:?} {route:?}: filters of {} {ms_per_frame:.3} ms/frame",
+                plan.name
+            );
+            LayerFilter {
+                config: label.into(),
+                batch,
+                precision: precision(kind),
+                fused_kernels,
+                filter_cores,
+                up: plan.up,
+                radial: plan.down_radial,
+                out_size: plan.out_size,
+                channels: plan.out_channels,
+                ms_per_frame,
+                ns_per_output: t * 1e9
+                    / (frames * (plan.out_size * plan.out_size * plan.out_channels) as f64),
+                layer: plan.name,
+            }
         })
         .collect();
     Ok((steps, layer_filters))

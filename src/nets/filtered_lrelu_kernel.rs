@@ -916,6 +916,13 @@ struct Launch {
     shared_bytes: usize,
 }
 
+impl Launch {
+    /// The tensor-core build that runs it ([`MMA_NAMES`]' index), if one does.
+    fn tensor_core_build(&self) -> Option<usize> {
+        self.build.mma_index().filter(|_| self.tensor_cores)
+    }
+}
+
 /// Shared floats a block of `build` needs for a `th` × `tw` output tile, laid out as the
 /// kernel's `layout_for` does (the tensor-core build's fixed buffers where `tensor_cores`).
 fn shared_floats(
@@ -1231,8 +1238,8 @@ impl FilteredLreluKernels {
             None => FilterCores::CudaCores,
         };
         let mut launch = plan(input, cores)?;
-        let function = match (&self.tensor_core_functions, launch.build.mma_index()) {
-            (Some(functions), Some(i)) if launch.tensor_cores => &functions[i],
+        let function = match (&self.tensor_core_functions, launch.tensor_core_build()) {
+            (Some(functions), Some(i)) => &functions[i],
             _ => &self.functions[launch.build.index()][precision],
         };
         let out = bind(input, &mut launch);
@@ -1462,10 +1469,7 @@ extern "C" int emulate(int build, int half, int mma, FilteredLrelu p, unsigned g
         ) -> Result<Tensor, KernelError> {
             let half = precision_index(input.x.kind())? as i32;
             let mut launch = plan(input, filter_cores)?;
-            let mma = match launch.build.mma_index() {
-                Some(i) if launch.tensor_cores => i as i32,
-                _ => -1,
-            };
+            let mma = launch.tensor_core_build().map_or(-1, |i| i as i32);
             let out = bind(input, &mut launch);
             let (gx, gy, gz) = launch.grid;
             let _one_at_a_time = self.lock.lock().unwrap_or_else(|e| e.into_inner());
