@@ -40,14 +40,16 @@ pub enum Command {
         after_help = "Example:\n  lifelapse crawl \"Steve Carell\" -o carell/ --max 30\n  lifelapse render carell/ -o carell.gif --born 1962-08-16"
     )]
     Crawl(crawl::Args),
-    /// Convert a published StyleGAN2, pSp or e4e checkpoint for the stylegan renderer.
+    /// Convert a published StyleGAN2, StyleGAN3, pSp, e4e or ReStyle checkpoint for the stylegan
+    /// renderer.
     #[command(
-        after_help = "Reads rosinality-layout .pt files (g_ema, latent_avg) and the pSp / e4e .pt files\n(state_dict, opts, latent_avg) without running any code inside them, and writes\n<data dir>/models/<name>.<kind>.safetensors with an entry in its MANIFEST.toml.\n\nExample:\n  lifelapse import-weights ~/Downloads/psp_ffhq_encode.pt"
+        after_help = "Reads rosinality-layout .pt files (g_ema, latent_avg), NVIDIA's StyleGAN2-ADA and StyleGAN3\nnetwork pickles (.pkl, G_ema), and the pSp / e4e / ReStyle .pt files (state_dict, opts,\nlatent_avg) without running any code inside them, and writes\n<data dir>/models/<name>.<kind>.safetensors with an entry in its MANIFEST.toml.\n\nExample:\n  lifelapse import-weights ~/Downloads/psp_ffhq_encode.pt"
     )]
     ImportWeights(weights::ImportArgs),
-    /// Generate images from W+ codes with a StyleGAN2 generator (safetensors in and out).
+    /// Generate images from W+ codes with a StyleGAN2 or StyleGAN3 generator (safetensors in and
+    /// out).
     Generate(weights::GenerateArgs),
-    /// Encode aligned face images into W+ codes with a pSp or e4e encoder.
+    /// Encode aligned face images into W+ codes with a pSp, e4e or ReStyle encoder.
     Encode(weights::EncodeArgs),
     /// Run the chat bots: Telegram when LIFELAPSE_TELEGRAM_TOKEN is set, Discord when
     /// LIFELAPSE_DISCORD_TOKEN is set. Sessions live in the data directory, so a restart

@@ -26,11 +26,11 @@ pub fn import(args: ImportArgs, config: Config) -> Result<(), Failure> {
     let dir = config.data_dir().join("models");
     let entry = import::save(&checkpoint, &file, &dir).map_err(failed)?;
     println!(
-        "imported {} checkpoint ({} generator, {}², {} MB) as {}",
+        "imported {} checkpoint ({} generator, {}², {:.1} MB) as {}",
         entry.kind,
         entry.family,
         entry.resolution,
-        entry.bytes / 1_000_000,
+        entry.bytes as f64 / 1e6,
         dir.join(&entry.file).display()
     );
     println!("sha256 {}", entry.sha256);

@@ -1,6 +1,6 @@
 //! The generative renderer (`--renderer stylegan`): every keyframe's aligned face is encoded
-//! into StyleGAN2's W+ space with an imported pSp or e4e encoder, the codes are interpolated
-//! along the timeline, and frames are generated as the video encoder asks for them; the real
+//! into the W+ space of an imported encoder's generator (pSp or e4e into StyleGAN2, ReStyle into
+//! StyleGAN2 or StyleGAN3), the codes are interpolated along the timeline, and frames are generated as the video encoder asks for them; the real
 //! photos are blended back near their keyframes by the caller, as for every renderer.
 //!
 //! The networks belong to the process's resident inference engine, which this module knows only
