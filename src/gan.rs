@@ -4,7 +4,7 @@
 
 use crate::nets::import::{self, ImportError};
 use crate::nets::NetError;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
@@ -87,7 +87,7 @@ pub fn generate(
     } else {
         Tensor::cat(&images, 0)
     };
-    let mut meta = HashMap::new();
+    let mut meta = BTreeMap::new();
     meta.insert("checkpoint".into(), checkpoint.display().to_string());
     meta.insert("resolution".into(), shape.resolution().to_string());
     import::write_safetensors(out, &[("images", &images)], meta)?;
@@ -148,7 +148,7 @@ pub fn encode(
         );
     }
     let w_plus = Tensor::cat(&codes, 0);
-    let mut meta = HashMap::new();
+    let mut meta = BTreeMap::new();
     meta.insert("checkpoint".into(), checkpoint.display().to_string());
     import::write_safetensors(out, &[("w_plus", &w_plus)], meta)?;
     Ok(images.len())

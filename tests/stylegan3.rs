@@ -378,6 +378,19 @@ fn nvidia_pickles_import_and_generate_like_the_reference() {
             (entry.kind, entry.family),
             (CheckpointKind::Stylegan3, Family::Stylegan3)
         );
+        // The same checkpoint imports to the same bytes, so its manifest's sha256 names it.
+        let again = tempfile::tempdir().expect("dir");
+        for _ in 0..4 {
+            let pickle = sg3(&format!("{stem}.pkl"));
+            let reread = import::open(&pickle, None).expect("import the pickle again");
+            let other = import::save(&reread, &pickle, again.path()).expect("save again");
+            assert_eq!(other.sha256, entry.sha256, "{stem}: imported twice");
+            assert_eq!(
+                std::fs::read(again.path().join(&other.file)).expect("read"),
+                std::fs::read(dir.path().join(&entry.file)).expect("read"),
+                "{stem}"
+            );
+        }
         let back = import::open_imported(dir.path(), &entry).expect("reopen");
         assert_eq!(back.generator_shape, ckpt.generator_shape);
         let g = back

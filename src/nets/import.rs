@@ -1,8 +1,9 @@
 //! Published generative checkpoints → one canonical form lifelapse reads.
 //!
-//! Read: the rosinality-layout `.pt` (`g_ema`, `latent_avg`), the pSp and e4e `.pt` files
-//! (`state_dict` with `encoder.*` and `decoder.*`, `opts`, `latent_avg`), and safetensors
-//! holding the same names (including files this module wrote). `.pt` files are read by
+//! Read: the rosinality-layout `.pt` (`g_ema`, `latent_avg`), NVIDIA's StyleGAN2-ADA and
+//! StyleGAN3 network pickles (`G_ema`), the pSp, e4e and ReStyle `.pt` files (`state_dict` with
+//! `encoder.*` and `decoder.*`, `opts`, `latent_avg`), and safetensors holding the same names
+//! (including files this module wrote). `.pt` and `.pkl` files are read by
 //! [`super::torch_pickle`], which never runs code from the file.
 //!
 //! Written: safetensors with the names `g_ema.*` (generator checkpoints) or `encoder.*` and
@@ -715,18 +716,70 @@ fn owned_view(t: &Tensor) -> Result<OwnedView, ImportError> {
     })
 }
 
+/// Named tensors and string metadata as the bytes of one safetensors file: the same bytes for
+/// the same tensors and metadata, so an import's sha256 says which checkpoint it came from.
+///
+/// safetensors writes its metadata from a `HashMap`, in an order that changes from run to run;
+/// the header is written again with every object's keys in order. The same keys and values in
+/// compact JSON take the same length, so the header's padding and the data offsets stand.
+fn serialize_safetensors(
+    views: &[(String, OwnedView)],
+    metadata: BTreeMap<String, String>,
+) -> Result<Vec<u8>, ImportError> {
+    let metadata: HashMap<String, String> = metadata.into_iter().collect();
+    let mut bytes =
+        safetensors::serialize(views.iter().map(|(n, v)| (n.clone(), v)), &Some(metadata))
+            .map_err(ImportError::SafetensorsFormat)?;
+    let damaged = |what: &str| ImportError::Safetensors(format!("the header just written {what}"));
+    let len = bytes
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_le_bytes)
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|&n| 8 + n <= bytes.len())
+        .ok_or_else(|| damaged("has no length"))?;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len])
+        .map_err(|e| damaged(&format!("is not JSON ({e})")))?;
+    let sorted = serde_json::to_vec(&SortedJson(&header)).map_err(|e| damaged(&e.to_string()))?;
+    if sorted.len() > len {
+        return Err(damaged("grew when sorted"));
+    }
+    bytes[8..8 + sorted.len()].copy_from_slice(&sorted);
+    bytes[8 + sorted.len()..8 + len].fill(b' ');
+    Ok(bytes)
+}
+
+/// A JSON value serialised with every object's keys in order, whatever order the parser kept.
+struct SortedJson<'a>(&'a serde_json::Value);
+
+impl Serialize for SortedJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            serde_json::Value::Object(map) => {
+                let sorted: BTreeMap<&String, SortedJson> =
+                    map.iter().map(|(k, v)| (k, SortedJson(v))).collect();
+                sorted.serialize(serializer)
+            }
+            serde_json::Value::Array(items) => {
+                let items: Vec<SortedJson> = items.iter().map(SortedJson).collect();
+                items.serialize(serializer)
+            }
+            other => other.serialize(serializer),
+        }
+    }
+}
+
 /// Writes named tensors (and string metadata) as one safetensors file, atomically.
 pub fn write_safetensors(
     path: &Path,
     tensors: &[(&str, &Tensor)],
-    metadata: HashMap<String, String>,
+    metadata: BTreeMap<String, String>,
 ) -> Result<u64, ImportError> {
     let views = tensors
         .iter()
         .map(|(n, t)| Ok((n.to_string(), owned_view(t)?)))
         .collect::<Result<Vec<_>, ImportError>>()?;
-    let bytes = safetensors::serialize(views.iter().map(|(n, v)| (n.clone(), v)), &Some(metadata))
-        .map_err(ImportError::SafetensorsFormat)?;
+    let bytes = serialize_safetensors(&views, metadata)?;
     write_atomically(path, &bytes).map_err(|e| ImportError::Write {
         path: path.to_path_buf(),
         source: e.into(),
@@ -798,7 +851,7 @@ pub fn save(
     if let Some(avg) = &checkpoint.latent_avg {
         views.push(("latent_avg".into(), owned_view(avg)?));
     }
-    let mut metadata = HashMap::new();
+    let mut metadata = BTreeMap::new();
     metadata.insert("lifelapse_kind".to_string(), checkpoint.kind.to_string());
     metadata.insert(
         "options".to_string(),
@@ -808,8 +861,7 @@ pub fn save(
         "resolution".to_string(),
         checkpoint.resolution().to_string(),
     );
-    let bytes = safetensors::serialize(views.iter().map(|(n, v)| (n.clone(), v)), &Some(metadata))
-        .map_err(ImportError::SafetensorsFormat)?;
+    let bytes = serialize_safetensors(&views, metadata)?;
     write_atomically(&path, &bytes).map_err(|e| write_err(&path, e.into()))?;
 
     let entry = ImportedModel {
