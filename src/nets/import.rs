@@ -60,7 +60,7 @@ pub enum ImportError {
         actual: String,
         expected: String,
     },
-    #[error("{0} is not a checkpoint lifelapse reads (expected a PyTorch .pt zip archive or a .safetensors file)")]
+    #[error("{0} is not a checkpoint lifelapse reads (expected a PyTorch .pt zip archive, an NVIDIA .pkl network pickle or a .safetensors file)")]
     UnknownFormat(PathBuf),
     #[error("{path} is a pickle without a G_ema generator (lifelapse reads NVIDIA's StyleGAN2-ADA and StyleGAN3 network pickles)")]
     BarePickle { path: PathBuf },
