@@ -203,3 +203,23 @@ fn a_host_with_a_download_speed_limit_is_paced() {
     }
     assert_eq!(free.paced(), Duration::ZERO);
 }
+
+#[test]
+fn a_refused_connection_names_the_url_once_and_says_what_failed() {
+    // A port nothing listens on any more.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}/photo.jpg");
+    let err = fetcher_for(&[format!("127.0.0.1:{port}")])
+        .get(&url)
+        .expect_err("nothing listens");
+    assert!(matches!(err, FetchError::Network { .. }), "{err:?}");
+    let message = err.to_string();
+    assert_eq!(message.matches(&url).count(), 1, "{message}");
+    assert!(
+        message.to_lowercase().contains("connection refused"),
+        "{message}"
+    );
+}

@@ -582,7 +582,9 @@ impl Fetcher {
     /// A failed request as a [`FetchError`]: the resolver's refusal, a timeout, or the
     /// transport's message with its causes.
     fn request_error(&self, url: &url::Url, e: &reqwest::Error) -> FetchError {
-        let mut source: Option<&dyn std::error::Error> = Some(e);
+        // reqwest's own message repeats the URL the error names already ("error sending
+        // request for url (…)"); its causes say what failed.
+        let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e).or(Some(e));
         let mut message = Vec::new();
         while let Some(err) = source {
             if let Some(NotPublic(addr)) = err.downcast_ref::<NotPublic>() {
