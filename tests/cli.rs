@@ -238,6 +238,13 @@ fn unknown_output_format_and_bad_flags_are_usage_errors() {
     assert_eq!(bad_size.status.code(), Some(2));
     let unknown = run(lifelapse(dir.path()).arg("make-coffee"));
     assert_eq!(unknown.status.code(), Some(2));
+    let unborn = run(lifelapse(dir.path()).args(["analyze", "x.jpg", "--born", "2999-01-01"]));
+    assert_eq!(unborn.status.code(), Some(2));
+    assert!(
+        stderr(&unborn).contains("2999-01-01 is in the future"),
+        "{}",
+        stderr(&unborn)
+    );
     let bad_env = run(lifelapse(dir.path())
         .env("LIFELAPSE_RENDER_SIZE", "big")
         .arg("info"));

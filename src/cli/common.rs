@@ -134,7 +134,7 @@ pub fn print_problems(album: &lifelapse::album::Album) {
 #[derive(clap::Args)]
 pub struct FaceChoice {
     /// Birth date (YYYY-MM-DD): ages come from capture date minus this.
-    #[arg(long, value_name = "DATE", value_parser = parse_date)]
+    #[arg(long, value_name = "DATE", value_parser = parse_birth_date)]
     pub born: Option<NaiveDate>,
     /// Fix a photo's age by hand: NAME=YEARS (file name or path), repeatable.
     #[arg(long = "age", value_name = "NAME=YEARS", value_parser = parse_age)]
@@ -153,9 +153,15 @@ impl FaceChoice {
     }
 }
 
-pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| format!("{s:?} is not a date like 1990-04-30"))
+/// A birth date; one after today is refused, since every capture date would come before it
+/// and the album's dates would be quietly left unused.
+pub fn parse_birth_date(s: &str) -> Result<NaiveDate, String> {
+    let date = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("{s:?} is not a date like 1990-04-30"))?;
+    if date > chrono::Local::now().date_naive() {
+        return Err(format!("{date} is in the future"));
+    }
+    Ok(date)
 }
 
 pub fn parse_age(s: &str) -> Result<(String, f64), String> {
