@@ -45,7 +45,7 @@ fn main() -> ExitCode {
     match cli::run(cli.command, config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("error: {:#}", failure.error);
+            eprintln!("error: {}", lifelapse::chain::Chain(failure.error.as_ref()));
             ExitCode::from(failure.code)
         }
     }
