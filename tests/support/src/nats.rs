@@ -1,8 +1,7 @@
 //! A real `nats-server` with JetStream on 127.0.0.1, in a temporary store, for the tests and
 //! the benchmark of the cluster mode; stopped (and its store deleted) when dropped.
 
-use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,41 +24,67 @@ fn binary() -> Option<PathBuf> {
 
 impl NatsServer {
     /// Starts a server and waits until it takes connections.
+    ///
+    /// The server picks its own port and writes it to a ports file once it listens. Choosing a
+    /// free port here and probing it with a connection raced: two servers started at once could
+    /// be given the same port (the one that lost exited, and the probe found the other), and a
+    /// probe of a port nobody listens on yet can connect to itself.
     pub fn start() -> Result<Self, String> {
         let binary = binary().ok_or(
             "nats-server is not installed; `tools/setup.sh --test` installs it (Debian package nats-server)",
         )?;
         let store = tempfile::tempdir().map_err(|e| format!("temporary store: {e}"))?;
-        let port = crate::http::free_port().map_err(|e| format!("a free port: {e}"))?;
-        let child = Command::new(&binary)
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        let mut child = Command::new(&binary)
+            .args(["-js", "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir"])
             .arg(store.path())
+            .arg("-sd")
+            .arg(store.path().join("jetstream"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("starting {}: {e}", binary.display()))?;
-        let mut server = Self {
+        let ports_file = store
+            .path()
+            .join(format!("nats-server_{}.ports", child.id()));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let port = loop {
+            if let Some(port) = listening_port(&ports_file) {
+                break port;
+            }
+            let failed = match child.try_wait() {
+                Ok(Some(status)) => Some(format!("nats-server exited at start: {status}")),
+                Ok(None) if Instant::now() > deadline => {
+                    Some("nats-server did not open its port in 20 s".into())
+                }
+                Ok(None) => None,
+                Err(e) => Some(format!("waiting for nats-server: {e}")),
+            };
+            if let Some(message) = failed {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(message);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Ok(Self {
             child,
             port,
             _store: store,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!("nats-server exited at start: {status}"));
-            }
-            if Instant::now() > deadline {
-                return Err("nats-server did not open its port in 20 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(server)
+        })
     }
 
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
+}
+
+/// The client port in a ports file (`{"nats":["nats://127.0.0.1:PORT"]}`), once it is whole.
+fn listening_port(ports_file: &Path) -> Option<u16> {
+    let text = std::fs::read_to_string(ports_file).ok()?;
+    let ports: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let url = ports["nats"].get(0)?.as_str()?;
+    url.rsplit(':').next()?.parse().ok()
 }
 
 impl Drop for NatsServer {
