@@ -582,9 +582,7 @@ impl Fetcher {
     /// A failed request as a [`FetchError`]: the resolver's refusal, a timeout, or the
     /// transport's message with its causes.
     fn request_error(&self, url: &url::Url, e: &reqwest::Error) -> FetchError {
-        // reqwest's own message repeats the URL the error names already ("error sending
-        // request for url (…)"); its causes say what failed.
-        let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e).or(Some(e));
+        let mut source: Option<&dyn std::error::Error> = Some(e);
         let mut message = Vec::new();
         while let Some(err) = source {
             if let Some(NotPublic(addr)) = err.downcast_ref::<NotPublic>() {
@@ -596,6 +594,11 @@ impl Fetcher {
             }
             message.push(err.to_string());
             source = err.source();
+        }
+        // reqwest's own message names the URL that the error names already: "error sending
+        // request for url (…)".
+        if let (Some(first), Some(own)) = (message.first_mut(), e.url()) {
+            *first = first.replace(&format!(" for url ({own})"), "");
         }
         if e.is_timeout() {
             return self.timeout(url.as_str());
