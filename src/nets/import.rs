@@ -731,13 +731,8 @@ fn serialize_safetensors(
         safetensors::serialize(views.iter().map(|(n, v)| (n.clone(), v)), &Some(metadata))
             .map_err(ImportError::SafetensorsFormat)?;
     let damaged = |what: &str| ImportError::Safetensors(format!("the header just written {what}"));
-    let len = bytes
-        .get(..8)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map(u64::from_le_bytes)
-        .and_then(|n| usize::try_from(n).ok())
-        .filter(|&n| 8 + n <= bytes.len())
-        .ok_or_else(|| damaged("has no length"))?;
+    let (len, _) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(ImportError::SafetensorsFormat)?;
     let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len])
         .map_err(|e| damaged(&format!("is not JSON ({e})")))?;
     let sorted = serde_json::to_vec(&SortedJson(&header)).map_err(|e| damaged(&e.to_string()))?;
